@@ -1,0 +1,169 @@
+"""The `spalab` command: `serve` runs the demo (provider + SPA host on two
+origins), `provider` runs the provider alone as a local test identity provider."""
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from .config import ConfigError, ProviderConfig, load_config_file, load_demo_config
+from .provider_app import create_provider_app
+from .spa_host import WEB_DIR, create_spa_app
+
+DEFAULT_DATA_DIR = Path(".spalab")
+
+
+class UsageError(Exception):
+    """A problem the user can fix from the message alone."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        servers = args.build(args)
+        _run(servers)
+    except (UsageError, ConfigError) as exc:
+        print(f"spalab: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spalab", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the demo: provider and SPA host together")
+    serve.add_argument("--config", type=Path, help="provider TOML config (default: the built-in demo config)")
+    serve.add_argument("--spa-port", type=_port, default=8000, help="SPA host port on localhost (default 8000)")
+    serve.add_argument("--provider-port", type=_port, default=None, help="provider port on 127.0.0.1 (default 9000)")
+    serve.add_argument("--data-dir", type=Path, help=f"where keys and the database live (default {DEFAULT_DATA_DIR}/)")
+    serve.add_argument("--issuer", help="point the SPA at another OpenID provider instead of the built-in one")
+    serve.add_argument("--client-id", help="the SPA's client_id at that provider (with --issuer)")
+    serve.set_defaults(build=_build_serve)
+    provider = commands.add_parser("provider", help="run the provider alone, as a local test identity provider")
+    provider.add_argument("--config", type=Path, required=True, help="provider TOML config")
+    provider.add_argument("--port", type=_port, help="port on 127.0.0.1 (default: the issuer's port)")
+    provider.add_argument("--data-dir", type=Path, help=f"where keys and the database live (default {DEFAULT_DATA_DIR}/)")
+    provider.add_argument("--request-log", action="store_true", help="expose /_spalab/requests (demo timeline)")
+    provider.set_defaults(build=_build_provider)
+    return parser
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return int(text)
+
+
+def _data_dir(path: Path | None) -> Path:
+    if path is None:
+        DEFAULT_DATA_DIR.mkdir(exist_ok=True)
+        return DEFAULT_DATA_DIR
+    if not path.is_dir():
+        raise UsageError(f"data dir {path} does not exist (create it, or leave out --data-dir to use {DEFAULT_DATA_DIR}/)")
+    return path
+
+
+def _issuer_port(config: ProviderConfig) -> int:
+    parts = urlsplit(config.issuer)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _build_provider(args: argparse.Namespace) -> list[tuple[str, ASGIApp, list[socket.socket]]]:
+    config = load_config_file(args.config)
+    port = args.port or _issuer_port(config)
+    sockets = _bind("127.0.0.1", port, "--port")
+    app = create_provider_app(config, _data_dir(args.data_dir), request_log=args.request_log or None)
+    print(f"spalab provider: issuer {config.issuer}, listening on http://127.0.0.1:{port}", flush=True)
+    return [("provider", app, sockets)]
+
+
+def _build_serve(args: argparse.Namespace) -> list[tuple[str, ASGIApp, list[socket.socket]]]:
+    if (args.issuer is None) != (args.client_id is None):
+        raise UsageError("--issuer and --client-id go together")
+    spa_origin = f"http://localhost:{args.spa_port}"
+    servers = []
+    if args.issuer is None:
+        config = _serve_config(args, spa_origin)
+        port = args.provider_port or _issuer_port(config)
+        provider_sockets = _bind("127.0.0.1", port, "--provider-port")
+        app = create_provider_app(config, _data_dir(args.data_dir), request_log=True)
+        servers.append(("provider", app, provider_sockets))
+        issuer, client_id = config.issuer, "spa-demo"
+    else:
+        issuer, client_id = args.issuer.rstrip("/"), args.client_id
+    spa_sockets = _bind("localhost", args.spa_port, "--spa-port")
+    spa_config = {"issuer": issuer, "client_id": client_id, "redirect_uri": spa_origin + "/",
+                  "api_base": issuer + "/api", "scopes": "openid profile email contacts.read"}  # fmt: skip
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(issuer))
+    servers.append(("spa-host", create_spa_app(origin, spa_config, WEB_DIR), spa_sockets))
+    print(f"spalab demo: open {spa_origin}/ (provider {issuer})", flush=True)
+    if args.issuer is not None:
+        print(f"spalab demo: register this redirect URI at {issuer}: {spa_origin}/", flush=True)
+    return servers
+
+
+def _serve_config(args: argparse.Namespace, spa_origin: str) -> ProviderConfig:
+    if args.config is not None:
+        return load_config_file(args.config, demo=True)
+    port = args.provider_port or 9000
+    return load_demo_config(f"http://127.0.0.1:{port}", spa_origin)
+
+
+def _bind(host: str, port: int, flag: str) -> list[socket.socket]:
+    """Binds before anything starts, so a busy port is a clear error, not a trace."""
+    addresses = ["127.0.0.1", "::1"] if host == "localhost" else [host]
+    sockets = []
+    for address in addresses:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(f"port {port} on {address} is in use; choose another with {flag}") from None
+            if family == socket.AF_INET6:
+                continue  # no IPv6 loopback here: 127.0.0.1 is enough
+            raise UsageError(f"cannot listen on {address}:{port}: {exc.strerror}") from None
+        sock.listen(128)
+        sock.set_inheritable(True)
+        sockets.append(sock)
+    return sockets
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # Signals are handled once for all servers, in _run.
+        yield
+
+
+def _run(servers: list[tuple[str, ASGIApp, list[socket.socket]]]) -> None:
+    instances = [
+        (_Server(uvicorn.Config(app, access_log=False, lifespan="off", log_level="warning")), sockets)
+        for _, app, sockets in servers
+    ]
+
+    def stop(*_: object) -> None:
+        for server, _sockets in instances:
+            server.should_exit = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+    async def serve_all() -> None:
+        await asyncio.gather(*(server.serve(sockets=sockets) for server, sockets in instances))
+
+    asyncio.run(serve_all())

@@ -1,0 +1,255 @@
+"""What the browser sees at the provider: /authorize, sign-in, consent, sign-out.
+
+None of these routes sends CORS headers (RFC 9700 §2.6), and every page carries
+the anti-framing and no-referrer headers (pages.PAGE_HEADERS).
+"""
+
+from urllib.parse import quote, urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from . import authorization, params, throttle
+from .authorization import AuthorizationRequest
+from .errors import ConsentRequired, InvalidRequest, LoginRequired, AccessDenied, OAuthError, PageError
+from .pages import render
+from .passwords import verify_password
+from .context import Provider, provider_of
+from .tokens import new_secret
+
+SCOPE_TEXT = {
+    "openid": "confirm who you are",
+    "profile": "see your name",
+    "email": "see your email address",
+    "offline_access": "stay signed in (refresh tokens)",
+    "contacts.read": "read your contacts",
+}
+PENDING_LIFETIME = 600
+
+
+def _redirect(url: str, status_code: int) -> Response:
+    # SECURITY.md P16: after a POST, 303 so the browser never re-sends the credentials.
+    return RedirectResponse(url, status_code=status_code, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+def _session(request: Request, provider: Provider) -> tuple[str, str, int] | None:
+    session_id = request.cookies.get("spalab_session_" + provider.cookie_suffix)
+    if not session_id:
+        return None
+    found = provider.store.get_session(session_id, provider.clock())
+    return (session_id, *found) if found else None
+
+
+def _browser_id(request: Request, provider: Provider) -> str | None:
+    return request.cookies.get("spalab_csrf_" + provider.cookie_suffix)
+
+
+async def _page_params(request: Request) -> params.MultiParams:
+    try:
+        if request.method == "POST":
+            return await params.form_params(request)
+        return params.query_params(request)
+    except InvalidRequest as exc:
+        raise PageError("Invalid request", exc.description) from None
+
+
+# --- /authorize ------------------------------------------------------------------
+
+
+async def authorize(request: Request) -> Response:
+    provider = provider_of(request)
+    multi = await _page_params(request)
+    try:
+        stage_one = params.single(multi, only=("client_id", "redirect_uri"))
+    except InvalidRequest as exc:
+        raise PageError("Invalid request", exc.description) from None
+    client, redirect_uri = authorization.resolve_client(stage_one, provider.config.clients)
+    first = {name: values[0] for name, values in multi.items()}
+    try:
+        request_params = params.single(multi)
+        auth_request = authorization.validate_authorization_request(request_params, client, redirect_uri)
+        return await _continue(request, provider, auth_request, request_params)
+    except OAuthError as exc:
+        # RFC 6749 §4.1.2.1: the redirect URI is valid now, so errors go back to the client.
+        return _redirect(authorization.error_redirect(redirect_uri, first, exc, provider.config.issuer), 302)
+
+
+async def _continue(
+    request: Request, provider: Provider, auth_request: AuthorizationRequest, request_params: dict[str, str]
+) -> Response:
+    session = _session(request, provider)
+    if session is None or auth_request.prompt == "login":
+        # OIDC Core §3.1.2.6: prompt=none must not show a page.
+        if auth_request.prompt == "none":
+            raise LoginRequired("the user is not signed in")
+        resume = "/authorize?" + urlencode({k: v for k, v in request_params.items() if k != "prompt"})
+        return _redirect("/login?next=" + quote(resume, safe=""), 302)
+    session_id, username, auth_time = session
+    consented = provider.store.consented_scopes(username, auth_request.client.client_id)
+    if auth_request.prompt == "consent" or not set(auth_request.scopes) <= consented:
+        if auth_request.prompt == "none":
+            raise ConsentRequired("the user has not approved these scopes")
+        return _consent_page(provider, auth_request, request_params, session_id, username)
+    return _issue(provider, auth_request, username, auth_time, 302)
+
+
+def _issue(provider: Provider, auth_request: AuthorizationRequest, username: str, auth_time: int, status: int) -> Response:
+    response = provider.issuer.authorization_response(auth_request, username, auth_time, provider.clock())
+    url = authorization.build_redirect(auth_request.redirect_uri, auth_request.response_mode, response)
+    return _redirect(url, status)
+
+
+def _consent_page(
+    provider: Provider, auth_request: AuthorizationRequest, request_params: dict[str, str], session_id: str, username: str
+) -> Response:
+    request_id = new_secret()
+    provider.store.save_pending(request_id, session_id, request_params, provider.clock() + PENDING_LIFETIME)
+    return render(
+        "consent.html",
+        client_name=auth_request.client.name,
+        username=username,
+        scopes=[(s, SCOPE_TEXT.get(s, s)) for s in auth_request.scopes],
+        legacy=auth_request.response_type != authorization.CODE,
+        redirect_uri=auth_request.redirect_uri,
+        request_id=request_id,
+        csrf_token=provider.csrf_token("consent", session_id, request_id),
+    )
+
+
+async def consent(request: Request) -> Response:
+    provider = provider_of(request)
+    form = await _form(request)
+    session = _session(request, provider)
+    request_id = form.get("request_id", "")
+    # SECURITY.md P10: the consent form is bound to this session and this request.
+    if session is None or not provider.check_csrf(form.get("csrf_token"), "consent", session[0], request_id):
+        raise PageError("This form has expired", "Your sign-in session ended or the form did not come from this site.")
+    stored = provider.store.take_pending(request_id, session[0], provider.clock())
+    if stored is None:
+        raise PageError("This request was already answered", "Start the sign-in again from the application.")
+    client, redirect_uri = authorization.resolve_client(stored, provider.config.clients)
+    try:
+        auth_request = authorization.validate_authorization_request(stored, client, redirect_uri)
+        decision = form.get("decision")
+        if decision == "deny":
+            raise AccessDenied("the user denied the request")
+        if decision != "allow":
+            raise PageError("Invalid request", "Choose Allow or Deny.")
+    except OAuthError as exc:
+        return _redirect(authorization.error_redirect(redirect_uri, stored, exc, provider.config.issuer), 303)
+    _, username, auth_time = session
+    scopes = provider.store.consented_scopes(username, client.client_id) | set(auth_request.scopes)
+    provider.store.save_consent(username, client.client_id, scopes, provider.clock())
+    return _issue(provider, auth_request, username, auth_time, 303)
+
+
+# --- sign-in and sign-out -----------------------------------------------------------
+
+
+def _safe_next(value: str | None) -> str:
+    """RFC 9700 §4.11: only same-origin paths, so sign-in is no open redirector (P3)."""
+    if value is None:
+        return "/"
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        raise PageError("Invalid return address", "After sign-in this provider only returns to its own pages.")
+    return value
+
+
+def _login_response(request: Request, provider: Provider, next_url: str, status: int = 200, **context: object) -> Response:
+    browser_id = _browser_id(request, provider) or new_secret()
+    demo_users = list(provider.config.users.values()) if provider.config.demo else []
+    response = render(
+        "login.html", status_code=status, next=next_url, csrf_token=provider.csrf_token("login", browser_id),
+        demo_users=demo_users, client_name=_client_name(provider, next_url), **context,
+    )  # fmt: skip
+    response.set_cookie("spalab_csrf_" + provider.cookie_suffix, browser_id, httponly=True, samesite="lax")
+    return response
+
+
+def _client_name(provider: Provider, next_url: str) -> str:
+    query = next_url.partition("?")[2]
+    try:
+        client_id = params.parse_multi(query.encode()).get("client_id", [""])[0]
+    except InvalidRequest:
+        return ""
+    client = provider.config.clients.get(client_id)
+    return client.name if client else ""
+
+
+async def login_page(request: Request) -> Response:
+    multi = await _page_params(request)
+    next_url = _safe_next(multi.get("next", [None])[0])
+    return _login_response(request, provider_of(request), next_url, username="")
+
+
+async def _form(request: Request) -> dict[str, str]:
+    try:
+        return params.single(await params.form_params(request))
+    except InvalidRequest as exc:
+        raise PageError("Invalid request", exc.description) from None
+
+
+async def login(request: Request) -> Response:
+    provider = provider_of(request)
+    form = await _form(request)
+    next_url = _safe_next(form.get("next"))
+    # SECURITY.md P10: the sign-in form is bound to this browser (a cross-site POST has no cookie).
+    if not provider.check_csrf(form.get("csrf_token"), "login", _browser_id(request, provider) or ""):
+        return _login_response(request, provider, next_url, 400, username="", error="The form expired. Please try again.")
+    username, password = form.get("username", ""), form.get("password", "")
+    address = request.client.host if request.client else "unknown"
+    subjects = throttle.subjects(username, address)
+    now = provider.clock()
+    waits = [throttle.retry_after(provider.store.login_failures_since(s, now - throttle.WINDOW), now) for s in subjects]
+    wait = max((w for w in waits if w is not None), default=None)
+    if wait is not None:
+        # SECURITY.md P18: repeated failures are throttled per account and per address.
+        response = _login_response(request, provider, next_url, 429, username=username,
+                                   error=f"Too many failed attempts. Try again in {wait} seconds.")  # fmt: skip
+        response.headers["Retry-After"] = str(wait)
+        return response
+    user = provider.config.users.get(username)
+    ok = await run_in_threadpool(verify_password, user.password_hash if user else None, password)
+    if user is None or not ok:
+        provider.store.record_login_failure(subjects, now)
+        return _login_response(request, provider, next_url, 400, username=username, error="Wrong username or password.")
+    provider.store.clear_login_failures(subjects[0])
+    return _start_session(request, provider, username, next_url)
+
+
+def _start_session(request: Request, provider: Provider, username: str, next_url: str) -> Response:
+    old = _session(request, provider)
+    if old is not None:
+        provider.store.delete_session(old[0])
+    # A fresh session id at every sign-in: no session fixation.
+    session_id, now = new_secret(), provider.clock()
+    provider.store.create_session(session_id, username, now, now + provider.config.session_lifetime)
+    response = _redirect(next_url, 303)
+    response.set_cookie(
+        "spalab_session_" + provider.cookie_suffix, session_id, max_age=provider.config.session_lifetime,
+        httponly=True, samesite="lax", secure=provider.config.issuer.startswith("https:"),
+    )  # fmt: skip
+    return response
+
+
+async def logout(request: Request) -> Response:
+    provider = provider_of(request)
+    form = await _form(request)
+    session = _session(request, provider)
+    if session is not None and provider.check_csrf(form.get("csrf_token"), "logout", session[0]):
+        provider.store.delete_session(session[0])
+    response = _redirect("/", 303)
+    response.delete_cookie("spalab_session_" + provider.cookie_suffix)
+    return response
+
+
+async def home(request: Request) -> Response:
+    provider = provider_of(request)
+    session = _session(request, provider)
+    return render(
+        "home.html",
+        issuer=provider.config.issuer,
+        username=session[1] if session else None,
+        csrf_token=provider.csrf_token("logout", session[0]) if session else "",
+    )

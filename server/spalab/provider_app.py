@@ -1,0 +1,95 @@
+"""The provider as a Starlette app: routes assembled, state wired, errors mapped."""
+
+import hashlib
+import logging
+import secrets
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from . import backchannel, frontchannel
+from .config import ProviderConfig
+from .context import Clock, Provider, system_clock
+from .cors import cors_route
+from .errors import PageError
+from .issuance import Issuer
+from .pages import error_page
+from .requestlog import RequestLog, RequestLogMiddleware
+from .store import Store
+from .tokens import KeyRing
+
+logger = logging.getLogger("spalab.provider")
+
+def create_provider_app(
+    config: ProviderConfig, data_dir: Path, clock: Clock = system_clock, request_log: bool | None = None
+) -> Starlette:
+    store = Store(data_dir / "spalab.sqlite3")
+    keys = KeyRing.load_or_create(store, clock())
+    log_enabled = config.request_log if request_log is None else request_log
+    log = RequestLog("provider") if log_enabled else None
+    provider = Provider(
+        config=config,
+        store=store,
+        issuer=Issuer(config, store, keys),
+        clock=clock,
+        request_log=log,
+        csrf_key=secrets.token_bytes(32),
+        cookie_suffix=hashlib.sha256(config.issuer.encode()).hexdigest()[:8],
+    )
+    app = Starlette(
+        routes=_routes(config, log is not None),
+        middleware=[Middleware(RequestLogMiddleware, server="provider", log=log)],
+        exception_handlers={PageError: _page_error, HTTPException: _http_error, Exception: _unexpected},
+    )
+    app.state.provider = provider
+    return app
+
+
+def _routes(config: ProviderConfig, with_log: bool) -> list[Route | Mount]:
+    origins = sorted(config.cors_origins)
+    anyone = ["*"]
+    routes: list[Route | Mount] = [
+        Route("/", frontchannel.home),
+        Route("/authorize", frontchannel.authorize, methods=["GET", "POST"]),
+        Route("/login", frontchannel.login_page, methods=["GET"]),
+        Route("/login", frontchannel.login, methods=["POST"]),
+        Route("/consent", frontchannel.consent, methods=["POST"]),
+        Route("/logout", frontchannel.logout, methods=["POST"]),
+        cors_route("/.well-known/openid-configuration", backchannel.metadata, ["GET"], anyone),
+        cors_route("/.well-known/oauth-authorization-server", backchannel.metadata, ["GET"], anyone),
+        cors_route("/jwks", backchannel.jwks, ["GET"], anyone),
+        cors_route("/token", backchannel.token, ["POST"], origins),
+        cors_route("/revoke", backchannel.revoke, ["POST"], origins),
+        cors_route("/introspect", backchannel.introspect, ["POST"], origins),
+        cors_route("/userinfo", backchannel.userinfo, ["GET", "POST"], origins),
+        cors_route("/api/me", backchannel.api_me, ["GET"], origins),
+        cors_route("/api/contacts", backchannel.api_contacts, ["GET"], origins),
+        Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
+    ]
+    if with_log:
+        routes.append(cors_route("/_spalab/requests", backchannel.request_log, ["GET"], origins))
+    return routes
+
+
+async def _page_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageError)
+    return error_page(exc.title, exc.detail, exc.status_code)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith(("/api/", "/token", "/revoke", "/introspect", "/userinfo")):
+        return JSONResponse({"error": "invalid_request", "error_description": exc.detail}, exc.status_code)
+    return error_page("Not available", str(exc.detail), exc.status_code)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # Last line of defence (SECURITY.md P22): log the type only, never show a trace.
+    logger.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return error_page("Something went wrong", "The provider could not handle this request.", 500)

@@ -1,0 +1,123 @@
+"""What each server saw: one log line per request, and (in demo mode) a ring
+buffer the SPA's timeline reads.
+
+Parameter *names* are always recorded; values of codes and tokens only
+truncated, passwords and secrets never (SECURITY.md P21). The fragment of a URL
+never reaches a server, so it can never appear here: that is the point.
+"""
+
+import itertools
+import logging
+import time
+from collections import deque
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .tokens import masked
+
+logger = logging.getLogger("spalab.access")
+
+SECRET = {"password", "client_secret", "code_verifier", "csrf_token"}
+TRUNCATED = {"code", "access_token", "id_token", "refresh_token", "token", "state", "nonce", "code_challenge"}
+MAX_CAPTURE = 64 * 1024
+
+
+def describe_params(raw: str) -> list[dict[str, str]]:
+    """Names with safe values: secrets hidden, codes and tokens truncated."""
+    described = []
+    for name, value in parse_qsl(raw, keep_blank_values=True, errors="replace"):
+        if name in SECRET:
+            shown = "(hidden)"
+        elif name in TRUNCATED:
+            shown = masked(value)
+        else:
+            shown = value[:80]
+        described.append({"name": name[:64], "value": shown})
+    return described
+
+
+def sanitize_url(url: str) -> str:
+    """A Referer with codes or tokens in its query keeps only truncated values."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparseable)"
+    query = "&".join(f"{p['name']}={p['value']}" for p in describe_params(parts.query))
+    fragment = "#(fragment)" if parts.fragment else ""
+    return f"{parts.scheme}://{parts.netloc}{parts.path}" + (f"?{query}" if query else "") + fragment
+
+
+class RequestLog:
+    def __init__(self, server: str, size: int = 500) -> None:
+        self.server = server
+        self.entries: deque[dict[str, Any]] = deque(maxlen=size)
+        self._seq = itertools.count(1)
+
+    def add(self, entry: dict[str, Any]) -> None:
+        entry["seq"] = next(self._seq)
+        self.entries.append(entry)
+
+    def since(self, seq: int) -> list[dict[str, Any]]:
+        return [e for e in self.entries if e["seq"] > seq]
+
+
+class RequestLogMiddleware:
+    """Records every HTTP request; keeps entries in `log` when one is given."""
+
+    def __init__(self, app: ASGIApp, server: str, log: RequestLog | None, skip_prefix: str = "/_spalab/") -> None:
+        self.app = app
+        self.server = server
+        self.log = log
+        self.skip_prefix = skip_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.skip_prefix):
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        status = [0]
+
+        async def tee_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and len(body) < MAX_CAPTURE:
+                body.extend(message.get("body", b"")[: MAX_CAPTURE - len(body)])
+            return message
+
+        async def record_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, tee_receive, record_send)
+        finally:
+            self._record(scope, bytes(body), status[0])
+
+    def _record(self, scope: Scope, body: bytes, status: int) -> None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        query = scope.get("query_string", b"").decode("latin-1")
+        form = body.decode("utf-8", "replace") if "urlencoded" in headers.get("content-type", "") else ""
+        query_items, form_items = describe_params(query), describe_params(form)
+        logger.info(
+            "%s %s %s query=[%s] form=[%s]",
+            self.server, scope["method"], scope["path"],
+            ",".join(p["name"] for p in query_items), ",".join(p["name"] for p in form_items),
+        )  # fmt: skip
+        if self.log is None:
+            return
+        self.log.add(
+            {
+                "time": time.time(),
+                "server": self.server,
+                "method": scope["method"],
+                "path": scope["path"],
+                "query": query_items,
+                "form": form_items,
+                "origin": headers.get("origin"),
+                "referer": sanitize_url(headers["referer"]) if "referer" in headers else None,
+                "authorization": headers["authorization"].split(" ", 1)[0] if "authorization" in headers else None,
+                "status": status,
+            }
+        )

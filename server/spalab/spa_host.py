@@ -1,0 +1,108 @@
+"""The SPA host: serves web/ and the pinned PyScript/Pyodide/MicroPython files
+from web/node_modules, with a strict CSP and no Referer (SECURITY.md C8)."""
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .requestlog import RequestLog, RequestLogMiddleware
+
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+
+# Where each pinned runtime lives inside web/node_modules (see web/package.json).
+VENDOR = {
+    "pyscript": "@pyscript/core/dist",
+    "pyodide": "pyodide",
+    "micropython": "@micropython/micropython-webassembly-pyscript",
+}
+
+MIME_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
+              ".py": "text/x-python", ".zip": "application/zip", ".json": "application/json",
+              ".toml": "text/plain", ".whl": "application/zip", ".tar": "application/x-tar"}  # fmt: skip
+
+
+def content_security_policy(provider_origin: str) -> str:
+    # DESIGN.md: Pyodide and PyScript need 'wasm-unsafe-eval' 'unsafe-eval'; no inline script.
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval'",
+            "style-src 'self'",
+            f"connect-src 'self' {provider_origin}",
+            "img-src 'self' data:",
+            "worker-src 'self' blob:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            f"form-action 'self' {provider_origin}",
+        ]
+    )
+
+
+class SecurityHeaders:
+    """Adds the SPA's CSP and Referrer-Policy, and fixes MIME types for wasm/mjs."""
+
+    def __init__(self, app: ASGIApp, csp: str) -> None:
+        self.app = app
+        self.headers = [
+            (b"content-security-policy", csp.encode()),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-content-type-options", b"nosniff"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        suffix = Path(scope["path"]).suffix
+        mime = MIME_TYPES.get(suffix)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if not (mime and k == b"content-type")]
+                if mime:
+                    headers.append((b"content-type", mime.encode()))
+                message["headers"] = headers + self.headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_spa_app(provider_origin: str, spa_config: dict[str, object], web_dir: Path = WEB_DIR,
+                   request_log: bool = True) -> Starlette:  # fmt: skip
+    log = RequestLog("spa-host") if request_log else None
+
+    async def index(request: Request) -> Response:
+        return FileResponse(web_dir / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def config(request: Request) -> Response:
+        return JSONResponse(spa_config, headers={"Cache-Control": "no-store"})
+
+    async def requests_seen(request: Request) -> Response:
+        since = request.query_params.get("since", "0")
+        entries = log.since(int(since)) if log and since.isdigit() else []
+        return JSONResponse({"server": "spa-host", "entries": entries}, headers={"Cache-Control": "no-store"})
+
+    routes: list[Route | Mount] = [
+        Route("/", index),
+        Route("/spalab-config.json", config),
+        Route("/_spalab/requests", requests_seen),
+    ]
+    modules = web_dir / "node_modules"
+    for name, sub in VENDOR.items():
+        if (modules / sub).is_dir():
+            routes.append(Mount(f"/vendor/{name}", StaticFiles(directory=modules / sub)))
+    routes.append(Mount("/", StaticFiles(directory=web_dir, html=True)))
+    return Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(RequestLogMiddleware, server="spa-host", log=log),
+            Middleware(SecurityHeaders, csp=content_security_policy(provider_origin)),
+        ],
+    )

@@ -1,0 +1,263 @@
+"""Persistent state: one SQLite file in the data dir, behind this one module.
+
+Codes and refresh tokens are stored only as SHA-256 hashes, so a copy of the
+database does not hand out working credentials. "Consume once" is a single
+conditional UPDATE whose row count says who won: atomic on any SQL database,
+which keeps the SQL portable to the PostgreSQL deployment planned later.
+"""
+
+import hashlib
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS signing_keys (
+    kid TEXT PRIMARY KEY, private_jwk TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_hash TEXT PRIMARY KEY, username TEXT NOT NULL,
+    auth_time INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS pending_authorizations (
+    request_id TEXT PRIMARY KEY, session_hash TEXT NOT NULL,
+    params TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS consents (
+    username TEXT NOT NULL, client_id TEXT NOT NULL, scope TEXT NOT NULL,
+    granted_at INTEGER NOT NULL, PRIMARY KEY (username, client_id));
+CREATE TABLE IF NOT EXISTS grants (
+    grant_id TEXT PRIMARY KEY, client_id TEXT NOT NULL, username TEXT NOT NULL,
+    scope TEXT NOT NULL, auth_time INTEGER NOT NULL, created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL, revoked_at INTEGER);
+CREATE TABLE IF NOT EXISTS codes (
+    code_hash TEXT PRIMARY KEY, grant_id TEXT NOT NULL, client_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL, nonce TEXT, code_challenge TEXT,
+    code_challenge_method TEXT, expires_at INTEGER NOT NULL, consumed_at INTEGER);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    token_hash TEXT PRIMARY KEY, grant_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL, used_at INTEGER);
+CREATE TABLE IF NOT EXISTS access_tokens (
+    jti TEXT PRIMARY KEY, grant_id TEXT NOT NULL, expires_at INTEGER NOT NULL,
+    revoked_at INTEGER);
+CREATE TABLE IF NOT EXISTS login_failures (
+    subject TEXT NOT NULL, failed_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS login_failures_subject ON login_failures (subject, failed_at);
+"""
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What the user approved: one family of tokens, revoked as a whole."""
+
+    grant_id: str
+    client_id: str
+    username: str
+    scope: str
+    auth_time: int
+    created_at: int
+    expires_at: int
+    revoked_at: int | None
+
+
+@dataclass(frozen=True)
+class CodeRecord:
+    grant_id: str
+    client_id: str
+    redirect_uri: str
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    expires_at: int
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _one(self, sql: str, *args: Any) -> Any:
+        with self._lock:
+            return self._db.execute(sql, args).fetchone()
+
+    def _run(self, sql: str, *args: Any) -> int:
+        with self._lock:
+            return self._db.execute(sql, args).rowcount
+
+    # --- signing keys ---------------------------------------------------------
+
+    def signing_keys(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT private_jwk FROM signing_keys ORDER BY created_at").fetchall()
+        return [row[0] for row in rows]
+
+    def add_signing_key(self, kid: str, private_jwk: str, now: int) -> None:
+        self._run("INSERT INTO signing_keys VALUES (?, ?, ?)", kid, private_jwk, now)
+
+    # --- browser sessions at the provider ---------------------------------------
+
+    def create_session(self, session_id: str, username: str, auth_time: int, expires_at: int) -> None:
+        self._run("INSERT INTO sessions VALUES (?, ?, ?, ?)", digest(session_id), username, auth_time, expires_at)
+
+    def get_session(self, session_id: str, now: int) -> tuple[str, int] | None:
+        row = self._one(
+            "SELECT username, auth_time FROM sessions WHERE session_hash = ? AND expires_at > ?",
+            digest(session_id),
+            now,
+        )
+        return (row[0], row[1]) if row else None
+
+    def delete_session(self, session_id: str) -> None:
+        self._run("DELETE FROM sessions WHERE session_hash = ?", digest(session_id))
+
+    # --- authorization requests waiting for consent ----------------------------
+
+    def save_pending(self, request_id: str, session_id: str, params: dict[str, str], expires_at: int) -> None:
+        self._run(
+            "INSERT INTO pending_authorizations VALUES (?, ?, ?, ?)",
+            digest(request_id),
+            digest(session_id),
+            json.dumps(params),
+            expires_at,
+        )
+
+    def take_pending(self, request_id: str, session_id: str, now: int) -> dict[str, str] | None:
+        """Consume a pending request once, only from the session that made it."""
+        key = (digest(request_id), digest(session_id))
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT params FROM pending_authorizations WHERE request_id = ? AND session_hash = ? AND expires_at > ?",
+                (*key, now),
+            ).fetchone()
+            db.execute("DELETE FROM pending_authorizations WHERE request_id = ? AND session_hash = ?", key)
+        return json.loads(row[0]) if row else None
+
+    # --- consent ----------------------------------------------------------------
+
+    def consented_scopes(self, username: str, client_id: str) -> set[str]:
+        row = self._one("SELECT scope FROM consents WHERE username = ? AND client_id = ?", username, client_id)
+        return set(row[0].split()) if row else set()
+
+    def save_consent(self, username: str, client_id: str, scopes: set[str], now: int) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM consents WHERE username = ? AND client_id = ?", (username, client_id))
+            db.execute("INSERT INTO consents VALUES (?, ?, ?, ?)", (username, client_id, " ".join(sorted(scopes)), now))
+
+    # --- grants and the tokens they issue ----------------------------------------
+
+    def create_grant(self, grant: Grant) -> None:
+        self._run(
+            "INSERT INTO grants VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            grant.grant_id,
+            grant.client_id,
+            grant.username,
+            grant.scope,
+            grant.auth_time,
+            grant.created_at,
+            grant.expires_at,
+            grant.revoked_at,
+        )
+
+    def get_grant(self, grant_id: str) -> Grant | None:
+        row = self._one("SELECT * FROM grants WHERE grant_id = ?", grant_id)
+        return Grant(*row) if row else None
+
+    def revoke_grant(self, grant_id: str, now: int) -> None:
+        self._run("UPDATE grants SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL", now, grant_id)
+
+    def save_code(self, code: str, record: CodeRecord) -> None:
+        self._run(
+            "INSERT INTO codes VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            digest(code),
+            record.grant_id,
+            record.client_id,
+            record.redirect_uri,
+            record.nonce,
+            record.code_challenge,
+            record.code_challenge_method,
+            record.expires_at,
+        )
+
+    def find_code(self, code: str) -> tuple[CodeRecord | None, bool]:
+        """Returns (record, consumed)."""
+        row = self._one(
+            "SELECT grant_id, client_id, redirect_uri, nonce, code_challenge, code_challenge_method, expires_at,"
+            " consumed_at FROM codes WHERE code_hash = ?",
+            digest(code),
+        )
+        return (CodeRecord(*row[:7]), row[7] is not None) if row else (None, False)
+
+    def consume_code(self, code: str, now: int) -> bool:
+        """Marks a code used; exactly one concurrent caller gets True."""
+        sql = "UPDATE codes SET consumed_at = ? WHERE code_hash = ? AND consumed_at IS NULL"
+        return self._run(sql, now, digest(code)) == 1
+
+    def save_refresh_token(self, token: str, grant_id: str, expires_at: int) -> None:
+        self._run("INSERT INTO refresh_tokens VALUES (?, ?, ?, NULL)", digest(token), grant_id, expires_at)
+
+    def find_refresh_token(self, token: str) -> tuple[str | None, bool, int]:
+        """Returns (grant_id, used, expires_at)."""
+        row = self._one("SELECT grant_id, used_at, expires_at FROM refresh_tokens WHERE token_hash = ?", digest(token))
+        return (row[0], row[1] is not None, row[2]) if row else (None, False, 0)
+
+    def use_refresh_token(self, token: str, now: int) -> bool:
+        """Marks a refresh token used; exactly one concurrent caller gets True."""
+        sql = "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL"
+        return self._run(sql, now, digest(token)) == 1
+
+    def save_access_token(self, jti: str, grant_id: str, expires_at: int) -> None:
+        self._run("INSERT INTO access_tokens VALUES (?, ?, ?, NULL)", jti, grant_id, expires_at)
+
+    def access_token_active(self, jti: str, now: int) -> bool:
+        row = self._one(
+            "SELECT 1 FROM access_tokens a JOIN grants g ON g.grant_id = a.grant_id"
+            " WHERE a.jti = ? AND a.expires_at > ? AND a.revoked_at IS NULL AND g.revoked_at IS NULL",
+            jti,
+            now,
+        )
+        return row is not None
+
+    def access_token_grant(self, jti: str) -> str | None:
+        row = self._one("SELECT grant_id FROM access_tokens WHERE jti = ?", jti)
+        return row[0] if row else None
+
+    def revoke_access_token(self, jti: str, now: int) -> None:
+        self._run("UPDATE access_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL", now, jti)
+
+    # --- failed sign-ins --------------------------------------------------------
+
+    def record_login_failure(self, subjects: list[str], now: int) -> None:
+        with self._transaction() as db:
+            db.executemany("INSERT INTO login_failures VALUES (?, ?)", [(s, now) for s in subjects])
+
+    def login_failures_since(self, subject: str, since: int) -> list[int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT failed_at FROM login_failures WHERE subject = ? AND failed_at > ? ORDER BY failed_at",
+                (subject, since),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def clear_login_failures(self, subject: str) -> None:
+        self._run("DELETE FROM login_failures WHERE subject = ?", subject)

@@ -1,0 +1,169 @@
+"""Provider metadata: OpenID Connect Discovery 1.0 §4 and RFC 8414 (OAuth 2.0
+Authorization Server Metadata). Build the request, then validate the response."""
+
+import json
+
+from .encoding import parse_json_object
+from .errors import DiscoveryError, IssuerMismatch
+from .messages import JSON_CONTENT_TYPE, HttpRequest, HttpResponse, media_type
+from .urls import is_secure_url
+
+OPENID_CONFIGURATION = "openid-configuration"
+OAUTH_AUTHORIZATION_SERVER = "oauth-authorization-server"
+
+_ENDPOINTS = (
+    "authorization_endpoint",
+    "token_endpoint",
+    "revocation_endpoint",
+    "introspection_endpoint",
+    "userinfo_endpoint",
+    "jwks_uri",
+)
+_LISTS = (
+    "response_types_supported",
+    "response_modes_supported",
+    "code_challenge_methods_supported",
+    "id_token_signing_alg_values_supported",
+)
+# OIDC Discovery §3: response_modes_supported defaults to ["query", "fragment"].
+_DEFAULT_RESPONSE_MODES = ["query", "fragment"]
+
+
+class ProviderMetadata:
+    """The validated metadata fields the client uses, plus the raw document."""
+
+    __slots__ = (
+        "issuer",
+        "authorization_endpoint",
+        "token_endpoint",
+        "revocation_endpoint",
+        "introspection_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "response_types_supported",
+        "response_modes_supported",
+        "code_challenge_methods_supported",
+        "id_token_signing_alg_values_supported",
+        "authorization_response_iss_parameter_supported",
+        "raw",
+    )
+
+    def __init__(self, raw: "dict") -> None:
+        self.raw = raw
+        self.issuer = raw["issuer"]
+        for name in _ENDPOINTS:
+            setattr(self, name, raw.get(name))
+        for name in _LISTS:
+            setattr(self, name, list(raw.get(name) or []))
+        if not raw.get("response_modes_supported"):
+            self.response_modes_supported = list(_DEFAULT_RESPONSE_MODES)
+        self.authorization_response_iss_parameter_supported = (
+            raw.get("authorization_response_iss_parameter_supported") is True
+        )
+
+    def supports_pkce_s256(self) -> bool:
+        # RFC 8414 §2: an absent code_challenge_methods_supported means no PKCE support.
+        return "S256" in self.code_challenge_methods_supported
+
+    def to_json(self) -> str:
+        return json.dumps(self.raw)
+
+    @classmethod
+    def from_json(cls, text: str, issuer: str) -> "ProviderMetadata":
+        """Rehydrate cached metadata, re-running every check of a fresh discovery."""
+        return validate_metadata(parse_json_object(text, DiscoveryError), issuer)
+
+    def __repr__(self) -> str:
+        return "ProviderMetadata(issuer=%r)" % (self.issuer,)
+
+
+def discovery_url(issuer: str, well_known: str = OPENID_CONFIGURATION) -> str:
+    """Where the metadata lives for ``issuer``.
+
+    OIDC Discovery §4 appends to the issuer path; RFC 8414 §3.1 inserts the
+    well-known segment between the host and the issuer path.
+    """
+    if well_known == OPENID_CONFIGURATION:
+        return issuer.rstrip("/") + "/.well-known/" + OPENID_CONFIGURATION
+    scheme, _, rest = issuer.partition("://")
+    host, slash, path = rest.partition("/")
+    suffix = "/" + path.rstrip("/") if slash and path.rstrip("/") else ""
+    return scheme + "://" + host + "/.well-known/" + well_known + suffix
+
+
+def build_discovery_request(issuer: str, well_known: str = OPENID_CONFIGURATION) -> HttpRequest:
+    """GET the metadata document (OIDC Discovery §4.1, RFC 8414 §3.1)."""
+    if well_known not in (OPENID_CONFIGURATION, OAUTH_AUTHORIZATION_SERVER):
+        raise DiscoveryError("unknown well-known suffix", reason="well_known")
+    url = discovery_url(issuer, well_known)
+    return HttpRequest("GET", url, {"Accept": JSON_CONTENT_TYPE})
+
+
+def parse_discovery_response(
+    issuer: str, response: HttpResponse, require_code_flow: bool = True
+) -> ProviderMetadata:
+    """Validate a metadata response for the configured ``issuer`` (OIDC Discovery §4.3, RFC 8414 §3.3)."""
+    # RFC 8414 §3.2: a successful response uses the 200 OK status code
+    if response.status != 200:
+        raise DiscoveryError("metadata request failed", reason="http_status")
+    # RFC 8414 §3.2: the body is application/json
+    if media_type(response.header("content-type")) != JSON_CONTENT_TYPE:
+        raise DiscoveryError("metadata is not application/json", reason="content_type")
+    raw = parse_json_object(response.body, DiscoveryError)
+    metadata = validate_metadata(raw, issuer)
+    if require_code_flow:
+        check_code_flow_support(metadata)
+    return metadata
+
+
+def validate_metadata(raw: "dict", issuer: str) -> ProviderMetadata:
+    """The checks every metadata document must pass, wherever it came from."""
+    # RFC 8414 §3.3 / OIDC Discovery §4.3: issuer must be identical to the configured one (C2)
+    if raw.get("issuer") != issuer:
+        raise IssuerMismatch("discovered issuer differs", reason="discovered_issuer", parameter="issuer")
+    # RFC 8414 §2: authorization_endpoint is required for the flows this client uses
+    if not raw.get("authorization_endpoint"):
+        raise DiscoveryError("no authorization_endpoint", reason="missing_endpoint", parameter="authorization_endpoint")
+    # RFC 8414 §2: response_types_supported is required
+    if not _is_string_list(raw.get("response_types_supported")):
+        raise DiscoveryError("no response_types_supported", reason="missing_parameter", parameter="response_types_supported")
+    for name in _ENDPOINTS:
+        _check_endpoint(raw, name)
+    for name in _LISTS:
+        # RFC 8414 §2: these members are JSON arrays of strings
+        if name in raw and not _is_string_list(raw[name]):
+            raise DiscoveryError("malformed " + name, reason="malformed_parameter", parameter=name)
+    return ProviderMetadata(raw)
+
+
+def check_code_flow_support(metadata: ProviderMetadata) -> None:
+    """The provider can run authorization code + PKCE S256 (RFC 9700 §2.1.1)."""
+    # RFC 8414 §2: token_endpoint is required unless only the implicit grant is supported
+    if not metadata.token_endpoint:
+        raise DiscoveryError("no token_endpoint", reason="missing_endpoint", parameter="token_endpoint")
+    # RFC 6749 §3.1.1: the provider must offer response_type=code
+    if "code" not in metadata.response_types_supported:
+        raise DiscoveryError("code flow not offered", reason="unsupported_response_type", parameter="response_types_supported")
+    # RFC 9700 §2.1.1: PKCE with S256 is required for the code flow (C3)
+    if not metadata.supports_pkce_s256():
+        raise DiscoveryError("S256 not offered", reason="pkce_s256_unsupported", parameter="code_challenge_methods_supported")
+
+
+def _check_endpoint(raw: "dict", name: str) -> None:
+    if name not in raw:
+        return
+    # RFC 8414 §2: endpoints are https URLs (loopback http tolerated for development)
+    if not is_secure_url(raw[name]):
+        raise DiscoveryError("insecure or malformed endpoint", reason="insecure_endpoint", parameter=name)
+    # RFC 6749 §3.1: endpoint URIs must not include a fragment
+    if "#" in raw[name]:
+        raise DiscoveryError("endpoint has a fragment", reason="endpoint_has_fragment", parameter=name)
+
+
+def _is_string_list(value: object) -> bool:
+    if not isinstance(value, list):
+        return False
+    for item in value:
+        if not isinstance(item, str):
+            return False
+    return True
