@@ -42,9 +42,7 @@ def looks_like_jwt(token: str) -> bool:
         return False
     try:
         header = parse_json_object(_b64_text(parts[0], InvalidJwt), InvalidJwt)
-    except InvalidEncoding:
-        return False
-    except InvalidJwt:
+    except (InvalidEncoding, InvalidJwt):
         return False
     return isinstance(header.get("alg"), str)
 

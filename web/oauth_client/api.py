@@ -1,0 +1,136 @@
+"""Calling a protected resource with a Bearer token (RFC 6750) and reading its refusals."""
+
+import json
+
+from .discovery import ProviderMetadata
+from .encoding import parse_json_object
+from .errors import ApiError, ConfigurationError
+from .messages import JSON_CONTENT_TYPE, HttpRequest, HttpResponse, media_type
+from .urls import split_url
+
+# RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+_B64TOKEN = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
+
+
+def build_api_request(
+    url: str, access_token: str, method: str = "GET", body: "str | None" = None, content_type: "str | None" = None
+) -> HttpRequest:
+    """The token goes in the Authorization header only, never the URL (RFC 6750 §2.1, RFC 9700 §2.4)."""
+    check_bearer_token(access_token)
+    # RFC 6750 §5.3 / RFC 9700 §4.3.2: a token in the query leaks into logs and Referer
+    if "access_token=" in split_url(url)[1]:
+        raise ConfigurationError("access_token in the URL", reason="token_in_url", parameter="access_token")
+    headers = {"Authorization": "Bearer " + access_token, "Accept": JSON_CONTENT_TYPE}
+    if content_type:
+        headers["Content-Type"] = content_type
+    return HttpRequest(method, url, headers, body)
+
+
+def check_bearer_token(access_token: str) -> None:
+    """Refuse values that are not a b64token, so nothing can be smuggled into a header."""
+    if not isinstance(access_token, str) or not access_token:
+        raise ConfigurationError("no access token", reason="invalid_access_token", parameter="access_token")
+    body = access_token.rstrip("=")
+    for char in body:
+        # RFC 6750 §2.1: the credentials are a b64token
+        if char not in _B64TOKEN:
+            raise ConfigurationError("access token is not a b64token", reason="invalid_access_token", parameter="access_token")
+    if not body:
+        raise ConfigurationError("access token is only padding", reason="invalid_access_token", parameter="access_token")
+
+
+def build_userinfo_request(metadata: ProviderMetadata, access_token: str) -> HttpRequest:
+    """GET the UserInfo endpoint (OIDC Core §5.3.1)."""
+    if not metadata.userinfo_endpoint:
+        raise ConfigurationError("no userinfo_endpoint", reason="missing_endpoint", parameter="userinfo_endpoint")
+    return build_api_request(metadata.userinfo_endpoint, access_token)
+
+
+def parse_api_response(response: HttpResponse) -> object:
+    """The decoded body of a 2xx answer (JSON when labelled so), else ApiError."""
+    # RFC 6750 §3: a refusal names its reason in WWW-Authenticate
+    if not 200 <= response.status < 300:
+        raise api_error(response)
+    if media_type(response.header("content-type")) == JSON_CONTENT_TYPE:
+        try:
+            return json.loads(response.body)
+        except ValueError:
+            raise ApiError("API answered malformed JSON", status=response.status, reason="invalid_json") from None
+    return response.body
+
+
+def parse_userinfo_response(response: HttpResponse, expected_sub: str) -> "dict":
+    """UserInfo claims, whose ``sub`` must be the ID token's (OIDC Core §5.3.4)."""
+    if not 200 <= response.status < 300:
+        raise api_error(response)
+    claims = parse_json_object(response.body, ApiError)
+    # OIDC Core §5.3.4: sub must match the ID token's, or the response must not be used
+    if claims.get("sub") != expected_sub:
+        raise ApiError("userinfo sub differs", status=response.status, reason="sub_mismatch", parameter="sub")
+    return claims
+
+
+def api_error(response: HttpResponse) -> ApiError:
+    """ApiError with the RFC 6750 §3.1 error code of the Bearer challenge, if any."""
+    challenge = bearer_challenge(response.header("www-authenticate") or "")
+    error = challenge.get("error")
+    reason = "error_response" if error else "http_status"
+    return ApiError(
+        "API refused the request", status=response.status, error=error,
+        error_description=challenge.get("error_description"), reason=reason,
+    )
+
+
+def bearer_challenge(header: str) -> "dict[str, str]":
+    """Parameters of the Bearer challenge in a WWW-Authenticate value (RFC 9110 §11.6.1)."""
+    for scheme, params in parse_challenges(header):
+        if scheme.lower() == "bearer":
+            return params
+    return {}
+
+
+def parse_challenges(header: str) -> "list[tuple[str, dict[str, str]]]":
+    """``[(scheme, {param: value})]`` from a WWW-Authenticate value; token68 is ignored."""
+    challenges = []  # type: list[tuple[str, dict[str, str]]]
+    index = 0
+    while index < len(header):
+        index = _skip(header, index, " \t,")
+        token, after = _read_token(header, index)
+        if not token:
+            index = after + 1
+            continue
+        equals = _skip(header, after, " \t")
+        if equals < len(header) and header[equals] == "=" and challenges:
+            value, index = _read_value(header, _skip(header, equals + 1, " \t"))
+            challenges[-1][1][token.lower()] = value
+        else:
+            challenges.append((token, {}))
+            index = after
+    return challenges
+
+
+def _skip(text: str, index: int, chars: str) -> int:
+    while index < len(text) and text[index] in chars:
+        index += 1
+    return index
+
+
+def _read_token(text: str, index: int) -> "tuple[str, int]":
+    start = index
+    while index < len(text) and text[index] not in ' \t,="':
+        index += 1
+    return text[start:index], index
+
+
+def _read_value(text: str, index: int) -> "tuple[str, int]":
+    if index >= len(text) or text[index] != '"':
+        return _read_token(text, index)
+    out = []
+    index += 1
+    while index < len(text) and text[index] != '"':
+        # RFC 9110 §5.6.4: a backslash quotes the next character
+        if text[index] == "\\" and index + 1 < len(text):
+            index += 1
+        out.append(text[index])
+        index += 1
+    return "".join(out), index + 1

@@ -1,0 +1,105 @@
+"""ID token validation (OIDC Core §3.1.3.7, §3.2.2.11, §12.2): signature, claims,
+nonce and at_hash. Appends ``(name, outcome)`` to the caller's ``checks``."""
+
+from .config import ClientConfig
+from .discovery import ProviderMetadata
+from .errors import AtHashMismatch, InvalidIdToken, NonceMismatch
+from .jwks import verify_signature
+from .jwt import ALLOWED_ALGS, DEFAULT_LEEWAY_SECONDS, Jwt, audiences, compute_at_hash, decode_jwt, validate_claims
+
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Callable
+except ImportError:
+    pass
+
+
+def validate_id_token(
+    id_token: str,
+    metadata: ProviderMetadata,
+    client: ClientConfig,
+    now: float,
+    checks: "list[tuple[str, str]]",
+    nonce: "str | None" = None,
+    jwks: "dict | None" = None,
+    verify: "Callable[[str, dict, bytes, bytes], bool] | None" = None,
+    access_token: "str | None" = None,
+    require_at_hash: bool = False,
+    leeway: float = DEFAULT_LEEWAY_SECONDS,
+) -> "dict":
+    """Return the claims of a valid ID token, or raise InvalidIdToken (or a subclass).
+
+    Without ``jwks``/``verify`` the signature is not checked, which OIDC Core
+    §3.1.3.7(6) allows only for an ID token received directly from the token endpoint;
+    the implicit flow always passes them.
+    """
+    jwt = decode_jwt(id_token, InvalidIdToken)
+    _check_signature(jwt, metadata, jwks, verify, checks)
+    validate_claims(jwt.claims, metadata.issuer, client.client_id, now, InvalidIdToken, leeway)
+    _check_subject_and_azp(jwt.claims, client)
+    checks.append(("id_token_claims", "ok"))
+    check_nonce(jwt.claims, nonce, checks)
+    if access_token is not None:
+        check_at_hash(jwt, access_token, require_at_hash, checks)
+    return jwt.claims
+
+
+def _check_signature(
+    jwt: Jwt, metadata: ProviderMetadata, jwks: "dict | None", verify: "Callable | None", checks: "list"
+) -> None:
+    if jwks is None or verify is None:
+        checks.append(("id_token_signature", "skipped"))
+        return
+    # OIDC Core §3.1.3.7(7): alg should be the one the provider uses for ID tokens
+    advertised = tuple(metadata.id_token_signing_alg_values_supported) or ("RS256",)
+    allowed = tuple(alg for alg in ALLOWED_ALGS if alg in advertised)
+    verify_signature(jwt, jwks, verify, allowed, InvalidIdToken)
+    checks.append(("id_token_signature", "ok"))
+
+
+def _check_subject_and_azp(claims: "dict", client: ClientConfig) -> None:
+    # OIDC Core §2: sub is required, a non-empty string
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise InvalidIdToken("sub missing", reason="missing_sub", parameter="sub")
+    # OIDC Core §3.1.3.7(4): with several audiences, azp must be present
+    if len(audiences(claims)) > 1 and "azp" not in claims:
+        raise InvalidIdToken("azp missing", reason="missing_azp", parameter="azp")
+    # OIDC Core §3.1.3.7(5): azp, when present, must be this client
+    if "azp" in claims and claims["azp"] != client.client_id:
+        raise InvalidIdToken("azp is another client", reason="azp_mismatch", parameter="azp")
+
+
+def check_nonce(claims: "dict", nonce: "str | None", checks: "list") -> None:
+    """OIDC Core §3.1.3.7(11) / §3.2.2.11: the nonce sent must come back unchanged (C6)."""
+    if nonce is None:
+        checks.append(("nonce", "skipped"))
+        return
+    if "nonce" not in claims:
+        raise NonceMismatch("nonce missing", reason="missing_nonce", parameter="nonce", checks=checks + [("nonce", "failed")])
+    if claims["nonce"] != nonce:
+        raise NonceMismatch("nonce differs", reason="nonce_mismatch", parameter="nonce", checks=checks + [("nonce", "failed")])
+    checks.append(("nonce", "ok"))
+
+
+def check_at_hash(jwt: Jwt, access_token: str, required: bool, checks: "list") -> None:
+    """OIDC Core §3.2.2.9-10: at_hash binds the access token to this ID token (C6)."""
+    claimed = jwt.claims.get("at_hash")
+    failed = checks + [("at_hash", "failed")]
+    # OIDC Core §3.2.2.10: at_hash is required when an access token is issued with the id_token
+    if claimed is None and required:
+        raise AtHashMismatch("at_hash missing", reason="missing_at_hash", parameter="at_hash", checks=failed)
+    if claimed is None:
+        checks.append(("at_hash", "skipped"))
+        return
+    if claimed != compute_at_hash(access_token, jwt.alg, AtHashMismatch):
+        raise AtHashMismatch("at_hash differs", reason="at_hash_mismatch", parameter="at_hash", checks=failed)
+    checks.append(("at_hash", "ok"))
+
+
+def check_refreshed_id_token(claims: "dict", previous: "dict | None") -> None:
+    """OIDC Core §12.2: a refreshed ID token names the same issuer and subject."""
+    if previous is None:
+        return
+    if claims.get("sub") != previous.get("sub"):
+        raise InvalidIdToken("sub changed on refresh", reason="sub_mismatch", parameter="sub")
+    if claims.get("iss") != previous.get("iss"):
+        raise InvalidIdToken("iss changed on refresh", reason="issuer_mismatch", parameter="iss")
