@@ -65,8 +65,10 @@ def resolve_client(params: dict[str, str], clients: dict[str, Client]) -> tuple[
 
 
 def default_response_mode(response_type: str | None) -> str:
-    # OAuth 2.0 Multiple Response Types §2.1: tokens default to the fragment, all else to the query.
-    return "fragment" if response_type in (TOKEN, ID_TOKEN_TOKEN) else "query"
+    # OAuth 2.0 Multiple Response Types §2.1: tokens default to the fragment, all else to the query;
+    # §1: values in any order, so an unsupported "code id_token" still gets its error in the fragment.
+    values = (response_type or "").split(" ")
+    return "fragment" if "token" in values or "id_token" in values else "query"
 
 
 def validate_authorization_request(

@@ -23,6 +23,9 @@ from .spa_host import WEB_DIR, create_spa_app
 DEFAULT_DATA_DIR = Path(".spalab")
 
 
+Served = tuple[str, ASGIApp, list[socket.socket]]
+
+
 class UsageError(Exception):
     """A problem the user can fix from the message alone."""
 
@@ -79,7 +82,7 @@ def _issuer_port(config: ProviderConfig) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def _build_provider(args: argparse.Namespace) -> list[tuple[str, ASGIApp, list[socket.socket]]]:
+def _build_provider(args: argparse.Namespace) -> list[Served]:
     config = load_config_file(args.config)
     port = args.port or _issuer_port(config)
     sockets = _bind("127.0.0.1", port, "--port")
@@ -88,11 +91,11 @@ def _build_provider(args: argparse.Namespace) -> list[tuple[str, ASGIApp, list[s
     return [("provider", app, sockets)]
 
 
-def _build_serve(args: argparse.Namespace) -> list[tuple[str, ASGIApp, list[socket.socket]]]:
+def _build_serve(args: argparse.Namespace) -> list[Served]:
     if (args.issuer is None) != (args.client_id is None):
         raise UsageError("--issuer and --client-id go together")
     spa_origin = f"http://localhost:{args.spa_port}"
-    servers = []
+    servers: list[Served] = []
     if args.issuer is None:
         config = _serve_config(args, spa_origin)
         port = args.provider_port or _issuer_port(config)
@@ -150,7 +153,7 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _run(servers: list[tuple[str, ASGIApp, list[socket.socket]]]) -> None:
+def _run(servers: list[Served]) -> None:
     instances = [
         (_Server(uvicorn.Config(app, access_log=False, lifespan="off", log_level="warning")), sockets)
         for _, app, sockets in servers

@@ -34,11 +34,12 @@ def authenticate_client(
     clients: dict[str, Client], form: dict[str, str], authorization: str | None
 ) -> Client:
     basic = parse_basic_credentials(authorization)
+    secret: str | None
     # RFC 6749 §2.3: a client must not use more than one authentication method per request.
     if basic is not None and "client_secret" in form:
         raise InvalidRequest("use either client_secret_basic or client_secret_post, not both")
     if basic is not None:
-        client_id, secret = basic
+        client_id, secret = basic[0], basic[1]
         if form.get("client_id", client_id) != client_id:
             raise InvalidRequest("client_id differs from the authenticated client")
     else:

@@ -276,11 +276,25 @@ class _Locator:
     def _find(self, key: str, where: str, at_table: bool) -> int | None:
         start, end = self._table_span(where)
         if start is None:
-            return None
-        pattern = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
-        for number in range(start, end):
-            if pattern.match(self.lines[number]):
-                return number + 1
+            # A table written inline (clients = [{ ... }]): point at the array's line.
+            return self._find(where.partition("[")[0], "", False)
+        name = re.escape(key)
+        patterns = [
+            re.compile(rf"^\s*{name}\s*="),
+            # README promise (key and line): also a dotted key (key.x = 1), a sub-table header
+            # ([clients.key]) and a key inside an inline table (claims = { key = 1 }).
+            re.compile(rf"(?:^\s*|[{{,.\[]\s*){name}\s*[=.\]]"),
+        ]
+        for pattern in patterns:
+            for number in range(start, end):
+                if pattern.search(self.lines[number]):
+                    return number + 1
+        if not where:
+            # A top-level key written as a table header: [key] or [[key]].
+            header = re.compile(rf"^\s*\[\[?\s*{name}\s*[\].]")
+            found = next((i for i, line in enumerate(self.lines) if header.match(line)), None)
+            if found is not None:
+                return found + 1
         return start if at_table and start else None
 
     def _table_span(self, where: str) -> tuple[int | None, int]:

@@ -35,7 +35,10 @@ class Provider:
         return hmac.new(self.csrf_key, message, hashlib.sha256).hexdigest()
 
     def check_csrf(self, token: str | None, purpose: str, *bound_to: str) -> bool:
-        return token is not None and all(bound_to) and hmac.compare_digest(token, self.csrf_token(purpose, *bound_to))
+        if token is None or not all(bound_to):
+            return False
+        # SECURITY.md P22: compare bytes; compare_digest raises TypeError on non-ASCII str (a 500).
+        return hmac.compare_digest(token.encode(), self.csrf_token(purpose, *bound_to).encode())
 
 
 def provider_of(request: Request) -> Provider:

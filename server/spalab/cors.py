@@ -18,6 +18,8 @@ def cors_route(path: str, endpoint: Endpoint, methods: list[str], origins: Colle
         allow_origins=list(origins),
         allow_methods=methods,
         allow_headers=["authorization", "content-type"],
+        # RFC 6750 §3: the SPA reads the error code from WWW-Authenticate, which CORS hides by default.
+        expose_headers=["WWW-Authenticate"],
         # Credentials (cookies) are never needed: tokens travel in headers and bodies.
         allow_credentials=False,
         max_age=600,

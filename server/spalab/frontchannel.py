@@ -156,12 +156,14 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
-def _login_response(request: Request, provider: Provider, next_url: str, status: int = 200, **context: object) -> Response:
+def _login_response(
+    request: Request, provider: Provider, next_url: str, status: int = 200, username: str = "", error: str = ""
+) -> Response:
     browser_id = _browser_id(request, provider) or new_secret()
     demo_users = list(provider.config.users.values()) if provider.config.demo else []
     response = render(
         "login.html", status_code=status, next=next_url, csrf_token=provider.csrf_token("login", browser_id),
-        demo_users=demo_users, client_name=_client_name(provider, next_url), **context,
+        demo_users=demo_users, client_name=_client_name(provider, next_url), username=username, error=error,
     )  # fmt: skip
     response.set_cookie("spalab_csrf_" + provider.cookie_suffix, browser_id, httponly=True, samesite="lax")
     return response

@@ -82,11 +82,17 @@ async def _page_error(request: Request, exc: Exception) -> Response:
     return error_page(exc.title, exc.detail, exc.status_code)
 
 
+# Endpoints that answer JSON (SECURITY.md P22): their errors are OAuth errors, never pages.
+JSON_PATHS = ("/api/", "/token", "/revoke", "/introspect", "/userinfo", "/jwks", "/.well-known/", "/_spalab/")
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if request.url.path.startswith(("/api/", "/token", "/revoke", "/introspect", "/userinfo")):
-        return JSONResponse({"error": "invalid_request", "error_description": exc.detail}, exc.status_code)
-    return error_page("Not available", str(exc.detail), exc.status_code)
+    # RFC 9110 §15.5.6: a 405 carries the Allow header Starlette put on the exception.
+    if request.url.path.startswith(JSON_PATHS):
+        body = {"error": "invalid_request", "error_description": exc.detail}
+        return JSONResponse(body, exc.status_code, headers=exc.headers)
+    return error_page("Not available", str(exc.detail), exc.status_code, headers=exc.headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -74,7 +74,7 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_spa_app(provider_origin: str, spa_config: dict[str, object], web_dir: Path = WEB_DIR,
+def create_spa_app(provider_origin: str, spa_config: dict[str, str], web_dir: Path = WEB_DIR,
                    request_log: bool = True) -> Starlette:  # fmt: skip
     log = RequestLog("spa-host") if request_log else None
 

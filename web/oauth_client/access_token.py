@@ -8,7 +8,9 @@ from .jwks import verify_signature
 from .jwt import DEFAULT_LEEWAY_SECONDS, decode_jwt, looks_like_jwt, validate_claims
 
 try:  # for static checkers only; MicroPython has no typing module
-    from typing import Callable
+    from typing import Any
+
+    from .jwks import Verifier
 except ImportError:
     pass
 
@@ -29,11 +31,11 @@ def validate_jwt_access_token(
     metadata: ProviderMetadata,
     client: ClientConfig,
     now: float,
-    jwks: "dict",
-    verify: "Callable[[str, dict, bytes, bytes], bool]",
+    jwks: "dict[str, Any]",
+    verify: "Verifier",
     checks: "list[tuple[str, str]]",
     leeway: float = DEFAULT_LEEWAY_SECONDS,
-) -> "dict":
+) -> "dict[str, Any]":
     """Signature, iss, exp, and that the token names this client; returns the claims."""
     jwt = decode_jwt(token, InvalidAccessToken)
     # RFC 9068 §4: the signature must verify with the issuer's keys, RS256 at least
@@ -45,11 +47,23 @@ def validate_jwt_access_token(
     return jwt.claims
 
 
-def check_token_client(claims: "dict", client: ClientConfig, checks: "list") -> None:
+def check_token_client(
+    claims: "dict[str, Any]", client: ClientConfig, checks: "list[tuple[str, str]]"
+) -> None:
     """RFC 9068 §2.2: client_id names the client the token was issued to (C6)."""
     issued_to = claims.get("client_id", claims.get("azp"))
     if issued_to is None:
-        raise TokenSubstitution("token names no client", reason="missing_client_id", parameter="client_id", checks=checks + [("access_token_client", "failed")])
+        raise TokenSubstitution(
+            "token names no client",
+            reason="missing_client_id",
+            parameter="client_id",
+            checks=checks + [("access_token_client", "failed")],
+        )
     if issued_to != client.client_id:
-        raise TokenSubstitution("token issued to another client", reason="client_id_mismatch", parameter="client_id", checks=checks + [("access_token_client", "failed")])
+        raise TokenSubstitution(
+            "token issued to another client",
+            reason="client_id_mismatch",
+            parameter="client_id",
+            checks=checks + [("access_token_client", "failed")],
+        )
     checks.append(("access_token_client", "ok"))

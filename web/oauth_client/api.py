@@ -8,12 +8,21 @@ from .errors import ApiError, ConfigurationError
 from .messages import JSON_CONTENT_TYPE, HttpRequest, HttpResponse, media_type
 from .urls import split_url
 
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
+except ImportError:
+    pass
+
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
 
 
 def build_api_request(
-    url: str, access_token: str, method: str = "GET", body: "str | None" = None, content_type: "str | None" = None
+    url: str,
+    access_token: str,
+    method: str = "GET",
+    body: "str | None" = None,
+    content_type: "str | None" = None,
 ) -> HttpRequest:
     """The token goes in the Authorization header only, never the URL (RFC 6750 §2.1, RFC 9700 §2.4)."""
     check_bearer_token(access_token)
@@ -34,15 +43,21 @@ def check_bearer_token(access_token: str) -> None:
     for char in body:
         # RFC 6750 §2.1: the credentials are a b64token
         if char not in _B64TOKEN:
-            raise ConfigurationError("access token is not a b64token", reason="invalid_access_token", parameter="access_token")
+            raise ConfigurationError(
+                "access token is not a b64token", reason="invalid_access_token", parameter="access_token"
+            )
     if not body:
-        raise ConfigurationError("access token is only padding", reason="invalid_access_token", parameter="access_token")
+        raise ConfigurationError(
+            "access token is only padding", reason="invalid_access_token", parameter="access_token"
+        )
 
 
 def build_userinfo_request(metadata: ProviderMetadata, access_token: str) -> HttpRequest:
     """GET the UserInfo endpoint (OIDC Core §5.3.1)."""
     if not metadata.userinfo_endpoint:
-        raise ConfigurationError("no userinfo_endpoint", reason="missing_endpoint", parameter="userinfo_endpoint")
+        raise ConfigurationError(
+            "no userinfo_endpoint", reason="missing_endpoint", parameter="userinfo_endpoint"
+        )
     return build_api_request(metadata.userinfo_endpoint, access_token)
 
 
@@ -55,11 +70,13 @@ def parse_api_response(response: HttpResponse) -> object:
         try:
             return json.loads(response.body)
         except ValueError:
-            raise ApiError("API answered malformed JSON", status=response.status, reason="invalid_json") from None
+            raise ApiError(
+                "API answered malformed JSON", status=response.status, reason="invalid_json"
+            ) from None
     return response.body
 
 
-def parse_userinfo_response(response: HttpResponse, expected_sub: str) -> "dict":
+def parse_userinfo_response(response: HttpResponse, expected_sub: str) -> "dict[str, Any]":
     """UserInfo claims, whose ``sub`` must be the ID token's (OIDC Core §5.3.4)."""
     if not 200 <= response.status < 300:
         raise api_error(response)
@@ -76,8 +93,11 @@ def api_error(response: HttpResponse) -> ApiError:
     error = challenge.get("error")
     reason = "error_response" if error else "http_status"
     return ApiError(
-        "API refused the request", status=response.status, error=error,
-        error_description=challenge.get("error_description"), reason=reason,
+        "API refused the request",
+        status=response.status,
+        error=error,
+        error_description=challenge.get("error_description"),
+        reason=reason,
     )
 
 

@@ -10,38 +10,52 @@ from .transaction import CODE, Transaction
 from .urls import add_query
 
 
-def build_authorization_url(metadata: ProviderMetadata, client: ClientConfig, transaction: Transaction) -> str:
+def build_authorization_url(
+    metadata: ProviderMetadata, client: ClientConfig, transaction: Transaction
+) -> str:
     """The URL to send the browser to; every value comes from ``transaction``."""
     check_authorization_request(metadata, client, transaction)
     return add_query(metadata.authorization_endpoint, authorization_parameters(transaction))
 
 
-def check_authorization_request(metadata: ProviderMetadata, client: ClientConfig, transaction: Transaction) -> None:
+def check_authorization_request(
+    metadata: ProviderMetadata, client: ClientConfig, transaction: Transaction
+) -> None:
     """Guards that must hold before anything is sent to the provider."""
     # RFC 9207 §2.4 / RFC 9700 §4.4: a transaction belongs to the issuer it was started for
     if transaction.issuer != metadata.issuer or client.issuer != metadata.issuer:
         raise IssuerMismatch("transaction issuer differs", reason="transaction_issuer", parameter="issuer")
     # RFC 6749 §4.1.3: the redirect_uri and client must be the registered ones
     if transaction.client_id != client.client_id or transaction.redirect_uri != client.redirect_uri:
-        raise ConfigurationError("transaction client differs", reason="transaction_client", parameter="client_id")
+        raise ConfigurationError(
+            "transaction client differs", reason="transaction_client", parameter="client_id"
+        )
     # RFC 8414 §2: only request what the provider advertises
     if transaction.response_type not in metadata.response_types_supported:
-        raise ConfigurationError("response_type not offered", reason="unsupported_response_type", parameter="response_type")
+        raise ConfigurationError(
+            "response_type not offered", reason="unsupported_response_type", parameter="response_type"
+        )
     # OIDC Discovery §3: only request a response_mode the provider advertises
     if transaction.response_mode not in metadata.response_modes_supported:
-        raise ConfigurationError("response_mode not offered", reason="unsupported_response_mode", parameter="response_mode")
+        raise ConfigurationError(
+            "response_mode not offered", reason="unsupported_response_mode", parameter="response_mode"
+        )
     if transaction.response_type == CODE:
         _check_code_request(metadata, transaction)
     # OIDC Core §3.2.2.1: an id_token is only issued for the openid scope
     elif "id_token" in transaction.response_type and "openid" not in split_scope(transaction.scope):
-        raise ConfigurationError("id_token needs scope openid", reason="openid_scope_required", parameter="scope")
+        raise ConfigurationError(
+            "id_token needs scope openid", reason="openid_scope_required", parameter="scope"
+        )
 
 
 def _check_code_request(metadata: ProviderMetadata, transaction: Transaction) -> None:
     check_code_flow_support(metadata)
     # RFC 7636 §4.1 / RFC 9700 §2.1.1: every code request carries a fresh verifier (C3)
     if not transaction.code_verifier:
-        raise ConfigurationError("code flow without code_verifier", reason="missing_code_verifier", parameter="code_verifier")
+        raise ConfigurationError(
+            "code flow without code_verifier", reason="missing_code_verifier", parameter="code_verifier"
+        )
 
 
 def authorization_parameters(transaction: Transaction) -> "list[tuple[str, str]]":
@@ -50,11 +64,12 @@ def authorization_parameters(transaction: Transaction) -> "list[tuple[str, str]]
         ("response_type", transaction.response_type),
         ("client_id", transaction.client_id),
         ("redirect_uri", transaction.redirect_uri),
-        ("scope", transaction.scope),
-        ("state", transaction.state),
-        # OAuth 2.0 Multiple Response Types §2.1: say explicitly where the response goes
-        ("response_mode", transaction.response_mode),
     ]
+    if transaction.scope:
+        params.append(("scope", transaction.scope))
+    params.append(("state", transaction.state))
+    # OAuth 2.0 Multiple Response Types §2.1: say explicitly where the response goes
+    params.append(("response_mode", transaction.response_mode))
     if transaction.nonce:
         # OIDC Core §3.2.2.1: nonce is required for implicit; harmless and useful for code
         params.append(("nonce", transaction.nonce))

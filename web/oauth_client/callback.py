@@ -8,8 +8,15 @@
 
 from .discovery import ProviderMetadata
 from .encoding import parse_query
-from .errors import AuthorizationDenied, InvalidCallback, InvalidTransaction, IssuerMismatch
-from .errors import OAuthClientError, ResponseModeMismatch, StateMismatch
+from .errors import (
+    AuthorizationDenied,
+    InvalidCallback,
+    InvalidTransaction,
+    IssuerMismatch,
+    OAuthClientError,
+    ResponseModeMismatch,
+    StateMismatch,
+)
 from .transaction import Transaction
 from .urls import split_url
 
@@ -91,22 +98,31 @@ def parse_callback(
     return CallbackResult(transaction.response_type, params, checks)
 
 
-def _reject(error: "type", reason: str, parameter: "str | None", checks: "list", step: str) -> OAuthClientError:
+def _reject(
+    error: "type[OAuthClientError]",
+    reason: str,
+    parameter: "str | None",
+    checks: "list[tuple[str, str]]",
+    step: str,
+) -> OAuthClientError:
     """An error of class ``error`` carrying the checks so far plus the failed ``step``."""
     failed = checks + [(step, "failed")]
     return error(reason.replace("_", " "), reason=reason, parameter=parameter, checks=failed)
 
 
-def read_response_parameters(url: str, response_mode: str, checks: "list") -> "dict[str, str]":
+def read_response_parameters(
+    url: str, response_mode: str, checks: "list[tuple[str, str]]"
+) -> "dict[str, str]":
     """The parameters of the requested component, after the component rules (C4)."""
     _, query, fragment = split_url(url)
     wanted, other = (query, fragment) if response_mode == "query" else (fragment, query)
     pairs = parse_query(wanted)
     names = [name for name, _ in pairs]
     stray = [name for name, _ in parse_query(other) if name in RESPONSE_PARAMETERS]
+    both = [name for name in stray if name in names]
     # OAuth 2.0 Multiple Response Types §2.1: parameters arrive only in the requested component
-    if stray and stray[0] in names:
-        raise _reject(ResponseModeMismatch, "parameter_in_both_components", stray[0], checks, "response_mode")
+    if both:
+        raise _reject(ResponseModeMismatch, "parameter_in_both_components", both[0], checks, "response_mode")
     if stray:
         raise _reject(ResponseModeMismatch, "wrong_component", stray[0], checks, "response_mode")
     for name in names:
@@ -117,7 +133,7 @@ def read_response_parameters(url: str, response_mode: str, checks: "list") -> "d
     return dict(pairs)
 
 
-def check_state(params: "dict[str, str]", transaction: Transaction, checks: "list") -> None:
+def check_state(params: "dict[str, str]", transaction: Transaction, checks: "list[tuple[str, str]]") -> None:
     # RFC 6749 §4.1.2: state must be present when the request carried one (C1)
     if "state" not in params:
         raise _reject(StateMismatch, "missing_state", "state", checks, "state")
@@ -127,14 +143,14 @@ def check_state(params: "dict[str, str]", transaction: Transaction, checks: "lis
     checks.append(("state", "ok"))
 
 
-def check_transaction_age(transaction: Transaction, now: float, checks: "list") -> None:
+def check_transaction_age(transaction: Transaction, now: float, checks: "list[tuple[str, str]]") -> None:
     # RFC 9700 §4.7.1: state and verifier are one-time values of a recent request
     if transaction.is_expired(now):
         raise _reject(InvalidTransaction, "expired", None, checks, "transaction_age")
     checks.append(("transaction_age", "ok"))
 
 
-def check_iss(params: "dict[str, str]", metadata: ProviderMetadata, checks: "list") -> None:
+def check_iss(params: "dict[str, str]", metadata: ProviderMetadata, checks: "list[tuple[str, str]]") -> None:
     iss = params.get("iss")
     # RFC 9207 §2.4: a provider that advertises iss must send it, on success and error (C2)
     if iss is None and metadata.authorization_response_iss_parameter_supported:
@@ -145,7 +161,7 @@ def check_iss(params: "dict[str, str]", metadata: ProviderMetadata, checks: "lis
     checks.append(("iss", "ok" if iss is not None else "skipped"))
 
 
-def check_error(params: "dict[str, str]", checks: "list") -> None:
+def check_error(params: "dict[str, str]", checks: "list[tuple[str, str]]") -> None:
     # RFC 6749 §4.1.2.1: an error response, surfaced only now that state and iss hold (C9)
     if "error" in params:
         raise AuthorizationDenied(
@@ -159,7 +175,7 @@ def check_error(params: "dict[str, str]", checks: "list") -> None:
     checks.append(("error", "ok"))
 
 
-def check_code_response(params: "dict[str, str]", checks: "list") -> None:
+def check_code_response(params: "dict[str, str]", checks: "list[tuple[str, str]]") -> None:
     # RFC 6749 §4.1.2: a successful code response carries the code
     if not params.get("code"):
         raise _reject(InvalidCallback, "missing_code", "code", checks, "code")
@@ -170,7 +186,9 @@ def check_code_response(params: "dict[str, str]", checks: "list") -> None:
     checks.append(("code", "ok"))
 
 
-def check_implicit_response(params: "dict[str, str]", transaction: Transaction, checks: "list") -> None:
+def check_implicit_response(
+    params: "dict[str, str]", transaction: Transaction, checks: "list[tuple[str, str]]"
+) -> None:
     # RFC 6749 §4.2.2: the implicit grant never returns a code
     if "code" in params:
         raise _reject(InvalidCallback, "unexpected_parameter", "code", checks, "tokens")

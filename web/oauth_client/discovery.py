@@ -8,6 +8,11 @@ from .errors import DiscoveryError, IssuerMismatch
 from .messages import JSON_CONTENT_TYPE, HttpRequest, HttpResponse, media_type
 from .urls import is_secure_url
 
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
+except ImportError:
+    pass
+
 OPENID_CONFIGURATION = "openid-configuration"
 OAUTH_AUTHORIZATION_SERVER = "oauth-authorization-server"
 
@@ -25,7 +30,6 @@ _LISTS = (
     "code_challenge_methods_supported",
     "id_token_signing_alg_values_supported",
 )
-# OIDC Discovery §3: response_modes_supported defaults to ["query", "fragment"].
 _DEFAULT_RESPONSE_MODES = ["query", "fragment"]
 
 
@@ -48,15 +52,25 @@ class ProviderMetadata:
         "raw",
     )
 
-    def __init__(self, raw: "dict") -> None:
+    def __init__(self, raw: "dict[str, Any]") -> None:
+        """Wrap a document that ``validate_metadata`` has checked."""
         self.raw = raw
-        self.issuer = raw["issuer"]
-        for name in _ENDPOINTS:
-            setattr(self, name, raw.get(name))
-        for name in _LISTS:
-            setattr(self, name, list(raw.get(name) or []))
-        if not raw.get("response_modes_supported"):
-            self.response_modes_supported = list(_DEFAULT_RESPONSE_MODES)
+        self.issuer = str(raw["issuer"])
+        self.authorization_endpoint = str(raw["authorization_endpoint"])
+        self.token_endpoint = raw.get("token_endpoint")  # type: str | None
+        self.revocation_endpoint = raw.get("revocation_endpoint")  # type: str | None
+        self.introspection_endpoint = raw.get("introspection_endpoint")  # type: str | None
+        self.userinfo_endpoint = raw.get("userinfo_endpoint")  # type: str | None
+        self.jwks_uri = raw.get("jwks_uri")  # type: str | None
+        self.response_types_supported = list(raw["response_types_supported"])  # type: list[str]
+        # OIDC Discovery §3: response_modes_supported defaults to ["query", "fragment"]
+        modes = raw.get("response_modes_supported") or _DEFAULT_RESPONSE_MODES
+        self.response_modes_supported = list(modes)  # type: list[str]
+        methods = raw.get("code_challenge_methods_supported") or []
+        self.code_challenge_methods_supported = list(methods)  # type: list[str]
+        algs = raw.get("id_token_signing_alg_values_supported") or []
+        self.id_token_signing_alg_values_supported = list(algs)  # type: list[str]
+        # RFC 9207 §3: only a JSON true advertises iss support
         self.authorization_response_iss_parameter_supported = (
             raw.get("authorization_response_iss_parameter_supported") is True
         )
@@ -116,17 +130,21 @@ def parse_discovery_response(
     return metadata
 
 
-def validate_metadata(raw: "dict", issuer: str) -> ProviderMetadata:
+def validate_metadata(raw: "dict[str, Any]", issuer: str) -> ProviderMetadata:
     """The checks every metadata document must pass, wherever it came from."""
     # RFC 8414 §3.3 / OIDC Discovery §4.3: issuer must be identical to the configured one (C2)
     if raw.get("issuer") != issuer:
         raise IssuerMismatch("discovered issuer differs", reason="discovered_issuer", parameter="issuer")
     # RFC 8414 §2: authorization_endpoint is required for the flows this client uses
     if not raw.get("authorization_endpoint"):
-        raise DiscoveryError("no authorization_endpoint", reason="missing_endpoint", parameter="authorization_endpoint")
+        raise DiscoveryError(
+            "no authorization_endpoint", reason="missing_endpoint", parameter="authorization_endpoint"
+        )
     # RFC 8414 §2: response_types_supported is required
     if not _is_string_list(raw.get("response_types_supported")):
-        raise DiscoveryError("no response_types_supported", reason="missing_parameter", parameter="response_types_supported")
+        raise DiscoveryError(
+            "no response_types_supported", reason="missing_parameter", parameter="response_types_supported"
+        )
     for name in _ENDPOINTS:
         _check_endpoint(raw, name)
     for name in _LISTS:
@@ -143,13 +161,17 @@ def check_code_flow_support(metadata: ProviderMetadata) -> None:
         raise DiscoveryError("no token_endpoint", reason="missing_endpoint", parameter="token_endpoint")
     # RFC 6749 §3.1.1: the provider must offer response_type=code
     if "code" not in metadata.response_types_supported:
-        raise DiscoveryError("code flow not offered", reason="unsupported_response_type", parameter="response_types_supported")
+        raise DiscoveryError(
+            "code flow not offered", reason="unsupported_response_type", parameter="response_types_supported"
+        )
     # RFC 9700 §2.1.1: PKCE with S256 is required for the code flow (C3)
     if not metadata.supports_pkce_s256():
-        raise DiscoveryError("S256 not offered", reason="pkce_s256_unsupported", parameter="code_challenge_methods_supported")
+        raise DiscoveryError(
+            "S256 not offered", reason="pkce_s256_unsupported", parameter="code_challenge_methods_supported"
+        )
 
 
-def _check_endpoint(raw: "dict", name: str) -> None:
+def _check_endpoint(raw: "dict[str, Any]", name: str) -> None:
     if name not in raw:
         return
     # RFC 8414 §2: endpoints are https URLs (loopback http tolerated for development)

@@ -8,7 +8,12 @@ guessed at, because every value decoded here is security-relevant.
 import binascii
 import json
 
-from .errors import InvalidEncoding
+from .errors import InvalidEncoding, OAuthClientError
+
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
+except ImportError:
+    pass
 
 # RFC 3986 §2.3: unreserved characters are never percent-encoded.
 UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
@@ -98,7 +103,9 @@ def parse_query(text: str) -> "list[tuple[str, str]]":
     return pairs
 
 
-def parse_json_object(text: "str | None", error: "type", reason: str = "invalid_json") -> "dict":
+def parse_json_object(
+    text: "str | None", error: "type[OAuthClientError]", reason: str = "invalid_json"
+) -> "dict[str, Any]":
     """Parse ``text`` as a JSON object or raise ``error`` (an OAuthClientError class)."""
     if not isinstance(text, str):
         raise error("response body is not text", reason=reason)

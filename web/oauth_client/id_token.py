@@ -5,10 +5,20 @@ from .config import ClientConfig
 from .discovery import ProviderMetadata
 from .errors import AtHashMismatch, InvalidIdToken, NonceMismatch
 from .jwks import verify_signature
-from .jwt import ALLOWED_ALGS, DEFAULT_LEEWAY_SECONDS, Jwt, audiences, compute_at_hash, decode_jwt, validate_claims
+from .jwt import (
+    ALLOWED_ALGS,
+    DEFAULT_LEEWAY_SECONDS,
+    Jwt,
+    audiences,
+    compute_at_hash,
+    decode_jwt,
+    validate_claims,
+)
 
 try:  # for static checkers only; MicroPython has no typing module
-    from typing import Callable
+    from typing import Any
+
+    from .jwks import Verifier
 except ImportError:
     pass
 
@@ -20,12 +30,12 @@ def validate_id_token(
     now: float,
     checks: "list[tuple[str, str]]",
     nonce: "str | None" = None,
-    jwks: "dict | None" = None,
-    verify: "Callable[[str, dict, bytes, bytes], bool] | None" = None,
+    jwks: "dict[str, Any] | None" = None,
+    verify: "Verifier | None" = None,
     access_token: "str | None" = None,
     require_at_hash: bool = False,
     leeway: float = DEFAULT_LEEWAY_SECONDS,
-) -> "dict":
+) -> "dict[str, Any]":
     """Return the claims of a valid ID token, or raise InvalidIdToken (or a subclass).
 
     Without ``jwks``/``verify`` the signature is not checked, which OIDC Core
@@ -44,19 +54,26 @@ def validate_id_token(
 
 
 def _check_signature(
-    jwt: Jwt, metadata: ProviderMetadata, jwks: "dict | None", verify: "Callable | None", checks: "list"
+    jwt: Jwt,
+    metadata: ProviderMetadata,
+    jwks: "dict[str, Any] | None",
+    verify: "Verifier | None",
+    checks: "list[tuple[str, str]]",
 ) -> None:
-    if jwks is None or verify is None:
-        checks.append(("id_token_signature", "skipped"))
-        return
     # OIDC Core §3.1.3.7(7): alg should be the one the provider uses for ID tokens
     advertised = tuple(metadata.id_token_signing_alg_values_supported) or ("RS256",)
     allowed = tuple(alg for alg in ALLOWED_ALGS if alg in advertised)
+    # RFC 8725 §3.1: "none" and HMAC are refused even when the signature is not checked
+    if jwt.alg not in allowed:
+        raise InvalidIdToken("algorithm not allowed", reason="alg_not_allowed", parameter="alg")
+    if jwks is None or verify is None:
+        checks.append(("id_token_signature", "skipped"))
+        return
     verify_signature(jwt, jwks, verify, allowed, InvalidIdToken)
     checks.append(("id_token_signature", "ok"))
 
 
-def _check_subject_and_azp(claims: "dict", client: ClientConfig) -> None:
+def _check_subject_and_azp(claims: "dict[str, Any]", client: ClientConfig) -> None:
     # OIDC Core §2: sub is required, a non-empty string
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise InvalidIdToken("sub missing", reason="missing_sub", parameter="sub")
@@ -68,19 +85,23 @@ def _check_subject_and_azp(claims: "dict", client: ClientConfig) -> None:
         raise InvalidIdToken("azp is another client", reason="azp_mismatch", parameter="azp")
 
 
-def check_nonce(claims: "dict", nonce: "str | None", checks: "list") -> None:
+def check_nonce(claims: "dict[str, Any]", nonce: "str | None", checks: "list[tuple[str, str]]") -> None:
     """OIDC Core §3.1.3.7(11) / §3.2.2.11: the nonce sent must come back unchanged (C6)."""
     if nonce is None:
         checks.append(("nonce", "skipped"))
         return
     if "nonce" not in claims:
-        raise NonceMismatch("nonce missing", reason="missing_nonce", parameter="nonce", checks=checks + [("nonce", "failed")])
+        raise NonceMismatch(
+            "nonce missing", reason="missing_nonce", parameter="nonce", checks=checks + [("nonce", "failed")]
+        )
     if claims["nonce"] != nonce:
-        raise NonceMismatch("nonce differs", reason="nonce_mismatch", parameter="nonce", checks=checks + [("nonce", "failed")])
+        raise NonceMismatch(
+            "nonce differs", reason="nonce_mismatch", parameter="nonce", checks=checks + [("nonce", "failed")]
+        )
     checks.append(("nonce", "ok"))
 
 
-def check_at_hash(jwt: Jwt, access_token: str, required: bool, checks: "list") -> None:
+def check_at_hash(jwt: Jwt, access_token: str, required: bool, checks: "list[tuple[str, str]]") -> None:
     """OIDC Core §3.2.2.9-10: at_hash binds the access token to this ID token (C6)."""
     claimed = jwt.claims.get("at_hash")
     failed = checks + [("at_hash", "failed")]
@@ -95,7 +116,7 @@ def check_at_hash(jwt: Jwt, access_token: str, required: bool, checks: "list") -
     checks.append(("at_hash", "ok"))
 
 
-def check_refreshed_id_token(claims: "dict", previous: "dict | None") -> None:
+def check_refreshed_id_token(claims: "dict[str, Any]", previous: "dict[str, Any] | None") -> None:
     """OIDC Core §12.2: a refreshed ID token names the same issuer and subject."""
     if previous is None:
         return

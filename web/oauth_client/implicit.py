@@ -5,11 +5,11 @@ Tokens that arrive in the fragment could have been issued to any client; the cod
 flow does not need this step because the PKCE-bound exchange already proves it.
 """
 
+from .access_token import is_jwt_access_token, validate_jwt_access_token
 from .callback import CallbackResult
 from .config import ClientConfig
 from .discovery import ProviderMetadata
 from .errors import ConfigurationError, InvalidAccessToken, InvalidIdToken, TokenSubstitution
-from .access_token import is_jwt_access_token, validate_jwt_access_token
 from .id_token import validate_id_token
 from .jwks import SignatureInput, signature_input
 from .jwt import decode_jwt
@@ -17,19 +17,27 @@ from .session import TokenSet, split_scope
 from .transaction import Transaction
 
 try:  # for static checkers only; MicroPython has no typing module
-    from typing import Callable
+    from typing import Any
+
+    from .jwks import Verifier
 except ImportError:
     pass
 
 
-def implicit_signature_inputs(result: CallbackResult, jwks: "dict") -> "list[SignatureInput]":
+def implicit_signature_inputs(result: CallbackResult, jwks: "dict[str, Any]") -> "list[SignatureInput]":
     """The signatures ``validate_implicit_response`` will ask about, so an asynchronous
     verifier (WebCrypto) can run them first and fill a PrecomputedVerifier."""
     inputs = []
     if result.id_token:
-        inputs.append(signature_input(decode_jwt(result.id_token, InvalidIdToken), jwks, error=InvalidIdToken))
+        inputs.append(
+            signature_input(decode_jwt(result.id_token, InvalidIdToken), jwks, error=InvalidIdToken)
+        )
     if result.access_token and is_jwt_access_token(result.access_token):
-        inputs.append(signature_input(decode_jwt(result.access_token, InvalidAccessToken), jwks, error=InvalidAccessToken))
+        inputs.append(
+            signature_input(
+                decode_jwt(result.access_token, InvalidAccessToken), jwks, error=InvalidAccessToken
+            )
+        )
     return inputs
 
 
@@ -39,8 +47,8 @@ def validate_implicit_response(
     client: ClientConfig,
     transaction: Transaction,
     now: float,
-    jwks: "dict",
-    verify: "Callable[[str, dict, bytes, bytes], bool]",
+    jwks: "dict[str, Any]",
+    verify: "Verifier",
 ) -> TokenSet:
     """Turn a checked implicit callback into a TokenSet, or raise."""
     # RFC 9700 §2.1.2: only a transaction that asked for tokens may receive them
@@ -51,24 +59,33 @@ def validate_implicit_response(
     if result.id_token:
         # OIDC Core §3.2.2.11: full validation, signature included, with nonce and at_hash
         claims = validate_id_token(
-            result.id_token, metadata, client, now, checks,
-            nonce=transaction.nonce, jwks=jwks, verify=verify,
-            access_token=result.access_token, require_at_hash=True,
+            result.id_token,
+            metadata,
+            client,
+            now,
+            checks,
+            nonce=transaction.nonce,
+            jwks=jwks,
+            verify=verify,
+            access_token=result.access_token,
+            require_at_hash=True,
         )
     check_token_binding(result.access_token, claims, metadata, client, now, jwks, verify, checks)
     expires_at = now + result.expires_in if result.expires_in is not None else None
     scopes = split_scope(result.scope if result.scope is not None else transaction.scope)
-    return TokenSet(result.access_token, "Bearer", now, expires_at, scopes, None, result.id_token, claims, checks)
+    return TokenSet(
+        result.access_token, "Bearer", now, expires_at, scopes, None, result.id_token, claims, checks
+    )
 
 
 def check_token_binding(
     access_token: str,
-    id_claims: "dict | None",
+    id_claims: "dict[str, Any] | None",
     metadata: ProviderMetadata,
     client: ClientConfig,
     now: float,
-    jwks: "dict",
-    verify: "Callable[[str, dict, bytes, bytes], bool]",
+    jwks: "dict[str, Any]",
+    verify: "Verifier",
     checks: "list[tuple[str, str]]",
 ) -> None:
     """RFC 9700 §4.1 (token substitution): show the access token is this client's (C6).
@@ -84,5 +101,10 @@ def check_token_binding(
     if id_claims is not None and "at_hash" in id_claims:
         bound = True
     if not bound:
-        raise TokenSubstitution("access token not bound to this client", reason="unbound_access_token", parameter="access_token", checks=checks + [("token_binding", "failed")])
+        raise TokenSubstitution(
+            "access token not bound to this client",
+            reason="unbound_access_token",
+            parameter="access_token",
+            checks=checks + [("token_binding", "failed")],
+        )
     checks.append(("token_binding", "ok"))

@@ -7,11 +7,13 @@ asynchronous, the shell can run it first (``signature_input``) and pass the resu
 back through a ``PrecomputedVerifier``.
 """
 
-from .errors import InvalidJwt
+from .errors import InvalidJwt, OAuthClientError
 from .jwt import ALLOWED_ALGS, Jwt
 
 try:  # for static checkers only; MicroPython has no typing module
-    from typing import Callable
+    from typing import Any, Callable
+
+    Verifier = Callable[[str, dict[str, Any], bytes, bytes], bool]
 except ImportError:
     pass
 
@@ -29,7 +31,9 @@ def key_type_for(alg: str) -> "tuple[str, str | None]":
     return "RSA", None
 
 
-def select_jwk(jwks: "dict", alg: str, kid: "str | None", error: "type" = InvalidJwt) -> "dict":
+def select_jwk(
+    jwks: "dict[str, Any]", alg: str, kid: "str | None", error: "type[OAuthClientError]" = InvalidJwt
+) -> "dict[str, Any]":
     """The single public JWK in ``jwks`` usable for ``alg`` (and ``kid`` when given)."""
     # RFC 7517 §5: a JWK Set is an object whose "keys" member is an array
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
@@ -54,14 +58,14 @@ def _usable(key: object, alg: str, kid: "str | None") -> bool:
         and all(isinstance(key.get(name), str) for name in members)
         # RFC 7517 §4.2 / §4.3: a key restricted to other uses is not for verification
         and key.get("use", "sig") == "sig"
-        and (key.get("key_ops") is None or "verify" in key.get("key_ops"))
+        and (key.get("key_ops") is None or "verify" in key["key_ops"])
         # RFC 7517 §4.4: a key bound to one algorithm is not used with another
         and key.get("alg", alg) == alg
         and (kid is None or key.get("kid") == kid)
     )
 
 
-def _public_jwk(key: "dict") -> "dict":
+def _public_jwk(key: "dict[str, Any]") -> "dict[str, Any]":
     kept = {}
     for name in _PUBLIC_MEMBERS[key["kty"]] + _KEY_INFO:
         if name in key:
@@ -74,7 +78,7 @@ class SignatureInput:
 
     __slots__ = ("alg", "jwk", "signing_input", "signature")
 
-    def __init__(self, alg: str, jwk: "dict", signing_input: bytes, signature: bytes) -> None:
+    def __init__(self, alg: str, jwk: "dict[str, Any]", signing_input: bytes, signature: bytes) -> None:
         self.alg = alg
         self.jwk = jwk
         self.signing_input = signing_input
@@ -85,7 +89,10 @@ class SignatureInput:
 
 
 def signature_input(
-    jwt: Jwt, jwks: "dict", allowed_algs: "tuple[str, ...]" = ALLOWED_ALGS, error: "type" = InvalidJwt
+    jwt: Jwt,
+    jwks: "dict[str, Any]",
+    allowed_algs: "tuple[str, ...]" = ALLOWED_ALGS,
+    error: "type[OAuthClientError]" = InvalidJwt,
 ) -> SignatureInput:
     """Pick the key and check the algorithm, without doing the math yet."""
     alg = jwt.alg
@@ -101,10 +108,10 @@ def signature_input(
 
 def verify_signature(
     jwt: Jwt,
-    jwks: "dict",
-    verify: "Callable[[str, dict, bytes, bytes], bool]",
+    jwks: "dict[str, Any]",
+    verify: "Verifier",
     allowed_algs: "tuple[str, ...]" = ALLOWED_ALGS,
-    error: "type" = InvalidJwt,
+    error: "type[OAuthClientError]" = InvalidJwt,
 ) -> SignatureInput:
     """Raise ``error`` unless the JWS signature verifies (RFC 7515 §5.2)."""
     checked = signature_input(jwt, jwks, allowed_algs, error)
@@ -124,15 +131,19 @@ class PrecomputedVerifier:
     __slots__ = ("_results",)
 
     def __init__(self) -> None:
-        self._results = {}  # type: dict[tuple, bool]
+        self._results = {}  # type: dict[tuple[object, ...], bool]
 
     def record(self, checked: SignatureInput, valid: bool) -> None:
-        self._results[_result_key(checked.alg, checked.jwk, checked.signing_input, checked.signature)] = valid is True
+        self._results[_result_key(checked.alg, checked.jwk, checked.signing_input, checked.signature)] = (
+            valid is True
+        )
 
-    def __call__(self, alg: str, jwk: "dict", signing_input: bytes, signature: bytes) -> bool:
+    def __call__(self, alg: str, jwk: "dict[str, Any]", signing_input: bytes, signature: bytes) -> bool:
         return self._results.get(_result_key(alg, jwk, signing_input, signature), False)
 
 
-def _result_key(alg: str, jwk: "dict", signing_input: bytes, signature: bytes) -> "tuple":
+def _result_key(
+    alg: str, jwk: "dict[str, Any]", signing_input: bytes, signature: bytes
+) -> "tuple[object, ...]":
     material = tuple(jwk.get(name) for name in ("kty", "crv", "n", "e", "x", "y"))
     return (alg, material, bytes(signing_input), bytes(signature))

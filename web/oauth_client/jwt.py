@@ -8,7 +8,12 @@ failure surfaces as InvalidIdToken and an access token failure as InvalidAccessT
 import hashlib
 
 from .encoding import b64url_decode, b64url_encode, is_ascii, parse_json_object
-from .errors import InvalidEncoding, InvalidJwt
+from .errors import InvalidEncoding, InvalidJwt, OAuthClientError
+
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
+except ImportError:
+    pass
 
 # RFC 8725 §3.1: the algorithms this client accepts; never "none", never HS*.
 ALLOWED_ALGS = ("RS256", "PS256", "ES256")
@@ -21,7 +26,9 @@ class Jwt:
 
     __slots__ = ("header", "claims", "signing_input", "signature")
 
-    def __init__(self, header: "dict", claims: "dict", signing_input: bytes, signature: bytes) -> None:
+    def __init__(
+        self, header: "dict[str, Any]", claims: "dict[str, Any]", signing_input: bytes, signature: bytes
+    ) -> None:
         self.header = header
         self.claims = claims
         self.signing_input = signing_input
@@ -29,7 +36,8 @@ class Jwt:
 
     @property
     def alg(self) -> str:
-        return self.header["alg"]
+        alg = self.header["alg"]  # decode_jwt has checked it is a string
+        return str(alg)
 
     def __repr__(self) -> str:
         return "Jwt(alg=%r, kid=%r, claims=%r)" % (self.alg, self.header.get("kid"), sorted(self.claims))
@@ -47,7 +55,7 @@ def looks_like_jwt(token: str) -> bool:
     return isinstance(header.get("alg"), str)
 
 
-def decode_jwt(token: str, error: "type" = InvalidJwt) -> Jwt:
+def decode_jwt(token: str, error: "type[OAuthClientError]" = InvalidJwt) -> Jwt:
     """Split and decode a JWS-compact JWT without trusting it (RFC 7519 §7.2)."""
     # RFC 7515 §7.1: JWS compact serialization has exactly three parts (five would be JWE)
     if not isinstance(token, str) or token.count(".") != 2 or not is_ascii(token):
@@ -66,14 +74,14 @@ def decode_jwt(token: str, error: "type" = InvalidJwt) -> Jwt:
     return Jwt(header, claims, signing_input, signature)
 
 
-def _b64(part: str, error: "type") -> bytes:
+def _b64(part: str, error: "type[OAuthClientError]") -> bytes:
     try:
         return b64url_decode(part)
     except InvalidEncoding:
         raise error("part is not base64url", reason="malformed_jwt") from None
 
 
-def _b64_text(part: str, error: "type") -> str:
+def _b64_text(part: str, error: "type[OAuthClientError]") -> str:
     try:
         return _b64(part, error).decode("utf-8")
     except UnicodeError:
@@ -85,7 +93,7 @@ def is_number(value: object) -> bool:
     return (isinstance(value, int) or isinstance(value, float)) and not isinstance(value, bool)
 
 
-def audiences(claims: "dict") -> "list[str]":
+def audiences(claims: "dict[str, Any]") -> "list[str]":
     """RFC 7519 §4.1.3: aud is a string or an array of strings."""
     aud = claims.get("aud")
     if isinstance(aud, str):
@@ -96,11 +104,11 @@ def audiences(claims: "dict") -> "list[str]":
 
 
 def validate_claims(
-    claims: "dict",
+    claims: "dict[str, Any]",
     issuer: str,
     audience: "str | None",
     now: float,
-    error: "type" = InvalidJwt,
+    error: "type[OAuthClientError]" = InvalidJwt,
     leeway: float = DEFAULT_LEEWAY_SECONDS,
     require_iat: bool = True,
 ) -> None:
@@ -114,28 +122,28 @@ def validate_claims(
     _check_time_claims(claims, now, error, leeway, require_iat)
 
 
-def _check_time_claims(claims: "dict", now: float, error: "type", leeway: float, require_iat: bool) -> None:
-    exp = claims.get("exp")
+def _check_time_claims(
+    claims: "dict[str, Any]", now: float, error: "type[OAuthClientError]", leeway: float, require_iat: bool
+) -> None:
     # RFC 7519 §4.1.4 / OIDC Core §3.1.3.7(9): exp is required and must be in the future
-    if not is_number(exp):
+    if not is_number(claims.get("exp")):
         raise error("exp missing or not a number", reason="missing_exp", parameter="exp")
-    if now >= exp + leeway:
+    if now >= claims["exp"] + leeway:
         raise error("token expired", reason="expired", parameter="exp")
     nbf = claims.get("nbf")
     # RFC 7519 §4.1.5: the token must not be used before nbf
-    if nbf is not None and (not is_number(nbf) or now + leeway < nbf):
+    if nbf is not None and (not is_number(nbf) or now + leeway < claims["nbf"]):
         raise error("token not yet valid", reason="not_yet_valid", parameter="nbf")
-    iat = claims.get("iat")
     # OIDC Core §2 / §3.1.3.7(10): iat is required; one from the future is refused
-    if iat is None and not require_iat:
+    if claims.get("iat") is None and not require_iat:
         return
-    if not is_number(iat):
+    if not is_number(claims.get("iat")):
         raise error("iat missing or not a number", reason="missing_iat", parameter="iat")
-    if iat > now + leeway:
+    if claims["iat"] > now + leeway:
         raise error("issued in the future", reason="issued_in_future", parameter="iat")
 
 
-def compute_at_hash(access_token: str, alg: str, error: "type" = InvalidJwt) -> str:
+def compute_at_hash(access_token: str, alg: str, error: "type[OAuthClientError]" = InvalidJwt) -> str:
     """Left half of the hash of the ASCII access token, base64url (OIDC Core §3.2.2.9)."""
     # OIDC Core §3.2.2.9: the hash is the one named by alg; all allowed algs use SHA-256
     if alg not in ALLOWED_ALGS:

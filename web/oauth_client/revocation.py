@@ -14,13 +14,17 @@ def build_revocation_request(
 ) -> HttpRequest:
     """POST the token to the revocation endpoint (RFC 7009 §2.1)."""
     if not metadata.revocation_endpoint:
-        raise ConfigurationError("no revocation_endpoint", reason="missing_endpoint", parameter="revocation_endpoint")
+        raise ConfigurationError(
+            "no revocation_endpoint", reason="missing_endpoint", parameter="revocation_endpoint"
+        )
     # RFC 7009 §2.1: token is required
     if not isinstance(token, str) or not token:
         raise ConfigurationError("no token", reason="missing_token", parameter="token")
     # RFC 7009 §2.1: the hint names one of the registered token types
     if token_type_hint is not None and token_type_hint not in TOKEN_TYPE_HINTS:
-        raise ConfigurationError("unknown token_type_hint", reason="invalid_token_type_hint", parameter="token_type_hint")
+        raise ConfigurationError(
+            "unknown token_type_hint", reason="invalid_token_type_hint", parameter="token_type_hint"
+        )
     pairs = [("token", token)]
     if token_type_hint:
         pairs.append(("token_type_hint", token_type_hint))

@@ -1,5 +1,10 @@
 """Tokens held in memory (C7) and their expiry; nothing here ever prints a token."""
 
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
+except ImportError:
+    pass
+
 MASK_KEEP = 6
 # Refresh a little early so a token never expires between check and use.
 DEFAULT_SKEW_SECONDS = 30
@@ -38,7 +43,7 @@ class TokenSet:
         scopes: "list[str] | None" = None,
         refresh_token: "str | None" = None,
         id_token: "str | None" = None,
-        id_token_claims: "dict | None" = None,
+        id_token_claims: "dict[str, Any] | None" = None,
         checks: "list[tuple[str, str]] | None" = None,
     ) -> None:
         self.access_token = access_token
@@ -72,13 +77,17 @@ class TokenSet:
         return claims.get("sub") if claims else None
 
     def __repr__(self) -> str:
-        return "TokenSet(access_token=%s, token_type=%r, expires_at=%r, scopes=%r, refresh_token=%s, id_token=%s)" % (
-            masked(self.access_token),
-            self.token_type,
-            self.expires_at,
-            self.scopes,
-            masked(self.refresh_token),
-            masked(self.id_token),
+        return (
+            "TokenSet(access_token=%s, token_type=%r, expires_at=%r, scopes=%r, "
+            "refresh_token=%s, id_token=%s)"
+            % (
+                masked(self.access_token),
+                self.token_type,
+                self.expires_at,
+                self.scopes,
+                masked(self.refresh_token),
+                masked(self.id_token),
+            )
         )
 
 

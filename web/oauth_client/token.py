@@ -4,7 +4,13 @@ exchange with PKCE, refresh with rotation, and the response checks."""
 from .config import ClientConfig
 from .discovery import ProviderMetadata, check_code_flow_support
 from .encoding import build_query, parse_json_object
-from .errors import ConfigurationError, InvalidTokenResponse, IssuerMismatch, TokenEndpointError
+from .errors import (
+    ConfigurationError,
+    DiscoveryError,
+    InvalidTokenResponse,
+    IssuerMismatch,
+    TokenEndpointError,
+)
 from .id_token import check_refreshed_id_token, validate_id_token
 from .jwt import is_number
 from .messages import HttpRequest, HttpResponse, form_post
@@ -13,7 +19,9 @@ from .session import TokenSet, split_scope
 from .transaction import Transaction
 
 try:  # for static checkers only; MicroPython has no typing module
-    from typing import Callable
+    from typing import Any
+
+    from .jwks import Verifier
 except ImportError:
     pass
 
@@ -28,36 +36,53 @@ def build_code_exchange_request(
         raise IssuerMismatch("transaction issuer differs", reason="transaction_issuer", parameter="issuer")
     # RFC 6749 §4.1.3: client_id and redirect_uri must match the authorization request
     if transaction.client_id != client.client_id or transaction.redirect_uri != client.redirect_uri:
-        raise ConfigurationError("transaction client differs", reason="transaction_client", parameter="client_id")
+        raise ConfigurationError(
+            "transaction client differs", reason="transaction_client", parameter="client_id"
+        )
     # RFC 7636 §4.5: the code exchange carries the verifier (C3)
     if not transaction.is_code_flow or not transaction.code_verifier:
-        raise ConfigurationError("no code_verifier", reason="missing_code_verifier", parameter="code_verifier")
+        raise ConfigurationError(
+            "no code_verifier", reason="missing_code_verifier", parameter="code_verifier"
+        )
     validate_code_verifier(transaction.code_verifier)
     if not isinstance(code, str) or not code:
         raise ConfigurationError("no code", reason="missing_code", parameter="code")
-    body = build_query([
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", transaction.redirect_uri),
-        # RFC 6749 §4.1.3: a public client identifies itself with client_id, no secret
-        ("client_id", client.client_id),
-        ("code_verifier", transaction.code_verifier),
-    ])
-    return form_post(metadata.token_endpoint, body)
+    body = build_query(
+        [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", transaction.redirect_uri),
+            # RFC 6749 §4.1.3: a public client identifies itself with client_id, no secret
+            ("client_id", client.client_id),
+            ("code_verifier", transaction.code_verifier),
+        ]
+    )
+    return form_post(token_endpoint(metadata), body)
 
 
 def build_refresh_request(
     metadata: ProviderMetadata, client: ClientConfig, refresh_token: str, scope: "str | None" = None
 ) -> HttpRequest:
     """POST a refresh token (RFC 6749 §6); the answer rotates it (RFC 9700 §4.14.2)."""
-    if not metadata.token_endpoint:
-        raise ConfigurationError("no token_endpoint", reason="missing_endpoint", parameter="token_endpoint")
     if not isinstance(refresh_token, str) or not refresh_token:
-        raise ConfigurationError("no refresh_token", reason="missing_refresh_token", parameter="refresh_token")
-    pairs = [("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", client.client_id)]
+        raise ConfigurationError(
+            "no refresh_token", reason="missing_refresh_token", parameter="refresh_token"
+        )
+    pairs = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        ("client_id", client.client_id),
+    ]
     if scope:
         pairs.append(("scope", scope))
-    return form_post(metadata.token_endpoint, build_query(pairs))
+    return form_post(token_endpoint(metadata), build_query(pairs))
+
+
+def token_endpoint(metadata: ProviderMetadata) -> str:
+    # RFC 8414 §2: the code and refresh grants need the provider's token endpoint
+    if not metadata.token_endpoint:
+        raise DiscoveryError("no token_endpoint", reason="missing_endpoint", parameter="token_endpoint")
+    return metadata.token_endpoint
 
 
 def parse_token_response(
@@ -66,8 +91,8 @@ def parse_token_response(
     client: ClientConfig,
     now: float,
     transaction: "Transaction | None" = None,
-    jwks: "dict | None" = None,
-    verify: "Callable[[str, dict, bytes, bytes], bool] | None" = None,
+    jwks: "dict[str, Any] | None" = None,
+    verify: "Verifier | None" = None,
 ) -> TokenSet:
     """Validate a code-exchange response (RFC 6749 §5.1, OIDC Core §3.1.3.3)."""
     checks = []  # type: list[tuple[str, str]]
@@ -75,12 +100,20 @@ def parse_token_response(
     claims = None
     if data.get("id_token") is not None:
         claims = validate_id_token(
-            data["id_token"], metadata, client, now, checks,
-            nonce=transaction.nonce if transaction else None, jwks=jwks, verify=verify,
+            data["id_token"],
+            metadata,
+            client,
+            now,
+            checks,
+            nonce=transaction.nonce if transaction else None,
+            jwks=jwks,
+            verify=verify,
             access_token=data["access_token"],
         )
     requested = transaction.scope if transaction else None
-    return _token_set(data, now, split_scope(data.get("scope") or requested), data.get("refresh_token"), claims, checks)
+    return _token_set(
+        data, now, split_scope(data.get("scope") or requested), data.get("refresh_token"), claims, checks
+    )
 
 
 def parse_refresh_response(
@@ -89,8 +122,8 @@ def parse_refresh_response(
     client: ClientConfig,
     previous: TokenSet,
     now: float,
-    jwks: "dict | None" = None,
-    verify: "Callable[[str, dict, bytes, bytes], bool] | None" = None,
+    jwks: "dict[str, Any] | None" = None,
+    verify: "Verifier | None" = None,
 ) -> TokenSet:
     """Validate a refresh response; the new refresh token replaces the old one."""
     checks = []  # type: list[tuple[str, str]]
@@ -111,7 +144,7 @@ def parse_refresh_response(
     return token_set
 
 
-def read_token_response(response: HttpResponse, checks: "list[tuple[str, str]]") -> "dict":
+def read_token_response(response: HttpResponse, checks: "list[tuple[str, str]]") -> "dict[str, Any]":
     """The guards every token response passes; returns the JSON object."""
     # RFC 6749 §5.2: an error response is 400 (or 401) with a JSON error object
     if response.status != 200:
@@ -134,17 +167,17 @@ def read_token_response(response: HttpResponse, checks: "list[tuple[str, str]]")
     return data
 
 
-def _require_string(data: "dict", name: str, checks: "list") -> None:
+def _require_string(data: "dict[str, Any]", name: str, checks: "list[tuple[str, str]]") -> None:
     if not isinstance(data.get(name), str) or not data[name]:
         raise _invalid("missing_" + name, name, checks)
 
 
-def _invalid(reason: str, parameter: str, checks: "list") -> InvalidTokenResponse:
+def _invalid(reason: str, parameter: str, checks: "list[tuple[str, str]]") -> InvalidTokenResponse:
     failed = checks + [("token_response", "failed")]
     return InvalidTokenResponse(reason.replace("_", " "), reason=reason, parameter=parameter, checks=failed)
 
 
-def token_endpoint_error(response: HttpResponse, checks: "list") -> TokenEndpointError:
+def token_endpoint_error(response: HttpResponse, checks: "list[tuple[str, str]]") -> TokenEndpointError:
     """TokenEndpointError carrying the OAuth ``error`` code when the body has one (RFC 6749 §5.2)."""
     failed = checks + [("token_response", "failed")]
     try:
@@ -155,14 +188,33 @@ def token_endpoint_error(response: HttpResponse, checks: "list") -> TokenEndpoin
     description = data.get("error_description") if isinstance(data.get("error_description"), str) else None
     reason = "error_response" if error else "http_status"
     return TokenEndpointError(
-        "token endpoint error", error=error, error_description=description,
-        status=response.status, reason=reason, parameter="error", checks=failed,
+        "token endpoint error",
+        error=error,
+        error_description=description,
+        status=response.status,
+        reason=reason,
+        parameter="error",
+        checks=failed,
     )
 
 
-def _token_set(data: "dict", now: float, scopes: "list[str]", refresh_token: "str | None", claims: "dict | None", checks: "list") -> TokenSet:
+def _token_set(
+    data: "dict[str, Any]",
+    now: float,
+    scopes: "list[str]",
+    refresh_token: "str | None",
+    claims: "dict[str, Any] | None",
+    checks: "list[tuple[str, str]]",
+) -> TokenSet:
     expires_at = now + data["expires_in"] if "expires_in" in data else None
     return TokenSet(
-        data["access_token"], "Bearer", now, expires_at, scopes,
-        refresh_token, data.get("id_token"), claims, checks,
+        data["access_token"],
+        "Bearer",
+        now,
+        expires_at,
+        scopes,
+        refresh_token,
+        data.get("id_token"),
+        claims,
+        checks,
     )

@@ -10,7 +10,7 @@ from .pkce import VERIFIER_ENTROPY_BYTES, generate_code_verifier
 from .session import masked
 
 try:  # for static checkers only; MicroPython has no typing module
-    from typing import Callable
+    from typing import Any, Callable
 except ImportError:
     pass
 
@@ -99,7 +99,18 @@ class Transaction:
             raise InvalidTransaction("stored transaction is not an object", reason="malformed")
         for name in _FIELDS:
             _check_field(data, name)
-        return cls(*[data.get(name) for name in _FIELDS])
+        return cls(
+            data["state"],
+            data.get("nonce"),
+            data.get("code_verifier"),
+            data["response_type"],
+            data["response_mode"],
+            data["redirect_uri"],
+            data["issuer"],
+            data["client_id"],
+            data["scope"],
+            data["created_at"],
+        )
 
     def __repr__(self) -> str:
         return "Transaction(state=%s, response_type=%r, response_mode=%r, issuer=%r)" % (
@@ -110,7 +121,7 @@ class Transaction:
         )
 
 
-def _check_field(data: "dict", name: str) -> None:
+def _check_field(data: "dict[str, Any]", name: str) -> None:
     value = data.get(name)
     if value is None and name in _OPTIONAL:
         return
@@ -140,19 +151,33 @@ def new_transaction(
     if response_type == CODE:
         verifier = generate_code_verifier(_draw(random_bytes, VERIFIER_ENTROPY_BYTES))
     return Transaction(
-        state, nonce, verifier, response_type, response_mode,
-        client.redirect_uri, client.issuer, client.client_id, client.scope, now,
+        state,
+        nonce,
+        verifier,
+        response_type,
+        response_mode,
+        client.redirect_uri,
+        client.issuer,
+        client.client_id,
+        client.scope,
+        now,
     )
 
 
 def _check_flow(response_type: str, response_mode: str) -> None:
     if response_type not in RESPONSE_TYPES:
-        raise ConfigurationError("unsupported response_type", reason="unsupported_response_type", parameter="response_type")
+        raise ConfigurationError(
+            "unsupported response_type", reason="unsupported_response_type", parameter="response_type"
+        )
     if response_mode not in RESPONSE_MODES:
-        raise ConfigurationError("unsupported response_mode", reason="unsupported_response_mode", parameter="response_mode")
+        raise ConfigurationError(
+            "unsupported response_mode", reason="unsupported_response_mode", parameter="response_mode"
+        )
     # OAuth 2.0 Multiple Response Types §5 / RFC 9700 §2.1.2: tokens must never travel in the query
     if response_type != CODE and response_mode != "fragment":
-        raise ConfigurationError("implicit needs the fragment", reason="implicit_requires_fragment", parameter="response_mode")
+        raise ConfigurationError(
+            "implicit needs the fragment", reason="implicit_requires_fragment", parameter="response_mode"
+        )
 
 
 def _draw(random_bytes: "Callable[[int], bytes]", count: int) -> bytes:

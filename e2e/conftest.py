@@ -1,0 +1,104 @@
+"""End-to-end fixtures: the real servers, started through the README's CLI on
+free loopback ports, and the Debian browsers (Chromium, Firefox ESR over
+WebDriver BiDi) driven by Playwright. A fresh browser context per test."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # This machine has no network beyond loopback: no background connections.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early: {process.stdout.read() if process.stdout else ''}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up in {timeout} s")
+
+
+@dataclass
+class Demo:
+    spa: str
+    issuer: str
+    process: subprocess.Popen[str]
+
+    def requests_seen(self, server: str) -> list[dict[str, Any]]:
+        """The request log of 'spa-host' or 'provider'."""
+        base = self.spa if server == "spa-host" else self.issuer
+        with urllib.request.urlopen(f"{base}/_spalab/requests") as response:
+            return list(json.load(response)["entries"])
+
+
+def start_demo(data_dir: Path, *extra: str) -> Demo:
+    spa_port, provider_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "spalab", "serve", "--spa-port", str(spa_port),
+         "--provider-port", str(provider_port), "--data-dir", str(data_dir), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+    )  # fmt: skip
+    demo = Demo(f"http://localhost:{spa_port}", f"http://127.0.0.1:{provider_port}", process)
+    wait_until_up(demo.issuer + "/.well-known/openid-configuration", process)
+    wait_until_up(demo.spa + "/", process)
+    return demo
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    running = start_demo(tmp_path_factory.mktemp("demo-data"))
+    yield running
+    running.process.terminate()
+    running.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any], browser_name: str) -> dict[str, Any]:
+    """DESIGN.md: Debian's browsers, not Playwright's downloads."""
+    if browser_name == "chromium":
+        return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS}
+    if browser_name == "firefox":
+        return {**browser_type_launch_args, "executable_path": "/usr/bin/firefox-esr", "channel": "moz-firefox"}
+    raise pytest.UsageError(f"{browser_name}: WebKit runs through WebKitGTK's WebDriver, see e2e/webkit.py")
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any], demo: Demo) -> dict[str, Any]:
+    return {**browser_context_args, "base_url": demo.spa, "viewport": {"width": 1100, "height": 900}}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(ROOT / "e2e"):
+            item.add_marker(pytest.mark.e2e)
+

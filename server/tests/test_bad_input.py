@@ -1,0 +1,523 @@
+"""SECURITY.md P22: bad input of any shape gets a clear 4xx — an OAuth `error` from the JSON
+endpoints, an HTML page from the pages — never a 500 and never a stack trace.
+
+Requests go straight to the ASGI app with raw bytes (what uvicorn would hand it), because an
+HTTP client library would repair the very input under test: it percent-encodes raw bytes in the
+query and merges repeated headers. One provider serves the whole module; every case gets a fresh
+session, pending consent and CSRF tokens minted through the provider itself, so that bad input
+also reaches the code behind the CSRF checks.
+"""
+
+import asyncio
+import base64
+import json
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from conftest import ISSUER, REDIRECT, SECRET, TEST_CONFIG, Clock, Flow, challenge_of
+from spalab.config import parse_config
+from spalab.provider_app import create_provider_app
+
+OAUTH_ERRORS = {
+    "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
+    "invalid_scope", "unsupported_token_type", "invalid_token", "insufficient_scope",
+}  # fmt: skip
+# A traceback, or a source path of the provider or a library, in a response body.
+LEAK = re.compile(rb'Traceback|\.py", line \d|site-packages|[/\\]spalab[/\\]\w+\.py')
+FORM = b"application/x-www-form-urlencoded"
+CLIENT_ADDRESS = ("203.0.113.50", 40000)
+
+
+# --- the raw ASGI client ------------------------------------------------------------------
+
+
+@dataclass
+class Raw:
+    method: str
+    path: str
+    query: bytes = b""
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: bytes = b""
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    raised: Exception | None = None
+
+    def header(self, name: bytes) -> bytes | None:
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+
+def call(app: Starlette, request: Raw) -> Answer:
+    """One HTTP request as an ASGI server delivers it; the body arrives in 16 KiB chunks."""
+    chunks = [request.body[i : i + 16384] for i in range(0, len(request.body), 16384)] or [b""]
+    messages: list[dict] = []  # type: ignore[type-arg]
+
+    async def receive() -> dict:  # type: ignore[type-arg]
+        if chunks:
+            chunk = chunks.pop(0)
+            return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:  # type: ignore[type-arg]
+        messages.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http",
+        "method": request.method, "path": request.path, "raw_path": request.path.encode(), "root_path": "",
+        "query_string": request.query, "headers": [(b"host", b"127.0.0.1:9000"), *request.headers],
+        "client": CLIENT_ADDRESS, "server": ("127.0.0.1", 9000),
+    }  # fmt: skip
+    raised = None
+    try:
+        asyncio.run(app(scope, receive, send))
+    except Exception as exc:  # what escapes the app reaches the server: a 500 and a logged trace
+        raised = exc
+    start = next(m for m in messages if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    return Answer(start["status"], list(start.get("headers", [])), body, raised)
+
+
+# --- the provider under test and fresh credentials per case -----------------------------------
+
+
+@dataclass
+class Target:
+    app: Starlette
+    api_token: str
+    spare_token: str
+    refresh_token: str
+
+    def fresh(self, needed: bytes = b"{COOKIE}{REQUEST_ID}") -> dict[str, str]:
+        """Placeholders → values: a new session with a pending consent, and CSRF tokens for both.
+        Only what `needed` mentions is written to the store, to keep the matrix fast."""
+        provider = self.app.state.provider
+        now = provider.clock()
+        session, browser, request_id = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        if b"{COOKIE}" in needed:
+            provider.store.create_session(session, "alice", now, now + 3600)
+        if b"{REQUEST_ID}" in needed:
+            provider.store.save_pending(request_id, session, dict(_authorize_params()), now + 600)
+        suffix = provider.cookie_suffix
+        return {
+            "{COOKIE}": f"spalab_session_{suffix}={session}; spalab_csrf_{suffix}={browser}",
+            "{LOGIN_CSRF}": provider.csrf_token("login", browser),
+            "{LOGOUT_CSRF}": provider.csrf_token("logout", session),
+            "{CONSENT_CSRF}": provider.csrf_token("consent", session, request_id),
+            "{REQUEST_ID}": request_id,
+            "{API_TOKEN}": self.api_token,
+            "{SPARE_TOKEN}": self.spare_token,
+            "{REFRESH_TOKEN}": self.refresh_token,
+        }
+
+
+VERIFIER = "v" * 43
+
+
+def _authorize_params() -> list[tuple[str, str]]:
+    return [("client_id", "spa"), ("redirect_uri", REDIRECT), ("response_type", "code"),
+            ("scope", "openid profile"), ("state", "s"), ("code_challenge", challenge_of(VERIFIER)),
+            ("code_challenge_method", "S256")]  # fmt: skip
+
+
+def _target(data_dir: Path) -> Target:
+    app = create_provider_app(parse_config(TEST_CONFIG, "test config"), data_dir, clock=Clock())
+    with TestClient(app, base_url=ISSUER, follow_redirects=False) as client:
+        flow = Flow(client)
+        api_token = flow.tokens()["access_token"]
+        spare_token = flow.tokens()["access_token"]
+        refresh_token = flow.tokens()["refresh_token"]
+    return Target(app, api_token, spare_token, refresh_token)
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    made = _target(tmp_path_factory.mktemp("p22"))
+    yield made
+    made.app.state.provider.store.close()
+
+
+# --- the matrix -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    json: bool  # answers JSON (OAuth errors); otherwise HTML pages
+    params: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    variant: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.method} {self.path}" + (f" ({self.variant})" if self.variant else "")
+
+    @property
+    def in_body(self) -> bool:
+        return self.method == "POST"
+
+
+BEARER = (("authorization", "Bearer {API_TOKEN}"),)
+COOKIE = (("cookie", "{COOKIE}"),)
+ENDPOINTS = [
+    Endpoint("GET", "/authorize", False, tuple(_authorize_params()), COOKIE),
+    Endpoint("POST", "/authorize", False, tuple(_authorize_params()), COOKIE),
+    Endpoint("GET", "/login", False, (("next", "/authorize?client_id=spa"),), COOKIE),
+    Endpoint("POST", "/login", False,
+             (("username", "alice"), ("password", "not-it"), ("next", "/"), ("csrf_token", "{LOGIN_CSRF}")), COOKIE),
+    Endpoint("POST", "/consent", False,
+             (("request_id", "{REQUEST_ID}"), ("csrf_token", "{CONSENT_CSRF}"), ("decision", "allow")), COOKIE),
+    Endpoint("POST", "/logout", False, (("csrf_token", "{LOGOUT_CSRF}"),), COOKIE),
+    Endpoint("POST", "/token", True,
+             (("grant_type", "authorization_code"), ("code", "not-a-code"), ("redirect_uri", REDIRECT),
+              ("client_id", "spa"), ("code_verifier", VERIFIER)), variant="code"),
+    Endpoint("POST", "/token", True,
+             (("grant_type", "refresh_token"), ("refresh_token", "{REFRESH_TOKEN}"), ("client_id", "spa"),
+              ("scope", "openid")), variant="refresh"),
+    Endpoint("POST", "/revoke", True, (("token", "{SPARE_TOKEN}"), ("client_id", "spa"),
+                                       ("token_type_hint", "access_token"))),
+    Endpoint("POST", "/introspect", True,
+             (("token", "{SPARE_TOKEN}"), ("client_id", "confidential"), ("client_secret", SECRET))),
+    Endpoint("GET", "/userinfo", True, (), BEARER),
+    Endpoint("POST", "/userinfo", True, (), BEARER),
+    Endpoint("GET", "/api/me", True, (), BEARER),
+    Endpoint("GET", "/api/contacts", True, (), BEARER),
+    Endpoint("GET", "/jwks", True),
+    Endpoint("GET", "/.well-known/openid-configuration", True),
+    Endpoint("GET", "/.well-known/oauth-authorization-server", True),
+    Endpoint("GET", "/_spalab/requests", True, (("since", "0"),)),
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Case:
+    endpoint: Endpoint
+    label: str
+    method: str
+    params: bytes  # raw, urlencoded; goes to the query or the body by the endpoint's method
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    content_type: bytes | None = FORM
+    body: bytes | None = None  # replaces the encoded params as the body
+    query: bytes | None = None  # replaces the query even for a POST
+
+    @property
+    def id(self) -> str:
+        return f"{self.endpoint.name} {self.label}"
+
+
+def _encode(pairs: list[tuple[str, str]]) -> bytes:
+    return urlencode(pairs).replace("%7B", "{").replace("%7D", "}").encode()
+
+
+def _param_shapes(endpoint: Endpoint) -> Iterator[tuple[str, bytes]]:
+    """Bad parameters: missing, repeated, over-long, wrong type, bad encoding, control characters."""
+    pairs = list(endpoint.params)
+    yield "valid", _encode(pairs)
+    yield "no parameters", b""
+    first = pairs[0][0] if pairs else "x"
+    for name, _ in pairs:
+        yield f"missing {name}", _encode([p for p in pairs if p[0] != name])
+        yield f"repeated {name}", _encode(pairs + [p for p in pairs if p[0] == name])
+        yield f"repeated {name} with another value", _encode(pairs + [(name, "other")])
+        yield f"empty {name}", _encode([(n, "" if n == name else v) for n, v in pairs])
+        yield f"over-long {name}", _encode([(n, "A" * 10_000 if n == name else v) for n, v in pairs])
+        yield f"array-style {name}", _encode([(n + "[]" if n == name else n, v) for n, v in pairs])
+        yield f"json value {name}", _encode([(n, '{"a": [1, 2]}' if n == name else v) for n, v in pairs])
+        yield f"number {name}", _encode([(n, "-1e309" if n == name else v) for n, v in pairs])
+        yield f"unicode {name}", _encode([(n, "é\u202e𝔘\ufeff" if n == name else v) for n, v in pairs])
+    rest = _encode(pairs)
+    sep = b"&" if rest else b""
+    for label, raw in [
+        ("invalid UTF-8 percent-encoded", b"%ff%fe"),
+        ("invalid UTF-8 raw byte", b"\xff\xfe"),
+        ("overlong UTF-8 encoding", b"%c0%af"),
+        ("UTF-16 surrogate", b"%ed%a0%80"),
+        ("NUL percent-encoded", b"a%00b"),
+        ("NUL raw byte", b"a\x00b"),
+        ("newline", b"a%0d%0aSet-Cookie:%20x=y"),
+        ("control character", b"a%01%1f%7f"),
+        ("bad percent escape", b"%zz%"),
+        ("lone percent", b"%"),
+    ]:
+        yield f"{label} in {first}", rest + sep + first.encode() + b"=" + raw
+        yield f"{label} in a name", rest + sep + raw + b"=1"
+    yield "name without value", rest + sep + first.encode()
+    yield "empty names", b"&&=&=x&&"
+    yield "semicolons", rest.replace(b"&", b";")
+    yield "100 fields", rest + sep + b"&".join(b"f%d=1" % i for i in range(100))
+    yield "over-long name", rest + sep + b"n" * 10_000 + b"=1"
+    yield "plus and spaces", rest + sep + b"scope=a++b+&state=+"
+
+
+def _content_shapes(endpoint: Endpoint) -> Iterator[Case]:
+    """Wrong content types and bodies for the endpoints that read a form."""
+    valid = _encode(list(endpoint.params))
+    as_json = json.dumps(dict(endpoint.params)).encode()
+    boundary = b"xyz"
+    multipart = b"".join(
+        b"--" + boundary + b'\r\nContent-Disposition: form-data; name="' + n.encode() + b'"\r\n\r\n' + v.encode() + b"\r\n"
+        for n, v in endpoint.params
+    ) + b"--" + boundary + b"--\r\n"
+    for label, content_type, body in [
+        ("JSON body", b"application/json", as_json),
+        ("multipart body", b"multipart/form-data; boundary=xyz", multipart),
+        ("text/plain body", b"text/plain", valid),
+        ("no content type", None, valid),
+        ("empty content type", b"", valid),
+        ("latin-1 charset", FORM + b"; charset=iso-8859-1", valid),
+        ("odd parameters on the content type", FORM + b"; charset=utf-8; boundary=x", valid),
+        ("content type in capitals", FORM.upper(), valid),
+        ("garbage content type", b"\xff\x00;;=", valid),
+        ("empty body", FORM, b""),
+        ("huge body (> 64 KiB)", FORM, valid + b"&pad=" + b"A" * 70_000),
+        ("huge body of many fields", FORM, b"&".join([valid] + [b"a=b"] * 20_000)),
+        ("huge body of few fields", FORM, b"&".join([valid] + [b"pad%d=" % i + b"A" * 4000 for i in range(20)])),
+        ("huge non-form body", b"application/json", b"[" * 100_000),
+        ("binary body", FORM, bytes(range(256)) * 4),
+    ]:
+        yield Case(endpoint, label, endpoint.method, b"", content_type=content_type, body=body)
+    # Parameters in the URL of a POST (RFC 6749 §3.2: the back channel takes them in the body).
+    yield Case(endpoint, "parameters in the query of a POST", endpoint.method, b"", query=valid, body=b"")
+    yield Case(endpoint, "parameters in both query and body", endpoint.method, valid, query=valid)
+
+
+AUTHORIZATION_SHAPES = [
+    ("two Authorization headers", [b"Bearer {API_TOKEN}", b"Bearer {API_TOKEN}"]),
+    ("Bearer without a token", [b"Bearer"]),
+    ("Bearer with spaces only", [b"Bearer    "]),
+    ("Bearer junk", [b"Bearer \xff\xfe junk !!"]),
+    ("Bearer three dots", [b"Bearer ..."]),
+    ("Bearer forged JWT", [b"Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9."]),
+    ("Bearer JWT with odd header", [b"Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6WzFdfQ.e30.AAAA"]),
+    ("Bearer over-long", [b"Bearer " + b"A" * 20_000]),
+    ("Basic bad base64", [b"Basic !!!not-base64!!!"]),
+    ("Basic without colon", [b"Basic " + base64.b64encode(b"spa")]),
+    ("Basic invalid UTF-8", [b"Basic " + base64.b64encode(b"\xff\xfe:\xff")]),
+    ("Basic percent junk", [b"Basic " + base64.b64encode(b"%ff%:%zz")]),
+    ("Basic empty", [b"Basic "]),
+    ("Basic and Bearer", [b"Basic " + base64.b64encode(b"spa:x"), b"Bearer {API_TOKEN}"]),
+    ("unknown scheme", [b"Digest username=x"]),
+    ("empty Authorization", [b""]),
+]
+OTHER_HEADERS = [
+    ("junk cookie", [(b"cookie", b"spalab_session_x=\xff\x00; ;;==; a")]),
+    ("session cookie unknown", [(b"cookie", b"spalab_session_00000000=nope; spalab_csrf_00000000=nope")]),
+    ("odd origin", [(b"origin", b"null")]),
+    ("odd referer", [(b"referer", b"http://[::1/x?code=abc")]),
+    ("odd host", [(b"host", b"\xff\xfe")]),
+]
+
+
+def _cases() -> Iterator[Case]:
+    for endpoint in ENDPOINTS:
+        headers = tuple((k.encode(), v.encode()) for k, v in endpoint.headers)
+        for label, params in _param_shapes(endpoint):
+            yield Case(endpoint, label, endpoint.method, params, headers)
+        if endpoint.in_body:
+            yield from _content_shapes(endpoint)
+        for method in ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE", "BREW"):
+            if method != endpoint.method:
+                params = _encode(list(endpoint.params))
+                yield Case(endpoint, f"method {method}", method, params, headers)
+        others = tuple(h for h in headers if h[0] != b"authorization")
+        for label, values in AUTHORIZATION_SHAPES:
+            yield Case(endpoint, label, endpoint.method, _encode(list(endpoint.params)),
+                       others + tuple((b"authorization", v) for v in values))  # fmt: skip
+        for label, extra in OTHER_HEADERS:
+            yield Case(endpoint, label, endpoint.method, _encode(list(endpoint.params)), headers + tuple(extra))
+
+
+CASES = list(_cases())
+
+
+def _fill(raw: bytes, values: dict[str, str]) -> bytes:
+    for placeholder, value in values.items():
+        raw = raw.replace(placeholder.encode(), value.encode())
+    return raw
+
+
+def _request(case: Case, target: Target) -> Raw:
+    values = target.fresh(b"".join([case.params, case.body or b"", *(v for _, v in case.headers)]))
+    params = _fill(case.params, values)
+    headers = [(k, _fill(v, values)) for k, v in case.headers]
+    if case.endpoint.in_body or case.body is not None:
+        body = _fill(case.body, values) if case.body is not None else params
+        query = _fill(case.query, values) if case.query is not None else b""
+        if case.content_type is not None:
+            headers.append((b"content-type", case.content_type))
+    else:
+        body, query = b"", params
+    return Raw(case.method, case.endpoint.path, query, headers, body)
+
+
+def assert_clear_answer(endpoint: Endpoint, method: str, answer: Answer) -> None:
+    """4xx (or a legitimate 200/30x), never 5xx, the right kind of body, and no trace."""
+    assert answer.raised is None, repr(answer.raised)
+    assert answer.status < 500, answer.body[:300]
+    assert answer.status in (200, 302, 303) or 400 <= answer.status < 500, answer.status
+    assert not LEAK.search(answer.body), answer.body[:300]
+    content_type = (answer.header(b"content-type") or b"").decode("latin-1")
+    if answer.status in (302, 303):
+        assert answer.header(b"location"), "redirect without Location"
+    if answer.status == 405:
+        # RFC 9110 §15.5.6: a 405 says which methods would work.
+        assert answer.header(b"allow"), "405 without Allow"
+    if method == "HEAD" or answer.status in (302, 303):
+        return
+    if endpoint.json:
+        if answer.status >= 400:
+            assert content_type.startswith("application/json"), (answer.status, content_type, answer.body[:200])
+            assert json.loads(answer.body)["error"] in OAUTH_ERRORS
+        elif answer.body:
+            assert content_type.startswith("application/json"), content_type
+    elif answer.status >= 400 or answer.body:
+        assert content_type.startswith("text/html"), (answer.status, content_type, answer.body[:200])
+
+
+def test_the_matrix_is_large_and_covers_every_endpoint() -> None:
+    """SECURITY.md P22: hundreds of shapes across all endpoints."""
+    assert len(CASES) > 500
+    assert {c.endpoint.path for c in CASES} == {e.path for e in ENDPOINTS}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_gets_a_clear_4xx(target: Target, case: Case) -> None:
+    """SECURITY.md P22, RFC 6749 §5.2: every shape answers 4xx with an OAuth error or an error page."""
+    answer = call(target.app, _request(case, target))
+    assert_clear_answer(case.endpoint, case.method, answer)
+
+
+BASELINE = {
+    ("GET", "/authorize"): 302, ("POST", "/authorize"): 302, ("GET", "/login"): 200,
+    ("POST", "/login"): 400,  # the baseline password is wrong: a real attempt, refused
+    ("POST", "/consent"): 303, ("POST", "/logout"): 303, ("POST", "/revoke"): 200, ("POST", "/introspect"): 200,
+    ("GET", "/userinfo"): 200, ("POST", "/userinfo"): 200, ("GET", "/api/me"): 200, ("GET", "/api/contacts"): 200,
+    ("GET", "/jwks"): 200, ("GET", "/.well-known/openid-configuration"): 200,
+    ("GET", "/.well-known/oauth-authorization-server"): 200, ("GET", "/_spalab/requests"): 200,
+}  # fmt: skip
+
+
+def test_valid_baselines_really_work(tmp_path: Path) -> None:
+    """SECURITY.md P22: control: each shape starts from a request that works, so it breaks one thing."""
+    target = _target(tmp_path)
+    for case in CASES:
+        if case.label != "valid":
+            continue
+        answer = call(target.app, _request(case, target))
+        if case.endpoint.path == "/token":
+            # The code baseline names an unknown code; the refresh baseline is a real rotation.
+            wanted = 200 if b"refresh_token" in case.params else 400
+        else:
+            wanted = BASELINE[(case.method, case.endpoint.path)]
+        assert answer.status == wanted, (case.id, answer.status, answer.body[:200])
+    target.app.state.provider.store.close()
+
+
+MALFORMED = ("invalid UTF-8", "overlong UTF-8", "surrogate", "NUL", "newline", "control character", "over-long",
+             "100 fields", "repeated")
+WRONG_BODY = ("JSON body", "multipart body", "text/plain body", "no content type", "empty content type",
+              "latin-1 charset", "garbage content type", "huge body", "huge non-form body")
+# Endpoints that read their parameters strictly (the others ignore a query or body they do not need).
+READS_PARAMS = {("GET", "/authorize"), ("POST", "/authorize"), ("POST", "/login"), ("POST", "/consent"),
+                ("POST", "/logout"), ("POST", "/token"), ("POST", "/revoke"), ("POST", "/introspect"),
+                ("GET", "/_spalab/requests")}  # fmt: skip
+READS_AUTHORIZATION = {"/token", "/revoke", "/introspect", "/userinfo", "/api/me", "/api/contacts"}
+
+
+def _must_refuse(case: Case) -> bool:
+    if case.method != case.endpoint.method:
+        return False
+    if (case.method, case.endpoint.path) in READS_PARAMS and case.label.startswith(MALFORMED + WRONG_BODY):
+        return True
+    if case.endpoint.path in ("/token", "/revoke", "/introspect") and case.label.startswith("parameters in"):
+        return True  # RFC 6749 §3.2: the back channel takes parameters in the body only
+    return case.endpoint.path in READS_AUTHORIZATION and case.label in ("two Authorization headers", "Basic and Bearer")
+
+
+STRICT = [c for c in CASES if _must_refuse(c)]
+
+
+@pytest.mark.parametrize("case", STRICT, ids=[c.id for c in STRICT])
+def test_malformed_requests_are_refused_as_invalid_request(target: Target, case: Case) -> None:
+    """SECURITY.md P22, RFC 6749 §3.1, §4.1.2.1, §5.2: undecodable, repeated, oversized, control-character or
+    wrongly typed input is invalid_request, never acted on (on a page until the redirect URI is known good)."""
+    answer = call(target.app, _request(case, target))
+    location = (answer.header(b"location") or b"").decode("latin-1")
+    if case.endpoint.path == "/authorize" and answer.status == 302:
+        # The client and redirect URI checked out; the error goes back to the client (P2).
+        assert location.startswith(REDIRECT) and "error=invalid_request" in location, location
+        return
+    assert 400 <= answer.status < 500, (answer.status, location)
+    if case.endpoint.json:
+        assert json.loads(answer.body)["error"] == "invalid_request"
+
+
+# --- property tests -----------------------------------------------------------------------------------
+
+PROPERTY = settings(max_examples=120, deadline=None)
+AUTHORIZE = Endpoint("GET", "/authorize", False)
+TOKEN = Endpoint("POST", "/token", True)
+LOGIN = Endpoint("POST", "/login", False)
+ME = Endpoint("GET", "/api/me", True)
+# Raw bytes, plus fragments of real parameters so that examples get past the first checks.
+_PIECES = st.sampled_from([b"client_id=spa", b"redirect_uri=http%3A%2F%2Flocalhost%3A8000%2F", b"response_type=code",
+                           b"response_type=token", b"scope=openid", b"grant_type=authorization_code",
+                           b"grant_type=refresh_token", b"code=x", b"code_verifier=" + VERIFIER.encode(),
+                           b"client_secret=", b"&", b"=", b"%", b"%ff", b"%00", b"\xff", b"\x00", b";"])  # fmt: skip
+RAW = st.lists(st.one_of(st.binary(max_size=40), _PIECES), max_size=12).map(b"".join)
+
+
+@PROPERTY
+@given(query=RAW)
+def test_any_query_string_at_authorize(target: Target, query: bytes) -> None:
+    """SECURITY.md P22: arbitrary bytes in the authorization request's query → page or redirect, never 5xx."""
+    answer = call(target.app, Raw("GET", "/authorize", query, [(b"cookie", target.fresh(b"{COOKIE}")["{COOKIE}"].encode())]))
+    assert_clear_answer(AUTHORIZE, "GET", answer)
+
+
+@PROPERTY
+@given(body=RAW, content_type=st.sampled_from([FORM, FORM + b"; charset=utf-8", b"text/plain", b""]))
+def test_any_form_body_at_token(target: Target, body: bytes, content_type: bytes) -> None:
+    """SECURITY.md P22: arbitrary bytes as the token request's body → OAuth error JSON, never 5xx."""
+    answer = call(target.app, Raw("POST", "/token", b"", [(b"content-type", content_type)], body))
+    assert_clear_answer(TOKEN, "POST", answer)
+
+
+@PROPERTY
+@given(body=RAW)
+def test_any_form_body_at_authorize_post(target: Target, body: bytes) -> None:
+    """SECURITY.md P22: arbitrary bytes as a form-posted authorization request."""
+    answer = call(target.app, Raw("POST", "/authorize", b"", [(b"content-type", FORM)], body))
+    assert_clear_answer(AUTHORIZE, "POST", answer)
+
+
+@PROPERTY
+@given(value=st.text(max_size=60))
+def test_any_csrf_token_at_login(target: Target, value: str) -> None:
+    """SECURITY.md P22: any text as the sign-in form's CSRF token, with the browser's cookie set."""
+    values = target.fresh(b"{COOKIE}")
+    body = urlencode({"username": "nobody", "password": "x", "next": "/", "csrf_token": value}).encode()
+    answer = call(target.app, Raw("POST", "/login", b"", [(b"content-type", FORM), (b"cookie", values["{COOKIE}"].encode())], body))
+    assert_clear_answer(LOGIN, "POST", answer)
+
+
+@PROPERTY
+@given(value=st.binary(max_size=200).filter(lambda b: b"\r" not in b and b"\n" not in b))
+def test_any_authorization_header_at_the_api(target: Target, value: bytes) -> None:
+    """SECURITY.md P22, RFC 6750 §3.1: any Authorization value → 4xx with an OAuth error."""
+    answer = call(target.app, Raw("GET", "/api/me", b"", [(b"authorization", b"Bearer " + value)]))
+    assert_clear_answer(ME, "GET", answer)

@@ -1,0 +1,147 @@
+"""The browser's I/O for the client core: fetch, randomness, clock, storage and
+WebCrypto signature checks. The only module of the SPA (with main.py and ui.py)
+that touches `js` — everything here is a thin wrapper, no OAuth logic.
+"""
+
+import json
+
+import js
+from pyscript.ffi import to_js
+
+from oauth_client import HttpResponse, SignatureInput
+
+try:
+    from pyodide.ffi import JsException
+except ImportError:  # MicroPython: JS errors surface as plain exceptions
+    JsException = Exception
+
+
+class NetworkError(Exception):
+    """fetch failed: the server is down, unreachable, or CORS refused the response."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+
+def js_object(value: object) -> object:
+    return to_js(value, dict_converter=js.Object.fromEntries)
+
+
+async def send(request: object) -> HttpResponse:
+    """Sends an HttpRequest built by the core, with CORS and no cookies or Referer."""
+    options = {
+        "method": request.method,
+        "headers": request.headers,
+        "mode": "cors",
+        "credentials": "omit",
+        "cache": "no-store",
+        "referrerPolicy": "no-referrer",
+    }
+    if request.body is not None:
+        options["body"] = request.body
+    try:
+        response = await js.fetch(request.url, js_object(options))
+        body = await response.text()
+    except JsException:
+        raise NetworkError(request.url) from None
+    headers = {}
+    for pair in response.headers.entries():
+        headers[str(pair[0])] = str(pair[1])
+    return HttpResponse(int(response.status), headers, str(body))
+
+
+async def get_json(url: str) -> object:
+    """A plain GET for the demo's request logs (not part of the OAuth flow)."""
+    try:
+        response = await js.fetch(url, js_object({"mode": "cors", "credentials": "omit", "cache": "no-store"}))
+        if not response.ok:
+            return None
+        text = await response.text()
+    except JsException:
+        return None
+    try:
+        return json.loads(str(text))
+    except ValueError:
+        return None
+
+
+def random_bytes(count: int) -> bytes:
+    """crypto.getRandomValues: the browser's CSPRNG."""
+    array = js.Uint8Array.new(count)
+    js.crypto.getRandomValues(array)
+    return bytes(array.to_py())
+
+
+def now() -> float:
+    return js.Date.now() / 1000
+
+
+_IMPORT = {
+    "RS256": {"name": "RSASSA-PKCS1-v1_5", "hash": "SHA-256"},
+    "PS256": {"name": "RSA-PSS", "hash": "SHA-256"},
+    "ES256": {"name": "ECDSA", "namedCurve": "P-256"},
+}
+_VERIFY = {
+    "RS256": {"name": "RSASSA-PKCS1-v1_5"},
+    "PS256": {"name": "RSA-PSS", "saltLength": 32},
+    "ES256": {"name": "ECDSA", "hash": "SHA-256"},
+}
+
+
+def _bytes_to_js(data: bytes) -> object:
+    array = js.Uint8Array.new(len(data))
+    array.assign(to_js(data))
+    return array
+
+
+async def webcrypto_verify(item: SignatureInput) -> bool:
+    """The public-key math the core leaves to the platform (RFC 7515 §5.2)."""
+    try:
+        key = await js.crypto.subtle.importKey(
+            "jwk", js_object(item.jwk), js_object(_IMPORT[item.alg]), False, to_js(["verify"])
+        )
+        ok = await js.crypto.subtle.verify(
+            js_object(_VERIFY[item.alg]), key, _bytes_to_js(item.signature), _bytes_to_js(item.signing_input)
+        )
+    except JsException:
+        return False
+    return bool(ok)
+
+
+class Storage:
+    """sessionStorage under one prefix; never localStorage (SECURITY.md C7)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def get(self, key: str) -> "str | None":
+        value = js.sessionStorage.getItem(self.prefix + key)
+        return None if value is None else str(value)
+
+    def set(self, key: str, value: str) -> None:
+        js.sessionStorage.setItem(self.prefix + key, value)
+
+    def remove(self, key: str) -> None:
+        js.sessionStorage.removeItem(self.prefix + key)
+
+    def keys(self) -> "list[str]":
+        found = []
+        for index in range(js.sessionStorage.length):
+            name = str(js.sessionStorage.key(index))
+            if name.startswith(self.prefix):
+                found.append(name[len(self.prefix):])
+        return found
+
+
+def current_url() -> str:
+    return str(js.window.location.href)
+
+
+def replace_url(url: str) -> None:
+    """history.replaceState: the callback's code or tokens leave the address bar and history."""
+    js.window.history.replaceState(js.Object.new(), "", url)
+
+
+def navigate(url: str) -> None:
+    js.window.location.assign(url)

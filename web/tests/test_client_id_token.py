@@ -1,0 +1,148 @@
+"""ID token validation (OIDC Core §3.1.3.7, §3.2.2.11): signature, claims, nonce, at_hash (C6)."""
+
+from client_support import NOW, VERIFY, make_client, make_metadata, raises, tamper_claims, unsigned_jwt
+from client_vectors import CODE_FLOW_ACCESS_TOKEN, ISSUER, JWKS, NONCE, OPAQUE_ACCESS_TOKEN, TOKENS
+from oauth_client.errors import AtHashMismatch, InvalidIdToken, NonceMismatch
+from oauth_client.id_token import check_refreshed_id_token, validate_id_token
+
+ALL_ALGS = make_metadata(id_token_signing_alg_values_supported=["RS256", "ES256", "PS256"])
+
+
+def validate(name_or_token, metadata=None, now=NOW, **kwargs):
+    token = TOKENS.get(name_or_token, name_or_token)
+    options = {
+        "nonce": NONCE,
+        "jwks": JWKS,
+        "verify": VERIFY,
+        "access_token": OPAQUE_ACCESS_TOKEN,
+        "require_at_hash": True,
+    }
+    options.update(kwargs)
+    checks = []
+    claims = validate_id_token(token, metadata or make_metadata(), make_client(), now, checks, **options)
+    return claims, checks
+
+
+def reason_of(name_or_token, error=InvalidIdToken, **kwargs):
+    with raises(error) as caught:
+        validate(name_or_token, **kwargs)
+    return caught.error.reason
+
+
+def test_valid_implicit_id_token():
+    """OIDC Core §3.2.2.11: signature, claims, nonce and at_hash all hold."""
+    claims, checks = validate("id_for_opaque")
+    assert claims["sub"] == "alice" and claims["nonce"] == NONCE
+    assert checks == [
+        ("id_token_signature", "ok"),
+        ("id_token_claims", "ok"),
+        ("nonce", "ok"),
+        ("at_hash", "ok"),
+    ]
+
+
+def test_es256_and_ps256_when_advertised():
+    """OIDC Core §3.1.3.7(7): the advertised algorithms are accepted."""
+    for name in ("id_for_opaque_es256", "id_for_opaque_ps256"):
+        assert validate(name, ALL_ALGS)[0]["sub"] == "alice"
+
+
+def test_alg_not_advertised_is_refused():
+    """OIDC Core §3.1.3.7(7): an algorithm the provider does not use for ID tokens is refused."""
+    assert reason_of("id_for_opaque_es256") == "alg_not_allowed"
+
+
+def test_alg_none_and_hs256_are_refused_even_without_signature_check():
+    """RFC 8725 §3.1: "none" and HMAC never pass, whatever the caller skips."""
+    none_token = unsigned_jwt(
+        {"alg": "none"},
+        {"iss": ISSUER, "aud": "spalab-spa", "sub": "a", "exp": NOW + 60, "iat": NOW, "nonce": NONCE},
+    )
+    for token in (none_token, TOKENS["id_hs256"]):
+        assert reason_of(token) == "alg_not_allowed"
+        assert reason_of(token, jwks=None, verify=None) == "alg_not_allowed"
+
+
+def test_tampered_id_token_is_refused():
+    """RFC 7515 §5.2: claims changed after signing break the signature."""
+    assert reason_of(tamper_claims(TOKENS["id_for_opaque"], sub="mallory")) == "bad_signature"
+
+
+def test_unknown_kid_is_refused():
+    """RFC 7515 §4.1.4: a kid absent from the JWKS has no key."""
+    assert reason_of("id_unknown_kid") == "no_matching_key"
+
+
+def test_claim_failures():
+    """OIDC Core §3.1.3.7(2)-(10): iss, aud, azp, exp, iat, nbf and sub."""
+    cases = [
+        ("id_other_issuer", {}, "issuer_mismatch"),
+        ("id_other_audience", {}, "audience_mismatch"),
+        ("id_multi_audience_no_azp", {}, "missing_azp"),
+        ("id_azp_other", {}, "azp_mismatch"),
+        ("id_for_opaque", {"now": NOW + 660}, "expired"),
+        ("id_for_opaque", {"now": NOW - 61}, "issued_in_future"),
+        ("id_no_iat", {}, "missing_iat"),
+        ("id_not_before_later", {}, "not_yet_valid"),
+        ("id_no_sub", {}, "missing_sub"),
+    ]
+    for name, kwargs, reason in cases:
+        assert reason_of(name, **kwargs) == reason, name
+
+
+def test_multiple_audiences_with_our_azp_pass():
+    """OIDC Core §3.1.3.7(4)-(5): several audiences are fine when azp is this client."""
+    assert validate("id_multi_audience_azp")[0]["azp"] == "spalab-spa"
+
+
+def test_nonce_must_match():
+    """OIDC Core §3.2.2.11: the nonce sent must come back unchanged (C6)."""
+    assert reason_of("id_wrong_nonce", NonceMismatch) == "nonce_mismatch"
+    assert reason_of("id_no_nonce", NonceMismatch) == "missing_nonce"
+
+
+def test_nonce_failure_carries_the_checks_so_far():
+    """C6: the timeline shows which checks passed before the nonce failed."""
+    with raises(NonceMismatch) as caught:
+        validate("id_wrong_nonce")
+    assert caught.error.checks == [
+        ("id_token_signature", "ok"),
+        ("id_token_claims", "ok"),
+        ("nonce", "failed"),
+    ]
+
+
+def test_at_hash_must_match_the_access_token():
+    """OIDC Core §3.2.2.9: at_hash binds the ID token to this access token (C6)."""
+    assert reason_of("id_wrong_at_hash", AtHashMismatch) == "at_hash_mismatch"
+    assert reason_of("id_for_opaque", AtHashMismatch, access_token="a-swapped-token") == "at_hash_mismatch"
+
+
+def test_at_hash_is_required_in_the_implicit_flow():
+    """OIDC Core §3.2.2.10: with response_type "id_token token" at_hash is required."""
+    assert reason_of("id_no_at_hash", AtHashMismatch) == "missing_at_hash"
+    _, checks = validate("id_no_at_hash", require_at_hash=False)
+    assert ("at_hash", "skipped") in checks
+
+
+def test_code_flow_id_token_without_signature_check():
+    """OIDC Core §3.1.3.7(6): from the token endpoint over TLS the signature may be skipped."""
+    claims, checks = validate(
+        "id_code_flow_at_hash",
+        jwks=None,
+        verify=None,
+        access_token=CODE_FLOW_ACCESS_TOKEN,
+        require_at_hash=False,
+    )
+    assert claims["at_hash"]
+    assert checks[0] == ("id_token_signature", "skipped")
+
+
+def test_refreshed_id_token_must_keep_the_issuer():
+    """OIDC Core §12.2: iss of a refreshed ID token is unchanged."""
+    check_refreshed_id_token({"sub": "alice", "iss": ISSUER}, None)
+    with raises(InvalidIdToken) as caught:
+        check_refreshed_id_token(
+            {"sub": "alice", "iss": ISSUER}, {"sub": "alice", "iss": "https://old.example"}
+        )
+    assert caught.error.reason == "issuer_mismatch"
