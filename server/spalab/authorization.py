@@ -79,6 +79,8 @@ def validate_authorization_request(
     # RFC 6749 §3.1.1: response_type is required.
     if response_type is None:
         raise InvalidRequest("response_type is required")
+    # RFC 6749 §3.1.1: the order of space-delimited values does not matter.
+    response_type = " ".join(sorted(response_type.split(" ")))
     if response_type not in RESPONSE_TYPES:
         raise UnsupportedResponseType(f"response_type must be one of: {', '.join(RESPONSE_TYPES)}")
     # RFC 9700 §2.1.2: implicit only for clients that opted in to the legacy flow.

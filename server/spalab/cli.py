@@ -3,6 +3,8 @@ origins), `provider` runs the provider alone as a local test identity provider."
 
 import argparse
 import asyncio
+import json
+import urllib.request
 import contextlib
 import errno
 import logging
@@ -106,14 +108,42 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
     else:
         issuer, client_id = args.issuer.rstrip("/"), args.client_id
     spa_sockets = _bind("localhost", args.spa_port, "--spa-port")
-    spa_config = {"issuer": issuer, "client_id": client_id, "redirect_uri": spa_origin + "/",
-                  "api_base": issuer + "/api", "scopes": "openid profile email contacts.read"}  # fmt: skip
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(issuer))
-    servers.append(("spa-host", create_spa_app(origin, spa_config, WEB_DIR), spa_sockets))
+    settings: dict[str, object] = {"issuer": issuer, "client_id": client_id, "redirect_uri": spa_origin + "/",
+                                   "scope": "openid profile email"}  # fmt: skip
+    if args.issuer is None:
+        # Our provider: its demo API, its contacts scope, and both servers' request logs.
+        settings.update(scope="openid profile email contacts.read", api_base=issuer + "/api",
+                        request_logs={"spa-host": spa_origin + "/_spalab/requests",
+                                      "provider": issuer + "/_spalab/requests"})  # fmt: skip
+        origins = [_origin(issuer)]
+    else:
+        origins = _connect_origins(issuer)
+    servers.append(("spa-host", create_spa_app(origins, settings, WEB_DIR), spa_sockets))
     print(f"spalab demo: open {spa_origin}/ (provider {issuer})", flush=True)
     if args.issuer is not None:
         print(f"spalab demo: register this redirect URI at {issuer}: {spa_origin}/", flush=True)
     return servers
+
+
+def _origin(url: str) -> str:
+    return "{0.scheme}://{0.netloc}".format(urlsplit(url))
+
+
+def _connect_origins(issuer: str) -> list[str]:
+    """The origins the SPA may fetch from (its CSP connect-src): the issuer's, plus
+    those of the endpoints its discovery document names, which may differ."""
+    origins = [_origin(issuer)]
+    try:
+        with urllib.request.urlopen(issuer + "/.well-known/openid-configuration", timeout=5) as response:
+            metadata = json.load(response)
+    except (OSError, ValueError):
+        print(f"spalab demo: warning: cannot read {issuer}'s discovery document now; "
+              "the SPA may fetch from the issuer's origin only", flush=True)
+        return origins
+    for key in ("token_endpoint", "revocation_endpoint", "userinfo_endpoint", "jwks_uri"):
+        if isinstance(metadata.get(key), str):
+            origins.append(_origin(metadata[key]))
+    return list(dict.fromkeys(origins))
 
 
 def _serve_config(args: argparse.Namespace, spa_origin: str) -> ProviderConfig:

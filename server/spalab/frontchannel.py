@@ -83,7 +83,9 @@ async def _continue(
         # OIDC Core §3.1.2.6: prompt=none must not show a page.
         if auth_request.prompt == "none":
             raise LoginRequired("the user is not signed in")
-        resume = "/authorize?" + urlencode({k: v for k, v in request_params.items() if k != "prompt"})
+        # Sign-in happens now, so prompt=login is satisfied; any other prompt must survive it.
+        kept = {k: v for k, v in request_params.items() if not (k == "prompt" and v == "login")}
+        resume = "/authorize?" + urlencode(kept)
         return _redirect("/login?next=" + quote(resume, safe=""), 302)
     session_id, username, auth_time = session
     consented = provider.store.consented_scopes(username, auth_request.client.client_id)

@@ -92,7 +92,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith(JSON_PATHS):
         body = {"error": "invalid_request", "error_description": exc.detail}
         return JSONResponse(body, exc.status_code, headers=exc.headers)
-    return error_page("Not available", str(exc.detail), exc.status_code, headers=exc.headers)
+    return error_page("Not available", str(exc.detail), exc.status_code, headers=dict(exc.headers or {}))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

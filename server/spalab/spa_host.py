@@ -1,6 +1,7 @@
 """The SPA host: serves web/ and the pinned PyScript/Pyodide/MicroPython files
 from web/node_modules, with a strict CSP and no Referer (SECURITY.md C8)."""
 
+import json
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -27,7 +28,8 @@ MIME_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "app
               ".toml": "text/plain", ".whl": "application/zip", ".tar": "application/x-tar"}  # fmt: skip
 
 
-def content_security_policy(provider_origin: str) -> str:
+def content_security_policy(connect_origins: list[str]) -> str:
+    provider_origin = " ".join(connect_origins)
     # DESIGN.md: Pyodide and PyScript need 'wasm-unsafe-eval' 'unsafe-eval'; no inline script.
     return "; ".join(
         [
@@ -74,15 +76,17 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_spa_app(provider_origin: str, spa_config: dict[str, str], web_dir: Path = WEB_DIR,
+def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_dir: Path = WEB_DIR,
                    request_log: bool = True) -> Starlette:  # fmt: skip
+    """`settings` reach the SPA inside its PyScript config, under the key "spalab"."""
     log = RequestLog("spa-host") if request_log else None
+    pyscript_config = {**json.loads((web_dir / "pyscript.json").read_text()), "spalab": settings}
 
     async def index(request: Request) -> Response:
         return FileResponse(web_dir / "index.html", headers={"Cache-Control": "no-store"})
 
     async def config(request: Request) -> Response:
-        return JSONResponse(spa_config, headers={"Cache-Control": "no-store"})
+        return JSONResponse(pyscript_config, headers={"Cache-Control": "no-store"})
 
     async def requests_seen(request: Request) -> Response:
         since = request.query_params.get("since", "0")
@@ -91,18 +95,18 @@ def create_spa_app(provider_origin: str, spa_config: dict[str, str], web_dir: Pa
 
     routes: list[Route | Mount] = [
         Route("/", index),
-        Route("/spalab-config.json", config),
+        Route("/pyscript.json", config),
         Route("/_spalab/requests", requests_seen),
     ]
     modules = web_dir / "node_modules"
     for name, sub in VENDOR.items():
         if (modules / sub).is_dir():
             routes.append(Mount(f"/vendor/{name}", StaticFiles(directory=modules / sub)))
-    routes.append(Mount("/", StaticFiles(directory=web_dir, html=True)))
+    routes.append(Mount("/", StaticFiles(directory=web_dir)))
     return Starlette(
         routes=routes,
         middleware=[
             Middleware(RequestLogMiddleware, server="spa-host", log=log),
-            Middleware(SecurityHeaders, csp=content_security_policy(provider_origin)),
+            Middleware(SecurityHeaders, csp=content_security_policy(connect_origins)),
         ],
     )

@@ -21,12 +21,12 @@ from urllib.parse import urlencode
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from spalab.config import parse_config
+from spalab.provider_app import create_provider_app
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from conftest import ISSUER, REDIRECT, SECRET, TEST_CONFIG, Clock, Flow, challenge_of
-from spalab.config import parse_config
-from spalab.provider_app import create_provider_app
 
 OAUTH_ERRORS = {
     "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
@@ -268,10 +268,21 @@ def _content_shapes(endpoint: Endpoint) -> Iterator[Case]:
     valid = _encode(list(endpoint.params))
     as_json = json.dumps(dict(endpoint.params)).encode()
     boundary = b"xyz"
-    multipart = b"".join(
-        b"--" + boundary + b'\r\nContent-Disposition: form-data; name="' + n.encode() + b'"\r\n\r\n' + v.encode() + b"\r\n"
-        for n, v in endpoint.params
-    ) + b"--" + boundary + b"--\r\n"
+    multipart = (
+        b"".join(
+            b"--"
+            + boundary
+            + b'\r\nContent-Disposition: form-data; name="'
+            + n.encode()
+            + b'"\r\n\r\n'
+            + v.encode()
+            + b"\r\n"
+            for n, v in endpoint.params
+        )
+        + b"--"
+        + boundary
+        + b"--\r\n"
+    )
     for label, content_type, body in [
         ("JSON body", b"application/json", as_json),
         ("multipart body", b"multipart/form-data; boundary=xyz", multipart),
@@ -427,10 +438,28 @@ def test_valid_baselines_really_work(tmp_path: Path) -> None:
     target.app.state.provider.store.close()
 
 
-MALFORMED = ("invalid UTF-8", "overlong UTF-8", "surrogate", "NUL", "newline", "control character", "over-long",
-             "100 fields", "repeated")
-WRONG_BODY = ("JSON body", "multipart body", "text/plain body", "no content type", "empty content type",
-              "latin-1 charset", "garbage content type", "huge body", "huge non-form body")
+MALFORMED = (
+    "invalid UTF-8",
+    "overlong UTF-8",
+    "surrogate",
+    "NUL",
+    "newline",
+    "control character",
+    "over-long",
+    "100 fields",
+    "repeated",
+)
+WRONG_BODY = (
+    "JSON body",
+    "multipart body",
+    "text/plain body",
+    "no content type",
+    "empty content type",
+    "latin-1 charset",
+    "garbage content type",
+    "huge body",
+    "huge non-form body",
+)
 # Endpoints that read their parameters strictly (the others ignore a query or body they do not need).
 READS_PARAMS = {("GET", "/authorize"), ("POST", "/authorize"), ("POST", "/login"), ("POST", "/consent"),
                 ("POST", "/logout"), ("POST", "/token"), ("POST", "/revoke"), ("POST", "/introspect"),
@@ -485,7 +514,9 @@ RAW = st.lists(st.one_of(st.binary(max_size=40), _PIECES), max_size=12).map(b"".
 @given(query=RAW)
 def test_any_query_string_at_authorize(target: Target, query: bytes) -> None:
     """SECURITY.md P22: arbitrary bytes in the authorization request's query → page or redirect, never 5xx."""
-    answer = call(target.app, Raw("GET", "/authorize", query, [(b"cookie", target.fresh(b"{COOKIE}")["{COOKIE}"].encode())]))
+    answer = call(
+        target.app, Raw("GET", "/authorize", query, [(b"cookie", target.fresh(b"{COOKIE}")["{COOKIE}"].encode())])
+    )
     assert_clear_answer(AUTHORIZE, "GET", answer)
 
 
@@ -511,7 +542,10 @@ def test_any_csrf_token_at_login(target: Target, value: str) -> None:
     """SECURITY.md P22: any text as the sign-in form's CSRF token, with the browser's cookie set."""
     values = target.fresh(b"{COOKIE}")
     body = urlencode({"username": "nobody", "password": "x", "next": "/", "csrf_token": value}).encode()
-    answer = call(target.app, Raw("POST", "/login", b"", [(b"content-type", FORM), (b"cookie", values["{COOKIE}"].encode())], body))
+    answer = call(
+        target.app,
+        Raw("POST", "/login", b"", [(b"content-type", FORM), (b"cookie", values["{COOKIE}"].encode())], body),
+    )
     assert_clear_answer(LOGIN, "POST", answer)
 
 

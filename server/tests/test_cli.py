@@ -12,15 +12,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
-
 from conftest import challenge_of, new_verifier
 
 SPALAB = Path(sys.executable).parent / "spalab"
 REDIRECT = "http://localhost:8000/"
 START_TIMEOUT = 20.0
-
-pytestmark = pytest.mark.skipif(not SPALAB.exists(), reason="the spalab console script is not installed")
 
 
 def free_port() -> int:
@@ -100,8 +96,9 @@ def sign_in_and_get_tokens(base: str) -> dict[str, str]:
         assert signed_in.status_code == 303
         consent = browser.get(signed_in.headers["location"])
         assert consent.status_code == 200
-        back = browser.post("/consent", data={"request_id": _hidden(consent.text, "request_id"),
-                                              "csrf_token": _hidden(consent.text, "csrf_token"), "decision": "allow"})  # fmt: skip
+        decision = {"request_id": _hidden(consent.text, "request_id"),
+                    "csrf_token": _hidden(consent.text, "csrf_token"), "decision": "allow"}  # fmt: skip
+        back = browser.post("/consent", data=decision)
         assert back.status_code == 303
         assert back.headers["location"].startswith(REDIRECT)
         code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
@@ -198,7 +195,9 @@ def test_keys_and_refresh_tokens_survive_a_restart(tmp_path: Path) -> None:
                                                       "refresh_token": tokens["refresh_token"]})  # fmt: skip
         assert refreshed.status_code == 200, refreshed.text
         fresh = refreshed.json()
-        assert httpx.get(base + "/api/me", headers={"Authorization": f"Bearer {fresh['access_token']}"}).status_code == 200
+        assert (
+            httpx.get(base + "/api/me", headers={"Authorization": f"Bearer {fresh['access_token']}"}).status_code == 200
+        )
         # Rotation state survived too: the pre-restart token is now spent.
         replay = httpx.post(base + "/token", data={"grant_type": "refresh_token", "client_id": "spa",
                                                    "refresh_token": tokens["refresh_token"]})  # fmt: skip

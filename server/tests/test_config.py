@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
-
 from spalab.config import Client, ConfigError, ProviderConfig, User, load_config_file, load_demo_config, parse_config
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -139,7 +138,9 @@ def test_bad_toml_gives_the_line() -> None:
 def test_missing_required_keys_are_named() -> None:
     """RFC 8414 §2: issuer is required; a client needs client_id and redirect_uris."""
     _assert_names(_error("request_log = true\n"), "issuer", None)
-    _assert_names(_error(HEAD + '[[clients]]\nname = "x"\nredirect_uris = ["http://a.test/"]\n'), "clients[0].client_id", 2)
+    _assert_names(
+        _error(HEAD + '[[clients]]\nname = "x"\nredirect_uris = ["http://a.test/"]\n'), "clients[0].client_id", 2
+    )
     _assert_names(_error(HEAD + '[[clients]]\nclient_id = "x"\n'), "clients[0].redirect_uris", 2)
     _assert_names(_error(HEAD + CLIENT.replace('["http://localhost:8000/"]', "[]")), "clients[0].redirect_uris", 4)
     _assert_names(_error(HEAD + '[[users]]\nusername = "u"\n'), "users[0].password", None)
@@ -164,13 +165,17 @@ def test_redirect_uris_with_a_fragment_are_refused(uri: str) -> None:
     _assert_names(_error(HEAD + CLIENT.replace("http://localhost:8000/", uri)), "clients[0].redirect_uris", 4)
 
 
-@pytest.mark.parametrize("uri", ["/callback", "localhost:8000/", "javascript:alert(1)", "http://", "ftp://a.test/", "http://a b/"])
+@pytest.mark.parametrize(
+    "uri", ["/callback", "localhost:8000/", "javascript:alert(1)", "http://", "ftp://a.test/", "http://a b/"]
+)
 def test_redirect_uris_must_be_absolute_http_urls(uri: str) -> None:
     """RFC 6749 §3.1.2: the redirection endpoint URI must be an absolute URI."""
     _assert_names(_error(HEAD + CLIENT.replace("http://localhost:8000/", uri)), "clients[0].redirect_uris", 4)
 
 
-@pytest.mark.parametrize("issuer", ["http://127.0.0.1:9000/", "http://127.0.0.1:9000?x=1", "http://127.0.0.1:9000#f", "127.0.0.1:9000"])
+@pytest.mark.parametrize(
+    "issuer", ["http://127.0.0.1:9000/", "http://127.0.0.1:9000?x=1", "http://127.0.0.1:9000#f", "127.0.0.1:9000"]
+)
 def test_issuer_must_be_a_bare_url(issuer: str) -> None:
     """RFC 8414 §2: the issuer is an https/http URL with no query or fragment (and here no trailing slash)."""
     _assert_names(_error(f'issuer = "{issuer}"\n'), "issuer", 1)
@@ -183,7 +188,9 @@ def test_code_lifetime_over_60_seconds_is_refused(lifetime: int) -> None:
     assert parse_config(HEAD + "code_lifetime = 60\n", "idp.toml").code_lifetime == 60
 
 
-@pytest.mark.parametrize("key", ["access_token_lifetime", "code_lifetime", "refresh_token_lifetime", "session_lifetime"])
+@pytest.mark.parametrize(
+    "key", ["access_token_lifetime", "code_lifetime", "refresh_token_lifetime", "session_lifetime"]
+)
 def test_lifetimes_must_be_positive(key: str) -> None:
     """STYLE.md §8: a zero or negative lifetime is a mistake, not a setting."""
     _assert_names(_error(HEAD + f"{key} = 0\n"), key, 2)

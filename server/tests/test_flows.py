@@ -191,3 +191,21 @@ def test_metadata_has_rfc8414_required_fields(client) -> None:  # type: ignore[n
     assert oidc["code_challenge_methods_supported"] == ["S256"]
     assert oidc["authorization_response_iss_parameter_supported"] is True
     assert "code" in oidc["response_types_supported"]
+
+
+def test_response_type_values_in_any_order(flow: Flow) -> None:
+    """RFC 6749 §3.1.1: "token id_token" means the same as "id_token token"."""
+    params = flow.code_params(response_type="token id_token", code_challenge=None, code_challenge_method=None)
+    got = response_params(flow.run(params).headers["location"], "fragment")
+    assert got["id_token"] and got["access_token"]
+
+
+def test_prompt_consent_survives_the_sign_in_step(flow: Flow) -> None:
+    """OIDC Core §3.1.2.1: prompt=consent asks again even when consent was remembered."""
+    flow.code()
+    flow.client.cookies.clear()
+    response = flow.authorize(flow.code_params(prompt="consent"))
+    next_url = response_params(response.headers["location"])["next"]
+    signed_in = flow.sign_in(next_url=next_url)
+    page = flow.client.get(signed_in.headers["location"])
+    assert page.status_code == 200 and "Allow access?" in page.text

@@ -74,7 +74,7 @@ ERRORS = {
     "unsupported-response-type": ("authorize", {"response_type": "bogus"}, "query", "unsupported_response_type"),
     "unsupported-hybrid-response-type": ("authorize", {"response_type": "code id_token"}, "fragment",
                                          "unsupported_response_type"),
-    "unsupported-token-response-type": ("authorize", {**IMPLICIT, "response_type": "token id_token"}, "fragment",
+    "unsupported-token-response-type": ("authorize", {**IMPLICIT, "response_type": "id_token"}, "fragment",
                                         "unsupported_response_type"),
     "missing-response-type": ("authorize", {"response_type": None}, "query", "invalid_request"),
     "missing-pkce": ("authorize", NO_PKCE, "query", "invalid_request"),

@@ -6,7 +6,9 @@ from conftest import Clock, Flow, api
 
 
 def _refresh(client: TestClient, refresh_token: str):  # type: ignore[no-untyped-def]
-    return client.post("/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": "spa"})
+    return client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": "spa"}
+    )
 
 
 def test_refresh_rotates_and_the_used_token_is_spent(flow: Flow, client: TestClient) -> None:
@@ -74,6 +76,8 @@ def test_rotation_never_extends_the_absolute_lifetime(flow: Flow, client: TestCl
 def test_refresh_token_is_bound_to_its_client(flow: Flow, client: TestClient) -> None:
     """RFC 6749 §6: a refresh token presented by another client is refused."""
     token = flow.tokens()["refresh_token"]
-    stolen = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": token, "client_id": "code-only"})
+    stolen = client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": token, "client_id": "code-only"}
+    )
     assert stolen.status_code == 400
     assert stolen.json()["error"] == "invalid_grant"

@@ -4,11 +4,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from spalab.config import parse_config
+from spalab.provider_app import create_provider_app
 from starlette.testclient import TestClient
 
 from conftest import ISSUER, REDIRECT, Flow, response_params
-from spalab.config import parse_config
-from spalab.provider_app import create_provider_app
 
 IMPLICIT = {"code_challenge": None, "code_challenge_method": None}
 

@@ -30,7 +30,9 @@ def _actual(client: TestClient, path: str, method: str, origin: str, token: str 
     headers = {"Origin": origin, "Authorization": f"Bearer {token}"}
     if method == "POST":
         headers.pop("Authorization")
-        return client.post(path, data={"client_id": "spa", "grant_type": "refresh_token", "token": "x"}, headers=headers)
+        return client.post(
+            path, data={"client_id": "spa", "grant_type": "refresh_token", "token": "x"}, headers=headers
+        )
     return client.get(path, headers=headers)
 
 
@@ -57,7 +59,9 @@ def test_preflight_from_unregistered_origin_is_refused(client: TestClient, path:
 
 
 @pytest.mark.parametrize(("path", "method", "wanted"), REGISTERED_ONLY)
-def test_actual_request_from_registered_origin_gets_allow_origin(flow: Flow, client: TestClient, path: str, method: str, wanted: str) -> None:  # fmt: skip
+def test_actual_request_from_registered_origin_gets_allow_origin(
+    flow: Flow, client: TestClient, path: str, method: str, wanted: str
+) -> None:
     """RFC 9700 §2.6: responses (success or error) to the registered origin are readable by it."""
     token = flow.tokens()["access_token"] if method == "GET" else "x"
     response = _actual(client, path, method, SPA, token)
@@ -67,7 +71,9 @@ def test_actual_request_from_registered_origin_gets_allow_origin(flow: Flow, cli
 
 
 @pytest.mark.parametrize(("path", "method", "wanted"), REGISTERED_ONLY)
-def test_actual_request_from_unregistered_origin_gets_no_allow_origin(flow: Flow, client: TestClient, path: str, method: str, wanted: str) -> None:  # fmt: skip
+def test_actual_request_from_unregistered_origin_gets_no_allow_origin(
+    flow: Flow, client: TestClient, path: str, method: str, wanted: str
+) -> None:
     """RFC 9700 §2.6: another origin's page cannot read the answer, even with a valid token."""
     token = flow.tokens()["access_token"] if method == "GET" else "x"
     response = _actual(client, path, method, EVIL, token)
@@ -95,7 +101,12 @@ def _page_requests(client: TestClient) -> list:  # type: ignore[type-arg]
     responses = [client.get("/authorize", params=params, headers=origin)]
     login_page = client.get("/login", params={"next": "/"}, headers=origin)
     responses.append(login_page)
-    form = {"username": "alice", "password": "wonderland", "next": "/", "csrf_token": hidden(login_page.text, "csrf_token")}
+    form = {
+        "username": "alice",
+        "password": "wonderland",
+        "next": "/",
+        "csrf_token": hidden(login_page.text, "csrf_token"),
+    }
     responses.append(client.post("/login", data={**form, "password": "wrong"}, headers=origin))
     responses.append(client.post("/login", data=form, headers=origin))
     consent_page = client.get("/authorize", params=params, headers=origin)

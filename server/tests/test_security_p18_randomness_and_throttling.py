@@ -27,7 +27,7 @@ def _assert_random_secrets(samples: list[str]) -> None:
 
 
 def test_authorization_codes_have_128_bits(flow: Flow) -> None:
-    """RFC 6749 §10.10, RFC 9700 §4.5: codes cannot be guessed."""
+    """RFC 6749 §10.10: codes cannot be guessed (≤ 2^-128 per guess)."""
     flow.code()  # sign in and consent once; then each request is answered at once
     codes = []
     for _ in range(SAMPLES):

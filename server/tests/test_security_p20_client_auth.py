@@ -54,7 +54,9 @@ def test_confidential_client_with_wrong_secret_is_refused(client: TestClient, wr
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
-def test_confidential_client_must_authenticate_at_every_back_channel_endpoint(client: TestClient, endpoint: str) -> None:
+def test_confidential_client_must_authenticate_at_every_back_channel_endpoint(
+    client: TestClient, endpoint: str
+) -> None:
     """RFC 7009 §2.1, RFC 7662 §2.1: revocation and introspection authenticate the client too."""
     form = {"client_id": "confidential", "token": "x", "grant_type": "refresh_token", "refresh_token": "x"}
     _assert_invalid_client(client.post(endpoint, data=form), basic=False)

@@ -60,14 +60,16 @@ def _run_everything(client: TestClient) -> list[str]:
 def _leaks(text: str, secrets: list[str]) -> list[str]:
     found = []
     for secret in secrets:
-        windows = [secret] if len(secret) <= WINDOW else [secret[i : i + WINDOW] for i in range(len(secret) - WINDOW + 1)]
+        windows = (
+            [secret] if len(secret) <= WINDOW else [secret[i : i + WINDOW] for i in range(len(secret) - WINDOW + 1)]
+        )
         if any(window in text for window in windows):
             found.append(secret[:8] + "…")
     return found
 
 
 def test_log_lines_contain_no_secrets(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
-    """SECURITY.md P21, RFC 9700 §4.3: one line per request with parameter names, never values."""
+    """SECURITY.md P21, STYLE.md §9: one line per request with parameter names, never values."""
     caplog.set_level(logging.DEBUG)
     secrets = _run_everything(client)
     # httpx logs the test client's own request URLs (one deliberately carries ?access_token=);
@@ -82,7 +84,9 @@ def test_request_log_contains_no_secrets(client: TestClient) -> None:
     """SECURITY.md P21: the demo timeline shows codes and tokens truncated, passwords and secrets never."""
     secrets = _run_everything(client)
     entries = client.get("/_spalab/requests").json()["entries"]
-    assert {"/authorize", "/login", "/consent", "/token", "/revoke", "/introspect", "/api/me"} <= {e["path"] for e in entries}
+    assert {"/authorize", "/login", "/consent", "/token", "/revoke", "/introspect", "/api/me"} <= {
+        e["path"] for e in entries
+    }
     assert _leaks(json.dumps(entries, ensure_ascii=False), secrets) == []
 
 

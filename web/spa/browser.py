@@ -91,7 +91,7 @@ _VERIFY = {
 
 def _bytes_to_js(data: bytes) -> object:
     array = js.Uint8Array.new(len(data))
-    array.assign(to_js(data))
+    array.assign(data)
     return array
 
 

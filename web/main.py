@@ -1,0 +1,116 @@
+"""The demo SPA's entry point: wires the page's events to spa.signin.SpaApp.
+
+All logic lives in importable modules (spa/, oauth_client/); errors from any
+step are caught here, in one place, and shown in the page.
+"""
+
+import asyncio
+import json
+
+from pyscript import config, when
+
+from oauth_client import OAuthClientError
+from spa import browser, ui
+from spa.messages import describe
+from spa.signin import FLOW_NAMES, SpaApp
+
+settings = config.get("spalab", {})
+app = SpaApp(settings)
+STORAGE_NOTE = (
+    "Tokens are kept in this tab's sessionStorage (opt-in): they survive a reload of this tab."
+    if app.keep_tokens
+    else "Tokens are kept in memory only: reloading the page signs you out."
+)
+
+
+def render() -> None:
+    ui.timeline(app.timeline.steps)
+    tokens = app.tokens
+    if tokens is None:
+        ui.signed_out(STORAGE_NOTE)
+        return
+    claims = tokens.id_token_claims or {}
+    subject = tokens.subject or "unknown"
+    who = str(claims.get("name", subject)) + " (" + str(subject) + ")"
+    shown = [("access_token", tokens.access_token)]
+    if tokens.refresh_token:
+        shown.append(("refresh_token", tokens.refresh_token))
+    if tokens.id_token:
+        shown.append(("id_token", tokens.id_token))
+    ui.signed_in(who, FLOW_NAMES.get(app.response_type, app.response_type), tokens.scopes,
+                 expiry_text(tokens), shown, bool(tokens.refresh_token))  # fmt: skip
+
+
+def expiry_text(tokens: object) -> str:
+    left = tokens.expires_in(browser.now())
+    if left is None:
+        return "unknown (no expires_in)"
+    return "expired" if left <= 0 else "in " + str(left // 60) + " min " + str(left % 60) + " s"
+
+
+async def guarded(action: object, *args: object) -> object:
+    ui.message("")
+    try:
+        return await action(*args)
+    except (OAuthClientError, browser.NetworkError) as error:
+        ui.message(describe(error))
+    except Exception as error:  # noqa: BLE001 - last resort: a bug must show in the page, not only the console
+        ui.message("Unexpected error in the app (" + type(error).__name__ + "). Details are in the browser console.")
+        raise
+    finally:
+        render()
+    return None
+
+
+@when("click", "#signin-code")
+async def sign_in_code(event: object) -> None:
+    await guarded(app.start, "code", ui.chosen("response-mode"))
+
+
+@when("click", "#signin-implicit")
+async def sign_in_implicit(event: object) -> None:
+    await guarded(app.start, ui.chosen("implicit-type"), "fragment")
+
+
+@when("click", "#call-api")
+async def call_api(event: object) -> None:
+    data = await guarded(app.call_api)
+    if data is not None:
+        ui.api_result(json.dumps(data, indent=2))
+
+
+@when("click", "#refresh")
+async def refresh(event: object) -> None:
+    await guarded(app.refresh)
+
+
+@when("click", "#sign-out")
+async def sign_out(event: object) -> None:
+    status = await guarded(app.sign_out)
+    ui.api_result("")
+    if status is not None:
+        ui.message("Signed out: tokens revoked. The API now answers HTTP " + str(status) + " to the old token.", "info")
+
+
+@when("click", "#tokens")
+def reveal(event: object) -> None:
+    if str(event.target.tagName) == "BUTTON":
+        ui.toggle_reveal(event.target)
+
+
+@when("click", "#clear-timeline")
+def clear_timeline(event: object) -> None:
+    app.clear_timeline()
+    render()
+
+
+async def boot() -> None:
+    url = browser.current_url()
+    if app.has_callback(url):
+        await guarded(app.finish_callback, url)
+    else:
+        render()
+    ui.ready(True)
+
+
+asyncio.ensure_future(boot())

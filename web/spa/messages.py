@@ -1,0 +1,61 @@
+"""Readable messages for every error the client core or the network can raise.
+
+Pure Python (no `js`): the one table the shell consults in its single catch.
+"""
+
+from oauth_client import ApiError, AuthorizationDenied, OAuthClientError, TokenEndpointError
+
+_BY_CODE = {
+    "configuration_error": "The app is misconfigured: {detail}.",
+    "invalid_encoding": "The response contained text that is not valid URL encoding; it was refused.",
+    "discovery_error": "The provider's discovery document is unusable ({detail}). Check the issuer URL.",
+    "issuer_mismatch": "The response claims to come from another provider than the one this sign-in "
+    "started with (iss check failed). It was refused: this is the defence against mix-up attacks.",
+    "invalid_transaction": "The stored sign-in data in this tab is damaged; start the sign-in again.",
+    "invalid_callback": "The sign-in response was malformed ({detail}); it was refused and no token was requested.",
+    "response_mode_mismatch": "The sign-in response carried parameters in the wrong part of the URL "
+    "(query versus fragment); it was refused and no token was requested.",
+    "state_mismatch": "This sign-in response does not belong to a sign-in started in this tab "
+    "(state check failed). It was refused and no token was requested.",
+    "invalid_token_response": "The token endpoint's answer was unusable ({detail}).",
+    "invalid_jwt": "A token from the provider failed validation ({detail}).",
+    "invalid_id_token": "The ID token failed validation ({detail}); sign-in refused.",
+    "nonce_mismatch": "The ID token's nonce does not match this sign-in (replayed or injected token); refused.",
+    "at_hash_mismatch": "The ID token's at_hash does not match the access token (substituted token); refused.",
+    "invalid_access_token": "The access token failed validation ({detail}); sign-in refused.",
+    "token_substitution": "The access token was not issued to this app (token substitution); refused.",
+    "revocation_error": "The provider did not confirm the revocation ({detail}).",
+}
+
+_DENIED = {
+    "access_denied": "You denied access at the provider, so the app is not signed in.",
+    "login_required": "The provider needs you to sign in first.",
+    "consent_required": "The provider needs your consent first.",
+    "unauthorized_client": "The provider does not allow this app to use that flow.",
+    "invalid_scope": "The provider refused the requested scopes.",
+}
+
+_TOKEN = {
+    "invalid_grant": "The provider refused the authorization code or refresh token (invalid_grant): "
+    "it expired, was already used, or was revoked. Sign in again.",
+    "invalid_client": "The provider does not recognise this app (invalid_client).",
+}
+
+
+def describe(error: Exception) -> str:
+    if isinstance(error, AuthorizationDenied):
+        text = _DENIED.get(error.error or "", "The provider refused the sign-in (" + str(error.error) + ").")
+        return text + (" Provider says: " + error.error_description if error.error_description else "")
+    if isinstance(error, TokenEndpointError):
+        return _TOKEN.get(error.error or "", "The token endpoint answered " + str(error.error) + ".")
+    if isinstance(error, ApiError):
+        if error.status == 401:
+            return "The API refused the access token (" + str(error.error or "invalid_token") + "): sign in again."
+        return "The API answered HTTP " + str(error.status) + " (" + str(error.error or "error") + ")."
+    if isinstance(error, OAuthClientError):
+        template = _BY_CODE.get(error.code, "Sign-in failed ({detail}).")
+        return template.replace("{detail}", error.detail or error.reason)
+    url = getattr(error, "url", None)
+    if url is not None:
+        return "Could not reach " + str(url) + ": the server may be down, or it refused this origin (CORS)."
+    return "Something went wrong: " + type(error).__name__ + "."
