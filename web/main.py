@@ -29,9 +29,8 @@ def render() -> None:
     if tokens is None:
         ui.signed_out(STORAGE_NOTE)
         return
-    claims = tokens.id_token_claims or {}
-    subject = tokens.subject or "unknown"
-    who = str(claims.get("name", subject)) + " (" + str(subject) + ")"
+    subject = str(app.profile.get("sub", "unknown"))
+    who = str(app.profile.get("name", subject)) + " (" + subject + ")"
     shown = [("access_token", tokens.access_token)]
     if tokens.refresh_token:
         shown.append(("refresh_token", tokens.refresh_token))

@@ -124,7 +124,7 @@ def parse_config(text: str, source: str, **overrides: Any) -> ProviderConfig:
     if "?" in issuer or "#" in issuer or issuer.endswith("/"):
         raise locate.error("issuer", "", "must have no query, fragment or trailing slash")
     clients = _load_clients(data.get("clients", []), locate)
-    users = _load_users(data.get("users", []), locate)
+    users = _load_users(data.get("users", []), locate, keep_demo_passwords=overrides.get("demo", False))
     lifetimes = {k: data[k] for k in _TOP_KEYS if k.endswith("_lifetime") and k in data}
     for key, value in lifetimes.items():
         if value <= 0:
@@ -182,7 +182,7 @@ def _load_clients(items: list[Any], locate: "_Locator") -> dict[str, Client]:
     return clients
 
 
-def _load_users(items: list[Any], locate: "_Locator") -> dict[str, User]:
+def _load_users(items: list[Any], locate: "_Locator", keep_demo_passwords: bool) -> dict[str, User]:
     users: dict[str, User] = {}
     for index, item in enumerate(items):
         where = f"users[{index}]"
@@ -204,7 +204,9 @@ def _load_users(items: list[Any], locate: "_Locator") -> dict[str, User]:
             password_hash = item["password_hash"]
         else:
             raise locate.error("password_hash", where, "must be an Argon2id hash ($argon2id$...)")
-        users[username] = User(username, password_hash, dict(claims), item.get("password"))
+        # Only the demo's login page shows passwords; otherwise the plain text is dropped here.
+        shown = item.get("password") if keep_demo_passwords else None
+        users[username] = User(username, password_hash, dict(claims), shown)
     return users
 
 

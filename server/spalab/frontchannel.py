@@ -72,7 +72,13 @@ async def authorize(request: Request) -> Response:
         return await _continue(request, provider, auth_request, request_params)
     except OAuthError as exc:
         # RFC 6749 §4.1.2.1: the redirect URI is valid now, so errors go back to the client.
-        return _redirect(authorization.error_redirect(redirect_uri, first, exc, provider.config.issuer), 302)
+        url = authorization.error_redirect(redirect_uri, first, exc, provider.config.issuer)
+        return _redirect(url, _after(request))
+
+
+def _after(request: Request) -> int:
+    # SECURITY.md P16: a redirect answering a POST is 303, so the body is never re-sent.
+    return 303 if request.method == "POST" else 302
 
 
 async def _continue(
@@ -86,14 +92,14 @@ async def _continue(
         # Sign-in happens now, so prompt=login is satisfied; any other prompt must survive it.
         kept = {k: v for k, v in request_params.items() if not (k == "prompt" and v == "login")}
         resume = "/authorize?" + urlencode(kept)
-        return _redirect("/login?next=" + quote(resume, safe=""), 302)
+        return _redirect("/login?next=" + quote(resume, safe=""), _after(request))
     session_id, username, auth_time = session
     consented = provider.store.consented_scopes(username, auth_request.client.client_id)
     if auth_request.prompt == "consent" or not set(auth_request.scopes) <= consented:
         if auth_request.prompt == "none":
             raise ConsentRequired("the user has not approved these scopes")
         return _consent_page(provider, auth_request, request_params, session_id, username)
-    return _issue(provider, auth_request, username, auth_time, 302)
+    return _issue(provider, auth_request, username, auth_time, _after(request))
 
 
 def _issue(provider: Provider, auth_request: AuthorizationRequest, username: str, auth_time: int, status: int) -> Response:

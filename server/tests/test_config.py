@@ -246,3 +246,10 @@ def test_user_and_client_reprs_built_directly_hide_secrets() -> None:
     client = Client("c", ("http://a.test/",), client_secret="sec-5678")
     assert "argon2" not in repr(user) and "pw-1234" not in repr(user)
     assert "sec-5678" not in repr(client)
+
+
+def test_plain_passwords_are_kept_only_for_the_demo_login_page() -> None:
+    """SECURITY.md P21: outside demo mode no plain-text password stays in memory."""
+    text = 'issuer = "http://127.0.0.1:9000"\n[[users]]\nusername = "u"\npassword = "pw-1234"\n'
+    assert parse_config(text, "t").users["u"].demo_password is None
+    assert parse_config(text, "t", demo=True).users["u"].demo_password == "pw-1234"

@@ -43,9 +43,12 @@ def test_logout_post_redirects_with_303(flow: Flow, client: TestClient) -> None:
     assert response.status_code == 303
 
 
-def test_authorize_post_redirects_are_never_307(flow: Flow) -> None:
-    """RFC 9700 §4.12: a form-posted authorization request is never answered with 307/308."""
+def test_authorize_post_redirects_with_303(flow: Flow) -> None:
+    """RFC 9700 §4.12: a form-posted authorization request is answered with 303, never 307/308."""
     flow.code()  # signed in, consent remembered
     response = flow.client.post("/authorize", data=flow.code_params())
-    assert response.status_code in (302, 303)
+    assert response.status_code == 303
     assert response_params(response.headers["location"])["code"]
+    error = flow.client.post("/authorize", data=flow.code_params(scope="bogus"))
+    assert error.status_code == 303
+    assert response_params(error.headers["location"])["error"] == "invalid_scope"

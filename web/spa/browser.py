@@ -117,7 +117,8 @@ class Storage:
 
     def get(self, key: str) -> "str | None":
         value = js.sessionStorage.getItem(self.prefix + key)
-        return None if value is None else str(value)
+        # A missing key is JS null, which Pyodide 314 hands over as jsnull, not None.
+        return value if isinstance(value, str) else None
 
     def set(self, key: str, value: str) -> None:
         js.sessionStorage.setItem(self.prefix + key, value)

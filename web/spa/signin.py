@@ -58,6 +58,7 @@ class SpaApp:
         self.metadata = None
         self.jwks = None
         self.tokens = None  # type: TokenSet | None
+        self.profile = {}  # type: dict
         self.response_type = ""
         self._restore_tokens()
 
@@ -183,6 +184,8 @@ class SpaApp:
             raise
         add_checks(step, tokens.checks[len(result.checks):])
         self._signed_in(tokens, tx.response_type)
+        if tokens.id_token_claims is None:
+            await self._load_profile()
 
     # --- what the servers saw -------------------------------------------------------
 
@@ -218,8 +221,20 @@ class SpaApp:
 
     def _signed_in(self, tokens: TokenSet, response_type: str) -> None:
         self.tokens, self.response_type = tokens, response_type
+        self.profile = tokens.id_token_claims or self.profile
         if self.keep_tokens:
             self.storage.set("tokens", json.dumps(_token_record(tokens, response_type)))
+
+    async def _load_profile(self) -> None:
+        """Without an id_token the app learns who signed in from userinfo (OIDC Core §5.3)."""
+        if not self.metadata.userinfo_endpoint:
+            return
+        response = await browser.send(build_api_request(self.metadata.userinfo_endpoint, self.tokens.access_token))
+        profile = parse_api_response(response)
+        step = self.timeline.add("Userinfo", "ok", "GET " + self.metadata.userinfo_endpoint
+                                 + ": no id_token in this flow, so the app asks who signed in.", browser.now())  # fmt: skip
+        step["kv"].append(["sub", str(profile.get("sub")) if isinstance(profile, dict) else "?"])
+        self.profile = profile if isinstance(profile, dict) else {}
 
     def _restore_tokens(self) -> None:
         record = self.storage.get("tokens") if self.keep_tokens else None
@@ -275,7 +290,7 @@ class SpaApp:
         after = await browser.send(build_api_request(self.api_base + "/me" if self.api_base
                                                      else self.metadata.userinfo_endpoint, tokens.access_token))  # fmt: skip
         step["kv"].append(["API with the old access token", "HTTP " + str(after.status)])
-        self.tokens, self.response_type = None, ""
+        self.tokens, self.response_type, self.profile = None, "", {}
         self.storage.remove("tokens")
         self._save_timeline()
         return after.status
