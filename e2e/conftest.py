@@ -35,11 +35,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until_up(url: str, process: subprocess.Popen[str], timeout: float = 30) -> None:
+def wait_until_up(url: str, process: subprocess.Popen[str], log: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited early: {process.stdout.read() if process.stdout else ''}")
+            raise RuntimeError(f"server exited early: {log.read_text()}")
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
@@ -63,14 +63,16 @@ class Demo:
 
 def start_demo(data_dir: Path, *extra: str) -> Demo:
     spa_port, provider_port = free_port(), free_port()
+    # A file, not a pipe: a pipe nobody reads fills up and freezes the server mid-run.
+    log = data_dir / "server.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "spalab", "serve", "--spa-port", str(spa_port),
          "--provider-port", str(provider_port), "--data-dir", str(data_dir), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+        stdout=log.open("w"), stderr=subprocess.STDOUT, text=True, cwd=ROOT,
     )  # fmt: skip
     demo = Demo(f"http://localhost:{spa_port}", f"http://127.0.0.1:{provider_port}", process)
-    wait_until_up(demo.issuer + "/.well-known/openid-configuration", process)
-    wait_until_up(demo.spa + "/", process)
+    wait_until_up(demo.issuer + "/.well-known/openid-configuration", process, log)
+    wait_until_up(demo.spa + "/", process, log)
     return demo
 
 
@@ -102,3 +104,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if Path(str(item.fspath)).is_relative_to(ROOT / "e2e"):
             item.add_marker(pytest.mark.e2e)
 
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Every run writes the lab's findings (e2e/report/out/results.json and report.html)."""
+    from lab import write_report
+
+    path = write_report()
+    if path is not None:
+        print(f"\nspalab lab report: {path}")

@@ -1,0 +1,64 @@
+"""The SPA shell's pure parts: readable messages for every error, and the
+timeline's handling of values (shortened, never whole)."""
+
+import pytest
+
+from oauth_client import (
+    ApiError,
+    AuthorizationDenied,
+    IssuerMismatch,
+    OAuthClientError,
+    StateMismatch,
+    TokenEndpointError,
+    TokenSubstitution,
+    errors,
+)
+from spa.messages import describe
+from spa.timeline import Timeline, add_checks, url_parts
+
+ALL_ERRORS = [cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, OAuthClientError)]
+
+
+@pytest.mark.parametrize("cls", ALL_ERRORS, ids=lambda c: c.__name__)
+def test_every_core_error_has_a_readable_message(cls: type) -> None:
+    """Issue 3: errors appear as readable messages in the page, never a class name alone."""
+    text = describe(cls("some detail"))
+    assert text and text[0].isupper() and text.endswith(".")
+    assert cls.__name__ not in text
+
+
+def test_specific_messages_name_what_happened() -> None:
+    """SECURITY.md C1, C2, C6, C9: the user learns which defence stopped the flow."""
+    assert "state" in describe(StateMismatch("x"))
+    assert "mix-up" in describe(IssuerMismatch("x"))
+    assert "substitution" in describe(TokenSubstitution("x"))
+    assert "denied" in describe(AuthorizationDenied("x", error="access_denied"))
+    assert "invalid_grant" in describe(TokenEndpointError("x", error="invalid_grant"))
+    assert "invalid_token" in describe(ApiError("x", status=401, error="invalid_token"))
+
+
+def test_network_errors_name_the_url() -> None:
+    """A provider that is down gets a message, not a console trace."""
+
+    class NetworkError(Exception):
+        url = "http://127.0.0.1:9000/token"
+
+    assert "http://127.0.0.1:9000/token" in describe(NetworkError())
+
+
+def test_timeline_shortens_codes_and_tokens() -> None:
+    """SECURITY.md P21 / STYLE.md §9: codes and tokens appear only truncated in the timeline."""
+    code = "A" * 43
+    base, query, fragment = url_parts(f"http://localhost:8000/?code={code}&iss=x#access_token={'T' * 60}&token_type=Bearer")
+    assert base == "http://localhost:8000/"
+    assert query == [["code", "AAAAAA…"], ["iss", "x"]]
+    assert fragment == [["access_token", "TTTTTT…"], ["token_type", "Bearer"]]
+
+
+def test_timeline_survives_storage_round_trip_and_marks_failures() -> None:
+    timeline = Timeline()
+    step = timeline.add("Response checks", "ok")
+    add_checks(step, [("state", "ok"), ("iss", "failed")])
+    again = Timeline.from_json(timeline.to_json())
+    assert again.steps[0]["status"] == "fail"
+    assert Timeline.from_json("null").steps == [] and Timeline.from_json("{oops").steps == []
