@@ -113,3 +113,72 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path = write_report()
     if path is not None:
         print(f"\nspalab lab report: {path}")
+
+
+# --- Journeys in all three engines (e2e/drivers.py, e2e/webkit.py) ---------------------
+# Journeys ask for `browser_page`, not pytest-playwright's `page`: it is parametrized over
+# Chromium and Firefox (Playwright, launched here with the Debian browsers as above) and
+# WebKitGTK (Selenium under a private Xvfb). Session-scoped parameters make pytest run one
+# engine's journeys together and close that browser before starting the next.
+
+JOURNEY_ENGINES = ("chromium", "firefox", "webkit")
+JOURNEY_LAUNCH: dict[str, dict[str, Any]] = {
+    "chromium": {"executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS},
+    "firefox": {"executable_path": "/usr/bin/firefox-esr", "channel": "moz-firefox"},
+}
+JOURNEY_VIEWPORT = {"width": 1100, "height": 900}
+
+
+@pytest.fixture(scope="session", params=JOURNEY_ENGINES)
+def journey_engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def open_browser(journey_engine: str, demo: Demo, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A factory of fresh browser contexts (Playwright) or sessions (WebKitGTK) for one engine."""
+    from drivers import PlaywrightBrowser, SeleniumBrowser, write_timings
+    from webkit import new_driver, xvfb_display
+
+    if journey_engine == "webkit":
+        with xvfb_display() as display:
+            yield lambda: SeleniumBrowser(new_driver(display), "webkit", demo.spa)
+        write_timings(Path(request.config.getoption("--output")))
+        return
+    # pytest-playwright's session-wide Playwright (one per thread is allowed); asking for it
+    # does not trigger the plugin's --browser parametrization, only `page`/`browser` do.
+    launched = getattr(request.getfixturevalue("playwright"), journey_engine).launch(**JOURNEY_LAUNCH[journey_engine])
+
+    def new_page() -> PlaywrightBrowser:
+        context = launched.new_context(base_url=demo.spa, viewport=JOURNEY_VIEWPORT)  # type: ignore[arg-type]
+        return PlaywrightBrowser(context.new_page(), journey_engine, launched.version, demo.spa)
+
+    yield new_page
+    launched.close()
+    write_timings(Path(request.config.getoption("--output")))
+
+
+@pytest.fixture
+def browser_page(open_browser: Any, request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Iterator[Any]:
+    """A fresh context/session per test; on failure a screenshot lands in test-results/ (--output)."""
+    from drivers import record_journey, record_timing
+
+    started = time.monotonic()
+    browser = open_browser()
+    record_timing(browser.engine, "session start", time.monotonic() - started)
+    yield browser
+    call = getattr(request.node, "rep_call", None)
+    try:
+        if call is None or call.failed:
+            folder = Path(pytestconfig.getoption("--output")) / _slug(request.node.nodeid)
+            folder.mkdir(parents=True, exist_ok=True)
+            browser.screenshot(folder / "test-failed-1.png")
+    finally:
+        browser.close()
+        if call is not None:
+            params = request.node.callspec.params if hasattr(request.node, "callspec") else {}
+            record_journey(request.function, params, browser, call)
+
+
+def _slug(nodeid: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in nodeid).strip("-")[:200]

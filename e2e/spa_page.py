@@ -1,45 +1,72 @@
-"""Driving the demo SPA like a visitor: buttons, the provider's forms, the result."""
+"""Driving the demo SPA like a visitor: buttons, the provider's forms, the result.
 
-from playwright.sync_api import Page, expect
+Written once on drivers.Browser, so the same helpers drive Playwright (Chromium,
+Firefox) and Selenium (WebKitGTK).
+"""
 
-BOOT_TIMEOUT = 60_000
+import time
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+from drivers import Browser, record_timing
+
+BOOT_TIMEOUT = 60.0
 
 
-def open_app(page: Page) -> None:
-    page.goto("/")
-    expect(page.locator("#signin-code")).to_be_enabled(timeout=BOOT_TIMEOUT)
+def wait_ready(browser: Browser) -> None:
+    """PyScript has booted and main.py has rendered: the sign-in buttons are enabled."""
+    browser.wait_enabled("#signin-code", BOOT_TIMEOUT)
 
 
-def start(page: Page, flow: str = "code", mode: str = "query") -> None:
+def open_app(browser: Browser) -> None:
+    started = time.monotonic()
+    browser.goto("/")
+    wait_ready(browser)
+    record_timing(browser.engine, "pyodide boot", time.monotonic() - started)
+
+
+def start(browser: Browser, flow: str = "code", mode: str = "query") -> None:
     """flow: "code" (mode query or fragment), "token" or "id_token token"."""
     if flow == "code":
-        page.check(f'input[name="response-mode"][value="{mode}"]')
-        page.click("#signin-code")
+        browser.check(f'input[name="response-mode"][value="{mode}"]')
+        browser.click("#signin-code")
     else:
-        page.check(f'input[name="implicit-type"][value="{flow}"]')
-        page.click("#signin-implicit")
+        browser.check(f'input[name="implicit-type"][value="{flow}"]')
+        browser.click("#signin-implicit")
 
 
-def authenticate(page: Page, username: str = "alice", password: str = "wonderland", decision: str = "Allow") -> None:
+def authenticate(browser: Browser, username: str = "alice", password: str = "wonderland",
+                 decision: str = "Allow") -> None:  # fmt: skip
     """Signs in at the provider and answers the consent page if it is shown."""
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    # Either the consent page (at /authorize) or, with consent remembered, straight back to the app.
-    page.wait_for_url(lambda url: "/login" not in url)
-    if "/authorize" in page.url:
-        page.get_by_role("button", name=decision).click()
+    browser.fill("#username", username)
+    browser.fill("#password", password)
+    browser.click_button("Sign in")
+    # Either the consent page or, with consent remembered, straight back to the app.
+    browser.wait_for(lambda: browser.url.startswith(browser.base_url) or browser.is_visible("button[name=decision]"),
+                     "the consent page or the app")  # fmt: skip
+    if not browser.url.startswith(browser.base_url):
+        browser.click_button(decision)
 
 
-def sign_in(page: Page, flow: str = "code", mode: str = "query", username: str = "alice",
+def sign_in(browser: Browser, flow: str = "code", mode: str = "query", username: str = "alice",
             password: str = "wonderland") -> None:  # fmt: skip
-    open_app(page)
-    start(page, flow, mode)
-    authenticate(page, username, password)
-    expect(page.locator("#signed-in")).to_be_visible(timeout=BOOT_TIMEOUT)
+    open_app(browser)
+    start(browser, flow, mode)
+    authenticate(browser, username, password)
+    browser.wait_visible("#signed-in", BOOT_TIMEOUT)
 
 
-def message(page: Page) -> str:
-    box = page.locator("#message")
-    expect(box).to_be_visible(timeout=BOOT_TIMEOUT)
-    return box.inner_text()
+def message(browser: Browser) -> str:
+    browser.wait_visible("#message", BOOT_TIMEOUT)
+    return browser.text("#message")
+
+
+def sent_authorization_request(browser: Browser, issuer: str) -> dict[str, str]:
+    """The authorization request the SPA just sent, read back from the provider's login
+    page (`/login?next=/authorize?...`): the tab's real state, PKCE challenge and nonce."""
+    browser.wait_url(lambda url: url.startswith(issuer + "/login"), "the provider's login page", BOOT_TIMEOUT)
+    next_url = dict(parse_qsl(urlsplit(browser.url).query))["next"]
+    return dict(parse_qsl(urlsplit(next_url).query))
+
+
+def authorize_url(issuer: str, params: dict[str, str]) -> str:
+    return issuer + "/authorize?" + urlencode(params, quote_via=quote)

@@ -3,6 +3,7 @@ from web/node_modules, with a strict CSP and no Referer (SECURITY.md C8)."""
 
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -12,6 +13,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .lab_pages import lab_routes
 from .requestlog import RequestLog, RequestLogMiddleware
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -48,10 +50,13 @@ def content_security_policy(connect_origins: list[str]) -> str:
 
 
 class SecurityHeaders:
-    """Adds the SPA's CSP and Referrer-Policy, and fixes MIME types for wasm/mjs."""
+    """Adds the SPA's CSP and Referrer-Policy, and fixes MIME types for wasm/mjs.
 
-    def __init__(self, app: ASGIApp, csp: str) -> None:
+    The `exempt` paths (the lab's pages) get none of this: they observe browser defaults."""
+
+    def __init__(self, app: ASGIApp, csp: str, exempt: frozenset[str] = frozenset()) -> None:
         self.app = app
+        self.exempt = exempt
         self.headers = [
             (b"content-security-policy", csp.encode()),
             (b"referrer-policy", b"no-referrer"),
@@ -59,7 +64,7 @@ class SecurityHeaders:
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
         suffix = Path(scope["path"]).suffix
@@ -93,10 +98,13 @@ def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_
         entries = log.since(int(since)) if log and since.isdigit() else []
         return JSONResponse({"server": "spa-host", "entries": entries}, headers={"Cache-Control": "no-store"})
 
+    # The browser lab's pages (e2e/, issue 4): deliberately without the SPA's policies.
+    lab = lab_routes(_origin(str(settings.get("issuer", ""))))
     routes: list[Route | Mount] = [
         Route("/", index),
         Route("/pyscript.json", config),
         Route("/_spalab/requests", requests_seen),
+        *lab,
     ]
     modules = web_dir / "node_modules"
     for name, sub in VENDOR.items():
@@ -107,6 +115,12 @@ def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_
         routes=routes,
         middleware=[
             Middleware(RequestLogMiddleware, server="spa-host", log=log),
-            Middleware(SecurityHeaders, csp=content_security_policy(connect_origins)),
+            Middleware(SecurityHeaders, csp=content_security_policy(connect_origins),
+                       exempt=frozenset(route.path for route in lab)),  # fmt: skip
         ],
     )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -1,5 +1,6 @@
-"""The portable unit tests, run again on MicroPython 1.28 (the npm WebAssembly build
-PyScript's ``mpy`` uses) under Node, through web/tests/micropython/run.mjs."""
+"""The portable unit tests, run again on the interpreters PyScript uses in the
+browser — MicroPython 1.28 (``mpy``) and Pyodide (``py``), from the pinned npm
+packages — under Node, through web/tests/micropython/run.mjs."""
 
 import pytest
 
@@ -7,9 +8,11 @@ from wasm_runner import NODE_MODULES, SKIP_REASON, run_portable_suite
 
 
 @pytest.mark.skipif(not NODE_MODULES.is_dir(), reason=SKIP_REASON)
-def test_portable_suite_passes_on_micropython() -> None:
-    """DESIGN "SPA client core": the same tests pass unchanged on MicroPython 1.28."""
-    passed, failed, output = run_portable_suite("micropython")
-    assert "running on micropython 1.28" in output, output[-3000:]
+@pytest.mark.parametrize(("runtime", "banner"), [("micropython", "running on micropython 1.28"),
+                                                 ("pyodide", "(emscripten)")])  # fmt: skip
+def test_portable_suite_passes_on_the_browser_interpreters(runtime: str, banner: str) -> None:
+    """DESIGN "SPA client core": the same tests pass unchanged on MicroPython 1.28 and Pyodide."""
+    passed, failed, output = run_portable_suite(runtime)
+    assert banner in output, output[-3000:]
     assert failed == 0, output[-3000:]
     assert passed > 0

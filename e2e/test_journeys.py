@@ -1,0 +1,201 @@
+"""The demo SPA's journeys in Chromium, Firefox and WebKitGTK: every sign-in flow,
+the URL cleaned, and the defences a user can see (SECURITY.md C1, C2, C4, C5, C7, C9).
+
+Every test takes `browser_page` (e2e/conftest.py), parametrized over the three engines,
+and records its outcome per engine as lab observation "J:<name>" (the report's
+journeys × engines rows).
+"""
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, Demo, free_port, wait_until_up
+from drivers import Browser, journey
+from spa_page import authenticate, authorize_url, message, open_app, sent_authorization_request, sign_in, start, wait_ready
+
+SECRETS_IN_URL = re.compile(r"(code|access_token|id_token|state)=")
+NO_SECRETS = "no code, token or state in the URL; exactly one POST /token"
+
+
+def token_requests(demo: Demo, since: int) -> list[dict]:  # type: ignore[type-arg]
+    return [e for e in demo.requests_seen("provider") if e["path"] == "/token" and e["seq"] > since]
+
+
+def last_seq(demo: Demo, server: str = "provider") -> int:
+    return max((e["seq"] for e in demo.requests_seen(server)), default=0)
+
+
+def assert_url_clean(browser: Browser) -> None:
+    assert not SECRETS_IN_URL.search(browser.url), browser.url
+    assert browser.evaluate("location.hash") == ""
+
+
+@pytest.fixture(scope="module")
+def second_provider(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """Another provider instance that also knows client spa-demo and user alice: the
+    honest-but-other issuer of a mix-up (RFC 9700 §4.4)."""
+    data_dir = tmp_path_factory.mktemp("second-provider")
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    config = data_dir / "provider.toml"
+    config.write_text(f'issuer = "{issuer}"\nrequest_log = true\n\n'
+                      f'[[clients]]\nclient_id = "spa-demo"\nredirect_uris = ["{demo.spa}/"]\n'
+                      f'allow_implicit = true\ncors_origins = ["{demo.spa}"]\n\n'
+                      '[[users]]\nusername = "alice"\npassword = "wonderland"\n')  # fmt: skip
+    log = data_dir / "server.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "spalab", "provider", "--config", str(config), "--port", str(port),
+         "--data-dir", str(data_dir), "--request-log"],
+        stdout=log.open("w"), stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+    )  # fmt: skip
+    wait_until_up(issuer + "/.well-known/openid-configuration", process, log)
+    yield Demo(demo.spa, issuer, process)
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.mark.parametrize(("flow", "mode"), [("code", "query"), ("code", "fragment"),
+                                            ("token", "fragment"), ("id_token token", "fragment")])  # fmt: skip
+@journey("sign-in {flow} ({mode})", "Sign in with response_type={flow}, response_mode={mode}",
+         "signed in, the API answers, the URL holds no code or token", "SECURITY.md C4, C5; RFC 9700 §2.1")  # fmt: skip
+def test_sign_in_then_the_api_answers_and_the_url_is_clean(browser_page: Browser, demo: Demo, flow: str,
+                                                           mode: str) -> None:  # fmt: skip
+    """SECURITY.md C5: after the callback the address bar holds no code or token."""
+    sign_in(browser_page, flow, mode)
+    assert_url_clean(browser_page)
+    browser_page.wait_text("#who", "Alice")
+    browser_page.click("#call-api")
+    browser_page.wait_text("#api-result", "White Rabbit")
+    browser_page.observed = "signed in, API 200, URL clean"
+
+
+@journey("consent-denied", "Consent denied", "a readable access_denied message; signed out; no error= in the URL",
+         "SECURITY.md C9; RFC 6749 §4.1.2.1")  # fmt: skip
+def test_denied_consent_shows_a_readable_message(browser_page: Browser, demo: Demo) -> None:
+    """SECURITY.md C9: the provider's error is shown once state and iss check out."""
+    open_app(browser_page)
+    start(browser_page, "code", "query")
+    authenticate(browser_page, "bob", "builder", decision="Deny")
+    text = message(browser_page)
+    assert "denied" in text
+    browser_page.wait_visible("#signed-out")
+    assert "error=" not in browser_page.url
+    browser_page.observed = f"shown: “{text[:60]}…”"
+
+
+@journey("tampered-state", "Response with a state this tab never issued",
+         "refused with the state message; no POST /token", "SECURITY.md C1; RFC 6749 §10.12")  # fmt: skip
+def test_tampered_state_is_refused_and_no_token_request_is_sent(browser_page: Browser, demo: Demo) -> None:
+    """SECURITY.md C1: a response whose state this tab never issued is refused before any token request."""
+    open_app(browser_page)
+    before = last_seq(demo)
+    start(browser_page, "code", "query")
+    # Re-send the tab's real request with another state: the provider echoes it exactly, so the
+    # response carries a state this tab never issued, as an attacker's forged callback would.
+    params = sent_authorization_request(browser_page, demo.issuer)
+    browser_page.goto(authorize_url(demo.issuer, {**params, "state": "forged-" + params["state"][:8]}))
+    authenticate(browser_page)
+    text = message(browser_page)
+    assert "state" in text
+    assert not browser_page.is_visible("#signed-in")
+    assert token_requests(demo, before) == []
+    assert "code=" not in browser_page.url
+    browser_page.observed = "refused (state check), no POST /token"
+
+
+@journey("mix-up", "Response from a second provider (wrong iss)",
+         "refused with the iss message; no POST /token at either provider", "SECURITY.md C2; RFC 9207; RFC 9700 §4.4")  # fmt: skip
+def test_response_from_another_provider_is_refused(browser_page: Browser, demo: Demo, second_provider: Demo) -> None:
+    """RFC 9207 §2.4: a response whose iss is not the issuer this sign-in started with is refused."""
+    open_app(browser_page)
+    before, before_other = last_seq(demo), last_seq(second_provider)
+    start(browser_page, "code", "query")
+    # The tab's own transaction (state, PKCE challenge, nonce), answered by the other provider.
+    params = sent_authorization_request(browser_page, demo.issuer)
+    browser_page.goto(authorize_url(second_provider.issuer, params))
+    authenticate(browser_page)
+    text = message(browser_page)
+    assert "iss check failed" in text
+    assert not browser_page.is_visible("#signed-in")
+    assert token_requests(demo, before) == [] and token_requests(second_provider, before_other) == []
+    assert_url_clean(browser_page)
+    browser_page.observed = "refused (iss check), no POST /token"
+
+
+@journey("refresh-rotates", "Refresh (code flow)", "a new refresh token replaces the old one",
+         "RFC 9700 §4.14.2")  # fmt: skip
+def test_refresh_rotates(browser_page: Browser, demo: Demo) -> None:
+    """RFC 9700 §4.14.2: a public client's refresh token rotates on every use."""
+    sign_in(browser_page, "code", "query")
+    button = "#tokens button[aria-label='Reveal refresh_token']"
+    old = browser_page.attr(button, "data-value")
+    browser_page.click("#refresh")
+    browser_page.wait_text("#timeline", "Refresh (rotation)")
+    browser_page.wait_for(lambda: browser_page.attr(button, "data-value") != old, "a new refresh token")
+    assert old and browser_page.attr(button, "data-value")
+    browser_page.observed = "rotated"
+
+
+@journey("implicit-no-refresh", "Refresh (implicit)", "no refresh token; the Refresh button is disabled and says why",
+         "RFC 9700 §2.1.2; RFC 6749 §4.2.2")  # fmt: skip
+def test_implicit_has_no_refresh(browser_page: Browser, demo: Demo) -> None:
+    """RFC 9700 §2.1.2: the implicit flow gets no refresh token, and the page says why."""
+    sign_in(browser_page, "token", "fragment")
+    assert not browser_page.is_enabled("#refresh")
+    browser_page.wait_visible("#refresh-note")
+    assert not browser_page.is_visible("#tokens button[aria-label='Reveal refresh_token']")
+    browser_page.observed = "no refresh token, button disabled"
+
+
+@journey("sign-out-revokes", "Sign out", "tokens revoked; the API then answers 401 to the old access token",
+         "RFC 7009 §2.1")  # fmt: skip
+def test_sign_out_revokes(browser_page: Browser, demo: Demo) -> None:
+    """RFC 7009: after sign-out the old access token no longer works at the API."""
+    sign_in(browser_page, "code", "query")
+    browser_page.click("#sign-out")
+    browser_page.wait_text("#message", "401")
+    browser_page.wait_visible("#signed-out")
+    browser_page.observed = "revoked, API 401"
+
+
+@journey("reload", "Reload after the callback", NO_SECRETS + "; signed out (tokens in memory)",
+         "SECURITY.md C5, C7")  # fmt: skip
+def test_reload_after_sign_in_neither_reruns_the_exchange_nor_restores_the_code(browser_page: Browser,
+                                                                                demo: Demo) -> None:  # fmt: skip
+    """SECURITY.md C5, C7: reload signs out (tokens in memory) and sends no second token request."""
+    before = last_seq(demo)
+    sign_in(browser_page, "code", "query")
+    assert len(token_requests(demo, before)) == 1
+    browser_page.reload()
+    wait_ready(browser_page)
+    browser_page.wait_visible("#signed-out")
+    assert len(token_requests(demo, before)) == 1
+    assert_url_clean(browser_page)
+    assert browser_page.evaluate("Object.keys(localStorage).length") == 0
+    browser_page.observed = "signed out, one POST /token, URL clean"
+
+
+@journey("back", "Back to the app after leaving it", NO_SECRETS, "SECURITY.md C5")
+def test_back_after_sign_in_neither_reruns_the_exchange_nor_restores_the_code(browser_page: Browser,
+                                                                              demo: Demo) -> None:  # fmt: skip
+    """SECURITY.md C5: the callback's history entry was replaced, so Back returns to a clean URL."""
+    before = last_seq(demo)
+    sign_in(browser_page, "code", "query")
+    app_url = browser_page.url
+    browser_page.goto("/app.css")
+    browser_page.back()
+    browser_page.wait_url(lambda url: url == app_url, app_url)
+    # Either a fresh boot (signed out: tokens were in memory) or the page restored from bfcache.
+    wait_ready(browser_page)
+    browser_page.wait_for(lambda: browser_page.is_visible("#signed-out") or browser_page.is_visible("#signed-in"),
+                          "the app to render")  # fmt: skip
+    assert_url_clean(browser_page)
+    assert len(token_requests(demo, before)) == 1
+    restored = browser_page.is_visible("#signed-in")
+    browser_page.observed = "one POST /token, URL clean; " + ("restored signed in (bfcache)" if restored
+                                                              else "fresh boot, signed out")  # fmt: skip

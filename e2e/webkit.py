@@ -1,0 +1,52 @@
+"""WebKit through WebKitGTK's WebDriver (DESIGN.md "Facts measured"): MiniBrowser
+in automation mode under a private Xvfb display, since its --headless hangs.
+
+Each Selenium session launches its own MiniBrowser with ephemeral website data:
+a fresh session is a fresh context (no cookies, no storage).
+"""
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from selenium import webdriver
+from selenium.webdriver.webkitgtk.options import Options
+from selenium.webdriver.webkitgtk.service import Service
+
+MINIBROWSER = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser"
+WEBDRIVER = "/usr/bin/WebKitWebDriver"
+SCREEN = "1280x900x24"
+
+
+@contextmanager
+def xvfb_display() -> Iterator[str]:
+    """Starts Xvfb on a display number it picks itself (-displayfd), so parallel runs never collide."""
+    read_end, write_end = os.pipe()
+    process = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", SCREEN, "-nolisten", "tcp"],
+        pass_fds=[write_end], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(write_end)
+    try:
+        number = b""
+        while not number.endswith(b"\n"):
+            chunk = os.read(read_end, 16)
+            if not chunk:
+                raise RuntimeError("Xvfb exited before reporting its display")
+            number += chunk
+        yield ":" + number.decode().strip()
+    finally:
+        os.close(read_end)
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def new_driver(display: str) -> webdriver.WebKitGTK:
+    options = Options()
+    options.binary_location = MINIBROWSER
+    options.add_argument("--automation")
+    service = Service(WEBDRIVER, env={**os.environ, "DISPLAY": display})
+    driver = webdriver.WebKitGTK(options=options, service=service)
+    driver.set_window_size(1100, 900)
+    return driver
