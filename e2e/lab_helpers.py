@@ -122,3 +122,12 @@ def fetch_in_page(page: Page, url: str, method: str = "GET", form: dict[str, str
 def redact(url: str) -> str:
     """A URL for the report: parameter names kept, values of codes and tokens cut."""
     return re.sub(r"((?:code|access_token|id_token|refresh_token|state)=)[^&#]+", r"\1…", url)
+
+
+def url_shape(url: str) -> str:
+    """Origin, path and parameter names only: "http://h/p?code,state#access_token"."""
+    parts = urlsplit(url)
+    shape = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.scheme else parts.path
+    query = ",".join(n for n, _ in parse_qsl(parts.query, keep_blank_values=True))
+    fragment = ",".join(n for n, _ in parse_qsl(parts.fragment, keep_blank_values=True))
+    return shape + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
