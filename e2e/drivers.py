@@ -295,7 +295,8 @@ def record_journey(test: Any, params: dict[str, Any], browser: Browser, call: An
     if call.passed:
         observed = browser.observed or "as expected"
     else:
-        lines = str(call.longrepr).strip().splitlines()
-        observed = "failed: " + next((line for line in reversed(lines) if line.startswith("E ")), lines[-1])[:200]
-    record(f"J:{meta.name.format(**params)}", meta.title.format(**params), browser.engine, browser.version, observed, meta.expected, meta.spec,
-           call.passed)  # fmt: skip
+        crash = getattr(call.longrepr, "reprcrash", None)
+        first_line = (crash.message if crash else str(call.longrepr)).strip().splitlines()[0]
+        observed = "failed: " + first_line[:200]
+    record(f"J:{meta.name.format(**params)}", meta.title.format(**params), browser.engine, browser.version,
+           observed, meta.expected, meta.spec, call.passed)  # fmt: skip

@@ -10,13 +10,23 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, Demo, free_port, wait_until_up
 from drivers import Browser, journey
-from spa_page import authenticate, authorize_url, message, open_app, sent_authorization_request, sign_in, start, wait_ready
+from spa_page import (
+    authenticate,
+    authorize_url,
+    message,
+    open_app,
+    sent_authorization_request,
+    sign_in,
+    start,
+    wait_ready,
+)
+
+# Selenium's own WebKitGTK driver still uses a deprecated RemoteConnection argument.
+pytestmark = pytest.mark.filterwarnings("ignore:setting remote_server_addr:DeprecationWarning")
 
 SECRETS_IN_URL = re.compile(r"(code|access_token|id_token|state)=")
 NO_SECRETS = "no code, token or state in the URL; exactly one POST /token"
@@ -61,8 +71,9 @@ def second_provider(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.mark.parametrize(("flow", "mode"), [("code", "query"), ("code", "fragment"),
                                             ("token", "fragment"), ("id_token token", "fragment")])  # fmt: skip
-@journey("sign-in {flow} ({mode})", "Sign in with response_type={flow}, response_mode={mode}",
-         "signed in, the API answers, the URL holds no code or token", "SECURITY.md C4, C5; RFC 9700 §2.1")  # fmt: skip
+@journey("sign-in {flow} ({mode})", "Sign in: response_type={flow}, response_mode={mode}",
+         "signed in, the API answers, the URL holds no code or token",
+         "SECURITY.md C4, C5; RFC 9700 §2.1")  # fmt: skip
 def test_sign_in_then_the_api_answers_and_the_url_is_clean(browser_page: Browser, demo: Demo, flow: str,
                                                            mode: str) -> None:  # fmt: skip
     """SECURITY.md C5: after the callback the address bar holds no code or token."""
@@ -109,7 +120,8 @@ def test_tampered_state_is_refused_and_no_token_request_is_sent(browser_page: Br
 
 
 @journey("mix-up", "Response from a second provider (wrong iss)",
-         "refused with the iss message; no POST /token at either provider", "SECURITY.md C2; RFC 9207; RFC 9700 §4.4")  # fmt: skip
+         "refused with the iss message; no POST /token at either provider",
+         "SECURITY.md C2; RFC 9207; RFC 9700 §4.4")  # fmt: skip
 def test_response_from_another_provider_is_refused(browser_page: Browser, demo: Demo, second_provider: Demo) -> None:
     """RFC 9207 §2.4: a response whose iss is not the issuer this sign-in started with is refused."""
     open_app(browser_page)
