@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from playwright.sync_api import Page, expect
 
-from conftest import Demo
+from harness import Demo
 
 BOOT_TIMEOUT = 60_000
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from conftest import ROOT, Demo, free_port, wait_until_up
+from harness import ROOT, Demo, free_port, wait_until_up
 from drivers import Browser, journey
 from spa_page import (
     authenticate,

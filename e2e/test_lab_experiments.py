@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from conftest import Demo
+from harness import Demo
 from lab import record
 from lab_helpers import (authorize_in_page, fetch_in_page, mark, message, open_app, param, param_names, pkce_pair,
                          redact, seen_since, sign_in, start, url_shape)  # fmt: skip

@@ -26,7 +26,7 @@ from spalab.provider_app import create_provider_app
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from conftest import ISSUER, REDIRECT, SECRET, TEST_CONFIG, Clock, Flow, challenge_of
+from provider_support import ISSUER, REDIRECT, SECRET, TEST_CONFIG, Clock, Flow, challenge_of
 
 OAUTH_ERRORS = {
     "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from conftest import challenge_of, new_verifier
+from provider_support import challenge_of, new_verifier
 
 SPALAB = Path(sys.executable).parent / "spalab"
 REDIRECT = "http://localhost:8000/"

@@ -3,7 +3,7 @@
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from conftest import ISSUER, REDIRECT, Flow, api, response_params
+from provider_support import ISSUER, REDIRECT, Flow, api, response_params
 from spalab.tokens import at_hash
 
 

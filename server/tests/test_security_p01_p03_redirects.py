@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from conftest import ISSUER, REDIRECT, SPA, Flow, hidden, response_params
+from provider_support import ISSUER, REDIRECT, SPA, Flow, hidden, response_params
 
 # A registered URI changed in one way each; none may be redirected to.
 NOT_REGISTERED = {

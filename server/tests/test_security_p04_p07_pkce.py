@@ -5,7 +5,7 @@ import secrets
 
 import pytest
 
-from conftest import CONFIDENTIAL_REDIRECT, ISSUER, REDIRECT, SECRET, Flow, challenge_of, new_verifier, response_params
+from provider_support import CONFIDENTIAL_REDIRECT, ISSUER, REDIRECT, SECRET, Flow, challenge_of, new_verifier, response_params
 
 
 def assert_redirected_error(response, error: str, state: str, redirect_uri: str = REDIRECT) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import uvicorn
 
-from conftest import REDIRECT, SECRET, SPA, TEST_CONFIG, Flow, api
+from provider_support import REDIRECT, SECRET, SPA, TEST_CONFIG, Flow, api
 from spalab.config import ConfigError, ProviderConfig, parse_config
 from spalab.provider_app import create_provider_app
 from spalab.store import CodeRecord, Store

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import ISSUER, REDIRECT, SPA, Flow, hidden, response_params
+from provider_support import ISSUER, REDIRECT, SPA, Flow, hidden, response_params
 
 STATES = {
     "reserved": "a&b=c#d+e%20f%g?h/i;j,k",

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import ISSUER, REDIRECT, SPA, Flow, response_params
+from provider_support import ISSUER, REDIRECT, SPA, Flow, response_params
 
 NO_PKCE = {"code_challenge": None, "code_challenge_method": None}
 IMPLICIT = {"response_type": "token", **NO_PKCE, "nonce": None}

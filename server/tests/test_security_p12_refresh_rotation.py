@@ -2,7 +2,7 @@
 
 from starlette.testclient import TestClient
 
-from conftest import Clock, Flow, api
+from provider_support import Clock, Flow, api
 
 
 def _refresh(client: TestClient, refresh_token: str):  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from spalab.config import parse_config
 from spalab.provider_app import create_provider_app
 from starlette.testclient import TestClient
 
-from conftest import ISSUER, REDIRECT, Flow, response_params
+from provider_support import ISSUER, REDIRECT, Flow, response_params
 
 IMPLICIT = {"code_challenge": None, "code_challenge_method": None}
 

@@ -4,7 +4,7 @@ and JWKS, and never any CORS header from the authorization endpoint or the provi
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import SPA, Flow, hidden
+from provider_support import SPA, Flow, hidden
 
 EVIL = "http://evil.test"
 # (path, method, request headers the browser would ask for)

@@ -4,7 +4,7 @@ and leak no Referer."""
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import Flow, hidden
+from provider_support import Flow, hidden
 
 
 def _assert_page_headers(response) -> None:  # type: ignore[no-untyped-def]

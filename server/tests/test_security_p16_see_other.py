@@ -2,7 +2,7 @@
 
 from starlette.testclient import TestClient
 
-from conftest import Flow, hidden, response_params
+from provider_support import Flow, hidden, response_params
 
 
 def _consent_form(flow: Flow, decision: str) -> dict[str, str]:

@@ -4,7 +4,7 @@ Authorization header only and answers with RFC 6750 challenges."""
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import Flow, api
+from provider_support import Flow, api
 
 PROTECTED = ["/api/me", "/api/contacts", "/userinfo"]
 

@@ -9,7 +9,7 @@ import pytest
 from joserfc import jwt
 from starlette.testclient import TestClient
 
-from conftest import ISSUER, Clock, Flow, hidden, response_params
+from provider_support import ISSUER, Clock, Flow, hidden, response_params
 
 SAMPLES = 40
 BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -7,7 +7,7 @@ import pytest
 from joserfc import jwt
 from starlette.testclient import TestClient
 
-from conftest import ISSUER, Flow, api
+from provider_support import ISSUER, Flow, api
 
 PROTECTED = ["/api/me", "/api/contacts", "/userinfo"]
 

@@ -6,7 +6,7 @@ import base64
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import CONFIDENTIAL_REDIRECT, SECRET, Flow
+from provider_support import CONFIDENTIAL_REDIRECT, SECRET, Flow
 
 ENDPOINTS = ["/token", "/revoke", "/introspect"]
 

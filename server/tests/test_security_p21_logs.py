@@ -7,7 +7,7 @@ import logging
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import CONFIDENTIAL_REDIRECT, REDIRECT, SECRET, SPA, Flow, api, hidden, response_params
+from provider_support import CONFIDENTIAL_REDIRECT, REDIRECT, SECRET, SPA, Flow, api, hidden, response_params
 
 WRONG_PASSWORD = "hunter2-not-right"
 # Shorter windows than this may occur by chance; the log shows at most 6 characters of a value.

@@ -1,0 +1,202 @@
+"""Fixtures and helpers for the provider's HTTP-level tests (re-exported by conftest.py).
+
+A module with a name of its own, because `from conftest import ...` would name
+whichever conftest loaded first when server/, web/ and e2e tests run together.
+
+The app runs for real (SQLite file in a temporary data dir, real keys, real
+Argon2); the test client speaks HTTP to it in-process. The clock is the only
+thing under the test's control, so lifetimes can be tested without sleeping.
+"""
+
+import base64
+import hashlib
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from spalab.config import ProviderConfig, parse_config
+from spalab.provider_app import create_provider_app
+from starlette.testclient import TestClient
+
+ISSUER = "http://127.0.0.1:9000"
+SPA = "http://localhost:8000"
+REDIRECT = SPA + "/"
+CONFIDENTIAL_REDIRECT = SPA + "/confidential/callback"
+SECRET = "s3cret-for-tests"
+
+TEST_CONFIG = f"""
+issuer = "{ISSUER}"
+request_log = true
+
+[[clients]]
+client_id = "spa"
+name = "Test SPA"
+redirect_uris = ["{REDIRECT}", "{SPA}/cb?a=1"]
+allow_implicit = true
+
+[[clients]]
+client_id = "code-only"
+redirect_uris = ["{REDIRECT}"]
+
+[[clients]]
+client_id = "confidential"
+client_secret = "{SECRET}"
+redirect_uris = ["{CONFIDENTIAL_REDIRECT}"]
+
+[[clients]]
+client_id = "other-spa"
+redirect_uris = ["{SPA}/other"]
+allow_implicit = true
+scopes = ["openid", "profile"]
+
+[[users]]
+username = "alice"
+password = "wonderland"
+claims = {{ name = "Alice Liddell", email = "alice@example.test" }}
+
+[[users]]
+username = "bob"
+password = "builder"
+"""
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: int = 1_800_000_000) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, seconds: int) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(scope="session")
+def config() -> ProviderConfig:
+    return parse_config(TEST_CONFIG, "test config")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@pytest.fixture
+def app(config: ProviderConfig, data_dir: Path, clock: Clock):  # type: ignore[no-untyped-def]
+    return create_provider_app(config, data_dir, clock=clock)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app, base_url=ISSUER, follow_redirects=False, raise_server_exceptions=False) as c:
+        yield c
+
+
+def new_verifier() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def challenge_of(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def hidden(html: str, name: str) -> str:
+    match = re.search(rf'name="{re.escape(name)}" value="([^"]*)"', html)
+    assert match, f"no hidden field {name} in page"
+    return match.group(1)
+
+
+def response_params(location: str, component: str | None = None) -> dict[str, str]:
+    """The parameters of a redirect back to the client, from query or fragment."""
+    parts = urlsplit(location)
+    raw = parts.fragment if component == "fragment" else parts.query
+    return {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+
+
+class Flow:
+    """Drives the browser side of /authorize: sign-in and consent, like a user."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.verifier = new_verifier()
+
+    def code_params(self, **overrides: str | None) -> dict[str, str]:
+        params: dict[str, str | None] = {
+            "client_id": "spa",
+            "redirect_uri": REDIRECT,
+            "response_type": "code",
+            "scope": "openid profile email contacts.read",
+            "state": secrets.token_urlsafe(16),
+            "nonce": secrets.token_urlsafe(16),
+            "code_challenge": challenge_of(self.verifier),
+            "code_challenge_method": "S256",
+        }
+        params.update(overrides)
+        return {k: v for k, v in params.items() if v is not None}
+
+    def authorize(self, params: dict[str, str]):  # type: ignore[no-untyped-def]
+        return self.client.get("/authorize?" + urlencode(params))
+
+    def sign_in(self, username: str = "alice", password: str = "wonderland", next_url: str = "/"):  # type: ignore[no-untyped-def]
+        page = self.client.get("/login", params={"next": next_url})
+        assert page.status_code == 200
+        form = {"username": username, "password": password, "next": next_url,
+                "csrf_token": hidden(page.text, "csrf_token")}  # fmt: skip
+        return self.client.post("/login", data=form)
+
+    def run(self, params: dict[str, str], decision: str = "allow", username: str = "alice"):  # type: ignore[no-untyped-def]
+        """From /authorize to the redirect back to the client; returns that response."""
+        response = self.authorize(params)
+        if response.status_code == 302 and response.headers["location"].startswith("/login"):
+            next_url = parse_qs(urlsplit(response.headers["location"]).query)["next"][0]
+            signed_in = self.sign_in(username, next_url=next_url)
+            assert signed_in.status_code == 303, signed_in.text
+            response = self.client.get(signed_in.headers["location"])
+        if response.status_code == 200 and "Allow access?" in response.text:
+            response = self.client.post(
+                "/consent",
+                data={"request_id": hidden(response.text, "request_id"),
+                      "csrf_token": hidden(response.text, "csrf_token"), "decision": decision},  # fmt: skip
+            )
+        return response
+
+    def code(self, **overrides: str | None) -> str:
+        response = self.run(self.code_params(**overrides))
+        assert response.status_code in (302, 303), response.text
+        return response_params(response.headers["location"])["code"]
+
+    def exchange(self, code: str, **overrides: str | None):  # type: ignore[no-untyped-def]
+        form: dict[str, str | None] = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "client_id": "spa",
+            "code_verifier": self.verifier,
+        }
+        form.update(overrides)
+        return self.client.post("/token", data={k: v for k, v in form.items() if v is not None})
+
+    def tokens(self) -> dict[str, str]:
+        response = self.exchange(self.code())
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def flow(client: TestClient) -> Flow:
+    return Flow(client)
+
+
+def api(client: TestClient, token: str, path: str = "/api/me"):  # type: ignore[no-untyped-def]
+    return client.get(path, headers={"Authorization": f"Bearer {token}"})
