@@ -2,6 +2,7 @@
 from web/node_modules, with a strict CSP and no Referer (SECURITY.md C8)."""
 
 import json
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,6 +29,18 @@ VENDOR = {
 MIME_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
               ".py": "text/x-python", ".zip": "application/zip", ".json": "application/json",
               ".toml": "text/plain", ".whl": "application/zip", ".tar": "application/x-tar"}  # fmt: skip
+
+
+class RuntimeFiles(StaticFiles):
+    """Only the interpreters' runtime files: the packages also ship demo pages
+    (e.g. pyodide/console.html) that load from a CDN, and those stay unreachable."""
+
+    SUFFIXES = (".mjs", ".js", ".wasm", ".zip", ".json", ".css", ".map", ".whl")
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        if not path.endswith(self.SUFFIXES):
+            return "", None
+        return super().lookup_path(path)
 
 
 def content_security_policy(connect_origins: list[str]) -> str:
@@ -109,7 +122,7 @@ def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_
     modules = web_dir / "node_modules"
     for name, sub in VENDOR.items():
         if (modules / sub).is_dir():
-            routes.append(Mount(f"/vendor/{name}", StaticFiles(directory=modules / sub)))
+            routes.append(Mount(f"/vendor/{name}", RuntimeFiles(directory=modules / sub)))
     routes.append(Mount("/", StaticFiles(directory=web_dir)))
     return Starlette(
         routes=routes,

@@ -92,3 +92,10 @@ def test_nothing_in_web_loads_from_a_cdn() -> None:
     for path in list(WEB_DIR.glob("*.html")) + list(WEB_DIR.glob("*.json")) + list(WEB_DIR.rglob("spa/*.py")):
         assert not re.search(r"cdn\.jsdelivr|unpkg\.com|pyscript\.net|cdn\.", path.read_text()), path
     assert Path(WEB_DIR / "package-lock.json").is_file()
+
+
+@needs_assets
+def test_vendor_demo_pages_that_load_from_a_cdn_are_not_served(spa: TestClient) -> None:
+    """DESIGN.md: no page ever loads from a CDN; Pyodide's own console pages would."""
+    for path in ("/vendor/pyodide/console.html", "/vendor/pyodide/console-v2.html", "/vendor/pyodide/README.md"):
+        assert spa.get(path).status_code == 404, path
