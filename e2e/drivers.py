@@ -71,6 +71,17 @@ class Browser:
     def back(self) -> None:
         raise NotImplementedError
 
+    def forward(self) -> None:
+        raise NotImplementedError
+
+    def evaluate_async(self, function: str, argument: Any = None) -> Any:
+        """Awaits `function` (JavaScript source of an async function of one argument) in the page."""
+        raise NotImplementedError
+
+    def clear_cookies(self) -> None:
+        """Forgets the cookies of the current page's site (Playwright: of every site)."""
+        raise NotImplementedError
+
     def screenshot(self, path: Path) -> None:
         raise NotImplementedError
 
@@ -159,6 +170,15 @@ class PlaywrightBrowser(Browser):
     def back(self) -> None:
         self.page.go_back()
 
+    def forward(self) -> None:
+        self.page.go_forward()
+
+    def evaluate_async(self, function: str, argument: Any = None) -> Any:
+        return self.page.evaluate(function, argument)
+
+    def clear_cookies(self) -> None:
+        self.page.context.clear_cookies()
+
     def screenshot(self, path: Path) -> None:
         self.page.screenshot(path=str(path), full_page=True)
 
@@ -244,6 +264,17 @@ class SeleniumBrowser(Browser):
 
     def back(self) -> None:
         self.driver.back()
+
+    def forward(self) -> None:
+        self.driver.forward()
+
+    def evaluate_async(self, function: str, argument: Any = None) -> Any:
+        script = ("const done = arguments[arguments.length - 1];"
+                  f"({function})(arguments[0]).then(done, e => done({{error: String(e)}}));")  # fmt: skip
+        return self.driver.execute_async_script(script, argument)
+
+    def clear_cookies(self) -> None:
+        self.driver.delete_all_cookies()
 
     def screenshot(self, path: Path) -> None:
         self.driver.save_screenshot(str(path))

@@ -1,10 +1,9 @@
-"""Small tools the lab's experiments share: driving the SPA and the provider's
-pages with Playwright, request-log windows, PKCE pairs, driving /authorize by
-hand in a page, and fetch from inside a page.
+"""Small tools the lab's experiments share, on top of spa_page's SPA drivers:
+request-log windows, PKCE pairs, driving /authorize by hand, fetch from inside a
+page, and reading a callback URL after the page has scrubbed it.
 
-The SPA drivers here are Playwright-only on purpose: the experiments use
-pytest-playwright's `page` (one fresh context per test) and read engine details
-(history, fetch errors) that only a Playwright page exposes uniformly."""
+Everything here is written on drivers.Browser, so the experiments run unchanged
+in Chromium, Firefox (Playwright) and WebKitGTK (Selenium)."""
 
 import base64
 import hashlib
@@ -13,53 +12,17 @@ import secrets
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from playwright.sync_api import Page, expect
-
+from drivers import Browser
 from harness import Demo
-
-BOOT_TIMEOUT = 60_000
+from spa_page import BOOT_TIMEOUT, authenticate
 
 SERVERS = ("spa-host", "provider")
 Entry = dict[str, Any]
 
-
-def open_app(page: Page) -> None:
-    page.goto("/")
-    expect(page.locator("#signin-code")).to_be_enabled(timeout=BOOT_TIMEOUT)
-
-
-def start(page: Page, flow: str = "code", mode: str = "query") -> None:
-    """flow: "code" (mode query or fragment), "token" or "id_token token"."""
-    if flow == "code":
-        page.check(f'input[name="response-mode"][value="{mode}"]')
-        page.click("#signin-code")
-    else:
-        page.check(f'input[name="implicit-type"][value="{flow}"]')
-        page.click("#signin-implicit")
-
-
-def authenticate(page: Page, username: str = "alice", password: str = "wonderland") -> None:
-    """Signs in at the provider and allows on the consent page if it is shown."""
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.get_by_role("button", name="Sign in").click()
-    # Either the consent page (at /authorize) or, with consent remembered, straight back to the client.
-    page.wait_for_url(lambda url: "/login" not in url, wait_until="commit")
-    if "/authorize" in page.url:
-        page.get_by_role("button", name="Allow").click()
-
-
-def sign_in(page: Page, flow: str = "code", mode: str = "query") -> None:
-    open_app(page)
-    start(page, flow, mode)
-    authenticate(page)
-    expect(page.locator("#signed-in")).to_be_visible(timeout=BOOT_TIMEOUT)
-
-
-def message(page: Page) -> str:
-    box = page.locator("#message")
-    expect(box).to_be_visible(timeout=BOOT_TIMEOUT)
-    return box.inner_text()
+# The URL this document was loaded from. PerformanceNavigationTiming keeps it, query and
+# fragment included, after history.replaceState has cleaned the address bar (measured in all
+# three engines; experiment E10), so it reads a callback however fast the page scrubbed it.
+NAVIGATION_URL = "performance.getEntriesByType('navigation')[0]?.name ?? ''"
 
 
 def mark(demo: Demo) -> dict[str, int]:
@@ -86,37 +49,52 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def authorize_in_page(page: Page, demo: Demo, params: dict[str, str], username: str = "alice",
+def navigation_url(browser: Browser) -> str:
+    return str(browser.evaluate(NAVIGATION_URL))
+
+
+def callback_url(browser: Browser, redirect_uri: str) -> str:
+    """The authorization response the current document was loaded with (query or fragment)."""
+    browser.wait_for(lambda: navigation_url(browser).startswith(redirect_uri) and "state=" in navigation_url(browser),
+                     f"a callback at {redirect_uri}", BOOT_TIMEOUT)  # fmt: skip
+    return navigation_url(browser)
+
+
+def authorize_in_page(browser: Browser, demo: Demo, params: dict[str, str], username: str = "alice",
                       password: str = "wonderland") -> dict[str, str]:  # fmt: skip
     """Sends the browser to /authorize with `params`, signs in, and returns the
     authorization response read from the redirect URI's query or fragment."""
     redirect_uri = params["redirect_uri"]
-    page.goto(demo.issuer + "/authorize?" + urlencode(params))
-    authenticate(page, username, password)
-    # Read the URL as soon as it commits: the SPA at "/" cleans it once it boots.
-    page.wait_for_url(lambda url: url.startswith(redirect_uri) and "state=" in url, wait_until="commit")
-    parts = urlsplit(page.url)
+    browser.goto(demo.issuer + "/authorize?" + urlencode(params))
+    authenticate(browser, username, password)
+    parts = urlsplit(callback_url(browser, redirect_uri))
     return dict(parse_qsl(parts.fragment or parts.query))
 
 
-def fetch_in_page(page: Page, url: str, method: str = "GET", form: dict[str, str] | None = None,
+def forget_provider_session(browser: Browser, demo: Demo) -> None:
+    """Drops the provider's session cookie, so the next /authorize asks for a password again."""
+    browser.goto(demo.issuer + "/static/provider.css")
+    browser.clear_cookies()
+
+
+FETCH = """async ([url, init]) => {
+    try {
+        const r = await fetch(url, init);
+        return {status: r.status, body: await r.text(), acao: r.headers.get("access-control-allow-origin")};
+    } catch (e) {
+        return {error: e.name + ": " + e.message};
+    }
+}"""
+
+
+def fetch_in_page(browser: Browser, url: str, method: str = "GET", form: dict[str, str] | None = None,
                   headers: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
     """fetch() from the page's own origin: {status, body, acao} or {error} when the engine rejects."""
     init: dict[str, Any] = {"method": method, "headers": dict(headers or {})}
     if form is not None:
         init["body"] = urlencode(form)
         init["headers"]["content-type"] = "application/x-www-form-urlencoded"
-    return page.evaluate(
-        """async ([url, init]) => {
-            try {
-                const r = await fetch(url, init);
-                return {status: r.status, body: await r.text(), acao: r.headers.get("access-control-allow-origin")};
-            } catch (e) {
-                return {error: e.name + ": " + e.message};
-            }
-        }""",
-        [url, init],
-    )
+    return dict(browser.evaluate_async(FETCH, [url, init]))
 
 
 def redact(url: str) -> str:

@@ -49,4 +49,7 @@ def new_driver(display: str) -> webdriver.WebKitGTK:
     service = Service(WEBDRIVER, env={**os.environ, "DISPLAY": display})
     driver = webdriver.WebKitGTK(options=options, service=service)
     driver.set_window_size(1100, 900)
+    # A page or script that never finishes fails its test instead of holding the session.
+    driver.set_page_load_timeout(60)
+    driver.set_script_timeout(30)
     return driver

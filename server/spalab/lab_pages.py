@@ -37,6 +37,46 @@ fetch("{provider}/static/provider.css?via=fetch-cross", {{mode: "no-cors"}});
 """
 
 
+# The "Lab" page: experiments that need no harness, run live in the visitor's own browser.
+# Each link carries fake values only; /lab/live.js reports what this browser did with them.
+_LIVE = """
+<p>Two of the lab's experiments need no test harness: run them here, in this browser. The links carry
+<strong>fake</strong> values only. The full matrix for Chromium, Firefox and WebKit is in the project's
+lab report (<code>e2e/report/out/report.html</code> after <code>scripts/test</code>).</p>
+<h2>E3: does a fragment follow a redirect?</h2>
+<p>The link opens <code>/lab/bounce#access_token=FAKE…</code>, which answers <code>302</code> to
+<code>/lab/landing</code> with no fragment in <code>Location</code>. RFC 9110 §10.2.2 says the browser
+re-attaches the original fragment, so an implicit-flow token follows the user to the next page.</p>
+<p><a id="run-e3" href="/lab/bounce#access_token=FAKE-LIVE-TOKEN&amp;state=FAKE">Run E3</a></p>
+<h2>E10: does cleaning the address bar clean everything?</h2>
+<p>The link opens a page loaded with <code>?code=FAKE…#access_token=FAKE…</code>, which calls
+<code>history.replaceState</code> at once, as the SPA does, and then shows what a script can still read.</p>
+<p><a id="run-e10" href="/lab/timeline?code=FAKE-LIVE-CODE#access_token=FAKE-LIVE-TOKEN">Run E10</a></p>
+<p><a href="/">Back to the demo</a></p>
+"""
+
+_VERDICT = '<p id="verdict" role="status">Running… (this needs JavaScript)</p><p><a href="/lab/live">Lab</a></p>'
+
+# Written with textContent only: nothing from the URL ever becomes markup.
+_LIVE_JS = """\
+"use strict";
+const verdict = document.getElementById("verdict");
+const say = (text) => { verdict.textContent = text; };
+if (location.pathname === "/lab/landing") {
+  say(location.hash
+    ? "This browser re-attached the fragment after the redirect: this page's URL ends in " + location.hash +
+      ". An implicit-flow token would have followed you here."
+    : "This browser did not re-attach the fragment after the redirect.");
+} else if (location.pathname === "/lab/timeline") {
+  history.replaceState(null, "", location.pathname);
+  const entry = performance.getEntriesByType("navigation")[0];
+  const kept = entry ? entry.name : "(no navigation entry)";
+  say("Address bar after replaceState: " + location.href + " — but performance.getEntriesByType('navigation')[0].name " +
+      "still reads " + kept + ". Any script in the page can read a token from there for as long as the page lives.");
+}
+"""
+
+
 def _page(title: str, body: str = "") -> HTMLResponse:
     return HTMLResponse(_PAGE.format(title=html.escape(title), body=body), headers=HEADERS)
 
@@ -56,7 +96,16 @@ def lab_routes(provider_origin: str) -> list[Route]:
         return RedirectResponse("/lab/landing", status_code=302, headers=HEADERS)
 
     async def landing(request: Request) -> Response:
-        return _page("Landing page after a redirect")
+        return _page("Landing page after a redirect", _VERDICT + '<script src="/lab/live.js"></script>')
+
+    async def timeline(request: Request) -> Response:
+        return _page("A page that cleans its URL", _VERDICT + '<script src="/lab/live.js"></script>')
+
+    async def live(request: Request) -> Response:
+        return _page("spalab lab: run it in your browser", _LIVE)
+
+    async def live_js(request: Request) -> Response:
+        return Response(_LIVE_JS, media_type="text/javascript", headers=HEADERS)
 
     async def other_callback(request: Request) -> Response:
         # E8: the redirect URI of "another SPA" (lab-other-spa); its token stays in the fragment.
@@ -71,6 +120,9 @@ def lab_routes(provider_origin: str) -> list[Route]:
         Route(PREFIX + "referer/target", referer_target),
         Route(PREFIX + "bounce", bounce),
         Route(PREFIX + "landing", landing),
+        Route(PREFIX + "timeline", timeline),
+        Route(PREFIX + "live", live),
+        Route(PREFIX + "live.js", live_js),
         Route(PREFIX + "other-callback", other_callback),
         Route(PREFIX + "blank", blank),
     ]

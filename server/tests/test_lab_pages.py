@@ -8,7 +8,7 @@ from spalab.spa_host import create_spa_app
 
 PROVIDER = "http://127.0.0.1:9000"
 SETTINGS = {"issuer": PROVIDER, "client_id": "spa-demo", "redirect_uri": "http://localhost:8000/"}
-LAB_PAGES = ("referer/source", "referer/target", "landing", "other-callback", "blank")
+LAB_PAGES = ("referer/source", "referer/target", "landing", "timeline", "live", "other-callback", "blank")
 
 
 def spa() -> TestClient:
@@ -57,3 +57,15 @@ def test_spa_routes_keep_their_policies_next_to_the_lab() -> None:
         response = client.get(path)
         assert response.headers["referrer-policy"] == "no-referrer", path
         assert "script-src 'self'" in response.headers["content-security-policy"], path
+
+
+def test_live_lab_links_carry_fake_values_and_its_script_writes_text_only() -> None:
+    """The demo's Lab page runs E3 and E10 in the visitor's browser without reflecting the URL as markup."""
+    client = spa()
+    live = client.get(PREFIX + "live").text
+    assert 'href="/lab/bounce#access_token=FAKE-' in live and 'href="/lab/timeline?code=FAKE-' in live
+    for page in ("landing", "timeline"):
+        assert '<script src="/lab/live.js"></script>' in client.get(PREFIX + page).text
+    script = client.get(PREFIX + "live.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "innerHTML" not in script.text and "textContent" in script.text
