@@ -8,12 +8,15 @@ primitives, so both drivers wait the same way and a test never sleeps.
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
+from selenium.common.exceptions import (NoSuchElementException, NoSuchWindowException, StaleElementReferenceException,
+                                        WebDriverException)  # fmt: skip
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -83,6 +86,21 @@ class Browser:
         raise NotImplementedError
 
     def screenshot(self, path: Path) -> None:
+        raise NotImplementedError
+
+    @contextmanager
+    def popup(self, opener_action: Callable[[], None]) -> Iterator[None]:
+        """Runs `opener_action` (e.g. a click) that opens a popup, and drives the popup inside
+        the block; afterwards the opener is driven again, whether or not the popup closed."""
+        raise NotImplementedError
+        yield
+
+    def closed(self) -> bool:
+        """Whether the window being driven has closed (a popup that closed itself)."""
+        raise NotImplementedError
+
+    def close_window(self) -> None:
+        """Closes the window being driven, as a user closing a popup would."""
         raise NotImplementedError
 
     def pause(self, seconds: float) -> None:
@@ -182,12 +200,34 @@ class PlaywrightBrowser(Browser):
     def screenshot(self, path: Path) -> None:
         self.page.screenshot(path=str(path), full_page=True)
 
+    @contextmanager
+    def popup(self, opener_action: Callable[[], None]) -> Iterator[None]:
+        opener = self.page
+        with opener.expect_popup() as info:
+            opener_action()
+        self.page = info.value
+        self.page.set_default_timeout(DEFAULT_TIMEOUT * 1000)
+        try:
+            yield
+        finally:
+            self.page = opener
+
+    def closed(self) -> bool:
+        return self.page.is_closed()
+
+    def close_window(self) -> None:
+        self.page.close()
+
     def close(self) -> None:
         self.page.context.close()
 
     def pause(self, seconds: float) -> None:
         # The sync API only takes in events (page.url, navigations) while inside a Playwright call.
-        self.page.wait_for_timeout(seconds * 1000)
+        try:
+            self.page.wait_for_timeout(seconds * 1000)
+        except PlaywrightError:
+            if not self.page.is_closed():
+                raise  # anything but a popup that closed itself while we waited
 
 
 class SeleniumBrowser(Browser):
@@ -223,7 +263,7 @@ class SeleniumBrowser(Browser):
         return str(self.driver.current_url)
 
     def click(self, css: str) -> None:
-        self._act(lambda: self._find(css), css, lambda element: element.click())
+        self._act(lambda: self._find(css), css, _click)
 
     def click_button(self, name: str) -> None:
         def find() -> WebElement:
@@ -232,7 +272,7 @@ class SeleniumBrowser(Browser):
                     return element
             raise LookupError(name)
 
-        self._act(find, f"button {name!r}", lambda element: element.click())
+        self._act(find, f"button {name!r}", _click)
 
     def fill(self, css: str, text: str) -> None:
         def type_in(element: WebElement) -> None:
@@ -279,8 +319,42 @@ class SeleniumBrowser(Browser):
     def screenshot(self, path: Path) -> None:
         self.driver.save_screenshot(str(path))
 
+    @contextmanager
+    def popup(self, opener_action: Callable[[], None]) -> Iterator[None]:
+        opener = self.driver.current_window_handle
+        before = set(self.driver.window_handles)
+        opener_action()
+        new: list[str] = []
+
+        def opened() -> bool:
+            new[:] = [h for h in self.driver.window_handles if h not in before]
+            return bool(new)
+
+        self.wait_for(opened, "a popup window")
+        self.driver.switch_to.window(new[0])
+        try:
+            yield
+        finally:
+            self.driver.switch_to.window(opener)
+
+    def closed(self) -> bool:
+        try:
+            return self.driver.current_window_handle not in self.driver.window_handles
+        except NoSuchWindowException:
+            return True
+
+    def close_window(self) -> None:
+        self.driver.close()
+
     def close(self) -> None:
         self.driver.quit()
+
+
+def _click(element: WebElement) -> None:
+    try:
+        element.click()
+    except NoSuchWindowException:
+        pass  # the click closed this window: a popup that finished its job
 
 
 # --- what the journeys measured, and the journeys × engines matrix in the lab report -----

@@ -16,6 +16,7 @@ from harness import ROOT, Demo, free_port, wait_until_up
 from drivers import Browser, journey
 from spa_page import (
     authenticate,
+    authenticate_in_popup,
     authorize_url,
     message,
     open_app,
@@ -211,3 +212,55 @@ def test_back_after_sign_in_neither_reruns_the_exchange_nor_restores_the_code(br
     restored = browser_page.is_visible("#signed-in")
     browser_page.observed = "one POST /token, URL clean; " + ("restored signed in (bfcache)" if restored
                                                               else "fresh boot, signed out")  # fmt: skip
+
+
+@pytest.mark.parametrize(("flow", "mode"), [("code", "query"), ("code", "fragment"), ("token", "fragment")])
+@journey("popup {flow} ({mode})", "Popup sign-in: response_type={flow}, response_mode={mode}",
+         "signed in without this page reloading; the popup closed itself; the URL holds no code or token",
+         "issue 5; SECURITY.md C1, C5")  # fmt: skip
+def test_popup_sign_in_keeps_the_app_loaded(browser_page: Browser, demo: Demo, flow: str, mode: str) -> None:
+    """The popup's callback page hands its URL back and closes; this page never navigates."""
+    open_app(browser_page)
+    browser_page.evaluate("window.spalabStayed = true")
+    before = last_seq(demo)
+    browser_page.check('input[name="signin-window"][value="popup"]')
+    with browser_page.popup(lambda: start(browser_page, flow, mode)):
+        authenticate_in_popup(browser_page)
+    browser_page.wait_visible("#signed-in")
+    assert browser_page.evaluate("window.spalabStayed === true"), "the app page reloaded"
+    assert_url_clean(browser_page)
+    assert len(token_requests(demo, before)) == (1 if flow == "code" else 0)
+    browser_page.click("#call-api")
+    browser_page.wait_text("#api-result", "White Rabbit")
+    browser_page.observed = "signed in, page never reloaded, popup closed itself, API 200"
+
+
+@journey("popup-closed", "Popup closed by the user", "a readable message; still signed out; no POST /token",
+         "issue 5")  # fmt: skip
+def test_closing_the_popup_is_reported(browser_page: Browser, demo: Demo) -> None:
+    open_app(browser_page)
+    before = last_seq(demo)
+    browser_page.check('input[name="signin-window"][value="popup"]')
+    with browser_page.popup(lambda: start(browser_page, "code", "query")):
+        browser_page.wait_visible("#username")
+        browser_page.close_window()
+    assert "closed before" in message(browser_page)
+    browser_page.wait_visible("#signed-out")
+    assert token_requests(demo, before) == []
+    browser_page.observed = "message shown, signed out"
+
+
+@journey("scrub-before-boot", "Callback URL cleaned before Python starts",
+         "the code left the address bar before main.py was even requested", "issue 5; SECURITY.md C5")  # fmt: skip
+def test_the_callback_url_is_cleaned_before_the_interpreter_starts(browser_page: Browser, demo: Demo) -> None:
+    """boot.js scrubs the URL first; the performance timeline shows it happened before main.py was fetched."""
+    sign_in(browser_page, "code", "query")
+    timing = browser_page.evaluate("""(() => {
+        const scrubbed = performance.getEntriesByName("spalab:url-scrubbed")[0];
+        const main = performance.getEntriesByType("resource").find((e) => e.name.endsWith("/main.py"));
+        return {scrubbed: scrubbed ? scrubbed.startTime : null, main: main ? main.startTime : null};
+    })()""")
+    assert timing["scrubbed"] is not None, "boot.js did not scrub the callback"
+    assert timing["main"] is not None and timing["scrubbed"] < timing["main"], timing
+    assert_url_clean(browser_page)
+    browser_page.observed = f"scrubbed {timing['scrubbed']:.0f} ms after navigation start; main.py requested at {timing['main']:.0f} ms"

@@ -51,7 +51,7 @@ async def guarded(action: object, *args: object) -> object:
     ui.message("")
     try:
         return await action(*args)
-    except (OAuthClientError, browser.NetworkError) as error:
+    except (OAuthClientError, browser.NetworkError, browser.PopupError) as error:
         ui.message(describe(error))
     except Exception as error:  # noqa: BLE001 - last resort: a bug must show in the page, not only the console
         ui.message("Unexpected error in the app (" + type(error).__name__ + "). Details are in the browser console.")
@@ -61,14 +61,24 @@ async def guarded(action: object, *args: object) -> object:
     return None
 
 
+async def sign_in(response_type: str, response_mode: str) -> None:
+    """Redirect sign-in, or popup sign-in (the popup is opened first, while the click still counts)."""
+    popup = browser.open_popup() if ui.chosen("signin-window") == "popup" else None
+    try:
+        await app.start(response_type, response_mode, popup)
+    finally:
+        if popup is not None:
+            popup.close()
+
+
 @when("click", "#signin-code")
 async def sign_in_code(event: object) -> None:
-    await guarded(app.start, "code", ui.chosen("response-mode"))
+    await guarded(sign_in, "code", ui.chosen("response-mode"))
 
 
 @when("click", "#signin-implicit")
 async def sign_in_implicit(event: object) -> None:
-    await guarded(app.start, ui.chosen("implicit-type"), "fragment")
+    await guarded(sign_in, ui.chosen("implicit-type"), "fragment")
 
 
 @when("click", "#call-api")
@@ -104,8 +114,9 @@ def clear_timeline(event: object) -> None:
 
 
 async def boot() -> None:
-    url = browser.current_url()
-    if app.has_callback(url):
+    ui.popup_available(app.popup_client is not None)
+    url = browser.take_callback_url()  # captured and scrubbed by boot.js before Python started
+    if url is not None:
         await guarded(app.finish_callback, url)
     else:
         render()

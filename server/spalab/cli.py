@@ -108,7 +108,9 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
     else:
         issuer, client_id = args.issuer.rstrip("/"), args.client_id
     spa_sockets = _bind("localhost", args.spa_port, "--spa-port")
+    # Two redirect URIs: the app itself (redirect sign-in) and the popup's tiny callback page.
     settings: dict[str, object] = {"issuer": issuer, "client_id": client_id, "redirect_uri": spa_origin + "/",
+                                   "popup_redirect_uri": spa_origin + "/popup-callback.html",
                                    "scope": "openid profile email"}  # fmt: skip
     if args.issuer is None:
         # Our provider: its demo API, its contacts scope, and both servers' request logs.
@@ -121,7 +123,8 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
     servers.append(("spa-host", create_spa_app(origins, settings, WEB_DIR), spa_sockets))
     print(f"spalab demo: open {spa_origin}/ (provider {issuer})", flush=True)
     if args.issuer is not None:
-        print(f"spalab demo: register this redirect URI at {issuer}: {spa_origin}/", flush=True)
+        print(f"spalab demo: register these redirect URIs at {issuer}: {spa_origin}/ (redirect sign-in) and "
+              f"{spa_origin}/popup-callback.html (popup sign-in)", flush=True)
     return servers
 
 
@@ -159,7 +162,10 @@ def _bind(host: str, port: int, flag: str) -> list[socket.socket]:
     sockets = []
     for address in addresses:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP named explicitly: asyncio sets TCP_NODELAY on accepted connections only
+        # when the listening socket says TCP, and without it Nagle's algorithm held every
+        # response body on a kept-alive connection back by a delayed ACK (~40 ms).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((address, port))

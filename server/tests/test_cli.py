@@ -202,3 +202,36 @@ def test_keys_and_refresh_tokens_survive_a_restart(tmp_path: Path) -> None:
         replay = httpx.post(base + "/token", data={"grant_type": "refresh_token", "client_id": "spa",
                                                    "refresh_token": tokens["refresh_token"]})  # fmt: skip
         assert replay.json()["error"] == "invalid_grant"
+
+
+def test_connections_accepted_on_the_bound_sockets_send_without_nagle_delay() -> None:
+    """Responses on a kept-alive connection must not wait for the client's delayed ACK (~40 ms
+    each): asyncio, which uvicorn serves our pre-bound sockets with, sets TCP_NODELAY on the
+    connections it accepts only when the listening socket was created as IPPROTO_TCP."""
+    import asyncio
+
+    from spalab.cli import _bind
+
+    async def accepted_nodelay() -> list[int]:
+        seen: list[int] = []
+        sockets = _bind("127.0.0.1", free_port(), "--port")
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Probe, sock=sockets[0])
+        _, writer = await asyncio.open_connection(*sockets[0].getsockname()[:2])
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return seen
+
+    assert asyncio.run(accepted_nodelay()) == [1]

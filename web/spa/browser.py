@@ -24,6 +24,14 @@ class NetworkError(Exception):
         self.url = url
 
 
+class PopupError(Exception):
+    """The popup sign-in could not finish: "blocked" (never opened) or "closed" (by the user)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.popup_reason = reason
+
+
 def js_object(value: object) -> object:
     return to_js(value, dict_converter=js.Object.fromEntries)
 
@@ -137,6 +145,31 @@ class Storage:
 
 def current_url() -> str:
     return str(js.window.location.href)
+
+
+def take_callback_url() -> "str | None":
+    """The redirect callback boot.js captured (and scrubbed from the address bar) before
+    the interpreter started; None when this page load carried no authorization response.
+    Taking it forgets it, so it is read once."""
+    url = js.window.spalabTakeCallback()
+    return url if isinstance(url, str) else None
+
+
+def open_popup() -> object:
+    """Opens the sign-in popup (web/popup.js) at once, while the click still counts as a user gesture."""
+    popup = js.window.spalabPopup.open()
+    if popup.blocked:
+        raise PopupError("blocked")
+    return popup
+
+
+async def popup_callback(popup: object, url: str) -> str:
+    """Sends the popup to `url` and waits for popup-callback.html to hand back its URL."""
+    popup.navigate(url)
+    try:
+        return str(await popup.wait())
+    except JsException:
+        raise PopupError("closed") from None
 
 
 def replace_url(url: str) -> None:

@@ -55,6 +55,11 @@ def describe(error: Exception) -> str:
     if isinstance(error, OAuthClientError):
         template = _BY_CODE.get(error.code, "Sign-in failed ({detail}).")
         return template.replace("{detail}", error.detail or error.reason)
+    popup = getattr(error, "popup_reason", None)
+    if popup == "blocked":
+        return "The browser blocked the sign-in window. Allow popups for this page, or sign in with a redirect."
+    if popup is not None:
+        return "The sign-in window was closed before the sign-in finished; you are not signed in."
     url = getattr(error, "url", None)
     if url is not None:
         return "Could not reach " + str(url) + ": the server may be down, or it refused this origin (CORS)."

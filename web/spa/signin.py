@@ -41,7 +41,6 @@ from oauth_client import (
 from . import browser
 from .timeline import Timeline, add_checks, shown, url_parts
 
-RESPONSE_PARAMS = ("code", "state", "iss", "error", "access_token", "id_token", "token_type")
 TX_PREFIX = "tx:"
 FLOW_NAMES = {"code": "Authorization code + PKCE", "token": "Implicit (legacy): token",
               "id_token token": "Implicit (legacy): id_token token"}  # fmt: skip
@@ -50,6 +49,11 @@ FLOW_NAMES = {"code": "Authorization code + PKCE", "token": "Implicit (legacy): 
 class SpaApp:
     def __init__(self, settings: "dict") -> None:
         self.client = ClientConfig.from_dict(settings)
+        # Popup sign-in returns to a second registered redirect URI: a tiny page without Python.
+        popup_uri = settings.get("popup_redirect_uri")
+        self.popup_client = None
+        if popup_uri:
+            self.popup_client = ClientConfig(self.client.issuer, self.client.client_id, popup_uri, self.client.scope)
         self.api_base = settings.get("api_base", "")
         self.request_logs = settings.get("request_logs") or {}
         self.keep_tokens = settings.get("token_storage") == "sessionStorage"
@@ -87,41 +91,54 @@ class SpaApp:
 
     # --- starting a sign-in -------------------------------------------------------
 
-    async def start(self, response_type: str, response_mode: str) -> None:
+    async def start(self, response_type: str, response_mode: str, popup: object = None) -> None:
+        """Redirects this page to the provider or, given an open `popup` (browser.open_popup),
+        signs in there while this page stays booted, and finishes the sign-in here."""
+        client = self.client if popup is None else self.popup_client
         self.timeline.clear()
         await self.discover()
         step = self.timeline.add("Discovery", "ok", "GET " + self.client.issuer + "/.well-known/openid-configuration", browser.now())
         add_checks(step, [("discovered issuer equals the configured one", "ok")])
-        tx = new_transaction(self.client, response_type, response_mode, browser.random_bytes, browser.now())
+        tx = new_transaction(client, response_type, response_mode, browser.random_bytes, browser.now())
         self.storage.set(TX_PREFIX + tx.state, tx.to_json())
-        url = build_authorization_url(self.metadata, self.client, tx)
-        step = self.timeline.add("Authorization request", "info", FLOW_NAMES[response_type] + ": the browser "
-                                 "navigates to the provider's authorization endpoint.", browser.now())  # fmt: skip
+        url = build_authorization_url(self.metadata, client, tx)
+        where = "this page navigates" if popup is None else "a popup window opens"
+        step = self.timeline.add("Authorization request", "info", FLOW_NAMES[response_type] + ": " + where
+                                 + " to the provider's authorization endpoint.", browser.now())  # fmt: skip
         step["query"] = url_parts(url)[1]
         if tx.code_verifier:
             step["kv"].append(["code_verifier", shown("code_verifier", tx.code_verifier) + " — kept in this "
                                "tab's sessionStorage; sent later only to the token endpoint"])  # fmt: skip
         self.storage.set("marks", json.dumps(await self._log_marks()))
         self._save_timeline()
-        browser.navigate(url)
+        if popup is None:
+            browser.navigate(url)
+            return
+        await self.finish_callback(await browser.popup_callback(popup, url), "popup")
+
+    def client_for(self, tx: Transaction) -> ClientConfig:
+        """The registration the transaction was started with (redirect or popup)."""
+        if self.popup_client is not None and tx.redirect_uri == self.popup_client.redirect_uri:
+            return self.popup_client
+        return self.client
 
     # --- the callback ---------------------------------------------------------------
 
-    def has_callback(self, url: str) -> bool:
-        _, query, fragment = url_parts(url)
-        return any(name in RESPONSE_PARAMS for name, _ in query + fragment)
-
-    async def finish_callback(self, url: str) -> None:
+    async def finish_callback(self, url: str, via: str = "redirect") -> None:
+        """`via`: "redirect" (boot.js captured and cleaned the URL before Python started) or
+        "popup" (popup-callback.html cleaned its own URL and handed it over)."""
         base, query, fragment = url_parts(url)
-        # SECURITY.md C5: clean the address bar and history entry right after reading the URL.
-        browser.replace_url(self.client.redirect_uri)
-        step = self.timeline.add("Redirect back to the app", "info", "The provider sent the browser to " + base
-                                 + ". The URL was cleaned with history.replaceState right after it was read.",
-                                 browser.now())  # fmt: skip
+        if via == "popup":
+            how = ("The provider sent the popup to " + base + "; that page cleaned its URL, handed it to this "
+                   "page (postMessage, same origin only) and closed.")  # fmt: skip
+        else:
+            how = ("The provider sent the browser to " + base + ". The URL was cleaned with "
+                   "history.replaceState before Python started (boot.js).")  # fmt: skip
+        step = self.timeline.add("Redirect back to the app", "info", how, browser.now())
         step["query"], step["fragment"] = query, fragment
         self._save_timeline()
         tx = self._take_transaction(url)
-        await self.show_server_views(("/", "/authorize", "/login", "/consent"))
+        await self.show_server_views(("/", "/popup-callback.html", "/authorize", "/login", "/consent"))
         await self.discover()
         try:
             result = parse_callback(url, tx, self.metadata, browser.now())
@@ -131,7 +148,7 @@ class SpaApp:
                                  browser.now())  # fmt: skip
         add_checks(step, result.checks)
         if tx.response_type == "code":
-            await self._exchange(tx, result.code)
+            await self._exchange(tx, result.code, self.client_for(tx))
         else:
             await self._accept_implicit(tx, result)
         self._save_timeline()
@@ -150,8 +167,8 @@ class SpaApp:
         raise StateMismatch("no transaction for this state", reason="unknown_state", parameter="state",
                             checks=[("state", "failed")])  # fmt: skip
 
-    async def _exchange(self, tx: Transaction, code: str) -> None:
-        request = build_code_exchange_request(self.metadata, self.client, tx, code)
+    async def _exchange(self, tx: Transaction, code: str, client: ClientConfig) -> None:
+        request = build_code_exchange_request(self.metadata, client, tx, code)
         step = self.timeline.add("Token request (fetch with CORS)", "info", "POST " + request.url + " from this "
                                  "page's origin; the response is read by JavaScript, never put in a URL.",
                                  browser.now())  # fmt: skip
@@ -159,7 +176,7 @@ class SpaApp:
         response = await browser.send(request)
         verifier = await self.verifier_for(_id_tokens(response))
         try:
-            tokens = parse_token_response(response, self.metadata, self.client, browser.now(), tx,
+            tokens = parse_token_response(response, self.metadata, client, browser.now(), tx,
                                           await self.keys(), verifier)  # fmt: skip
         except OAuthClientError as error:  # recorded here, shown by the one handler in main.py
             add_checks(step, getattr(error, "checks", []) or [("token response", "failed")])
@@ -178,7 +195,8 @@ class SpaApp:
         step = self.timeline.add("Token checks (implicit)", "ok", "The tokens arrived in the fragment: the app "
                                  "must prove they are its own.", browser.now())  # fmt: skip
         try:
-            tokens = validate_implicit_response(result, self.metadata, self.client, tx, browser.now(), jwks, verifier)
+            tokens = validate_implicit_response(result, self.metadata, self.client_for(tx), tx, browser.now(), jwks,
+                                                verifier)  # fmt: skip
         except OAuthClientError as error:  # recorded here, shown by the one handler in main.py
             add_checks(step, getattr(error, "checks", []))
             raise

@@ -33,6 +33,11 @@ def ready(booted: bool) -> None:
         element(id_).disabled = not booted
 
 
+def popup_available(available: bool) -> None:
+    """The popup choice needs the second redirect URI (popup-callback.html) to be configured."""
+    show("signin-window", available)
+
+
 def message(text: str, kind: str = "error") -> None:
     box = element("message")
     box.textContent = text

@@ -46,6 +46,17 @@ def test_network_errors_name_the_url() -> None:
     assert "http://127.0.0.1:9000/token" in describe(NetworkError())
 
 
+def test_popup_failures_say_what_to_do() -> None:
+    """Issue 5: a blocked or closed sign-in popup is explained, not a silent stop."""
+
+    class PopupError(Exception):
+        def __init__(self, reason: str) -> None:
+            self.popup_reason = reason
+
+    assert "Allow popups" in describe(PopupError("blocked"))
+    assert "closed before" in describe(PopupError("closed"))
+
+
 def test_timeline_shortens_codes_and_tokens() -> None:
     """SECURITY.md P21 / STYLE.md §9: codes and tokens appear only truncated in the timeline."""
     code = "A" * 43
