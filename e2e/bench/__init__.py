@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): run with `cd e2e && python -m bench`."""

@@ -1,0 +1,38 @@
+"""The provider benchmark's percentile helper (e2e/bench/provider.py): nearest rank."""
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "e2e" / "bench" / "provider.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    # Loaded by path: e2e/ is not on sys.path for the server tests.
+    spec = importlib.util.spec_from_file_location("bench_provider_under_test", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_percentile_is_an_observed_sample_by_nearest_rank(bench: ModuleType) -> None:
+    samples = [float(n) for n in range(100, 0, -1)]  # 1..100, unsorted
+    assert bench.percentile(samples, 50) == 50.0
+    assert bench.percentile(samples, 99) == 99.0
+    assert bench.percentile(samples, 100) == 100.0
+
+
+def test_percentile_of_few_samples_rounds_the_rank_up(bench: ModuleType) -> None:
+    assert bench.percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert bench.percentile([3.0, 1.0, 2.0], 99) == 3.0
+    assert bench.percentile([7.0], 1) == 7.0
+
+
+def test_percentile_of_nothing_is_none(bench: ModuleType) -> None:
+    assert bench.percentile([], 50) is None
