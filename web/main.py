@@ -121,6 +121,7 @@ async def boot() -> None:
     else:
         render()
     ui.ready(True)
+    browser.mark("spalab:ready")
 
 
 asyncio.ensure_future(boot())

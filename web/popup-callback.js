@@ -11,7 +11,10 @@
   const url = location.href;
   history.replaceState(null, "", location.pathname);
   performance.mark("spalab:url-scrubbed");
-  const message = { type: "spalab:callback", url };
+  // How long the response sat in the address bar, from its first byte (for the benchmark).
+  const navigation = performance.getEntriesByType("navigation")[0];
+  const scrubbedMs = navigation ? performance.now() - navigation.responseStart : null;
+  const message = { type: "spalab:callback", url, scrubbedMs };
   let opener = null;
   try {
     opener = window.opener && !window.opener.closed ? window.opener : null;

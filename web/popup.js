@@ -39,7 +39,11 @@
           this.close();
           if (error) reject(error); else resolve(url);
         };
-        const accept = (data) => data && data.type === "spalab:callback" && typeof data.url === "string";
+        const accept = (data) => {
+          if (!data || data.type !== "spalab:callback" || typeof data.url !== "string") return false;
+          performance.mark("spalab:popup-callback", { detail: { scrubbedMs: data.scrubbedMs } });
+          return true;
+        };
         const onMessage = (event) => {
           // Only our own callback page, in the popup we opened, may answer.
           if (event.origin === location.origin && event.source === this.window && accept(event.data)) {

@@ -56,6 +56,7 @@ async def _client_request(request: Request) -> tuple[Provider, dict[str, str], C
         raise InvalidRequest("more than one Authorization header")
     form = params.single(await params.form_params(request))
     client = client_auth.authenticate_client(provider.config.clients, form, authorizations[0] if authorizations else None)
+    client_auth.check_browser_origin(client, request.headers.get("origin"))
     return provider, form, client
 
 

@@ -60,3 +60,15 @@ def _check_secret(client: Client, secret: str | None) -> None:
     # RFC 6749 §3.2.1: a confidential client must authenticate.
     if secret is None or not hmac.compare_digest(secret.encode(), client.client_secret.encode()):
         raise InvalidClient("client authentication failed")
+
+
+def check_browser_origin(client: Client, origin: str | None) -> None:
+    """A browser names the page that sent the request (Fetch §3.1, the Origin header).
+
+    RFC 9700 §2.6 and §4.2.4 (defence in depth): a request from a page on an origin the
+    client never registered is refused before any code or token is looked at. CORS alone
+    only hides the answer from such a page; without this check its request would still
+    be processed and spend the client's authorization code. Requests without Origin
+    (servers, command-line tools) are unaffected."""
+    if origin is not None and origin not in client.cors_origins:
+        raise InvalidClient(f"requests from origin {origin[:100]!r} are not accepted for this client")

@@ -131,3 +131,26 @@ def test_front_channel_never_sends_cors_headers(client: TestClient) -> None:
     for response in responses:
         where = f"{response.request.method} {response.request.url.path} → {response.status_code}"
         assert _cors_headers(response) == {}, where
+
+
+@pytest.mark.parametrize("origin", [EVIL, "null", SPA + ".evil.test", "http://localhost:8001"])
+def test_a_token_request_from_an_unregistered_origin_is_refused_without_spending_the_code(
+    flow: Flow, origin: str
+) -> None:
+    """RFC 9700 §2.6, §4.2.4 (lab E5): CORS only hides the answer from a foreign page; the provider
+    refuses the request itself, before looking at the code, so the code stays the client's."""
+    code = flow.code()
+    foreign = flow.client.post("/token", headers={"Origin": origin}, data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": SPA + "/",
+        "client_id": "spa", "code_verifier": flow.verifier})  # fmt: skip
+    assert foreign.status_code in (400, 401)
+    assert foreign.json()["error"] == "invalid_client"
+    own = flow.client.post("/token", headers={"Origin": SPA}, data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": SPA + "/",
+        "client_id": "spa", "code_verifier": flow.verifier})  # fmt: skip
+    assert own.status_code == 200, own.text
+
+
+def test_requests_without_an_origin_are_not_affected(flow: Flow) -> None:
+    """Servers and command-line tools send no Origin; the check is for browsers only."""
+    assert flow.exchange(flow.code()).status_code == 200

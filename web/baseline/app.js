@@ -31,10 +31,12 @@
       fail("Sign-in failed: " + error.message);
     }
     history.replaceState(null, "", redirectUri);
+    performance.mark("spalab:url-scrubbed");
   }
   if (user) $("who").textContent = "Signed in as " + (user.profile.name || user.profile.sub) + ".";
   $("signin").disabled = false;
   $("call-api").disabled = !user;
+  performance.mark("spalab:ready");
   $("signin").addEventListener("click", () => {
     manager.signinRedirect().catch((error) => fail("Could not start the sign-in: " + error.message));
   });

@@ -177,5 +177,10 @@ def replace_url(url: str) -> None:
     js.window.history.replaceState(js.Object.new(), "", url)
 
 
+def mark(name: str) -> None:
+    """A performance mark (the benchmark reads "spalab:ready" to time boot)."""
+    js.performance.mark(name)
+
+
 def navigate(url: str) -> None:
     js.window.location.assign(url)
