@@ -120,7 +120,7 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
         origins = [_origin(issuer)]
     else:
         origins = _connect_origins(issuer)
-    servers.append(("spa-host", create_spa_app(origins, settings, WEB_DIR), spa_sockets))
+    servers.append(("spa-host", create_spa_app(origins, settings, WEB_DIR, warm_cache=True), spa_sockets))
     print(f"spalab demo: open {spa_origin}/ (provider {issuer})", flush=True)
     if args.issuer is not None:
         print(f"spalab demo: register these redirect URIs at {issuer}: {spa_origin}/ (redirect sign-in) and "

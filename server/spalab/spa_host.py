@@ -1,44 +1,44 @@
 """The SPA host: serves web/ and the pinned PyScript/Pyodide/MicroPython files
-from web/node_modules, with a strict CSP and no Referer (SECURITY.md C8)."""
+from web/node_modules, with a strict CSP and no Referer (SECURITY.md C8).
+
+Caching: the pinned files live at versioned URLs and are immutable; web/'s own
+files, pages and configs are revalidated on every use (no-cache + ETag)."""
 
 import json
 import os
+import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .assets import IMMUTABLE, REVALIDATE, AssetFiles, EncodedCache, Source, bytes_source, negotiated_response, warm
 from .lab_pages import lab_routes
 from .requestlog import RequestLog, RequestLogMiddleware
+from .vendor import RuntimeFiles, Vendored, VendorURLs, find_vendored
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
-
-# Where each pinned runtime lives inside web/node_modules (see web/package.json).
-VENDOR = {
-    "pyscript": "@pyscript/core/dist",
-    "pyodide": "pyodide",
-    "micropython": "@micropython/micropython-webassembly-pyscript",
-}
 
 MIME_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
               ".py": "text/x-python", ".zip": "application/zip", ".json": "application/json",
               ".toml": "text/plain", ".whl": "application/zip", ".tar": "application/x-tar"}  # fmt: skip
 
+# What a first visit fetches: source maps only open developer tools do, zips are compressed already.
+WARM_SUFFIXES = (".mjs", ".js", ".wasm", ".json", ".css")
 
-class RuntimeFiles(StaticFiles):
-    """Only the interpreters' runtime files: the packages also ship demo pages
-    (e.g. pyodide/console.html) that load from a CDN, and those stay unreachable."""
 
-    SUFFIXES = (".mjs", ".js", ".wasm", ".zip", ".json", ".css", ".map", ".whl")
+class WebFiles(AssetFiles):
+    """web/ itself, minus node_modules: the pinned packages are reachable only through
+    their versioned, filtered /vendor/ mounts."""
 
     def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
-        if not path.endswith(self.SUFFIXES):
+        if path.split(os.sep, 1)[0] == "node_modules":
             return "", None
         return super().lookup_path(path)
 
@@ -85,9 +85,11 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if not (mime and k == b"content-type")]
-                if mime:
-                    headers.append((b"content-type", mime.encode()))
+                # Only on the file itself: an error page keeps its own type.
+                retype = mime if message["status"] < 400 else None
+                headers = [(k, v) for k, v in message.get("headers", []) if not (retype and k == b"content-type")]
+                if retype:
+                    headers.append((b"content-type", retype.encode()))
                 message["headers"] = headers + self.headers
             await send(message)
 
@@ -95,16 +97,13 @@ class SecurityHeaders:
 
 
 def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_dir: Path = WEB_DIR,
-                   request_log: bool = True) -> Starlette:  # fmt: skip
-    """`settings` reach the SPA inside its PyScript config, under the key "spalab"."""
+                   request_log: bool = True, warm_cache: bool = False) -> Starlette:  # fmt: skip
+    """`settings` reach the SPA inside its PyScript config, under the key "spalab".
+    With `warm_cache`, a background thread compresses the pinned files right away."""
     log = RequestLog("spa-host") if request_log else None
-    pyscript_config = {**json.loads((web_dir / "pyscript.json").read_text()), "spalab": settings}
-
-    async def index(request: Request) -> Response:
-        return FileResponse(web_dir / "index.html", headers={"Cache-Control": "no-store"})
-
-    async def config(request: Request) -> Response:
-        return JSONResponse(pyscript_config, headers={"Cache-Control": "no-store"})
+    cache = EncodedCache()
+    vendored = find_vendored(web_dir / "node_modules")
+    urls = VendorURLs(vendored)
 
     async def requests_seen(request: Request) -> Response:
         since = request.query_params.get("since", "0")
@@ -114,17 +113,18 @@ def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_
     # The browser lab's pages (e2e/, issue 4): deliberately without the SPA's policies.
     lab = lab_routes(_origin(str(settings.get("issuer", ""))))
     routes: list[Route | Mount] = [
-        Route("/", index),
-        Route("/pyscript.json", config),
+        *(Route(path, _config(source, cache)) for path, source in _configs(web_dir, settings, urls).items()),
         Route("/_spalab/requests", requests_seen),
         *lab,
     ]
-    modules = web_dir / "node_modules"
-    for name, sub in VENDOR.items():
-        if (modules / sub).is_dir():
-            routes.append(Mount(f"/vendor/{name}", RuntimeFiles(directory=modules / sub)))
-    routes.append(Mount("/", StaticFiles(directory=web_dir)))
-    return Starlette(
+    for v in vendored:
+        files = RuntimeFiles(directory=v.directory, cache=cache, cache_control=IMMUTABLE)
+        routes.append(Mount(v.prefix.rstrip("/"), files))
+    routes.append(Route("/vendor/{path:path}", _vendor_not_found(vendored)))
+    # html=True: a directory's index.html (/ → index.html, /baseline/ → baseline/index.html).
+    web_files = WebFiles(directory=web_dir, cache=cache, cache_control=REVALIDATE, rewrite=urls, html=True)
+    routes.append(Mount("/", web_files))
+    app = Starlette(
         routes=routes,
         middleware=[
             Middleware(RequestLogMiddleware, server="spa-host", log=log),
@@ -132,6 +132,37 @@ def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_
                        exempt=frozenset(route.path for route in lab)),  # fmt: skip
         ],
     )
+    if warm_cache:
+        job = (cache, [v.directory for v in vendored], WARM_SUFFIXES)
+        threading.Thread(target=warm, args=job, name="spalab-warm", daemon=True).start()
+    return app
+
+
+def _config(source: Source, cache: EncodedCache) -> Callable[[Request], Awaitable[Response]]:
+    async def config(request: Request) -> Response:
+        return negotiated_response(request.scope, source, REVALIDATE, cache)
+
+    return config
+
+
+def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> dict[str, Source]:
+    """/pyscript.json (Pyodide) and /mpy.json (MicroPython, for <script type="mpy">): web/pyscript.json
+    plus the settings, with versioned interpreter URLs."""
+    pyodide = {**json.loads((web_dir / "pyscript.json").read_text()), "spalab": settings}
+    micropython = {**pyodide, "interpreter": "/vendor/micropython/micropython.mjs"}
+    return {path: bytes_source(urls.text(json.dumps(config, separators=(",", ":"))).encode(), "application/json")
+            for path, config in (("/pyscript.json", pyodide), ("/mpy.json", micropython))}  # fmt: skip
+
+
+def _vendor_not_found(vendored: list[Vendored]) -> Callable[[Request], Awaitable[Response]]:
+    served = "\n".join(v.prefix for v in vendored)
+
+    async def not_found(request: Request) -> Response:
+        # A clear 404 for /vendor/<name>/... (unversioned) or another version than the pinned one.
+        text = f"404: no such vendor file. The pinned packages are served at:\n{served}\n"
+        return PlainTextResponse(text, status_code=404, headers={"Cache-Control": "no-cache"})
+
+    return not_found
 
 
 def _origin(url: str) -> str:

@@ -12,6 +12,11 @@ from spalab.spa_host import WEB_DIR, create_spa_app
 
 SETTINGS = {"issuer": "http://127.0.0.1:9000", "client_id": "spa-demo", "redirect_uri": "http://localhost:8000/"}
 needs_assets = pytest.mark.skipif(not (WEB_DIR / "node_modules").is_dir(), reason="run npm ci in web/ first")
+# Exact pins in web/package.json, hence the versions in the vendor URLs.
+PINS = json.loads((WEB_DIR / "package.json").read_text())["dependencies"]
+PYODIDE = f"/vendor/pyodide@{PINS['pyodide']}"
+PYSCRIPT = f"/vendor/pyscript@{PINS['@pyscript/core']}"
+MICROPYTHON = f"/vendor/micropython@{PINS['@micropython/micropython-webassembly-pyscript']}"
 
 
 @pytest.fixture
@@ -50,11 +55,12 @@ def test_index_has_no_inline_script() -> None:
     assert not re.search(r"\son[a-z]+=", html), "inline event handler"
 
 
+@needs_assets
 def test_pyscript_config_carries_the_client_settings(spa: TestClient) -> None:
     """The SPA reads its issuer and client from the PyScript config (DESIGN.md)."""
     config = spa.get("/pyscript.json").json()
     assert config["spalab"] == SETTINGS
-    assert config["interpreter"] == "/vendor/pyodide/pyodide.mjs"
+    assert config["interpreter"] == f"{PYODIDE}/pyodide.mjs"
 
 
 def test_pyscript_config_lists_every_python_file_of_the_shell_and_core() -> None:
@@ -67,12 +73,12 @@ def test_pyscript_config_lists_every_python_file_of_the_shell_and_core() -> None
 
 @needs_assets
 @pytest.mark.parametrize(("path", "mime"), [
-    ("/vendor/pyodide/pyodide.mjs", "text/javascript"),
-    ("/vendor/pyodide/pyodide.asm.wasm", "application/wasm"),
-    ("/vendor/pyodide/python_stdlib.zip", "application/zip"),
-    ("/vendor/pyscript/core.js", "text/javascript"),
-    ("/vendor/micropython/micropython.mjs", "text/javascript"),
-    ("/vendor/micropython/micropython.wasm", "application/wasm"),
+    (f"{PYODIDE}/pyodide.mjs", "text/javascript"),
+    (f"{PYODIDE}/pyodide.asm.wasm", "application/wasm"),
+    (f"{PYODIDE}/python_stdlib.zip", "application/zip"),
+    (f"{PYSCRIPT}/core.js", "text/javascript"),
+    (f"{MICROPYTHON}/micropython.mjs", "text/javascript"),
+    (f"{MICROPYTHON}/micropython.wasm", "application/wasm"),
 ])  # fmt: skip
 def test_pinned_runtimes_are_served_locally_with_their_mime_types(spa: TestClient, path: str, mime: str) -> None:
     """DESIGN.md: nothing from a CDN; wasm must be application/wasm for streaming compile."""
@@ -83,7 +89,8 @@ def test_pinned_runtimes_are_served_locally_with_their_mime_types(spa: TestClien
 
 def test_no_file_outside_web_is_served(spa: TestClient) -> None:
     """Path traversal stays inside web/."""
-    for path in ("/../pyproject.toml", "/%2e%2e/pyproject.toml", "/vendor/pyodide/../../../pyproject.toml"):
+    for path in ("/../pyproject.toml", "/%2e%2e/pyproject.toml", "/vendor/pyodide/../../../pyproject.toml",
+                 f"{PYODIDE}/../../../pyproject.toml", f"{PYODIDE}/%2e%2e/%2e%2e/%2e%2e/pyproject.toml"):  # fmt: skip
         assert spa.get(path).status_code == 404, path
 
 
@@ -97,5 +104,8 @@ def test_nothing_in_web_loads_from_a_cdn() -> None:
 @needs_assets
 def test_vendor_demo_pages_that_load_from_a_cdn_are_not_served(spa: TestClient) -> None:
     """DESIGN.md: no page ever loads from a CDN; Pyodide's own console pages would."""
-    for path in ("/vendor/pyodide/console.html", "/vendor/pyodide/console-v2.html", "/vendor/pyodide/README.md"):
-        assert spa.get(path).status_code == 404, path
+    assert spa.get(f"{PYODIDE}/pyodide.mjs").status_code == 200
+    for page in ("console.html", "console-v2.html", "README.md"):
+        # Nor through web/ itself: node_modules is reachable only through the filtered mounts.
+        for path in (f"{PYODIDE}/{page}", f"/node_modules/pyodide/{page}", f"/vendor/pyodide/{page}"):
+            assert spa.get(path).status_code == 404, path
