@@ -58,6 +58,9 @@ async def guarded(action: object, *args: object) -> object:
         raise
     finally:
         render()
+        # What the servers saw is read after the result is on screen, then the timeline is redrawn.
+        if await app.load_server_views():
+            ui.timeline(app.timeline.steps)
     return None
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from bench.browser import format_browser, measure_engine
+from bench.browser import APPS, format_browser, measure_engine
 from bench.provider import format_provider, measure_provider
 from harness import start_demo
 
@@ -28,9 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--runs", type=int, default=5, help="repetitions per figure (median; default 5)")
     parser.add_argument("--engines", default="chromium,firefox", help="comma-separated (default chromium,firefox)")
+    parser.add_argument("--apps", default=",".join(APPS), help=f"comma-separated subset of {','.join(APPS)}")
     parser.add_argument("--skip-provider", action="store_true", help="browser figures only")
     args = parser.parse_args(argv)
     engines = [e for e in args.engines.split(",") if e]
+    apps = tuple(a for a in args.apps.split(",") if a)
+    unknown = set(apps) - set(APPS)
+    if unknown:
+        parser.error(f"unknown app(s) {sorted(unknown)}: choose from {', '.join(APPS)}")
     with tempfile.TemporaryDirectory(prefix="spalab-bench-") as data_dir:
         demo = start_demo(Path(data_dir))
         try:
@@ -39,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                 "platform": platform.platform(), "runs": args.runs,
             }  # fmt: skip
             with sync_playwright() as playwright:
-                browser = {e: measure_engine(playwright, e, demo, args.runs, lambda line: print(line, file=sys.stderr))
+                browser = {e: measure_engine(playwright, e, demo, args.runs, lambda line: print(line, file=sys.stderr), apps)
                            for e in engines}  # fmt: skip
             results["browser"] = browser
             print()

@@ -129,12 +129,14 @@ def median(values: list[Any]) -> float | None:
     return round(statistics.median(numbers), 1) if numbers else None
 
 
-def measure_engine(playwright: Playwright, engine: str, demo: Demo, runs: int,
-                   progress: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+def measure_engine(playwright: Playwright, engine: str, demo: Demo, runs: int, progress: Callable[[str], None],
+                   apps: tuple[str, ...] = APPS) -> dict[str, Any]:  # fmt: skip
+    """`apps` limits the figures to some of pyodide, micropython and baseline (the baseline is
+    needed for the × baseline column)."""
     browser = getattr(playwright, engine).launch(**LAUNCH[engine])
     try:
         loads: dict[str, Any] = {}
-        for app in APPS:
+        for app in apps:
             samples = [measure_load(browser, demo, app) for _ in range(runs)]
             loads[app] = {"cold_ms": median([s["cold_ms"] for s in samples]),
                           "warm_ms": median([s["warm_ms"] for s in samples]),
@@ -146,7 +148,7 @@ def measure_engine(playwright: Playwright, engine: str, demo: Demo, runs: int,
         try:
             _sign_in_once(context, demo)
             trips: dict[str, Any] = {}
-            for app, mode in VARIANTS:
+            for app, mode in (v for v in VARIANTS if v[0] in apps):
                 round_trip(context, app, mode)  # warm-up: caches filled, discovery and keys served once
                 samples = [round_trip(context, app, mode) for _ in range(runs)]
                 trips[f"{app} {mode}"] = {"ms": median([s["ms"] for s in samples]),
@@ -162,20 +164,22 @@ def measure_engine(playwright: Playwright, engine: str, demo: Demo, runs: int,
 
 def format_browser(results: dict[str, Any]) -> str:
     engines = list(results)
+    apps = [app for app in APPS if all(app in results[e]["load"] for e in engines)]
     lines = ["Page load → app ready (ms, median; cold = empty cache) and bytes of a cold visit"]
     header = ["app"] + [f"{e} {k}" for e in engines for k in ("cold", "warm", "KB")]
     rows = [[app] + [results[e]["load"][app][k] for e in engines for k in ("cold_ms", "warm_ms", "cold_kb_transferred")]
-            for app in APPS]  # fmt: skip
+            for app in apps]  # fmt: skip
     lines += _table(header, rows)
     lines += ["", "Sign-in round trip, click → API data shown (ms, median), and × the oidc-client-ts baseline;",
               "URL scrubbed = ms the code sat in the address bar after the callback's first byte"]
     header = ["variant"] + [f"{e} {k}" for e in engines for k in ("ms", "× baseline", "scrubbed")]
     rows = []
-    for app, mode in VARIANTS:
+    for app, mode in (v for v in VARIANTS if v[0] in apps):
         key = f"{app} {mode}"
         row: list[Any] = [key]
         for e in engines:
-            trip, base = results[e]["round_trip"][key], results[e]["round_trip"]["baseline redirect"]["ms"]
+            baseline = results[e]["round_trip"].get("baseline redirect")
+            trip, base = results[e]["round_trip"][key], baseline["ms"] if baseline else None
             row += [trip["ms"], round(trip["ms"] / base, 2) if base else None, trip["scrubbed_ms"]]
         rows.append(row)
     lines += _table(header, rows)

@@ -64,6 +64,7 @@ class SpaApp:
         self.tokens = None  # type: TokenSet | None
         self.profile = {}  # type: dict
         self.response_type = ""
+        self._pending_views = []  # type: list
         self._restore_tokens()
 
     # --- discovery and keys -----------------------------------------------------
@@ -138,7 +139,7 @@ class SpaApp:
         step["query"], step["fragment"] = query, fragment
         self._save_timeline()
         tx = self._take_transaction(url)
-        await self.show_server_views(("/", "/popup-callback.html", "/authorize", "/login", "/consent"))
+        self.show_server_views(("/", "/popup-callback.html", "/authorize", "/login", "/consent"))
         await self.discover()
         try:
             result = parse_callback(url, tx, self.metadata, browser.now())
@@ -184,7 +185,7 @@ class SpaApp:
         step["status"] = "ok"
         step["kv"].append(["response", _summary(tokens)])
         add_checks(step, [("PKCE verifier accepted by the provider", "ok")] + tokens.checks)
-        await self.show_server_views(("/token",))
+        self.show_server_views(("/token",))
         self._signed_in(tokens, tx.response_type)
 
     async def _accept_implicit(self, tx: Transaction, result: object) -> None:
@@ -215,25 +216,41 @@ class SpaApp:
             marks[server] = max([e.get("seq", 0) for e in entries] + [0])
         return marks
 
-    async def show_server_views(self, paths: "tuple") -> None:
+    def show_server_views(self, paths: "tuple") -> None:
+        """Adds a "What the servers saw" step here, in its place on the timeline; its entries
+        are read later by load_server_views, off the sign-in's critical path."""
         if not self.request_logs:
             return
-        marks = json.loads(self.storage.get("marks") or "{}")
         step = self.timeline.add("What the servers saw", "info", "From each server's request log. The fragment "
                                  "is never sent to any server.", browser.now())  # fmt: skip
-        seen = []
+        self._pending_views.append((step, paths))
+
+    async def load_server_views(self) -> bool:
+        """Reads each server's request log once and fills the pending steps (in order, each
+        with the requests to its paths not shown before). Returns whether anything was pending."""
+        if not self._pending_views:
+            return False
+        pending, self._pending_views = self._pending_views, []
+        marks = json.loads(self.storage.get("marks") or "{}")
+        logs = {}
         for server, url in self.request_logs.items():
             data = await browser.get_json(url)
-            if not isinstance(data, dict):
-                step["servers"].append({"server": server, "text": "request log unavailable"})
-                continue
-            for entry in data.get("entries", []):
-                if entry.get("seq", 0) > marks.get(server, 0) and entry.get("path") in paths:
-                    seen.append((entry.get("time", 0), server, describe_entry(entry)))
-                    marks[server] = entry["seq"]
-        for _, server, text in sorted(seen):
-            step["servers"].append({"server": server, "text": text})
+            logs[server] = data.get("entries", []) if isinstance(data, dict) else None
+        for step, paths in pending:
+            seen = []
+            for server, entries in logs.items():
+                if entries is None:
+                    step["servers"].append({"server": server, "text": "request log unavailable"})
+                    continue
+                for entry in entries:
+                    if entry.get("seq", 0) > marks.get(server, 0) and entry.get("path") in paths:
+                        seen.append((entry.get("time", 0), server, describe_entry(entry)))
+                        marks[server] = entry["seq"]
+            for _, server, text in sorted(seen):
+                step["servers"].append({"server": server, "text": text})
         self.storage.set("marks", json.dumps(marks))
+        self._save_timeline()
+        return True
 
     # --- using the session ------------------------------------------------------------
 
