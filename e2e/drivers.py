@@ -31,6 +31,7 @@ class Browser:
     engine = ""
     version = ""
     base_url = ""  # the SPA's origin: relative URLs in goto() are resolved against it
+    runtime = "py"  # the SPA's Python runtime: "py" (Pyodide) or "mpy" (MicroPython)
     observed = ""  # what the journey saw, in a few words, for the lab report
 
     # --- primitives, one implementation per driver -----------------------------------
@@ -403,5 +404,8 @@ def record_journey(test: Any, params: dict[str, Any], browser: Browser, call: An
         crash = getattr(call.longrepr, "reprcrash", None)
         first_line = (crash.message if crash else str(call.longrepr)).strip().splitlines()[0]
         observed = "failed: " + first_line[:200]
-    record(f"J:{meta.name.format(**params)}", meta.title.format(**params), browser.engine, browser.version,
+    name, title = meta.name.format(**params), meta.title.format(**params)
+    if params.get("runtime") == "mpy":
+        name, title = name + " [mpy]", title + " — MicroPython"
+    record(f"J:{name}", title, browser.engine, browser.version,
            observed, meta.expected, meta.spec, call.passed)  # fmt: skip

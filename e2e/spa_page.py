@@ -17,11 +17,15 @@ def wait_ready(browser: Browser) -> None:
     browser.wait_enabled("#signin-code", BOOT_TIMEOUT)
 
 
+RUNTIME_NAMES = {"py": "pyodide", "mpy": "micropython"}
+
+
 def open_app(browser: Browser) -> None:
+    """Loads the app on the browser's runtime (boot.js keeps the choice for the tab)."""
     started = time.monotonic()
-    browser.goto("/")
+    browser.goto("/?runtime=" + browser.runtime)
     wait_ready(browser)
-    record_timing(browser.engine, "pyodide boot", time.monotonic() - started)
+    record_timing(browser.engine, RUNTIME_NAMES[browser.runtime] + " boot", time.monotonic() - started)
 
 
 def start(browser: Browser, flow: str = "code", mode: str = "query") -> None:

@@ -30,6 +30,13 @@ from spa_page import (
 pytestmark = pytest.mark.filterwarnings("ignore:setting remote_server_addr:DeprecationWarning")
 
 SECRETS_IN_URL = re.compile(r"(code|access_token|id_token|state)=")
+
+
+@pytest.fixture(params=["py", "mpy"], autouse=True)
+def runtime(request: pytest.FixtureRequest, browser_page: Browser) -> str:
+    """Every journey on both Python runtimes: Pyodide and MicroPython (issue 5)."""
+    browser_page.runtime = str(request.param)
+    return browser_page.runtime
 NO_SECRETS = "no code, token or state in the URL; exactly one POST /token"
 
 
