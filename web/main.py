@@ -5,13 +5,13 @@ step are caught here, in one place, and shown in the page.
 """
 
 import asyncio
-import json
 
 from pyscript import config, when
 
 from oauth_client import OAuthClientError
 from spa import browser, ui
 from spa.messages import describe
+from spa.runtime import pretty_json
 from spa.signin import FLOW_NAMES, SpaApp
 
 settings = config.get("spalab", {})
@@ -88,7 +88,7 @@ async def sign_in_implicit(event: object) -> None:
 async def call_api(event: object) -> None:
     data = await guarded(app.call_api)
     if data is not None:
-        ui.api_result(json.dumps(data, indent=2))
+        ui.api_result(pretty_json(data))
 
 
 @when("click", "#refresh")
@@ -127,4 +127,4 @@ async def boot() -> None:
     browser.mark("spalab:ready")
 
 
-asyncio.ensure_future(boot())
+asyncio.create_task(boot())

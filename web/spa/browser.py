@@ -4,16 +4,13 @@ that touches `js` — everything here is a thin wrapper, no OAuth logic.
 """
 
 import json
+import time
 
 import js
-from pyscript.ffi import to_js
 
 from oauth_client import HttpResponse, SignatureInput
 
-try:
-    from pyodide.ffi import JsException
-except ImportError:  # MicroPython: JS errors surface as plain exceptions
-    JsException = Exception
+from .runtime import JsException, bytes_from_js, bytes_to_js, js_object
 
 
 class NetworkError(Exception):
@@ -30,10 +27,6 @@ class PopupError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.popup_reason = reason
-
-
-def js_object(value: object) -> object:
-    return to_js(value, dict_converter=js.Object.fromEntries)
 
 
 async def send(request: object) -> HttpResponse:
@@ -78,11 +71,14 @@ def random_bytes(count: int) -> bytes:
     """crypto.getRandomValues: the browser's CSPRNG."""
     array = js.Uint8Array.new(count)
     js.crypto.getRandomValues(array)
-    return bytes(array.to_py())
+    return bytes_from_js(array)
 
 
 def now() -> float:
-    return js.Date.now() / 1000
+    """Seconds since the epoch. Not Date.now(): MicroPython hands a JS integer over
+    through 32 bits, so its 1.8e12 ms arrive wrapped (measured: -45081776).
+    time.time() reads the same browser clock on both interpreters."""
+    return time.time()
 
 
 _IMPORT = {
@@ -97,20 +93,14 @@ _VERIFY = {
 }
 
 
-def _bytes_to_js(data: bytes) -> object:
-    array = js.Uint8Array.new(len(data))
-    array.assign(data)
-    return array
-
-
 async def webcrypto_verify(item: SignatureInput) -> bool:
     """The public-key math the core leaves to the platform (RFC 7515 §5.2)."""
     try:
         key = await js.crypto.subtle.importKey(
-            "jwk", js_object(item.jwk), js_object(_IMPORT[item.alg]), False, to_js(["verify"])
+            "jwk", js_object(item.jwk), js_object(_IMPORT[item.alg]), False, js_object(["verify"])
         )
         ok = await js.crypto.subtle.verify(
-            js_object(_VERIFY[item.alg]), key, _bytes_to_js(item.signature), _bytes_to_js(item.signing_input)
+            js_object(_VERIFY[item.alg]), key, bytes_to_js(item.signature), bytes_to_js(item.signing_input)
         )
     except JsException:
         return False
@@ -125,7 +115,7 @@ class Storage:
 
     def get(self, key: str) -> "str | None":
         value = js.sessionStorage.getItem(self.prefix + key)
-        # A missing key is JS null, which Pyodide 314 hands over as jsnull, not None.
+        # A missing key is JS null: Pyodide 314 hands it over as jsnull, MicroPython as None.
         return value if isinstance(value, str) else None
 
     def set(self, key: str, value: str) -> None:

@@ -8,6 +8,8 @@ import js
 
 from oauth_client import masked
 
+from .runtime import INTERPRETER
+
 
 def element(id_: str) -> object:
     return js.document.getElementById(id_)
@@ -27,7 +29,8 @@ def show(id_: str, visible: bool) -> None:
 
 
 def ready(booted: bool) -> None:
-    element("boot").textContent = "Python is ready." if booted else "Loading Python in your browser (Pyodide)…"
+    loading = "Loading Python in your browser (" + INTERPRETER + ")…"
+    element("boot").textContent = "Python is ready (" + INTERPRETER + ")." if booted else loading
     show("boot", not booted)
     for id_ in ("signin-code", "signin-implicit"):
         element(id_).disabled = not booted
@@ -161,5 +164,5 @@ def _server(seen: "dict") -> object:
 
 
 def _clock(at: float) -> str:
-    date = js.Date.new(at * 1000)
+    date = js.Date.new(float(at) * 1000)  # a float: MicroPython would wrap an int to 32 bits
     return str(date.toLocaleTimeString())
