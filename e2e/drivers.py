@@ -151,7 +151,14 @@ class PlaywrightBrowser(Browser):
         page.set_default_timeout(DEFAULT_TIMEOUT * 1000)
 
     def goto(self, url: str) -> None:
-        self.page.goto(url if "://" in url else self.base_url + url)
+        try:
+            self.page.goto(url if "://" in url else self.base_url + url)
+        except PlaywrightError as error:
+            # Firefox over BiDi at times reports the server's own redirect (302 from /authorize
+            # to /login) as a second navigation interrupting the first: the page still arrives.
+            if "is interrupted by another navigation" not in str(error):
+                raise
+            self.page.wait_for_load_state()
 
     @property
     def url(self) -> str:

@@ -370,7 +370,7 @@ def test_a_callback_without_this_tabs_state_is_refused(browser_page: Browser, de
 def test_the_live_lab_page_shows_what_a_scrubbed_page_still_holds(browser_page: Browser, demo: Demo) -> None:
     """The demo's Lab page runs E10 in the visitor's browser: the address bar is clean, the timeline is not."""
     browser_page.goto("/")
-    browser_page.click("header nav a")
+    browser_page.click('header nav a[href="/lab/live"]')
     browser_page.click("#run-e10")
     browser_page.wait_text("#verdict", "still reads")
     assert browser_page.url == demo.spa + "/lab/timeline"

@@ -209,11 +209,19 @@ class AssetFiles(StaticFiles):
     FileResponse, which streams them and answers Range requests."""
 
     def __init__(self, *, directory: os.PathLike[str], cache: EncodedCache, cache_control: str,
-                 rewrite: Callable[[bytes], bytes] | None = None, html: bool = False) -> None:  # fmt: skip
+                 rewrite: Callable[[bytes], bytes] | None = None, html: bool = False,
+                 page_cache_control: str | None = None) -> None:  # fmt: skip
+        """`page_cache_control`, when given, replaces `cache_control` for .html documents."""
         super().__init__(directory=directory, html=html)
         self.cache = cache
         self.cache_control = cache_control
+        self.page_cache_control = page_cache_control
         self.rewrite = rewrite
+
+    def _policy(self, path: str) -> str:
+        if self.page_cache_control is not None and path.endswith(".html"):
+            return self.page_cache_control
+        return self.cache_control
 
     def file_response(self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope,
                       status_code: int = 200) -> Response:  # fmt: skip
@@ -223,10 +231,10 @@ class AssetFiles(StaticFiles):
         if rewrite is None and (not compressible(path, stat_result.st_size) or "range" in request
                                 or negotiate(request.get("accept-encoding")) == "identity"):  # fmt: skip
             return self._identity_file(path, stat_result, request)
-        return negotiated_response(scope, file_source(path, stat_result, rewrite), self.cache_control, self.cache)
+        return negotiated_response(scope, file_source(path, stat_result, rewrite), self._policy(path), self.cache)
 
     def _identity_file(self, path: str, stat: os.stat_result, request: Headers) -> Response:
-        headers = {"cache-control": self.cache_control}
+        headers = {"cache-control": self._policy(path)}
         if compressible(path, stat.st_size):
             headers["vary"] = "Accept-Encoding"
         response = FileResponse(path, stat_result=stat, headers=headers)

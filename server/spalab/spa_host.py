@@ -122,7 +122,10 @@ def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_
         routes.append(Mount(v.prefix.rstrip("/"), files))
     routes.append(Route("/vendor/{path:path}", _vendor_not_found(vendored)))
     # html=True: a directory's index.html (/ → index.html, /baseline/ → baseline/index.html).
-    web_files = WebFiles(directory=web_dir, cache=cache, cache_control=REVALIDATE, rewrite=urls, html=True)
+    # The pages themselves (a few KB) are never stored: a page that held tokens in memory must not
+    # come back from the back/forward cache, and a fresh load is what the app's checks expect.
+    web_files = WebFiles(directory=web_dir, cache=cache, cache_control=REVALIDATE, rewrite=urls, html=True,
+                         page_cache_control="no-store")  # fmt: skip
     routes.append(Mount("/", web_files))
     app = Starlette(
         routes=routes,

@@ -136,7 +136,7 @@ def test_every_html_page_is_rewritten(other_pages: TestClient, path: str) -> Non
     assert response.status_code == 200
     assert f"{OIDC}/oidc-client-ts" in response.text
     assert not UNVERSIONED.search(response.text)
-    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["cache-control"] == "no-store"
     # Only pages: other files go out as written.
     assert other_pages.get("/notes.txt").text == "/vendor/pyodide/ stays as written outside .html\n"
 
@@ -195,12 +195,12 @@ def test_zip_and_tiny_files_are_not_compressed(spa: TestClient, path: str, relat
     assert fetch(spa, f"{PYODIDE}/pyodide.mjs", accept_encoding="br, gzip")[0].headers["content-encoding"] == "br"
 
 
-@pytest.mark.parametrize("path", ["/", "/pyscript.json", "/mpy.json", "/main.py", "/app.css"])
+@pytest.mark.parametrize("path", ["/", "/pyscript.json", "/mpy.json", "/main.py", "/app.css", "/boot.js"])
 def test_app_files_are_compressed_and_revalidated(spa: TestClient, path: str) -> None:
-    """The app's own files change with every edit: no-cache, compressed like the rest."""
+    """The app's own files change with every edit: no-cache (pages: no-store), compressed like the rest."""
     response, body = fetch(spa, path, accept_encoding="br")
     assert response.headers["content-encoding"] == "br"
-    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["cache-control"] == ("no-store" if path == "/" else "no-cache")
     assert response.headers["vary"] == "Accept-Encoding"
     assert brotli.decompress(body) == spa.get(path, headers={"Accept-Encoding": "identity"}).content
 
@@ -325,3 +325,11 @@ def test_negotiate_follows_rfc_9110_12_5_3(accept: str | None, coding: str) -> N
 def test_negotiate_never_fails(accept: str) -> None:
     """SECURITY.md P22 in spirit: any header value gets an answer, never an exception."""
     assert negotiate(accept) in {"identity", "br", "gzip"}
+
+
+@pytest.mark.parametrize("accept_encoding", ["br", "identity"])
+def test_pages_are_never_stored_so_back_cannot_restore_a_signed_in_page(spa: TestClient, accept_encoding: str) -> None:
+    """SECURITY.md C7 (tokens in memory): with no-store, a page that held tokens is not kept in
+    the back/forward cache; Back loads it afresh, signed out."""
+    response, _ = fetch(spa, "/", accept_encoding=accept_encoding)
+    assert response.headers["cache-control"] == "no-store"
