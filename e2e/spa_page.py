@@ -84,6 +84,12 @@ def sign_in(browser: Browser, flow: str = "code", mode: str = "query", username:
     browser.wait_visible("#signed-in", BOOT_TIMEOUT)
 
 
+def call_api(browser: Browser) -> None:
+    """Clicks "Call API" and waits for the demo API's data (Alice's contacts) on screen."""
+    browser.click("#call-api")
+    browser.wait_text("#api-result", "White Rabbit")
+
+
 def message(browser: Browser) -> str:
     browser.wait_visible("#message", BOOT_TIMEOUT)
     return browser.text("#message")

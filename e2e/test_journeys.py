@@ -16,6 +16,7 @@ from harness import ROOT, Demo, free_port, wait_until_up
 from drivers import Browser, journey
 from spa_page import (
     authenticate,
+    call_api,
     authenticate_in_popup,
     authorize_url,
     message,
@@ -88,8 +89,7 @@ def test_sign_in_then_the_api_answers_and_the_url_is_clean(browser_page: Browser
     sign_in(browser_page, flow, mode)
     assert_url_clean(browser_page)
     browser_page.wait_text("#who", "Alice")
-    browser_page.click("#call-api")
-    browser_page.wait_text("#api-result", "White Rabbit")
+    call_api(browser_page)
     browser_page.observed = "signed in, API 200, URL clean"
 
 
@@ -237,8 +237,7 @@ def test_popup_sign_in_keeps_the_app_loaded(browser_page: Browser, demo: Demo, f
     assert browser_page.evaluate("window.spalabStayed === true"), "the app page reloaded"
     assert_url_clean(browser_page)
     assert len(token_requests(demo, before)) == (1 if flow == "code" else 0)
-    browser_page.click("#call-api")
-    browser_page.wait_text("#api-result", "White Rabbit")
+    call_api(browser_page)
     browser_page.observed = "signed in, page never reloaded, popup closed itself, API 200"
 
 

@@ -20,7 +20,7 @@ from harness import Demo
 from lab import record
 from lab_helpers import (authorize_in_page, fetch_in_page, forget_provider_session, mark, navigation_url, param,
                          param_names, pkce_pair, redact, seen_since, url_shape)  # fmt: skip
-from spa_page import message, open_app, sent_authorization_request, sign_in, start
+from spa_page import call_api, message, open_app, sent_authorization_request, sign_in, start
 
 # Selenium's own WebKitGTK driver still uses a deprecated RemoteConnection argument.
 pytestmark = pytest.mark.filterwarnings("ignore:setting remote_server_addr:DeprecationWarning")
@@ -68,8 +68,7 @@ def test_callback_secrets_stay_out_of_server_logs_referers_and_history(browser_p
     # The URL this document was loaded with, although the SPA has long since scrubbed it (E10).
     callback = navigation_url(browser_page)
     assert callback.startswith(demo.spa) and SECRET_IN_URL.search(callback), url_shape(callback)
-    browser_page.click("#call-api")
-    browser_page.wait_text("#api-result", "White Rabbit")
+    call_api(browser_page)
     seen = seen_since(demo, before)
     check_server_visibility(seen, observe, name, flow, mode)
     check_no_referer_leak(seen, observe, name)
