@@ -78,7 +78,8 @@ def test_callback_secrets_stay_out_of_server_logs_referers_and_history(browser_p
 
 def check_server_visibility(seen: dict, observe: Observe, name: str, flow: str, mode: str) -> None:  # type: ignore[type-arg]
     # E1: which server saw which secret, by parameter name, in query, form or Referer.
-    callbacks = [e for e in seen["spa-host"] if e["method"] == "GET" and e["path"] == "/" and e["query"]]
+    callbacks = [e for e in seen["spa-host"] if e["method"] == "GET" and e["path"] == "/"
+                 and {"code", "state", "error"} & param_names(e)]  # fmt: skip
     code_in_query = any("code" in param_names(e) for e in callbacks)
     fragment_leaks = [f"{e['server']} {e['method']} {e['path']}" for s in seen.values() for e in s
                       if {"access_token", "id_token"} & (param_names(e) | param_names(e, "form"))

@@ -84,22 +84,28 @@ def measure_load(browser: Browser, demo: Demo, app: str) -> dict[str, Any]:
 
 
 def _sign_in_once(context: BrowserContext, demo: Demo) -> None:
-    """Signs alice in at the provider and remembers her consent for both clients."""
+    """Signs alice in at the provider and remembers her consent for both clients (either may
+    be remembered already: the provider then answers at once)."""
     page = context.new_page()
     for app, button in (("pyodide", "#signin-code"), ("baseline", "#signin")):
         page.goto(app_url(app))
         _ready(page)
+        page.evaluate("window.benchBefore = true")
         page.click(button)
-        page.wait_for_url(lambda url: not url.startswith(demo.spa), wait_until="commit")
-        while not page.url.startswith(demo.spa):
-            if page.is_visible("#username"):
-                page.fill("#username", "alice")
-                page.fill("#password", "wonderland")
-                page.get_by_role("button", name="Sign in").click()
-            elif page.is_visible("button[name=decision]"):
-                page.get_by_role("button", name="Allow").click()
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while time.monotonic() < deadline:
+            if page.url.startswith(demo.issuer):
+                if page.is_visible("#username"):
+                    page.fill("#username", "alice")
+                    page.fill("#password", "wonderland")
+                    page.get_by_role("button", name="Sign in").click()
+                elif page.is_visible("button[name=decision]"):
+                    page.get_by_role("button", name="Allow").click()
+            elif page.evaluate(f"!window.benchBefore && ({READY_MS}) !== null"):
+                break  # back in the app, a new page, booted
             page.wait_for_timeout(100)
-        _ready(page)
+        else:
+            raise RuntimeError(f"{app}: the first sign-in did not finish (at {page.url})")
     page.close()
 
 

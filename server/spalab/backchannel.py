@@ -190,4 +190,5 @@ async def request_log(request: Request) -> Response:
         since = int(params.single(params.query_params(request)).get("since", "0"))
     except (InvalidRequest, ValueError):
         return JSONResponse({"error": "invalid_request", "error_description": "since must be a number"}, 400)
-    return JSONResponse({"server": "provider", "entries": log.since(since) if log else []}, headers=NO_STORE)
+    body = {"server": "provider", "entries": log.since(since) if log else [], "last_seq": log.last_seq if log else 0}
+    return JSONResponse(body, headers=NO_STORE)

@@ -62,6 +62,11 @@ class RequestLog:
     def since(self, seq: int) -> list[dict[str, Any]]:
         return [e for e in self.entries if e["seq"] > seq]
 
+    @property
+    def last_seq(self) -> int:
+        """The newest entry's number (0 when empty): a reader's mark for "only what comes next"."""
+        return int(self.entries[-1]["seq"]) if self.entries else 0
+
 
 class RequestLogMiddleware:
     """Records every HTTP request; keeps entries in `log` when one is given."""

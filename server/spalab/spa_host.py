@@ -108,7 +108,8 @@ def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_
     async def requests_seen(request: Request) -> Response:
         since = request.query_params.get("since", "0")
         entries = log.since(int(since)) if log and since.isdigit() else []
-        return JSONResponse({"server": "spa-host", "entries": entries}, headers={"Cache-Control": "no-store"})
+        body = {"server": "spa-host", "entries": entries, "last_seq": log.last_seq if log else 0}
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     # The browser lab's pages (e2e/, issue 4): deliberately without the SPA's policies.
     lab = lab_routes(_origin(str(settings.get("issuer", ""))))

@@ -103,3 +103,13 @@ def test_request_log_still_tells_the_story(client: TestClient) -> None:
     assert 0 < len(shown["code"]) <= 8
     assert any(e["referer"] and "code=" in e["referer"] for e in token_requests)
     assert all(e["authorization"] in (None, "Basic", "Bearer") for e in entries)
+
+
+def test_the_request_log_tells_its_newest_entry_so_a_reader_can_ask_only_for_what_follows(client) -> None:  # type: ignore[no-untyped-def]
+    """The SPA's timeline marks where the log stands before a sign-in, then reads only newer entries."""
+    client.get("/.well-known/openid-configuration")
+    mark = client.get("/_spalab/requests", params={"since": "9007199254740991"}).json()
+    assert mark["entries"] == [] and mark["last_seq"] >= 1
+    client.get("/jwks")
+    newer = client.get("/_spalab/requests", params={"since": str(mark["last_seq"])}).json()
+    assert [e["path"] for e in newer["entries"]] == ["/jwks"]

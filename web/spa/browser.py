@@ -153,9 +153,12 @@ def open_popup() -> object:
     return popup
 
 
-async def popup_callback(popup: object, url: str) -> str:
-    """Sends the popup to `url` and waits for popup-callback.html to hand back its URL."""
+def popup_navigate(popup: object, url: str) -> None:
     popup.navigate(url)
+
+
+async def popup_callback(popup: object) -> str:
+    """Waits for popup-callback.html to hand back its URL (PopupError if the popup closes first)."""
     try:
         return str(await popup.wait())
     except JsException:

@@ -42,6 +42,7 @@ from . import browser
 from .timeline import Timeline, add_checks, shown, url_parts
 
 TX_PREFIX = "tx:"
+LATEST = "9007199254740991"  # beyond any request-log entry number (2**53 - 1)
 FLOW_NAMES = {"code": "Authorization code + PKCE", "token": "Implicit (legacy): token",
               "id_token token": "Implicit (legacy): id_token token"}  # fmt: skip
 
@@ -115,7 +116,9 @@ class SpaApp:
         if popup is None:
             browser.navigate(url)
             return
-        await self.finish_callback(await browser.popup_callback(popup, url), "popup")
+        browser.popup_navigate(popup, url)
+        await self.keys()  # fetched while the visitor is at the provider, off the path after the callback
+        await self.finish_callback(await browser.popup_callback(popup), "popup")
 
     def client_for(self, tx: Transaction) -> ClientConfig:
         """The registration the transaction was started with (redirect or popup)."""
@@ -209,11 +212,12 @@ class SpaApp:
     # --- what the servers saw -------------------------------------------------------
 
     async def _log_marks(self) -> "dict":
+        """Where each server's request log stands now: the timeline later shows what came after.
+        Asking for entries after an unreachable number returns none, only "last_seq"."""
         marks = {}
         for server, url in self.request_logs.items():
-            data = await browser.get_json(url)
-            entries = data.get("entries", []) if isinstance(data, dict) else []
-            marks[server] = max([e.get("seq", 0) for e in entries] + [0])
+            data = await browser.get_json(url + "?since=" + LATEST)
+            marks[server] = data.get("last_seq", 0) if isinstance(data, dict) else 0
         return marks
 
     def show_server_views(self, paths: "tuple") -> None:
@@ -234,7 +238,7 @@ class SpaApp:
         marks = json.loads(self.storage.get("marks") or "{}")
         logs = {}
         for server, url in self.request_logs.items():
-            data = await browser.get_json(url)
+            data = await browser.get_json(url + "?since=" + str(marks.get(server, 0)))
             logs[server] = data.get("entries", []) if isinstance(data, dict) else None
         for step, paths in pending:
             seen = []
