@@ -153,6 +153,26 @@ def bytes_source(body: bytes, media_type: str) -> Source:
     return Source((etag,), etag, None, media_type, len(body) >= MIN_COMPRESS, lambda: body)
 
 
+_versions: dict[tuple[str, int, int], str] = {}
+_versions_lock = threading.Lock()
+
+
+def content_version(path: str) -> str:
+    """A short hash of a file's bytes, for ?v= URLs that may be cached as immutable:
+    an edited file gets another version, hence another URL."""
+    stat = os.stat(path)
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    with _versions_lock:
+        if key in _versions:
+            return _versions[key]
+    version = hashlib.sha256(_read(path)).hexdigest()[:16]
+    with _versions_lock:
+        if len(_versions) > 4096:
+            _versions.clear()
+        _versions[key] = version
+    return version
+
+
 def compressible(path: str, size: int) -> bool:
     return path.endswith(COMPRESSIBLE) and size >= MIN_COMPRESS
 
@@ -218,7 +238,7 @@ class AssetFiles(StaticFiles):
         self.page_cache_control = page_cache_control
         self.rewrite = rewrite
 
-    def _policy(self, path: str) -> str:
+    def _policy(self, path: str, scope: Scope) -> str:
         if self.page_cache_control is not None and path.endswith(".html"):
             return self.page_cache_control
         return self.cache_control
@@ -230,11 +250,11 @@ class AssetFiles(StaticFiles):
         request = Headers(scope=scope)
         if rewrite is None and (not compressible(path, stat_result.st_size) or "range" in request
                                 or negotiate(request.get("accept-encoding")) == "identity"):  # fmt: skip
-            return self._identity_file(path, stat_result, request)
-        return negotiated_response(scope, file_source(path, stat_result, rewrite), self._policy(path), self.cache)
+            return self._identity_file(path, stat_result, request, self._policy(path, scope))
+        return negotiated_response(scope, file_source(path, stat_result, rewrite), self._policy(path, scope), self.cache)
 
-    def _identity_file(self, path: str, stat: os.stat_result, request: Headers) -> Response:
-        headers = {"cache-control": self._policy(path)}
+    def _identity_file(self, path: str, stat: os.stat_result, request: Headers, cache_control: str) -> Response:
+        headers = {"cache-control": cache_control}
         if compressible(path, stat.st_size):
             headers["vary"] = "Accept-Encoding"
         response = FileResponse(path, stat_result=stat, headers=headers)

@@ -9,7 +9,7 @@ import os
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -18,7 +18,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .assets import IMMUTABLE, REVALIDATE, AssetFiles, EncodedCache, Source, bytes_source, negotiated_response, warm
+from .assets import (IMMUTABLE, REVALIDATE, AssetFiles, EncodedCache, Source, bytes_source, content_version,
+                     negotiated_response, warm)  # fmt: skip
 from .lab_pages import lab_routes
 from .requestlog import RequestLog, RequestLogMiddleware
 from .vendor import RuntimeFiles, Vendored, VendorURLs, find_vendored
@@ -41,6 +42,15 @@ class WebFiles(AssetFiles):
         if path.split(os.sep, 1)[0] == "node_modules":
             return "", None
         return super().lookup_path(path)
+
+    def _policy(self, path: str, scope: Scope) -> str:
+        # The configs name the app's Python files as "<file>?v=<hash of its bytes>": asked for
+        # with the current hash, a file is immutable (a warm visit re-fetches none of them);
+        # with another hash or none, it is revalidated as usual.
+        version = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("v")
+        if version is not None and version[0] == content_version(path):
+            return IMMUTABLE
+        return super()._policy(path, scope)
 
 
 def content_security_policy(connect_origins: list[str]) -> str:
@@ -142,20 +152,36 @@ def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_
     return app
 
 
-def _config(source: Source, cache: EncodedCache) -> Callable[[Request], Awaitable[Response]]:
+def _config(build: Callable[[], Source], cache: EncodedCache) -> Callable[[Request], Awaitable[Response]]:
     async def config(request: Request) -> Response:
-        return negotiated_response(request.scope, source, REVALIDATE, cache)
+        return negotiated_response(request.scope, build(), REVALIDATE, cache)
 
     return config
 
 
-def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> dict[str, Source]:
+def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> dict[str, Callable[[], Source]]:
     """/pyscript.json (Pyodide) and /mpy.json (MicroPython, for <script type="mpy">): web/pyscript.json
-    plus the settings, with versioned interpreter URLs."""
-    pyodide = {**json.loads((web_dir / "pyscript.json").read_text()), "spalab": settings}
-    micropython = {**pyodide, "interpreter": "/vendor/micropython/micropython.mjs"}
-    return {path: bytes_source(urls.text(json.dumps(config, separators=(",", ":"))).encode(), "application/json")
-            for path, config in (("/pyscript.json", pyodide), ("/mpy.json", micropython))}  # fmt: skip
+    plus the settings, with versioned interpreter URLs and each Python file named by its content
+    version. Built per request (file hashes are cached by mtime), so an edit shows at once."""
+
+    def versioned(files: dict[str, str]) -> dict[str, str]:
+        named = {}
+        for url, destination in files.items():
+            path = web_dir / url.lstrip("/")
+            named[f"{url}?v={content_version(str(path))}" if path.is_file() else url] = destination
+        return named
+
+    def build(interpreter: str | None) -> Callable[[], Source]:
+        def source() -> Source:
+            config = {**json.loads((web_dir / "pyscript.json").read_text()), "spalab": settings}
+            config["files"] = versioned(config.get("files", {}))
+            if interpreter is not None:
+                config["interpreter"] = interpreter
+            return bytes_source(urls.text(json.dumps(config, separators=(",", ":"))).encode(), "application/json")
+
+        return source
+
+    return {"/pyscript.json": build(None), "/mpy.json": build("/vendor/micropython/micropython.mjs")}
 
 
 def _vendor_not_found(vendored: list[Vendored]) -> Callable[[Request], Awaitable[Response]]:

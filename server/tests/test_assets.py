@@ -3,6 +3,7 @@ pointing at them, negotiated gzip/brotli bodies (RFC 9110 §12.5.3) and validato
 (RFC 9110 §13)."""
 
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -112,7 +113,9 @@ def test_mpy_config_is_the_same_config_on_micropython(spa: TestClient) -> None:
     """PyScript's <script type="mpy"> boots MicroPython with the same files and settings."""
     pyodide, micropython = spa.get("/pyscript.json").json(), spa.get("/mpy.json").json()
     assert micropython["interpreter"] == f"{MICROPYTHON}/micropython.mjs"
-    assert micropython["files"] == pyodide["files"] == json.loads((WEB_DIR / "pyscript.json").read_text())["files"]
+    listed = json.loads((WEB_DIR / "pyscript.json").read_text())["files"]
+    assert micropython["files"] == pyodide["files"]
+    assert {url.split("?v=")[0]: dest for url, dest in pyodide["files"].items()} == listed
     assert micropython["spalab"] == SETTINGS
     assert spa.get(micropython["interpreter"]).status_code == 200
 
@@ -333,3 +336,28 @@ def test_pages_are_never_stored_so_back_cannot_restore_a_signed_in_page(spa: Tes
     the back/forward cache; Back loads it afresh, signed out."""
     response, _ = fetch(spa, "/", accept_encoding=accept_encoding)
     assert response.headers["cache-control"] == "no-store"
+
+
+def test_python_files_are_named_by_content_version_and_immutable_under_it(spa: TestClient) -> None:
+    """A warm visit re-fetches none of the app's Python files: the config names each by a hash of
+    its bytes, and under that name it may be cached for a year."""
+    files = spa.get("/pyscript.json").json()["files"]
+    url = next(u for u in files if u.startswith("/spa/signin.py"))
+    path, _, version = url.partition("?v=")
+    assert version == hashlib.sha256((WEB_DIR / path.lstrip("/")).read_bytes()).hexdigest()[:16]
+    assert spa.get(url).headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert spa.get(url, headers={"Accept-Encoding": "identity"}).headers["cache-control"].endswith("immutable")
+    for other in (path, path + "?v=0000000000000000", path + "?v="):
+        assert spa.get(other).headers["cache-control"] == "no-cache", other
+
+
+def test_an_edited_file_gets_a_new_version_at_once(tmp_path: Path) -> None:
+    """An edit while the server runs: the config names the new bytes, so no stale copy is used."""
+    (tmp_path / "pyscript.json").write_text('{"files": {"/app.py": "./app.py"}}')
+    (tmp_path / "app.py").write_text("print('one')\n")
+    client = TestClient(create_spa_app([], SETTINGS, web_dir=tmp_path))
+    first = next(iter(client.get("/pyscript.json").json()["files"]))
+    (tmp_path / "app.py").write_text("print('two, longer')\n")
+    second = next(iter(client.get("/pyscript.json").json()["files"]))
+    assert first != second and client.get(second).text == "print('two, longer')\n"
+    assert client.get(first).headers["cache-control"] == "no-cache"
