@@ -241,6 +241,26 @@ def test_popup_sign_in_keeps_the_app_loaded(browser_page: Browser, demo: Demo, f
     browser_page.observed = "signed in, page never reloaded, popup closed itself, API 200"
 
 
+@journey("popup-again", "Popup sign-in with a live provider session",
+         "the popup opens and closes by itself (no form), and the app is signed in", "issue 5")  # fmt: skip
+def test_a_popup_sign_in_with_a_live_session_needs_no_form(browser_page: Browser, demo: Demo) -> None:
+    """Signed in at the provider with consent remembered, the answer can come back before the app
+    is even waiting for it; it must not be lost."""
+    sign_in(browser_page, "code", "query", popup=True)
+    open_app(browser_page)  # a fresh page: nothing fetched yet, as a returning visitor's
+    browser_page.check('input[name="signin-window"][value="popup"]')
+    browser_page.evaluate("window.spalabStayed = true")
+    before, before_host = last_seq(demo), last_seq(demo, "spa-host")
+    # The popup may open and close faster than a driver can see it: watch the app instead.
+    start(browser_page, "code", "query")
+    browser_page.wait_visible("#signed-in")
+    assert browser_page.evaluate("window.spalabStayed === true"), "the app page reloaded"
+    assert len(token_requests(demo, before)) == 1
+    served = [e["path"] for e in demo.requests_seen("spa-host") if e["seq"] > before_host]
+    assert "/popup-callback.html" in served, served
+    browser_page.observed = "popup opened and closed by itself; signed in; page never reloaded"
+
+
 @journey("popup-closed", "Popup closed by the user", "a readable message; still signed out; no POST /token",
          "issue 5")  # fmt: skip
 def test_closing_the_popup_is_reported(browser_page: Browser, demo: Demo) -> None:

@@ -18,7 +18,11 @@
       return !this.window;
     }
 
+    // Listening starts before the popup leaves: with a live provider session and remembered
+    // consent, the answer can arrive before the app gets round to wait().
     navigate(url) {
+      this.result = this.listen();
+      this.result.catch(() => {}); // handled by whoever awaits wait(); no "unhandled rejection" before
       this.window.location.replace(url);
     }
 
@@ -29,6 +33,10 @@
     // Resolves with the callback URL; rejects with Error("closed") if the popup closes
     // without answering.
     wait() {
+      return this.result || this.listen();
+    }
+
+    listen() {
       return new Promise((resolve, reject) => {
         const channel = new BroadcastChannel("spalab:callback");
         let closedSince = 0;
