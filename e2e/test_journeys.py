@@ -85,9 +85,12 @@ def second_provider(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Ite
          "SECURITY.md C4, C5; RFC 9700 §2.1")  # fmt: skip
 def test_sign_in_then_the_api_answers_and_the_url_is_clean(browser_page: Browser, demo: Demo, flow: str,
                                                            mode: str) -> None:  # fmt: skip
-    """SECURITY.md C5: after the callback the address bar holds no code or token."""
+    """SECURITY.md C5: after the callback the address bar holds no code or token; C3: the
+    transaction (state, PKCE verifier, nonce) left sessionStorage when the callback used it."""
     sign_in(browser_page, flow, mode)
     assert_url_clean(browser_page)
+    left = browser_page.evaluate("Object.keys(sessionStorage).filter((k) => k.startsWith('spalab:tx:'))")
+    assert left == [], left
     browser_page.wait_text("#who", "Alice")
     call_api(browser_page)
     browser_page.observed = "signed in, API 200, URL clean"

@@ -113,6 +113,18 @@ def validate_authorization_request(
     )  # fmt: skip
 
 
+def needs_consent(request: AuthorizationRequest, consented: set[str], implicit_approved: bool) -> bool:
+    """Whether the consent page must be shown, given what the user approved for this client before."""
+    # OIDC Core §3.1.2.4: prompt=consent asks again whatever was approved.
+    if request.prompt == "consent":
+        return True
+    # RFC 9700 §2.1.2 / SECURITY.md P13: the legacy implicit flow is approved on its own, with its warning;
+    # approving the code flow does not approve tokens in the URL.
+    if request.response_type != CODE and not implicit_approved:
+        return True
+    return not set(request.scopes) <= consented
+
+
 def _validate_scope(scope: str | None, client: Client) -> tuple[str, ...]:
     # RFC 6749 §3.3: this server has no default scope, so a request must name one.
     if not scope:
@@ -141,8 +153,11 @@ def error_redirect(
     """RFC 6749 §4.1.2.1 / RFC 9207 §2: error, description, state and iss on the redirect URI."""
     response_type = params.get("response_type")
     mode = params.get("response_mode")
-    if mode not in RESPONSE_MODES or (response_type in (TOKEN, ID_TOKEN_TOKEN) and mode == "query"):
-        mode = default_response_mode(response_type)
+    default = default_response_mode(response_type)
+    # Multiple Response Types §5: a response type that returns tokens (in any order of its values)
+    # never answers in the query, not even with an error.
+    if mode not in RESPONSE_MODES or (default == "fragment" and mode == "query"):
+        mode = default
     return build_redirect(
         redirect_uri,
         mode,

@@ -151,7 +151,9 @@ def _connect_origins(issuer: str) -> list[str]:
 
 def _serve_config(args: argparse.Namespace, spa_origin: str) -> ProviderConfig:
     if args.config is not None:
-        return load_config_file(args.config, demo=True)
+        # SECURITY.md P21: only the built-in demo's own users are shown on the login page; an
+        # operator's config keeps its passwords to itself (demo mode stays off for it).
+        return load_config_file(args.config)
     port = args.provider_port or 9000
     return load_demo_config(f"http://127.0.0.1:{port}", spa_origin)
 

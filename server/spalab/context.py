@@ -30,6 +30,18 @@ class Provider:
     csrf_key: bytes
     cookie_suffix: str
 
+    @property
+    def secure_cookies(self) -> bool:
+        return self.config.issuer.startswith("https:")
+
+    def cookie_name(self, purpose: str) -> str:
+        """SECURITY.md P15/P24 (cookie scope): on https the `__Host-` prefix makes browsers refuse the
+        cookie unless it is Secure, host-only and Path=/ (RFC 6265bis §4.1.3.2), so no subdomain or
+        plain-http page can plant or overwrite it. Plain http (the loopback demo) cannot use the
+        prefix, and cookies ignore ports: see docs/SECURITY.md on loopback cookies."""
+        name = f"spalab_{purpose}_{self.cookie_suffix}"
+        return "__Host-" + name if self.secure_cookies else name
+
     def csrf_token(self, purpose: str, *bound_to: str) -> str:
         message = "|".join((purpose, *bound_to)).encode()
         return hmac.new(self.csrf_key, message, hashlib.sha256).hexdigest()

@@ -34,7 +34,7 @@ def _redirect(url: str, status_code: int) -> Response:
 
 
 def _session(request: Request, provider: Provider) -> tuple[str, str, int] | None:
-    session_id = request.cookies.get("spalab_session_" + provider.cookie_suffix)
+    session_id = request.cookies.get(provider.cookie_name("session"))
     if not session_id:
         return None
     found = provider.store.get_session(session_id, provider.clock())
@@ -42,7 +42,7 @@ def _session(request: Request, provider: Provider) -> tuple[str, str, int] | Non
 
 
 def _browser_id(request: Request, provider: Provider) -> str | None:
-    return request.cookies.get("spalab_csrf_" + provider.cookie_suffix)
+    return request.cookies.get(provider.cookie_name("csrf"))
 
 
 async def _page_params(request: Request) -> params.MultiParams:
@@ -94,8 +94,8 @@ async def _continue(
         resume = "/authorize?" + urlencode(kept)
         return _redirect("/login?next=" + quote(resume, safe=""), _after(request))
     session_id, username, auth_time = session
-    consented = provider.store.consented_scopes(username, auth_request.client.client_id)
-    if auth_request.prompt == "consent" or not set(auth_request.scopes) <= consented:
+    consented, implicit_approved = provider.store.consent(username, auth_request.client.client_id)
+    if authorization.needs_consent(auth_request, consented, implicit_approved):
         if auth_request.prompt == "none":
             raise ConsentRequired("the user has not approved these scopes")
         return _consent_page(provider, auth_request, request_params, session_id, username)
@@ -147,8 +147,9 @@ async def consent(request: Request) -> Response:
     except OAuthError as exc:
         return _redirect(authorization.error_redirect(redirect_uri, stored, exc, provider.config.issuer), 303)
     _, username, auth_time = session
-    scopes = provider.store.consented_scopes(username, client.client_id) | set(auth_request.scopes)
-    provider.store.save_consent(username, client.client_id, scopes, provider.clock())
+    consented, implicit_approved = provider.store.consent(username, client.client_id)
+    implicit = implicit_approved or auth_request.response_type != authorization.CODE
+    provider.store.save_consent(username, client.client_id, consented | set(auth_request.scopes), implicit, provider.clock())
     return _issue(provider, auth_request, username, auth_time, 303)
 
 
@@ -173,7 +174,8 @@ def _login_response(
         "login.html", status_code=status, next=next_url, csrf_token=provider.csrf_token("login", browser_id),
         demo_users=demo_users, client_name=_client_name(provider, next_url), username=username, error=error,
     )  # fmt: skip
-    response.set_cookie("spalab_csrf_" + provider.cookie_suffix, browser_id, httponly=True, samesite="lax")
+    response.set_cookie(provider.cookie_name("csrf"), browser_id, httponly=True, samesite="lax",
+                        secure=provider.secure_cookies)  # fmt: skip
     return response
 
 
@@ -237,8 +239,8 @@ def _start_session(request: Request, provider: Provider, username: str, next_url
     provider.store.create_session(session_id, username, now, now + provider.config.session_lifetime)
     response = _redirect(next_url, 303)
     response.set_cookie(
-        "spalab_session_" + provider.cookie_suffix, session_id, max_age=provider.config.session_lifetime,
-        httponly=True, samesite="lax", secure=provider.config.issuer.startswith("https:"),
+        provider.cookie_name("session"), session_id, max_age=provider.config.session_lifetime,
+        httponly=True, samesite="lax", secure=provider.secure_cookies,
     )  # fmt: skip
     return response
 
@@ -247,10 +249,14 @@ async def logout(request: Request) -> Response:
     provider = provider_of(request)
     form = await _form(request)
     session = _session(request, provider)
-    if session is not None and provider.check_csrf(form.get("csrf_token"), "logout", session[0]):
-        provider.store.delete_session(session[0])
+    if session is None:
+        return _redirect("/", 303)
+    # SECURITY.md P25: without this session's CSRF token, sign-out changes nothing (no cookie either).
+    if not provider.check_csrf(form.get("csrf_token"), "logout", session[0]):
+        raise PageError("This form has expired", "You are still signed in. Sign out from this provider's own page.")
+    provider.store.delete_session(session[0])
     response = _redirect("/", 303)
-    response.delete_cookie("spalab_session_" + provider.cookie_suffix)
+    response.delete_cookie(provider.cookie_name("session"), secure=provider.secure_cookies, httponly=True)
     return response
 
 

@@ -71,3 +71,9 @@ def validate_refresh(
     if not set(wanted) <= set(granted) or "" in wanted:
         raise InvalidScope("a refresh may not add scopes")
     return wanted
+
+
+def may_introspect(caller: Client, token_client_id: str) -> bool:
+    """RFC 7662 §4: the server decides who may learn about a token. Here a client learns only about
+    tokens issued to itself; about any other token it is told `active: false` (SECURITY.md P26)."""
+    return caller.client_id == token_client_id

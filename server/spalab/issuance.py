@@ -158,11 +158,15 @@ class Issuer:
             grant = self.store.get_grant(grant_id)
             if grant is None or grant.revoked_at is not None or used or expires_at <= now:
                 return {"active": False}
+            if not grants.may_introspect(client, grant.client_id):
+                return {"active": False}
             return {"active": True, "token_type": "refresh_token", "client_id": grant.client_id,
                     "sub": grant.username, "scope": grant.scope, "exp": expires_at, "iss": self.config.issuer}  # fmt: skip
         try:
             claims = self.authenticate_bearer(token, now)
         except InvalidToken:
+            return {"active": False}
+        if not grants.may_introspect(client, str(claims["client_id"])):
             return {"active": False}
         return {"active": True, "token_type": "Bearer", **claims}
 

@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS pending_authorizations (
     params TEXT NOT NULL, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS consents (
     username TEXT NOT NULL, client_id TEXT NOT NULL, scope TEXT NOT NULL,
-    granted_at INTEGER NOT NULL, PRIMARY KEY (username, client_id));
+    granted_at INTEGER NOT NULL, implicit INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (username, client_id));
 CREATE TABLE IF NOT EXISTS grants (
     grant_id TEXT PRIMARY KEY, client_id TEXT NOT NULL, username TEXT NOT NULL,
     scope TEXT NOT NULL, auth_time INTEGER NOT NULL, created_at INTEGER NOT NULL,
@@ -82,6 +82,14 @@ class Store:
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        # Data dirs made before consent was kept per flow (SECURITY.md P13): their implicit column
+        # defaults to "not approved", so the legacy flow asks once more, with its warning.
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(consents)")}
+        if "implicit" not in columns:
+            self._db.execute("ALTER TABLE consents ADD COLUMN implicit INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self._db.close()
@@ -155,14 +163,17 @@ class Store:
 
     # --- consent ----------------------------------------------------------------
 
-    def consented_scopes(self, username: str, client_id: str) -> set[str]:
-        row = self._one("SELECT scope FROM consents WHERE username = ? AND client_id = ?", username, client_id)
-        return set(row[0].split()) if row else set()
+    def consent(self, username: str, client_id: str) -> tuple[set[str], bool]:
+        """The scopes the user approved for this client, and whether they approved its implicit flow."""
+        sql = "SELECT scope, implicit FROM consents WHERE username = ? AND client_id = ?"
+        row = self._one(sql, username, client_id)
+        return (set(row[0].split()), bool(row[1])) if row else (set(), False)
 
-    def save_consent(self, username: str, client_id: str, scopes: set[str], now: int) -> None:
+    def save_consent(self, username: str, client_id: str, scopes: set[str], implicit: bool, now: int) -> None:
+        row = (username, client_id, " ".join(sorted(scopes)), now, int(implicit))
         with self._transaction() as db:
             db.execute("DELETE FROM consents WHERE username = ? AND client_id = ?", (username, client_id))
-            db.execute("INSERT INTO consents VALUES (?, ?, ?, ?)", (username, client_id, " ".join(sorted(scopes)), now))
+            db.execute("INSERT INTO consents (username, client_id, scope, granted_at, implicit) VALUES (?, ?, ?, ?, ?)", row)
 
     # --- grants and the tokens they issue ----------------------------------------
 
