@@ -193,6 +193,17 @@ class Flow:
         return response.json()  # type: ignore[no-any-return]
 
 
+def confidential_tokens(flow: Flow) -> dict[str, str]:
+    """Signs in and exchanges a code as the confidential client (PKCE and its secret)."""
+    response = flow.run(flow.code_params(client_id="confidential", redirect_uri=CONFIDENTIAL_REDIRECT,
+                                         scope="openid offline_access"))  # fmt: skip
+    code = response_params(response.headers["location"])["code"]
+    answer = flow.exchange(code, client_id="confidential", redirect_uri=CONFIDENTIAL_REDIRECT, client_secret=SECRET)
+    assert answer.status_code == 200, answer.text
+    return answer.json()  # type: ignore[no-any-return]
+
+
+
 @pytest.fixture
 def flow(client: TestClient) -> Flow:
     return Flow(client)

@@ -3,7 +3,7 @@
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from provider_support import ISSUER, REDIRECT, Flow, api, response_params
+from provider_support import confidential_tokens, ISSUER, REDIRECT, Flow, api, response_params
 from spalab.tokens import at_hash
 
 
@@ -167,10 +167,10 @@ def test_revocation_of_access_token(flow: Flow, client) -> None:  # type: ignore
 
 def test_introspection_for_confidential_client(flow: Flow, client) -> None:  # type: ignore[no-untyped-def]
     """RFC 7662 §2.2: active tokens with their claims; unknown tokens inactive."""
-    tokens = flow.tokens()
+    tokens = confidential_tokens(flow)
     auth = ("confidential", "s3cret-for-tests")
     active = client.post("/introspect", data={"token": tokens["access_token"]}, auth=auth).json()
-    assert active["active"] is True and active["client_id"] == "spa" and active["sub"] == "alice"
+    assert active["active"] is True and active["client_id"] == "confidential" and active["sub"] == "alice"
     assert client.post("/introspect", data={"token": "nope"}, auth=auth).json() == {"active": False}
     public = client.post("/introspect", data={"token": tokens["access_token"], "client_id": "spa"})
     assert public.status_code == 401
