@@ -12,11 +12,18 @@ import base64
 import hashlib
 import re
 import secrets
+import socket
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
 import pytest
+import uvicorn
 from spalab.config import ProviderConfig, parse_config
 from spalab.provider_app import create_provider_app
 from starlette.testclient import TestClient
@@ -211,3 +218,72 @@ def flow(client: TestClient) -> Flow:
 
 def api(client: TestClient, token: str, path: str = "/api/me"):  # type: ignore[no-untyped-def]
     return client.get(path, headers={"Authorization": f"Bearer {token}"})
+
+
+# --- real servers, for what only real concurrency shows ---------------------------------------
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """Serves an app with uvicorn on a free 127.0.0.1 port, in a thread."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", access_log=False, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture
+def live_providers(config: ProviderConfig, tmp_path: Path) -> Iterator[list[str]]:
+    """Two provider instances on one data dir, as in a multi-instance deployment."""
+    with serving(create_provider_app(config, tmp_path)) as first, serving(create_provider_app(config, tmp_path)) as second:
+        yield [first, second]
+
+
+def race(base_urls: list[str], path: str, form: dict[str, str], racers: int) -> list[httpx.Response]:
+    """`racers` POSTs released together by a barrier, spread over the instances."""
+    start = threading.Barrier(racers)
+    answers: list[httpx.Response] = []
+
+    def send(base_url: str) -> None:
+        with httpx.Client(base_url=base_url, timeout=60) as racer:
+            start.wait()
+            answers.append(racer.post(path, data=form))
+
+    threads = [threading.Thread(target=send, args=(base_urls[i % len(base_urls)],)) for i in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return answers
+
+
+def race_past_the_check(base_urls: list[str], path: str, form: dict[str, str], database: Path) -> list[httpx.Response]:
+    """One request per instance, each made to pass its "already used?" look-up before any of them
+    can write: a third connection holds SQLite's write lock until all are waiting to consume. So
+    every loser loses at the atomic consume itself (the race), never at the earlier look-up."""
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    answers: list[httpx.Response] = []
+    threads = [threading.Thread(target=lambda url=url: answers.append(httpx.post(url + path, data=form, timeout=60)))
+               for url in base_urls]  # fmt: skip
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)  # every request reads, validates, and blocks on the write lock (busy timeout 10 s)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    for thread in threads:
+        thread.join(timeout=60)
+    return answers

@@ -103,3 +103,15 @@ def test_verifier_for_code_issued_without_challenge_is_rejected(flow: Flow, clie
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
     assert "access_token" not in response.json()
+
+
+@pytest.mark.parametrize("verifier", [None, "wrong"])
+def test_confidential_client_must_send_the_verifier_for_a_code_issued_with_a_challenge(flow: Flow, verifier: str | None) -> None:
+    """RFC 7636 §4.5, §4.6: a client secret does not replace the verifier once a challenge was sent —
+    otherwise a stolen code plus the (leaked or shared) secret would be enough."""
+    response = flow.run(confidential_params(flow))
+    code = response_params(response.headers["location"])["code"]
+    answer = flow.exchange(code, client_id="confidential", redirect_uri=CONFIDENTIAL_REDIRECT, client_secret=SECRET,
+                           code_verifier=None if verifier is None else new_verifier())  # fmt: skip
+    assert answer.status_code == 400
+    assert answer.json()["error"] == ("invalid_request" if verifier is None else "invalid_grant")

@@ -1,18 +1,13 @@
 """SECURITY.md P8–P9: authorization codes are single use, short-lived, and bound to
 the client and redirect URI they were issued for."""
 
-import socket
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from provider_support import REDIRECT, SECRET, SPA, TEST_CONFIG, Flow, api
+from provider_support import REDIRECT, SECRET, SPA, TEST_CONFIG, Flow, api, live_providers, race, race_past_the_check  # noqa: F401 - fixture
 from spalab.config import ConfigError, ProviderConfig, parse_config
 from spalab.provider_app import create_provider_app
 from spalab.store import CodeRecord, Store
@@ -54,51 +49,6 @@ def test_replay_also_revokes_tokens_from_later_refreshes(flow: Flow, client) -> 
     assert refresh(client, rotated["refresh_token"]).json()["error"] == "invalid_grant"
 
 
-@contextmanager
-def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """Serves an app with uvicorn on a free 127.0.0.1 port, in a thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", access_log=False, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-@pytest.fixture
-def live_providers(config: ProviderConfig, tmp_path: Path) -> Iterator[list[str]]:
-    """Two provider instances on one data dir, as in a multi-instance deployment."""
-    with serving(create_provider_app(config, tmp_path)) as first, serving(create_provider_app(config, tmp_path)) as second:
-        yield [first, second]
-
-
-def race_to_redeem(base_urls: list[str], form: dict[str, str]) -> list[httpx.Response]:
-    """RACERS token requests released together, spread over the instances."""
-    start = threading.Barrier(RACERS)
-    answers: list[httpx.Response] = []
-
-    def redeem(base_url: str) -> None:
-        with httpx.Client(base_url=base_url, timeout=30) as racer:
-            start.wait()
-            answers.append(racer.post("/token", data=form))
-
-    threads = [threading.Thread(target=redeem, args=(base_urls[i % len(base_urls)],)) for i in range(RACERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return answers
-
-
 def test_concurrent_redemptions_of_one_code_exactly_one_succeeds(live_providers: list[str]) -> None:
     """RFC 6749 §4.1.2: a code is used at most once, even by requests that arrive together."""
     with httpx.Client(base_url=live_providers[0], follow_redirects=False) as browser:
@@ -106,10 +56,26 @@ def test_concurrent_redemptions_of_one_code_exactly_one_succeeds(live_providers:
         for _ in range(ROUNDS):
             form = {"grant_type": "authorization_code", "code": flow.code(), "redirect_uri": REDIRECT,
                     "client_id": "spa", "code_verifier": flow.verifier}  # fmt: skip
-            answers = race_to_redeem(live_providers, form)
+            answers = race(live_providers, "/token", form, RACERS)
             assert len(answers) == RACERS
             assert sorted(a.status_code for a in answers) == [200] + [400] * (RACERS - 1)
             assert all(a.json()["error"] == "invalid_grant" for a in answers if a.status_code == 400)
+            # RFC 6749 §4.1.2: the losers are replays of the code, so the winner's tokens are revoked too.
+            winner = next(a for a in answers if a.status_code == 200).json()
+            assert api(browser, winner["access_token"]).status_code == 401  # type: ignore[arg-type]
+
+
+def test_losing_the_race_to_redeem_a_code_revokes_the_winners_tokens(live_providers: list[str], tmp_path: Path) -> None:
+    """RFC 6749 §4.1.2: a redemption that loses the race at the atomic consume is a replay like any
+    other, so what the winner got is revoked (the attacker may be the winner)."""
+    with httpx.Client(base_url=live_providers[0], follow_redirects=False) as browser:
+        flow = Flow(browser)  # type: ignore[arg-type]
+        form = {"grant_type": "authorization_code", "code": flow.code(), "redirect_uri": REDIRECT,
+                "client_id": "spa", "code_verifier": flow.verifier}  # fmt: skip
+        answers = race_past_the_check(live_providers, "/token", form, tmp_path / "spalab.sqlite3")
+        assert sorted(a.status_code for a in answers) == [200, 400]
+        winner = next(a for a in answers if a.status_code == 200).json()
+        assert api(browser, winner["access_token"]).status_code == 401  # type: ignore[arg-type]
 
 
 def race_to_consume(stores: list[Store], code: str) -> list[bool]:

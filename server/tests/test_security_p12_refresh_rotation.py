@@ -1,8 +1,13 @@
 """SECURITY.md P12: refresh tokens rotate; reuse revokes the family; the absolute lifetime holds."""
 
+from pathlib import Path
+
+import httpx
 from starlette.testclient import TestClient
 
-from provider_support import Clock, Flow, api
+from provider_support import Clock, Flow, api, live_providers, race, race_past_the_check  # noqa: F401 - fixture
+
+RACERS = 64
 
 
 def _refresh(client: TestClient, refresh_token: str):  # type: ignore[no-untyped-def]
@@ -81,3 +86,31 @@ def test_refresh_token_is_bound_to_its_client(flow: Flow, client: TestClient) ->
     )
     assert stolen.status_code == 400
     assert stolen.json()["error"] == "invalid_grant"
+
+
+def test_concurrent_refreshes_with_one_token_exactly_one_succeeds_and_the_family_is_revoked(
+    live_providers: list[str],
+) -> None:
+    """RFC 9700 §4.14.2: 64 requests with one refresh token, released together over two instances on
+    one database: exactly one gets tokens; every other one is a reuse, so the whole family is revoked,
+    the winner's new tokens included."""
+    with httpx.Client(base_url=live_providers[0], follow_redirects=False) as browser:
+        tokens = Flow(browser).tokens()  # type: ignore[arg-type]
+        form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": "spa"}
+        answers = race(live_providers, "/token", form, RACERS)
+        assert sorted(a.status_code for a in answers) == [200] + [400] * (RACERS - 1)
+        assert all(a.json()["error"] == "invalid_grant" for a in answers if a.status_code == 400)
+        winner = next(a for a in answers if a.status_code == 200).json()
+        assert api(browser, winner["access_token"]).status_code == 401  # type: ignore[arg-type]
+        assert _refresh(browser, winner["refresh_token"]).json()["error"] == "invalid_grant"  # type: ignore[arg-type]
+
+
+def test_losing_the_race_to_refresh_revokes_the_family(live_providers: list[str], tmp_path: Path) -> None:
+    """RFC 9700 §4.14.2: a refresh that loses at the atomic "mark used" is a reuse: the family is revoked."""
+    with httpx.Client(base_url=live_providers[0], follow_redirects=False) as browser:
+        tokens = Flow(browser).tokens()  # type: ignore[arg-type]
+        form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": "spa"}
+        answers = race_past_the_check(live_providers, "/token", form, tmp_path / "spalab.sqlite3")
+        assert sorted(a.status_code for a in answers) == [200, 400]
+        winner = next(a for a in answers if a.status_code == 200).json()
+        assert api(browser, winner["access_token"]).status_code == 401  # type: ignore[arg-type]

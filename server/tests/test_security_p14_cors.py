@@ -4,7 +4,7 @@ and JWKS, and never any CORS header from the authorization endpoint or the provi
 import pytest
 from starlette.testclient import TestClient
 
-from provider_support import SPA, Flow, hidden
+from provider_support import SECRET, SPA, Flow, api, hidden
 
 EVIL = "http://evil.test"
 # (path, method, request headers the browser would ask for)
@@ -154,3 +154,26 @@ def test_a_token_request_from_an_unregistered_origin_is_refused_without_spending
 def test_requests_without_an_origin_are_not_affected(flow: Flow) -> None:
     """Servers and command-line tools send no Origin; the check is for browsers only."""
     assert flow.exchange(flow.code()).status_code == 200
+
+
+@pytest.mark.parametrize("origin", [EVIL, "null"])
+def test_a_revocation_from_an_unregistered_origin_is_refused_and_revokes_nothing(flow: Flow, origin: str) -> None:
+    """RFC 9700 §2.6 (lab E5): a foreign page cannot make the provider revoke the SPA's tokens."""
+    tokens = flow.tokens()
+    for token in (tokens["refresh_token"], tokens["access_token"]):
+        foreign = flow.client.post("/revoke", headers={"Origin": origin}, data={"token": token, "client_id": "spa"})
+        assert foreign.status_code == 401 and foreign.json()["error"] == "invalid_client"
+    assert api(flow.client, tokens["access_token"]).status_code == 200
+    refreshed = flow.client.post("/token", data={"grant_type": "refresh_token", "client_id": "spa",
+                                                 "refresh_token": tokens["refresh_token"]})  # fmt: skip
+    assert refreshed.status_code == 200
+
+
+@pytest.mark.parametrize("origin", [EVIL, "null"])
+def test_an_introspection_from_an_unregistered_origin_is_refused(flow: Flow, origin: str) -> None:
+    """RFC 9700 §2.6: a page on a foreign origin gets no answer about a token, even with the credentials."""
+    token = flow.tokens()["access_token"]
+    foreign = flow.client.post("/introspect", headers={"Origin": origin}, data={"token": token},
+                               auth=("confidential", SECRET))  # fmt: skip
+    assert foreign.status_code == 401 and foreign.json()["error"] == "invalid_client"
+    assert "active" not in foreign.json()

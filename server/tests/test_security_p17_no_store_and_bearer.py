@@ -63,6 +63,9 @@ def test_access_token_in_the_query_is_rejected_even_when_valid(flow: Flow, clien
     # Not even together with a valid header: the URL copy has already leaked.
     both = client.get(path, params={"access_token": token}, headers={"Authorization": f"Bearer {token}"})
     assert both.status_code == 400
+    # Nor when it is not the first parameter.
+    later = client.get(path, params={"x": "1", "access_token": token}, headers={"Authorization": f"Bearer {token}"})
+    assert later.status_code == 400 and later.json()["error"] == "invalid_request"
 
 
 @pytest.mark.parametrize("path", PROTECTED)
