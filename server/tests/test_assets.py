@@ -352,6 +352,27 @@ def test_python_files_are_named_by_content_version_and_immutable_under_it(spa: T
         assert spa.get(other).headers["cache-control"] == "no-cache", other
 
 
+@pytest.mark.parametrize(("path", "page"), [("/", "index.html"), ("/index.html", "index.html"),
+                                          ("/popup-callback.html", "popup-callback.html"),
+                                          ("/baseline/", "baseline/index.html")])  # fmt: skip
+def test_a_page_is_never_immutable_whatever_its_version(spa: TestClient, path: str, page: str) -> None:
+    """SECURITY.md C7: ?v=<the page's content hash> must not make a page cacheable for a year; a
+    page that held tokens must never come back from a cache. Only the Python files may."""
+    version = hashlib.sha256((WEB_DIR / page).read_bytes()).hexdigest()[:16]
+    for query in (f"?v={version}", "?v=0000000000000000", ""):
+        for coding in ("br", "identity"):
+            response = spa.get(path + query, headers={"Accept-Encoding": coding})
+            assert response.status_code == 200
+            assert response.headers["cache-control"] == "no-store", (query, coding)
+
+
+def test_other_files_are_not_immutable_by_version(spa: TestClient) -> None:
+    """Only the app's Python files, which the configs name by version, are ever immutable."""
+    for path in ("/app.css", "/boot.js", "/popup.js"):
+        version = hashlib.sha256((WEB_DIR / path.lstrip("/")).read_bytes()).hexdigest()[:16]
+        assert spa.get(f"{path}?v={version}").headers["cache-control"] == "no-cache", path
+
+
 def test_an_edited_file_gets_a_new_version_at_once(tmp_path: Path) -> None:
     """An edit while the server runs: the config names the new bytes, so no stale copy is used."""
     (tmp_path / "pyscript.json").write_text('{"files": {"/app.py": "./app.py"}}')
