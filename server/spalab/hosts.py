@@ -90,7 +90,8 @@ class TrustedHosts:
             await WebSocketClose()(scope, receive, send)
         elif name is None:
             # RFC 9110 §7.4: no Host, several, or an invalid one is a 400.
-            await self.refusal(scope["path"], 400, "The request needs exactly one valid Host header.")(scope, receive, send)
+            text = "The request needs exactly one valid Host header."
+            await self.refusal(scope["path"], 400, text)(scope, receive, send)
         else:
             # RFC 9110 §7.4, §15.5.20: a Host this server does not answer for is a 421 (its value is not echoed).
             text = f"This server answers only for these host names: {self.listed}."
