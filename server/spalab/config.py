@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import passwords
+from .hosts import host_name, issuer_host
 
 SCOPES = ("openid", "profile", "email", "offline_access", "contacts.read")
 
@@ -59,6 +60,8 @@ class ProviderConfig:
     session_lifetime: int = 8 * 3600
     request_log: bool = False
     demo: bool = False
+    # SECURITY.md P24: host names answered besides the issuer's and the loopback names.
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def cors_origins(self) -> frozenset[str]:
@@ -74,6 +77,7 @@ _TOP_KEYS: dict[str, type] = {
     "code_lifetime": int,
     "session_lifetime": int,
     "request_log": bool,
+    "allowed_hosts": list,
     "clients": list,
     "users": list,
 }
@@ -123,6 +127,9 @@ def parse_config(text: str, source: str, **overrides: Any) -> ProviderConfig:
     # RFC 8414 §2: the issuer has no query or fragment.
     if "?" in issuer or "#" in issuer or issuer.endswith("/"):
         raise locate.error("issuer", "", "must have no query, fragment or trailing slash")
+    # SECURITY.md P24: the provider answers for the issuer's host, so it must have a valid one.
+    if issuer_host(issuer) is None:
+        raise locate.error("issuer", "", f"{issuer!r} has no valid host name")
     clients = _load_clients(data.get("clients", []), locate)
     users = _load_users(data.get("users", []), locate, keep_demo_passwords=overrides.get("demo", False))
     lifetimes = {k: data[k] for k in _TOP_KEYS if k.endswith("_lifetime") and k in data}
@@ -138,9 +145,21 @@ def parse_config(text: str, source: str, **overrides: Any) -> ProviderConfig:
         users=users,
         api_audience=data.get("api_audience", issuer + "/api"),
         request_log=data.get("request_log", False),
+        allowed_hosts=_allowed_hosts(data, locate),
         **lifetimes,
         **overrides,
     )
+
+
+def _allowed_hosts(data: dict[str, Any], locate: "_Locator") -> tuple[str, ...]:
+    names = []
+    for value in _string_list(data, "allowed_hosts", "", locate):
+        name = host_name(value)
+        # Host names only: ports are not compared (hosts.py says why).
+        if name is None or (":" in value and not value.endswith("]")):
+            raise locate.error("allowed_hosts", "", f"{value!r} is not a host name (no scheme, port or path)")
+        names.append(name)
+    return tuple(names)
 
 
 def _load_clients(items: list[Any], locate: "_Locator") -> dict[str, Client]:

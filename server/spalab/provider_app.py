@@ -18,6 +18,7 @@ from .config import ProviderConfig
 from .context import Clock, Provider, system_clock
 from .cors import cors_route
 from .errors import PageError
+from .hosts import TrustedHosts, provider_hosts
 from .issuance import Issuer
 from .pages import error_page
 from .requestlog import RequestLog, RequestLogMiddleware
@@ -44,9 +45,15 @@ def create_provider_app(
     )
     app = Starlette(
         routes=_routes(config, log is not None),
-        middleware=[Middleware(RequestLogMiddleware, server="provider", log=log)],
+        middleware=[
+            # SECURITY.md P24: outermost, so a rebinding page's request reaches nothing (not even the log).
+            Middleware(TrustedHosts, hosts=provider_hosts(config.issuer, config.allowed_hosts), refusal=_wrong_host),
+            Middleware(RequestLogMiddleware, server="provider", log=log),
+        ],
         exception_handlers={PageError: _page_error, HTTPException: _http_error, Exception: _unexpected},
     )
+    # SECURITY.md P24: Starlette's "/path/" ↔ "/path" redirect writes the request's Host into Location.
+    app.router.redirect_slashes = False
     app.state.provider = provider
     return app
 
@@ -93,6 +100,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         body = {"error": "invalid_request", "error_description": exc.detail}
         return JSONResponse(body, exc.status_code, headers=exc.headers)
     return error_page("Not available", str(exc.detail), exc.status_code, headers=dict(exc.headers or {}))
+
+
+def _wrong_host(path: str, status_code: int, text: str) -> Response:
+    # SECURITY.md P22, P24: a refused Host gets the same kind of answer as any other bad request.
+    if path.startswith(JSON_PATHS):
+        return JSONResponse({"error": "invalid_request", "error_description": text}, status_code,
+                            headers={"Cache-Control": "no-store"})  # fmt: skip
+    return error_page("Wrong host name", text, status_code)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -1,25 +1,29 @@
-"""The SPA host: serves web/ and the pinned PyScript/Pyodide/MicroPython files
-from web/node_modules, with a strict CSP and no Referer (SECURITY.md C8).
+"""The SPA host: serves the SPA's files from web/ (an allow-list) and the pinned
+PyScript/Pyodide/MicroPython files from web/node_modules, with a strict CSP and
+no Referer (SECURITY.md C8), for the loopback host names only (P24).
 
-Caching: the pinned files live at versioned URLs and are immutable; web/'s own
-files, pages and configs are revalidated on every use (no-cache + ETag)."""
+Caching: the pinned files live at versioned URLs and are immutable, and so are the
+app's Python files under their content version; pages are never stored; other
+files and the configs are revalidated on every use (no-cache + ETag)."""
 
 import json
 import os
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .assets import (IMMUTABLE, REVALIDATE, AssetFiles, EncodedCache, Source, bytes_source, content_version,
                      negotiated_response, warm)  # fmt: skip
+from .hosts import LOOPBACK, TrustedHosts
 from .lab_pages import lab_routes
 from .requestlog import RequestLog, RequestLogMiddleware
 from .vendor import RuntimeFiles, Vendored, VendorURLs, find_vendored
@@ -34,21 +38,75 @@ MIME_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "app
 WARM_SUFFIXES = (".mjs", ".js", ".wasm", ".json", ".css")
 
 
+# The SPA's own files besides the Python modules web/pyscript.json lists: its pages, their
+# scripts and style, and main.py (boot.js names it). Nothing else in web/ is served: not the
+# tests, READMEs, package files or node_modules (the pinned packages have their /vendor/ mounts).
+SPA_FILES = ("index.html", "popup-callback.html", "baseline/index.html", "baseline/app.js",
+             "boot.js", "popup.js", "popup-callback.js", "app.css", "main.py")  # fmt: skip
+
+
+class ServedFiles:
+    """The paths (relative to web/) the SPA host serves: `explicit`, every local file the
+    PyScript config lists (re-read when the config changes: a file added there is served at
+    once), and the directories of the explicit index.html pages (/ and /baseline/)."""
+
+    def __init__(self, config: Path, explicit: tuple[str, ...] = SPA_FILES) -> None:
+        self.config = config
+        self.explicit = frozenset(explicit)
+        self.directories = frozenset(os.path.dirname(p) or "." for p in explicit if os.path.basename(p) == "index.html")
+        self._listed: tuple[tuple[int, int] | None, frozenset[str]] = (None, frozenset())
+
+    def __contains__(self, path: str) -> bool:
+        path = os.path.normpath(path)
+        return path in self.explicit or path in self.directories or path in self.listed()
+
+    def listed(self) -> frozenset[str]:
+        """The local files of the config's "files" (the app's Python files)."""
+        try:
+            stat = os.stat(self.config)
+        except FileNotFoundError:
+            return frozenset()
+        key, files = self._listed
+        if key != (stat.st_mtime_ns, stat.st_size):
+            files = _local_files(json.loads(self.config.read_text()).get("files", {}))
+            self._listed = ((stat.st_mtime_ns, stat.st_size), files)
+        return files
+
+
+def _local_files(files: dict[str, str]) -> frozenset[str]:
+    local = (urlsplit(url) for url in files)
+    return frozenset(os.path.normpath(u.path.lstrip("/")) for u in local if not u.scheme and not u.netloc)
+
+
 class WebFiles(AssetFiles):
-    """web/ itself, minus node_modules: the pinned packages are reachable only through
-    their versioned, filtered /vendor/ mounts."""
+    """web/'s files that the SPA uses (`served`), and nothing else: everything else is a 404."""
+
+    def __init__(self, *, served: ServedFiles, **options: Any) -> None:
+        super().__init__(**options)
+        self.served = served
 
     def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
-        if path.split(os.sep, 1)[0] == "node_modules":
+        if path not in self.served:
             return "", None
         return super().lookup_path(path)
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        if isinstance(response, RedirectResponse):
+            # SECURITY.md P24: StaticFiles' /baseline → /baseline/ writes the request's Host into
+            # Location; the path alone, rebuilt from the allow-listed directory, says the same.
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = f"{scope.get('root_path', '')}/{os.path.normpath(path)}/" + (f"?{query}" if query else "")
+            return RedirectResponse(target, headers={"Cache-Control": "no-cache"})
+        return response
 
     def _policy(self, path: str, scope: Scope) -> str:
         # The configs name the app's Python files as "<file>?v=<hash of its bytes>": asked for
         # with the current hash, a file is immutable (a warm visit re-fetches none of them);
-        # with another hash or none, it is revalidated as usual.
+        # with another hash or none, it is revalidated as usual. Pages never are: they are
+        # no-store whatever their query (a page that held tokens must not be kept).
         version = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("v")
-        if version is not None and version[0] == content_version(path):
+        if path.endswith(".py") and version is not None and version[0] == content_version(path):
             return IMMUTABLE
         return super()._policy(path, scope)
 
@@ -107,9 +165,11 @@ class SecurityHeaders:
 
 
 def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_dir: Path = WEB_DIR,
-                   request_log: bool = True, warm_cache: bool = False) -> Starlette:  # fmt: skip
+                   request_log: bool = True, warm_cache: bool = False,
+                   allowed_hosts: frozenset[str] = LOOPBACK) -> Starlette:  # fmt: skip
     """`settings` reach the SPA inside its PyScript config, under the key "spalab".
-    With `warm_cache`, a background thread compresses the pinned files right away."""
+    With `warm_cache`, a background thread compresses the pinned files right away.
+    `allowed_hosts`: the host names it answers for (SECURITY.md P24); it listens on loopback."""
     log = RequestLog("spa-host") if request_log else None
     cache = EncodedCache()
     vendored = find_vendored(web_dir / "node_modules")
@@ -135,17 +195,20 @@ def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_
     # html=True: a directory's index.html (/ → index.html, /baseline/ → baseline/index.html).
     # The pages themselves (a few KB) are never stored: a page that held tokens in memory must not
     # come back from the back/forward cache, and a fresh load is what the app's checks expect.
-    web_files = WebFiles(directory=web_dir, cache=cache, cache_control=REVALIDATE, rewrite=urls, html=True,
-                         page_cache_control="no-store")  # fmt: skip
+    web_files = WebFiles(served=ServedFiles(web_dir / "pyscript.json"), directory=web_dir, cache=cache,
+                         cache_control=REVALIDATE, rewrite=urls, html=True, page_cache_control="no-store")  # fmt: skip
     routes.append(Mount("/", web_files))
     app = Starlette(
         routes=routes,
         middleware=[
+            # SECURITY.md P24: outermost, so a rebinding page's request reaches nothing (not even the log).
+            Middleware(TrustedHosts, hosts=allowed_hosts),
             Middleware(RequestLogMiddleware, server="spa-host", log=log),
             Middleware(SecurityHeaders, csp=content_security_policy(connect_origins),
                        exempt=frozenset(route.path for route in lab)),  # fmt: skip
         ],
     )
+    app.router.redirect_slashes = False  # SECURITY.md P24: it would build Location from the request's Host
     if warm_cache:
         job = (cache, [v.directory for v in vendored], WARM_SUFFIXES)
         threading.Thread(target=warm, args=job, name="spalab-warm", daemon=True).start()

@@ -21,6 +21,7 @@ from spalab import assets
 from spalab.assets import EncodedCache, negotiate, warm
 from spalab.spa_host import WEB_DIR, create_spa_app
 
+BASE = "http://localhost:8000"  # the SPA host answers for the loopback host names only (SECURITY.md P24)
 SETTINGS = {"issuer": "http://127.0.0.1:9000", "client_id": "spa-demo", "redirect_uri": "http://localhost:8000/"}
 MODULES = WEB_DIR / "node_modules"
 pytestmark = pytest.mark.skipif(not MODULES.is_dir(), reason="run npm ci in web/ first")
@@ -38,7 +39,7 @@ CORE_CHUNK = next((p.name for p in (MODULES / "@pyscript/core/dist").glob("core-
 
 @pytest.fixture(scope="module")
 def spa() -> TestClient:
-    return TestClient(create_spa_app(["http://127.0.0.1:9000"], SETTINGS), base_url="http://localhost:8000")
+    return TestClient(create_spa_app(["http://127.0.0.1:9000"], SETTINGS), base_url=BASE)
 
 
 def fetch(client: TestClient, path: str, method: str = "GET", **headers: str) -> tuple[httpx.Response, bytes]:
@@ -129,8 +130,8 @@ def other_pages(tmp_path: Path) -> TestClient:
     (tmp_path / "popup-callback.html").write_text(page)
     (tmp_path / "baseline").mkdir()
     (tmp_path / "baseline" / "index.html").write_text(page.replace("oidc-client-ts.min", "oidc-client-ts"))
-    (tmp_path / "notes.txt").write_text("/vendor/pyodide/ stays as written outside .html\n")
-    return TestClient(create_spa_app(["http://127.0.0.1:9000"], SETTINGS, web_dir=tmp_path))
+    (tmp_path / "popup.js").write_text("// /vendor/pyodide/ stays as written outside .html\n")
+    return TestClient(create_spa_app(["http://127.0.0.1:9000"], SETTINGS, web_dir=tmp_path), base_url=BASE)
 
 
 @pytest.mark.parametrize("path", ["/popup-callback.html", "/baseline/"])
@@ -141,7 +142,7 @@ def test_every_html_page_is_rewritten(other_pages: TestClient, path: str) -> Non
     assert not UNVERSIONED.search(response.text)
     assert response.headers["cache-control"] == "no-store"
     # Only pages: other files go out as written.
-    assert other_pages.get("/notes.txt").text == "/vendor/pyodide/ stays as written outside .html\n"
+    assert other_pages.get("/popup.js").text == "// /vendor/pyodide/ stays as written outside .html\n"
 
 
 # --- compression ---
@@ -180,7 +181,7 @@ def test_refused_or_malformed_accept_encoding_gets_identity(spa: TestClient, acc
 
 
 def test_without_accept_encoding_the_body_is_identity(spa: TestClient) -> None:
-    client = TestClient(spa.app, base_url="http://localhost:8000")
+    client = TestClient(spa.app, base_url=BASE)
     del client.headers["accept-encoding"]
     response, body = fetch(client, f"{PYODIDE}/pyodide.mjs")
     assert "content-encoding" not in response.headers
@@ -212,7 +213,7 @@ def test_each_file_is_compressed_once(spa: TestClient, monkeypatch: pytest.Monke
     calls: list[str] = []
     real = assets.encode
     monkeypatch.setattr(assets, "encode", lambda data, coding: calls.append(coding) or real(data, coding))
-    client = TestClient(create_spa_app([], SETTINGS), base_url="http://localhost:8000")
+    client = TestClient(create_spa_app([], SETTINGS), base_url=BASE)
     bodies = {fetch(client, f"{PYODIDE}/pyodide.mjs", accept_encoding="gzip")[1] for _ in range(3)}
     assert calls == ["gzip"] and len(bodies) == 1
 
@@ -351,11 +352,32 @@ def test_python_files_are_named_by_content_version_and_immutable_under_it(spa: T
         assert spa.get(other).headers["cache-control"] == "no-cache", other
 
 
+@pytest.mark.parametrize(("path", "page"), [("/", "index.html"), ("/index.html", "index.html"),
+                                          ("/popup-callback.html", "popup-callback.html"),
+                                          ("/baseline/", "baseline/index.html")])  # fmt: skip
+def test_a_page_is_never_immutable_whatever_its_version(spa: TestClient, path: str, page: str) -> None:
+    """SECURITY.md C7: ?v=<the page's content hash> must not make a page cacheable for a year; a
+    page that held tokens must never come back from a cache. Only the Python files may."""
+    version = hashlib.sha256((WEB_DIR / page).read_bytes()).hexdigest()[:16]
+    for query in (f"?v={version}", "?v=0000000000000000", ""):
+        for coding in ("br", "identity"):
+            response = spa.get(path + query, headers={"Accept-Encoding": coding})
+            assert response.status_code == 200
+            assert response.headers["cache-control"] == "no-store", (query, coding)
+
+
+def test_other_files_are_not_immutable_by_version(spa: TestClient) -> None:
+    """Only the app's Python files, which the configs name by version, are ever immutable."""
+    for path in ("/app.css", "/boot.js", "/popup.js"):
+        version = hashlib.sha256((WEB_DIR / path.lstrip("/")).read_bytes()).hexdigest()[:16]
+        assert spa.get(f"{path}?v={version}").headers["cache-control"] == "no-cache", path
+
+
 def test_an_edited_file_gets_a_new_version_at_once(tmp_path: Path) -> None:
     """An edit while the server runs: the config names the new bytes, so no stale copy is used."""
     (tmp_path / "pyscript.json").write_text('{"files": {"/app.py": "./app.py"}}')
     (tmp_path / "app.py").write_text("print('one')\n")
-    client = TestClient(create_spa_app([], SETTINGS, web_dir=tmp_path))
+    client = TestClient(create_spa_app([], SETTINGS, web_dir=tmp_path), base_url=BASE)
     first = next(iter(client.get("/pyscript.json").json()["files"]))
     (tmp_path / "app.py").write_text("print('two, longer')\n")
     second = next(iter(client.get("/pyscript.json").json()["files"]))

@@ -109,3 +109,50 @@ def test_vendor_demo_pages_that_load_from_a_cdn_are_not_served(spa: TestClient) 
         # Nor through web/ itself: node_modules is reachable only through the filtered mounts.
         for path in (f"{PYODIDE}/{page}", f"/node_modules/pyodide/{page}", f"/vendor/pyodide/{page}"):
             assert spa.get(path).status_code == 404, path
+
+
+# --- only the files the SPA uses (web/ holds tests, READMEs and package files too) ---
+
+NOT_FOR_THE_BROWSER = ["/tests/test_client_pkce.py", "/tests/conftest.py", "/tests/__init__.py", "/tests/",
+                       "/tests/micropython/run.mjs", "/README.md", "/oauth_client/README.md", "/package-lock.json",
+                       "/package.json", "/.gitignore", "/oauth_client/", "/spa/", "/node_modules/pyodide/pyodide.mjs",
+                       "/baseline/../README.md", "/%2e%2e/web/README.md"]  # fmt: skip
+
+
+def spa_needs(spa: TestClient) -> set[str]:
+    """Every local file the SPA loads: each entry of pyscript.json's "files", each script and
+    stylesheet the served pages name, main.py (boot.js adds it) and the pages themselves."""
+    pages = {"/", "/popup-callback.html", "/baseline/"}
+    needed = set(json.loads((WEB_DIR / "pyscript.json").read_text())["files"]) | pages | {"/main.py"}
+    for page in pages:
+        tags = re.findall(r"<(?:script|link)\b[^>]*>", spa.get(page).text)
+        needed |= {m for t in tags for m in re.findall(r'(?:src|href)="(/[^"/][^"]*)"', t)}
+    return needed
+
+
+@pytest.mark.parametrize("path", NOT_FOR_THE_BROWSER)
+def test_files_the_spa_does_not_use_are_not_served(spa: TestClient, path: str) -> None:
+    """Only the SPA's own files: web/'s tests, READMEs and package files stay private (404)."""
+    assert (WEB_DIR / path.split("/")[1]).exists() or path.startswith("/%2e")  # the file is really there
+    assert spa.get(path).status_code == 404
+
+
+@needs_assets
+def test_every_file_the_spa_needs_is_served(spa: TestClient) -> None:
+    needed = spa_needs(spa)
+    assert len(needed) > 30 and any(p.startswith("/vendor/") for p in needed)
+    for path in sorted(needed):
+        assert spa.get(path).status_code == 200, path
+    for path in spa.get("/pyscript.json").json()["files"]:  # their versioned names too
+        assert spa.get(path).status_code == 200, path
+
+
+def test_a_python_file_added_to_the_config_is_served_at_once(tmp_path: Path) -> None:
+    """The allow-list follows web/pyscript.json: listing a file there serves it, no restart."""
+    (tmp_path / "pyscript.json").write_text('{"files": {"/app.py": "./app.py"}}')
+    (tmp_path / "app.py").write_text("print('app')\n")
+    (tmp_path / "extra.py").write_text("print('extra')\n")
+    client = TestClient(create_spa_app([], SETTINGS, web_dir=tmp_path), base_url="http://localhost:8000")
+    assert (client.get("/app.py").status_code, client.get("/extra.py").status_code) == (200, 404)
+    (tmp_path / "pyscript.json").write_text('{"files": {"/app.py": "./app.py", "/extra.py": "./extra.py"}}')
+    assert client.get("/extra.py").status_code == 200
