@@ -1,7 +1,6 @@
 """The provider as a Starlette app: routes assembled, state wired, errors mapped."""
 
 import hashlib
-import logging
 import secrets
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from . import backchannel, frontchannel
 from .config import ProviderConfig
@@ -19,12 +19,11 @@ from .context import Clock, Provider, system_clock
 from .cors import cors_route
 from .errors import PageError
 from .issuance import Issuer
+from .lastresort import CatchUnexpected
 from .pages import error_page
 from .requestlog import RequestLog, RequestLogMiddleware
 from .store import Store
 from .tokens import KeyRing
-
-logger = logging.getLogger("spalab.provider")
 
 def create_provider_app(
     config: ProviderConfig, data_dir: Path, clock: Clock = system_clock, request_log: bool | None = None
@@ -44,8 +43,11 @@ def create_provider_app(
     )
     app = Starlette(
         routes=_routes(config, log is not None),
-        middleware=[Middleware(RequestLogMiddleware, server="provider", log=log)],
-        exception_handlers={PageError: _page_error, HTTPException: _http_error, Exception: _unexpected},
+        middleware=[
+            Middleware(CatchUnexpected, server="provider", answer=_unexpected),
+            Middleware(RequestLogMiddleware, server="provider", log=log),
+        ],
+        exception_handlers={PageError: _page_error, HTTPException: _http_error},
     )
     app.state.provider = provider
     return app
@@ -95,7 +97,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_page("Not available", str(exc.detail), exc.status_code, headers=dict(exc.headers or {}))
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    # Last line of defence (SECURITY.md P22): log the type only, never show a trace.
-    logger.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+def _unexpected(scope: Scope) -> Response:
+    # Last line of defence (SECURITY.md P22): CatchUnexpected logged the type; no trace is shown.
+    if scope["path"].startswith(JSON_PATHS):
+        return JSONResponse({"error": "server_error"}, 500, headers={"Cache-Control": "no-store"})
     return error_page("Something went wrong", "The provider could not handle this request.", 500)

@@ -23,7 +23,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from spalab.config import parse_config
 from spalab.provider_app import create_provider_app
+from spalab.spa_host import create_spa_app
 from starlette.applications import Starlette
+from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from provider_support import ISSUER, REDIRECT, SECRET, TEST_CONFIG, Clock, Flow, challenge_of
@@ -557,3 +559,110 @@ def test_any_authorization_header_at_the_api(target: Target, value: bytes) -> No
     """SECURITY.md P22, RFC 6750 §3.1: any Authorization value → 4xx with an OAuth error."""
     answer = call(target.app, Raw("GET", "/api/me", b"", [(b"authorization", b"Bearer " + value)]))
     assert_clear_answer(ME, "GET", answer)
+
+
+# --- known 500s, each with its own test (P22 hardening) ---------------------------------------------
+
+SPA_SETTINGS = {"issuer": ISSUER, "client_id": "spa-demo", "redirect_uri": REDIRECT}
+
+
+def _spa_app() -> Starlette:
+    return create_spa_app([ISSUER], SPA_SETTINGS)
+
+
+@pytest.mark.parametrize("path", ["/token", "/revoke", "/introspect"])
+@pytest.mark.parametrize("credentials", [b"\xff", b"c3BhOng=\xe9", "spä:x".encode()])
+def test_basic_credentials_with_a_non_ascii_byte_are_invalid_client(target: Target, path: str, credentials: bytes) -> None:
+    """SECURITY.md P22, RFC 6749 §2.3.1: Basic credentials that are not base64 text are refused, not a 500."""
+    headers = [(b"authorization", b"Basic " + credentials), (b"content-type", FORM)]
+    answer = call(target.app, Raw("POST", path, b"", headers, b"token=x&grant_type=refresh_token&refresh_token=x"))
+    assert answer.raised is None, repr(answer.raised)
+    assert answer.status == 401
+    assert json.loads(answer.body)["error"] == "invalid_client"
+    assert answer.header(b"www-authenticate") == b'Basic realm="spalab"'
+
+
+class Boom(RuntimeError):
+    """A bug, as the last line of defence sees it."""
+
+
+async def _raise(request: object) -> None:
+    raise Boom("secret detail /srv/spalab/store.py")
+
+
+@pytest.mark.parametrize("path, json_body", [("/_spalab/boom", True), ("/boom", False)])
+def test_an_unexpected_exception_is_a_readable_500_without_a_trace(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, path: str, json_body: bool
+) -> None:
+    """SECURITY.md P22: a bug answers 500 (JSON on the JSON endpoints, a page elsewhere) and does not escape
+    the app: Starlette's ServerErrorMiddleware would re-raise it to uvicorn, which prints the traceback."""
+    app = create_provider_app(parse_config(TEST_CONFIG, "test config"), tmp_path, clock=Clock())
+    app.router.add_route(path, _raise)
+    with TestClient(app, base_url=ISSUER, raise_server_exceptions=True) as client:
+        response = client.get(path)
+    assert response.status_code == 500
+    if json_body:
+        assert response.json() == {"error": "server_error"}
+    else:
+        assert response.headers["content-type"].startswith("text/html")
+    assert not LEAK.search(response.content) and b"secret detail" not in response.content
+    logged = [r for r in caplog.records if "Boom" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is None and "secret detail" not in logged[0].getMessage()
+    app.state.provider.store.close()
+
+
+def test_an_unexpected_exception_on_the_spa_host_is_a_readable_500_without_a_trace(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SECURITY.md P22: the SPA host, likewise."""
+    app = _spa_app()
+    app.router.routes.insert(0, Route("/boom", _raise))
+    response = TestClient(app, raise_server_exceptions=True).get("/boom")
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("text/plain")
+    assert not LEAK.search(response.content) and b"secret detail" not in response.content
+    logged = [r for r in caplog.records if "Boom" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is None
+
+
+SPA_FILES = ["/", "/index.html", "/main.py", "/app.css", "/pyscript.json", "/mpy.json", "/popup-callback.html",
+             "/baseline/"]  # fmt: skip
+
+
+@pytest.mark.parametrize("coding", ["identity", "br", "gzip"])
+@pytest.mark.parametrize("date", ["Sat, 01 Jan 10000 00:00:00 GMT", "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"])
+def test_if_modified_since_beyond_year_9999_is_ignored(coding: str, date: str) -> None:
+    """SECURITY.md P22, RFC 9110 §13.1.3: an invalid date (HTTP-date has a 4-digit year) is ignored: 200."""
+    app = _spa_app()
+    vendored = [r.path for r in app.router.routes if isinstance(r, Mount) and r.path.startswith("/vendor/")]
+    paths = SPA_FILES + [f"{prefix}/{name}" for prefix in vendored for name in _some_files(app, prefix)]
+    with TestClient(app, raise_server_exceptions=True) as client:
+        for path in paths:
+            response = client.get(path, headers={"If-Modified-Since": date, "Accept-Encoding": coding})
+            assert response.status_code == 200, path
+
+
+def _some_files(app: Starlette, prefix: str) -> list[str]:
+    mount = next(r for r in app.router.routes if isinstance(r, Mount) and r.path == prefix)
+    directory = Path(mount.app.directory)  # type: ignore[attr-defined]
+    served = (".mjs", ".js", ".css", ".json")  # what the vendor mounts serve: not README.md
+    small = sorted(p.name for p in directory.iterdir() if p.name.endswith(served) and p.stat().st_size < 200_000)
+    return small[:2]
+
+
+@pytest.mark.parametrize("since", ["²", "9" * 5000, "-1", " 1", "1.0", "０", "0x10"])
+def test_request_log_since_must_be_a_plain_number(target: Target, since: str) -> None:
+    """SECURITY.md P22: a `since` that is not ASCII digits is invalid_request on both servers' logs."""
+    query = urlencode({"since": since}).encode()
+    answer = call(target.app, Raw("GET", "/_spalab/requests", query))
+    assert (answer.status, json.loads(answer.body)["error"]) == (400, "invalid_request")
+    spa = call(_spa_app(), Raw("GET", "/_spalab/requests", query))
+    assert (spa.status, json.loads(spa.body)["error"]) == (400, "invalid_request")
+
+
+def test_request_log_since_as_a_number_works(target: Target) -> None:
+    """Control for the test above: the digits the SPA sends (up to 2**53 - 1) are accepted on both servers."""
+    for since in ("0", "9007199254740991"):
+        query = urlencode({"since": since}).encode()
+        assert call(target.app, Raw("GET", "/_spalab/requests", query)).status == 200
+        assert call(_spa_app(), Raw("GET", "/_spalab/requests", query)).status == 200
