@@ -8,6 +8,7 @@ inside it, as the app's outermost layer, so nothing reaches it."""
 import logging
 from collections.abc import Callable
 
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,17 +29,31 @@ class CatchUnexpected:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = [False]
+        started, lost = [False], [False]
 
         async def tracking_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 started[0] = True
-            await send(message)
+            try:
+                await send(message)
+            except Exception:
+                # The server cannot send: the client left, or the server already answered a request
+                # it found malformed (uvicorn's 400 after a broken body). Not a bug of ours.
+                lost[0] = True
+                raise
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            self._gone(scope, "the client left before its request was read")
         except Exception as exc:  # the one place that catches everything: see the module docstring
+            if lost[0]:
+                self._gone(scope, "the connection could no longer carry the answer")
+                return
             logger.error("%s: unexpected %s on %s %r", self.server, type(exc).__name__, scope["method"], scope["path"][:200])
             # Once the status line is out, the connection can only be cut short (the server does that).
             if not started[0]:
                 await self.answer(scope)(scope, receive, send)
+
+    def _gone(self, scope: Scope, why: str) -> None:
+        logger.info("%s: %s %r: %s", self.server, scope["method"], scope["path"][:200], why)
