@@ -284,5 +284,10 @@ def _media_type(path: str) -> str:
 
 
 def _http_date(value: str | None) -> int | None:
+    """Seconds since the epoch, or None for a date that is absent or invalid (RFC 9110 §13.1.3:
+    then the condition is ignored)."""
     parsed = parsedate_tz(value) if value else None
-    return mktime_tz(parsed) if parsed else None
+    try:
+        return mktime_tz(parsed) if parsed else None
+    except (OverflowError, ValueError):  # a year past 9999 or out of the platform's range
+        return None

@@ -13,6 +13,7 @@ from .config import Client
 from .context import Provider, provider_of
 from .errors import InvalidClient, InvalidRequest, InvalidToken, OAuthError
 from .metadata import server_metadata
+from .requestlog import parse_since
 from .tokens import profile_claims
 
 # RFC 6749 §5.1: token responses must not be cached.
@@ -187,8 +188,10 @@ async def userinfo(request: Request) -> Response:
 async def request_log(request: Request) -> Response:
     log = provider_of(request).request_log
     try:
-        since = int(params.single(params.query_params(request)).get("since", "0"))
-    except (InvalidRequest, ValueError):
+        since = parse_since(params.query_params(request).get("since", []))
+    except InvalidRequest:
+        since = None
+    if since is None:
         return JSONResponse({"error": "invalid_request", "error_description": "since must be a number"}, 400)
     body = {"server": "provider", "entries": log.since(since) if log else [], "last_seq": log.last_seq if log else 0}
     return JSONResponse(body, headers=NO_STORE)

@@ -12,6 +12,7 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -205,6 +206,16 @@ def _run(servers: list[Served]) -> None:
     signal.signal(signal.SIGTERM, stop)
 
     async def serve_all() -> None:
+        asyncio.get_running_loop().set_exception_handler(_log_type_only)
         await asyncio.gather(*(server.serve(sockets=sockets) for server, sockets in instances))
 
     asyncio.run(serve_all())
+
+
+def _log_type_only(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """SECURITY.md P22: no traceback on the console, even for errors in the server itself. Seen: uvicorn's
+    h11 protocol failing to send its own 400 for a broken body after the app had answered (the
+    connection is closed, the client has its answer), which asyncio would print with a full trace."""
+    exception = context.get("exception")
+    what = type(exception).__name__ if exception is not None else "no exception"
+    logging.getLogger("spalab.server").error("server: %s (%s)", context.get("message", "event loop error"), what)

@@ -5,7 +5,6 @@ Methods: `none` (public clients), `client_secret_basic`, `client_secret_post`
 """
 
 import base64
-import binascii
 import hmac
 from urllib.parse import unquote
 
@@ -20,8 +19,9 @@ def parse_basic_credentials(header: str | None) -> tuple[str, str] | None:
     if scheme.lower() != "basic":
         raise InvalidClient("unsupported authorization scheme")
     try:
+        # A header arrives as latin-1 text: b64decode refuses a non-ASCII character with ValueError.
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):
         raise InvalidClient("malformed Basic credentials") from None
     client_id, sep, secret = decoded.partition(":")
     if not sep:

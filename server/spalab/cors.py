@@ -4,6 +4,7 @@ the authorization endpoint and login pages nobody (RFC 9700 §2.6)."""
 
 from collections.abc import Awaitable, Callable, Collection
 
+from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,7 +15,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def cors_route(path: str, endpoint: Endpoint, methods: list[str], origins: Collection[str]) -> Route:
     app = CORSMiddleware(
-        request_response(endpoint),
+        request_response(_preflight_only_options(endpoint, methods)),
         allow_origins=list(origins),
         allow_methods=methods,
         allow_headers=["authorization", "content-type"],
@@ -25,3 +26,17 @@ def cors_route(path: str, endpoint: Endpoint, methods: list[str], origins: Colle
         max_age=600,
     )
     return Route(path, app, methods=[*methods, "OPTIONS"])
+
+
+def _preflight_only_options(endpoint: Endpoint, methods: list[str]) -> Endpoint:
+    """OPTIONS is on the route for CORS preflights, which CORSMiddleware answers itself. Any other
+    OPTIONS reaches here: RFC 9110 §9.3.7 makes it a question about the resource, never a call of
+    it (a revocation or introspection sent as OPTIONS must not run)."""
+
+    async def guarded(request: Request) -> Response:
+        if request.method == "OPTIONS":
+            raise HTTPException(405, headers={"Allow": ", ".join([*methods, "OPTIONS"])})
+        return await endpoint(request)
+
+    return guarded
+

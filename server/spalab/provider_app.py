@@ -1,7 +1,6 @@
 """The provider as a Starlette app: routes assembled, state wired, errors mapped."""
 
 import hashlib
-import logging
 import secrets
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from . import backchannel, frontchannel
 from .config import ProviderConfig
@@ -20,12 +20,11 @@ from .cors import cors_route
 from .errors import PageError
 from .hosts import TrustedHosts, provider_hosts
 from .issuance import Issuer
+from .lastresort import CatchUnexpected
 from .pages import error_page
 from .requestlog import RequestLog, RequestLogMiddleware
 from .store import Store
 from .tokens import KeyRing
-
-logger = logging.getLogger("spalab.provider")
 
 def create_provider_app(
     config: ProviderConfig, data_dir: Path, clock: Clock = system_clock, request_log: bool | None = None
@@ -46,11 +45,12 @@ def create_provider_app(
     app = Starlette(
         routes=_routes(config, log is not None),
         middleware=[
-            # SECURITY.md P24: outermost, so a rebinding page's request reaches nothing (not even the log).
+            Middleware(CatchUnexpected, server="provider", answer=_unexpected),
+            # SECURITY.md P24: before anything else, so a rebinding page's request reaches nothing (not even the log).
             Middleware(TrustedHosts, hosts=provider_hosts(config.issuer, config.allowed_hosts), refusal=_wrong_host),
             Middleware(RequestLogMiddleware, server="provider", log=log),
         ],
-        exception_handlers={PageError: _page_error, HTTPException: _http_error, Exception: _unexpected},
+        exception_handlers={PageError: _page_error, HTTPException: _http_error},
     )
     # SECURITY.md P24: Starlette's "/path/" ↔ "/path" redirect writes the request's Host into Location.
     app.router.redirect_slashes = False
@@ -110,7 +110,8 @@ def _wrong_host(path: str, status_code: int, text: str) -> Response:
     return error_page("Wrong host name", text, status_code)
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    # Last line of defence (SECURITY.md P22): log the type only, never show a trace.
-    logger.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+def _unexpected(scope: Scope) -> Response:
+    # Last line of defence (SECURITY.md P22): CatchUnexpected logged the type; no trace is shown.
+    if scope["path"].startswith(JSON_PATHS):
+        return JSONResponse({"error": "server_error"}, 500, headers={"Cache-Control": "no-store"})
     return error_page("Something went wrong", "The provider could not handle this request.", 500)

@@ -7,6 +7,7 @@ never reaches a server, so it can never appear here: that is the point.
 """
 
 import itertools
+import re
 import logging
 import time
 from collections import deque
@@ -66,6 +67,17 @@ class RequestLog:
     def last_seq(self) -> int:
         """The newest entry's number (0 when empty): a reader's mark for "only what comes next"."""
         return int(self.entries[-1]["seq"]) if self.entries else 0
+
+
+def parse_since(values: list[str]) -> int | None:
+    """The mark of a ?since=<entry number> query (0 when absent), or None when it is not one:
+    a single value of ASCII digits ("²".isdigit() is true, but int() refuses it) and short
+    enough to be an entry number (int() refuses strings of over 4,300 digits)."""
+    if not values:
+        return 0
+    if len(values) > 1 or not re.fullmatch(r"[0-9]{1,18}", values[0]):
+        return None
+    return int(values[0])
 
 
 class RequestLogMiddleware:

@@ -25,7 +25,8 @@ from .assets import (IMMUTABLE, REVALIDATE, AssetFiles, EncodedCache, Source, by
                      negotiated_response, warm)  # fmt: skip
 from .hosts import LOOPBACK, TrustedHosts
 from .lab_pages import lab_routes
-from .requestlog import RequestLog, RequestLogMiddleware
+from .lastresort import CatchUnexpected
+from .requestlog import RequestLog, RequestLogMiddleware, parse_since
 from .vendor import RuntimeFiles, Vendored, VendorURLs, find_vendored
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -176,9 +177,10 @@ def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_
     urls = VendorURLs(vendored)
 
     async def requests_seen(request: Request) -> Response:
-        since = request.query_params.get("since", "0")
-        entries = log.since(int(since)) if log and since.isdigit() else []
-        body = {"server": "spa-host", "entries": entries, "last_seq": log.last_seq if log else 0}
+        since = parse_since(request.query_params.getlist("since"))
+        if since is None:
+            return JSONResponse({"error": "invalid_request", "error_description": "since must be a number"}, 400)
+        body = {"server": "spa-host", "entries": log.since(since) if log else [], "last_seq": log.last_seq if log else 0}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     # The browser lab's pages (e2e/, issue 4): deliberately without the SPA's policies.
@@ -201,7 +203,8 @@ def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_
     app = Starlette(
         routes=routes,
         middleware=[
-            # SECURITY.md P24: outermost, so a rebinding page's request reaches nothing (not even the log).
+            Middleware(CatchUnexpected, server="spa-host", answer=_unexpected),
+            # SECURITY.md P24: before anything else, so a rebinding page's request reaches nothing (not even the log).
             Middleware(TrustedHosts, hosts=allowed_hosts),
             Middleware(RequestLogMiddleware, server="spa-host", log=log),
             Middleware(SecurityHeaders, csp=content_security_policy(connect_origins),
@@ -256,6 +259,12 @@ def _vendor_not_found(vendored: list[Vendored]) -> Callable[[Request], Awaitable
         return PlainTextResponse(text, status_code=404, headers={"Cache-Control": "no-cache"})
 
     return not_found
+
+
+def _unexpected(scope: Scope) -> Response:
+    # Last line of defence (SECURITY.md P22): CatchUnexpected logged the type; no trace is shown.
+    text = "500: the SPA host could not handle this request.\n"
+    return PlainTextResponse(text, status_code=500, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
 def _origin(url: str) -> str:
