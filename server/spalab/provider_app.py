@@ -20,6 +20,7 @@ from .cors import cors_route
 from .errors import PageError
 from .issuance import Issuer
 from .pages import error_page
+from .purge import Purger, PurgeMiddleware
 from .requestlog import RequestLog, RequestLogMiddleware
 from .store import Store
 from .tokens import KeyRing
@@ -44,7 +45,11 @@ def create_provider_app(
     )
     app = Starlette(
         routes=_routes(config, log is not None),
-        middleware=[Middleware(RequestLogMiddleware, server="provider", log=log)],
+        middleware=[
+            # SECURITY.md P28: outermost, so a due purge starts only once the response is out.
+            Middleware(PurgeMiddleware, purger=Purger(store, clock)),
+            Middleware(RequestLogMiddleware, server="provider", log=log),
+        ],
         exception_handlers={PageError: _page_error, HTTPException: _http_error, Exception: _unexpected},
     )
     app.state.provider = provider
