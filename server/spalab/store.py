@@ -76,7 +76,16 @@ EXPIRED = (
      " AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.grant_id)"
      " AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.grant_id)"),
 )  # fmt: skip
+# Failures older than the throttling window no longer count (throttle.py).
+LOGIN_FAILURES_EXPIRED = ("login_failures", "failed_at", "failed_at <= ?")
 PURGE_BATCH = 500
+
+
+def purge_sql(table: str, key: str, where: str) -> str:
+    # At most about PURGE_BATCH rows per statement, so requests interleave with a long purge;
+    # DELETE ... WHERE key IN (SELECT ... LIMIT n) is valid on SQLite and PostgreSQL alike.
+    # (A key that is not unique, like failed_at, only makes a batch larger, never wrong.)
+    return f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {where} LIMIT ?)"
 
 
 def digest(secret: str) -> str:
@@ -282,16 +291,11 @@ class Store:
 
     def purge(self, now: int, login_failures_before: int) -> int:
         """Deletes what can no longer be used; returns the number of rows removed."""
-        removed = sum(self._purge_table(table, key, where, now) for table, key, where in EXPIRED)
-        # Failures older than the throttling window no longer count (throttle.py).
-        removed += self._purge_table("login_failures", "failed_at", "failed_at <= ?", login_failures_before)
+        removed = sum(self._purge_table(purge_sql(*rule), now) for rule in EXPIRED)
+        removed += self._purge_table(purge_sql(*LOGIN_FAILURES_EXPIRED), login_failures_before)
         return removed
 
-    def _purge_table(self, table: str, key: str, where: str, bound: int) -> int:
-        # Batches of about PURGE_BATCH rows, each its own short statement, so requests interleave;
-        # DELETE ... WHERE key IN (SELECT ... LIMIT n) is valid on SQLite and PostgreSQL alike.
-        # (A key that is not unique, like failed_at, only makes a batch larger, never wrong.)
-        sql = f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {where} LIMIT ?)"
+    def _purge_table(self, sql: str, bound: int) -> int:
         removed = 0
         while (count := self._run(sql, bound, PURGE_BATCH)) > 0:
             removed += count
