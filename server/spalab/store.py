@@ -122,6 +122,9 @@ class Store:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
+        # SECURITY.md P28: the log synced at every commit, so not even a power loss undoes a
+        # rotation or a revocation (NORMAL, some builds' WAL default, could lose the last ones).
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
         self._db.executescript(PURGE_INDEXES)
 

@@ -19,6 +19,7 @@ from spalab.config import parse_config
 from spalab.frontchannel import PENDING_LIFETIME
 from spalab.provider_app import create_provider_app
 from spalab.purge import INTERVAL
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 DB = "spalab.sqlite3"
@@ -124,6 +125,14 @@ def test_every_purge_statement_reads_through_an_index(app: object, data_dir: Pat
         for rule in (*store.EXPIRED, store.LOGIN_FAILURES_EXPIRED):
             plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + store.purge_sql(*rule), (0, 1))]
             assert not [step for step in plan if step.startswith("SCAN")], rule[0]
+
+
+def test_every_commit_is_synced_to_disk(app: Starlette) -> None:
+    """SECURITY.md P28: WAL with synchronous=FULL (2), so a power loss loses nothing committed;
+    some SQLite builds default to NORMAL in WAL mode."""
+    connection = app.state.provider.store._db  # the store's own connection: the setting is per connection
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert connection.execute("PRAGMA synchronous").fetchone()[0] == 2
 
 
 # --- steady use ---------------------------------------------------------------------------
