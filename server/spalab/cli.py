@@ -192,9 +192,15 @@ class _Server(uvicorn.Server):
         yield
 
 
+# SECURITY.md P28: on SIGTERM, requests in flight get this long to finish; a client that
+# stalls longer cannot keep the process from exiting.
+SHUTDOWN_GRACE = 5
+
+
 def _run(servers: list[Served]) -> None:
     instances = [
-        (_Server(uvicorn.Config(app, access_log=False, lifespan="off", log_level="warning")), sockets)
+        (_Server(uvicorn.Config(app, access_log=False, lifespan="off", log_level="warning",
+                                timeout_graceful_shutdown=SHUTDOWN_GRACE)), sockets)  # fmt: skip
         for _, app, sockets in servers
     ]
 

@@ -22,6 +22,7 @@ from .hosts import TrustedHosts, provider_hosts
 from .issuance import Issuer
 from .lastresort import CatchUnexpected
 from .pages import error_page
+from .purge import Purger, PurgeMiddleware
 from .requestlog import RequestLog, RequestLogMiddleware
 from .store import Store
 from .tokens import KeyRing
@@ -46,6 +47,9 @@ def create_provider_app(
         routes=_routes(config, log is not None),
         middleware=[
             Middleware(CatchUnexpected, server="provider", answer=_unexpected),
+            # SECURITY.md P28: a due purge starts only once the response is out (inside CatchUnexpected,
+            # so a failing purge is logged by its type, never as a trace).
+            Middleware(PurgeMiddleware, purger=Purger(store, clock)),
             # SECURITY.md P24: before anything else, so a rebinding page's request reaches nothing (not even the log).
             Middleware(TrustedHosts, hosts=provider_hosts(config.issuer, config.allowed_hosts), refusal=_wrong_host),
             Middleware(RequestLogMiddleware, server="provider", log=log),

@@ -46,6 +46,47 @@ CREATE TABLE IF NOT EXISTS login_failures (
 CREATE INDEX IF NOT EXISTS login_failures_subject ON login_failures (subject, failed_at);
 """
 
+# SECURITY.md P28: the indexes purge() needs, so each of its DELETEs reads only what it removes.
+PURGE_INDEXES = """
+CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires_at);
+CREATE INDEX IF NOT EXISTS pending_authorizations_expires ON pending_authorizations (expires_at);
+CREATE INDEX IF NOT EXISTS grants_expires ON grants (expires_at);
+CREATE INDEX IF NOT EXISTS codes_expires ON codes (expires_at);
+CREATE INDEX IF NOT EXISTS codes_grant ON codes (grant_id);
+CREATE INDEX IF NOT EXISTS refresh_tokens_expires ON refresh_tokens (expires_at);
+CREATE INDEX IF NOT EXISTS refresh_tokens_grant ON refresh_tokens (grant_id);
+CREATE INDEX IF NOT EXISTS access_tokens_expires ON access_tokens (expires_at);
+CREATE INDEX IF NOT EXISTS access_tokens_grant ON access_tokens (grant_id);
+CREATE INDEX IF NOT EXISTS login_failures_failed_at ON login_failures (failed_at);
+"""
+
+# What purge() removes, table by table: (table, key column, condition on `?` = now).
+# Codes go once expired, consumed or not: until then a replay must still find them and
+# revoke (RFC 6749 §4.1.2). Every refresh token of a family carries the family's absolute
+# expiry, so a used one stays known, and its replay revokes, for as long as the family
+# could live (RFC 9700 §4.14.2). A grant goes last, once expired and no longer referenced.
+EXPIRED = (
+    ("sessions", "session_hash", "expires_at <= ?"),
+    ("pending_authorizations", "request_id", "expires_at <= ?"),
+    ("codes", "code_hash", "expires_at <= ?"),
+    ("access_tokens", "jti", "expires_at <= ?"),
+    ("refresh_tokens", "token_hash", "expires_at <= ?"),
+    ("grants", "grant_id", "expires_at <= ?"
+     " AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = grants.grant_id)"
+     " AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.grant_id)"
+     " AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.grant_id)"),
+)  # fmt: skip
+# Failures older than the throttling window no longer count (throttle.py).
+LOGIN_FAILURES_EXPIRED = ("login_failures", "failed_at", "failed_at <= ?")
+PURGE_BATCH = 500
+
+
+def purge_sql(table: str, key: str, where: str) -> str:
+    # At most about PURGE_BATCH rows per statement, so requests interleave with a long purge;
+    # DELETE ... WHERE key IN (SELECT ... LIMIT n) is valid on SQLite and PostgreSQL alike.
+    # (A key that is not unique, like failed_at, only makes a batch larger, never wrong.)
+    return f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {where} LIMIT ?)"
+
 
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
@@ -81,7 +122,11 @@ class Store:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
+        # SECURITY.md P28: the log synced at every commit, so not even a power loss undoes a
+        # rotation or a revocation (NORMAL, some builds' WAL default, could lose the last ones).
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._db.executescript(PURGE_INDEXES)
         self._add_missing_columns()
 
     def _add_missing_columns(self) -> None:
@@ -255,6 +300,22 @@ class Store:
 
     def revoke_access_token(self, jti: str, now: int) -> None:
         self._run("UPDATE access_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL", now, jti)
+
+    # --- bounded storage (SECURITY.md P28) -----------------------------------------
+
+    def purge(self, now: int, login_failures_before: int) -> int:
+        """Deletes what can no longer be used; returns the number of rows removed."""
+        removed = sum(self._purge_table(purge_sql(*rule), now) for rule in EXPIRED)
+        removed += self._purge_table(purge_sql(*LOGIN_FAILURES_EXPIRED), login_failures_before)
+        return removed
+
+    def _purge_table(self, sql: str, bound: int) -> int:
+        removed = 0
+        while (count := self._run(sql, bound, PURGE_BATCH)) > 0:
+            removed += count
+            if count < PURGE_BATCH:
+                break
+        return removed
 
     # --- failed sign-ins --------------------------------------------------------
 
