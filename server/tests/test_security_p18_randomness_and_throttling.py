@@ -1,5 +1,6 @@
 """SECURITY.md P18: codes and tokens carry at least 128 bits of randomness; failed sign-ins are
-throttled (429) per account and per address."""
+throttled (429) per account and per address. P23: throttling slows guessing without letting
+anyone lock out others, and its table stays bounded (real concurrency: test_security_p23_throttling)."""
 
 import base64
 import re
