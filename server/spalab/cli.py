@@ -197,12 +197,15 @@ class _Server(uvicorn.Server):
 SHUTDOWN_GRACE = 5
 
 
+def server_config(app: ASGIApp) -> uvicorn.Config:
+    # SECURITY.md P23: no X-Forwarded-For/-Proto is trusted (uvicorn trusts 127.0.0.1 by default),
+    # so the throttle's per-address counts use the real peer address.
+    return uvicorn.Config(app, access_log=False, lifespan="off", log_level="warning", proxy_headers=False,
+                          timeout_graceful_shutdown=SHUTDOWN_GRACE)  # fmt: skip
+
+
 def _run(servers: list[Served]) -> None:
-    instances = [
-        (_Server(uvicorn.Config(app, access_log=False, lifespan="off", log_level="warning",
-                                timeout_graceful_shutdown=SHUTDOWN_GRACE)), sockets)  # fmt: skip
-        for _, app, sockets in servers
-    ]
+    instances = [(_Server(server_config(app)), sockets) for _, app, sockets in servers]
 
     def stop(*_: object) -> None:
         for server, _sockets in instances:

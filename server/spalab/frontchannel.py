@@ -6,7 +6,6 @@ the anti-framing and no-referrer headers (pages.PAGE_HEADERS).
 
 from urllib.parse import quote, urlencode
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -14,7 +13,7 @@ from . import authorization, params, throttle
 from .authorization import AuthorizationRequest
 from .errors import ConsentRequired, InvalidRequest, LoginRequired, AccessDenied, OAuthError, PageError
 from .pages import render
-from .passwords import verify_password
+from .passwords import Busy, check_password
 from .context import Provider, provider_of
 from .tokens import new_secret
 
@@ -26,6 +25,8 @@ SCOPE_TEXT = {
     "contacts.read": "read your contacts",
 }
 PENDING_LIFETIME = 600
+DEVICE_COOKIE_LIFETIME = 365 * 24 * 3600
+BUSY_RETRY_AFTER = 2
 
 
 def _redirect(url: str, status_code: int) -> Response:
@@ -210,24 +211,58 @@ async def login(request: Request) -> Response:
     if not provider.check_csrf(form.get("csrf_token"), "login", _browser_id(request, provider) or ""):
         return _login_response(request, provider, next_url, 400, username="", error="The form expired. Please try again.")
     username, password = form.get("username", ""), form.get("password", "")
+    # SECURITY.md P23: the peer's address; forwarding headers are not trusted (cli.server_config).
     address = request.client.host if request.client else "unknown"
-    subjects = throttle.subjects(username, address)
+    device = _device_id(request, provider, username)
+    rules = throttle.subjects(username, address, device)
     now = provider.clock()
-    waits = [throttle.retry_after(provider.store.login_failures_since(s, now - throttle.WINDOW), now) for s in subjects]
-    wait = max((w for w in waits if w is not None), default=None)
-    if wait is not None:
-        # SECURITY.md P18: repeated failures are throttled per account and per address.
-        response = _login_response(request, provider, next_url, 429, username=username,
-                                   error=f"Too many failed attempts. Try again in {wait} seconds.")  # fmt: skip
-        response.headers["Retry-After"] = str(wait)
-        return response
+    attempt = provider.store.reserve_login_attempt(
+        {s: rule.keep for s, rule in rules.items()}, now, now - throttle.WINDOW,
+        lambda history: throttle.decide(rules, history, now),
+    )  # fmt: skip
+    if attempt.retry_after is not None:
+        # SECURITY.md P18, P23: the decision and the reservation were one transaction.
+        return _retry_later(request, provider, next_url, username, 429, attempt.retry_after,
+                            f"Too many failed attempts. Try again in {attempt.retry_after} seconds.")  # fmt: skip
     user = provider.config.users.get(username)
-    ok = await run_in_threadpool(verify_password, user.password_hash if user else None, password)
+    try:
+        ok = await check_password(user.password_hash if user else None, password)
+    except Busy:
+        # SECURITY.md P23: no password was checked, so the reservation is undone.
+        provider.store.forgive_login_attempt(attempt.rows, [])
+        return _retry_later(request, provider, next_url, username, 503, BUSY_RETRY_AFTER,
+                            "The server is busy checking other sign-ins. Please try again in a moment.")  # fmt: skip
     if user is None or not ok:
-        provider.store.record_login_failure(subjects, now)
         return _login_response(request, provider, next_url, 400, username=username, error="Wrong username or password.")
-    provider.store.clear_login_failures(subjects[0])
-    return _start_session(request, provider, username, next_url)
+    provider.store.forgive_login_attempt(attempt.rows, throttle.forgiven_on_success(rules))
+    response = _start_session(request, provider, username, next_url)
+    if device is None:
+        _set_device_cookie(response, provider, username)
+    return response
+
+
+def _retry_later(
+    request: Request, provider: Provider, next_url: str, username: str, status: int, seconds: int, error: str
+) -> Response:
+    response = _login_response(request, provider, next_url, status, username=username, error=error)
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def _device_id(request: Request, provider: Provider, username: str) -> str | None:
+    """The device id of a browser that signed in to this account before (throttle.py), or None."""
+    device_id, _, mac = request.cookies.get("spalab_device_" + provider.cookie_suffix, "").partition(".")
+    # SECURITY.md P23: only a cookie this provider issued for this account counts.
+    return device_id if provider.check_csrf(mac, "device", username.lower(), device_id) else None
+
+
+def _set_device_cookie(response: Response, provider: Provider, username: str) -> None:
+    device_id = new_secret()
+    value = device_id + "." + provider.csrf_token("device", username.lower(), device_id)
+    response.set_cookie(
+        "spalab_device_" + provider.cookie_suffix, value, max_age=DEVICE_COOKIE_LIFETIME,
+        httponly=True, samesite="lax", secure=provider.config.issuer.startswith("https:"),
+    )  # fmt: skip
 
 
 def _start_session(request: Request, provider: Provider, username: str, next_url: str) -> Response:

@@ -1,5 +1,16 @@
-"""Password hashing with Argon2id (memory-hard), via argon2-cffi."""
+"""Password hashing with Argon2id (memory-hard), via argon2-cffi.
 
+Each check holds 64 MiB for its duration, so checks pass through `GATE`
+(SECURITY.md P23): at most one per core runs, a bounded number wait, and the
+rest are refused at once with `Busy` rather than queued without limit.
+"""
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -8,6 +19,58 @@ _hasher = PasswordHasher()
 # A hash of a random password, verified against when the username is unknown
 # so that timing does not tell which accounts exist.
 _DUMMY = _hasher.hash("no such user: spend the same time")
+
+
+class Busy(Exception):
+    """Too many password checks are running or waiting: try again in a moment."""
+
+
+class CheckGate:
+    """Admits at most `slots + queue` checks; runs at most `slots` at once. Thread-safe and
+    bound to no event loop, so one gate serves every app and server in the process. The
+    peaks show what the bound held (the tests read them)."""
+
+    def __init__(self, slots: int, queue: int) -> None:
+        self.slots, self.queue = slots, queue
+        self._lock = threading.Lock()
+        self._running = threading.Semaphore(slots)
+        self.admitted = self.active = self.peak_admitted = self.peak_active = 0
+
+    def admit(self) -> None:
+        with self._lock:
+            # SECURITY.md P23: the queue is bounded too; beyond it the caller answers 503 at once.
+            if self.admitted >= self.slots + self.queue:
+                raise Busy()
+            self.admitted += 1
+            self.peak_admitted = max(self.peak_admitted, self.admitted)
+
+    def reset_peaks(self) -> None:
+        with self._lock:
+            self.peak_admitted, self.peak_active = self.admitted, self.active
+
+    def leave(self) -> None:
+        with self._lock:
+            self.admitted -= 1
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Blocks the calling worker thread until one of `slots` is free."""
+        with self._running:
+            with self._lock:
+                self.active += 1
+                self.peak_active = max(self.peak_active, self.active)
+            try:
+                yield
+            finally:
+                with self._lock:
+                    self.active -= 1
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+GATE = CheckGate(slots=_cores(), queue=4 * _cores())
 
 
 def hash_password(password: str) -> str:
@@ -23,3 +86,17 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+async def check_password(password_hash: str | None, password: str) -> bool:
+    """verify_password in a worker thread, through GATE; raises Busy when the gate is full."""
+    GATE.admit()
+    try:
+        return await anyio.to_thread.run_sync(_gated_verify, password_hash, password)
+    finally:
+        GATE.leave()
+
+
+def _gated_verify(password_hash: str | None, password: str) -> bool:
+    with GATE.slot():
+        return verify_password(password_hash, password)

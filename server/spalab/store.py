@@ -10,6 +10,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -319,17 +320,50 @@ class Store:
 
     # --- failed sign-ins --------------------------------------------------------
 
-    def record_login_failure(self, subjects: list[str], now: int) -> None:
+    def reserve_login_attempt(self, subjects: dict[str, int], now: int, since: int, decide: "Decide") -> "LoginAttempt":
+        """SECURITY.md P23: decides and records the attempt in one write transaction, before the
+        password is checked, so concurrent attempts cannot all pass one decision. `subjects` maps
+        each subject to the rows worth keeping for it; rows at or before `since` are purged."""
         with self._transaction() as db:
-            db.executemany("INSERT INTO login_failures VALUES (?, ?)", [(s, now) for s in subjects])
+            db.execute("DELETE FROM login_failures WHERE failed_at <= ?", (since,))
+            history = {s: [row[0] for row in db.execute(_FAILURES, (s,))] for s in subjects}
+            wait = decide(history)
+            if wait is not None:
+                return LoginAttempt(wait, ())
+            rows = tuple(_insert_failure(db, s, now, keep) for s, keep in subjects.items())
+        return LoginAttempt(None, rows)
 
-    def login_failures_since(self, subject: str, since: int) -> list[int]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT failed_at FROM login_failures WHERE subject = ? AND failed_at > ? ORDER BY failed_at",
-                (subject, since),
-            ).fetchall()
-        return [row[0] for row in rows]
+    def forgive_login_attempt(self, rows: tuple[int, ...], subjects: list[str]) -> None:
+        """Undoes a reservation (no password was checked, or it was right) and clears `subjects`."""
+        with self._transaction() as db:
+            db.executemany("DELETE FROM login_failures WHERE rowid = ?", [(r,) for r in rows])
+            db.executemany("DELETE FROM login_failures WHERE subject = ?", [(s,) for s in subjects])
 
-    def clear_login_failures(self, subject: str) -> None:
-        self._run("DELETE FROM login_failures WHERE subject = ?", subject)
+    def login_failure_rows(self, subject: str | None = None) -> int:
+        if subject is None:
+            return int(self._one("SELECT COUNT(*) FROM login_failures")[0])
+        return int(self._one("SELECT COUNT(*) FROM login_failures WHERE subject = ?", subject)[0])
+
+
+Decide = Callable[[dict[str, list[int]]], "int | None"]
+_FAILURES = "SELECT failed_at FROM login_failures WHERE subject = ? ORDER BY failed_at"
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """A throttle decision: a wait in seconds, or the rows that record the admitted attempt."""
+
+    retry_after: int | None
+    rows: tuple[int, ...]
+
+
+def _insert_failure(db: sqlite3.Connection, subject: str, now: int, keep: int) -> int:
+    # SECURITY.md P23: rows per subject are capped; older ones cannot change a decision.
+    row = db.execute("INSERT INTO login_failures VALUES (?, ?)", (subject, now)).lastrowid
+    db.execute(
+        "DELETE FROM login_failures WHERE subject = ? AND rowid NOT IN "
+        "(SELECT rowid FROM login_failures WHERE subject = ? ORDER BY failed_at DESC, rowid DESC LIMIT ?)",
+        (subject, subject, keep),
+    )
+    assert row is not None
+    return row
