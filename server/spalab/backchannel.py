@@ -2,6 +2,7 @@
 introspection, userinfo, and the demo API. They answer JSON, never pages."""
 
 import re
+from urllib.parse import parse_qsl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -114,7 +115,8 @@ async def introspect(request: Request) -> Response:
 
 def bearer_token(request: Request) -> str:
     # RFC 6750 §2.3 / SECURITY.md P17: tokens in the URL end up in logs and Referer.
-    if b"access_token=" in request.scope.get("query_string", b""):
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    if any(name == "access_token" for name, _ in parse_qsl(query, keep_blank_values=True)):
         raise InvalidRequest("send the access token in the Authorization header, not the URL")
     values = request.headers.getlist("authorization")
     if not values:

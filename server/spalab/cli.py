@@ -197,11 +197,16 @@ class _Server(uvicorn.Server):
 SHUTDOWN_GRACE = 5
 
 
-def server_config(app: ASGIApp) -> uvicorn.Config:
+# SECURITY.md P22: connections and requests handled at once, per server. Beyond it uvicorn answers
+# 503 at once, so idle or trickling connections cannot use up the process's file descriptors.
+MAX_CONCURRENCY = 1000
+
+
+def server_config(app: ASGIApp, max_concurrency: int = MAX_CONCURRENCY) -> uvicorn.Config:
     # SECURITY.md P23: no X-Forwarded-For/-Proto is trusted (uvicorn trusts 127.0.0.1 by default),
     # so the throttle's per-address counts use the real peer address.
     return uvicorn.Config(app, access_log=False, lifespan="off", log_level="warning", proxy_headers=False,
-                          timeout_graceful_shutdown=SHUTDOWN_GRACE)  # fmt: skip
+                          timeout_graceful_shutdown=SHUTDOWN_GRACE, limit_concurrency=max_concurrency)  # fmt: skip
 
 
 def _run(servers: list[Served]) -> None:

@@ -226,7 +226,7 @@ async def login(request: Request) -> Response:
                             f"Too many failed attempts. Try again in {attempt.retry_after} seconds.")  # fmt: skip
     user = provider.config.users.get(username)
     try:
-        ok = await check_password(user.password_hash if user else None, password)
+        ok = await check_password(user.password_hash if user else None, password, username.lower())
     except Busy:
         # SECURITY.md P23: no password was checked, so the reservation is undone.
         provider.store.forgive_login_attempt(attempt.rows, [])
@@ -251,7 +251,7 @@ def _retry_later(
 
 def _device_id(request: Request, provider: Provider, username: str) -> str | None:
     """The device id of a browser that signed in to this account before (throttle.py), or None."""
-    device_id, _, mac = request.cookies.get("spalab_device_" + provider.cookie_suffix, "").partition(".")
+    device_id, _, mac = request.cookies.get(provider.cookie_name("device"), "").partition(".")
     # SECURITY.md P23: only a cookie this provider issued for this account counts.
     return device_id if provider.check_csrf(mac, "device", username.lower(), device_id) else None
 
@@ -260,8 +260,8 @@ def _set_device_cookie(response: Response, provider: Provider, username: str) ->
     device_id = new_secret()
     value = device_id + "." + provider.csrf_token("device", username.lower(), device_id)
     response.set_cookie(
-        "spalab_device_" + provider.cookie_suffix, value, max_age=DEVICE_COOKIE_LIFETIME,
-        httponly=True, samesite="lax", secure=provider.config.issuer.startswith("https:"),
+        provider.cookie_name("device"), value, max_age=DEVICE_COOKIE_LIFETIME,
+        httponly=True, samesite="lax", secure=provider.secure_cookies,
     )  # fmt: skip
 
 

@@ -26,21 +26,27 @@ class Busy(Exception):
 
 
 class CheckGate:
-    """Admits at most `slots + queue` checks; runs at most `slots` at once. Thread-safe and
-    bound to no event loop, so one gate serves every app and server in the process. The
-    peaks show what the bound held (the tests read them)."""
+    """Admits at most `slots + queue` checks, and at most `per_account` for one account; runs at
+    most `slots` at once. Thread-safe and bound to no event loop, so one gate serves every app
+    and server in the process. The peaks show what the bound held (the tests read them)."""
 
-    def __init__(self, slots: int, queue: int) -> None:
-        self.slots, self.queue = slots, queue
+    def __init__(self, slots: int, queue: int, per_account: int = 2) -> None:
+        self.slots, self.queue, self.per_account = slots, queue, per_account
         self._lock = threading.Lock()
         self._running = threading.Semaphore(slots)
+        self._accounts: dict[str, int] = {}
         self.admitted = self.active = self.peak_admitted = self.peak_active = 0
 
-    def admit(self) -> None:
+    def admit(self, account: str) -> None:
         with self._lock:
             # SECURITY.md P23: the queue is bounded too; beyond it the caller answers 503 at once.
             if self.admitted >= self.slots + self.queue:
                 raise Busy()
+            # SECURITY.md P23: one account (even its owner's correct password, from many browsers)
+            # cannot fill the gate and keep everyone else's sign-ins out.
+            if self._accounts.get(account, 0) >= self.per_account:
+                raise Busy()
+            self._accounts[account] = self._accounts.get(account, 0) + 1
             self.admitted += 1
             self.peak_admitted = max(self.peak_admitted, self.admitted)
 
@@ -48,9 +54,12 @@ class CheckGate:
         with self._lock:
             self.peak_admitted, self.peak_active = self.admitted, self.active
 
-    def leave(self) -> None:
+    def leave(self, account: str) -> None:
         with self._lock:
             self.admitted -= 1
+            self._accounts[account] -= 1
+            if not self._accounts[account]:
+                del self._accounts[account]
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -88,13 +97,14 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-async def check_password(password_hash: str | None, password: str) -> bool:
-    """verify_password in a worker thread, through GATE; raises Busy when the gate is full."""
-    GATE.admit()
+async def check_password(password_hash: str | None, password: str, account: str) -> bool:
+    """verify_password in a worker thread, through GATE; raises Busy when the gate is full
+    (or holds this account's share already)."""
+    GATE.admit(account)
     try:
         return await anyio.to_thread.run_sync(_gated_verify, password_hash, password)
     finally:
-        GATE.leave()
+        GATE.leave(account)
 
 
 def _gated_verify(password_hash: str | None, password: str) -> bool:

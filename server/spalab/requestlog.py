@@ -50,6 +50,16 @@ def sanitize_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}" + (f"?{query}" if query else "") + fragment
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]{0,30}(?= )")
+
+
+def auth_scheme(value: str) -> str:
+    """The Authorization header's scheme only (RFC 9110 §11.4). A header that does not start with a
+    token and a space could be a bare credential: none of it is kept (SECURITY.md P21)."""
+    match = _SCHEME.match(value)
+    return match.group(0) if match else "(malformed)"
+
+
 class RequestLog:
     def __init__(self, server: str, size: int = 500) -> None:
         self.server = server
@@ -134,7 +144,7 @@ class RequestLogMiddleware:
                 "form": form_items,
                 "origin": headers.get("origin"),
                 "referer": sanitize_url(headers["referer"]) if "referer" in headers else None,
-                "authorization": headers["authorization"].split(" ", 1)[0] if "authorization" in headers else None,
+                "authorization": auth_scheme(headers["authorization"]) if "authorization" in headers else None,
                 "status": status,
             }
         )

@@ -50,6 +50,7 @@ CREATE INDEX IF NOT EXISTS login_failures_subject ON login_failures (subject, fa
 # SECURITY.md P28: the indexes purge() needs, so each of its DELETEs reads only what it removes.
 PURGE_INDEXES = """
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires_at);
+CREATE INDEX IF NOT EXISTS sessions_username ON sessions (username, auth_time);
 CREATE INDEX IF NOT EXISTS pending_authorizations_expires ON pending_authorizations (expires_at);
 CREATE INDEX IF NOT EXISTS grants_expires ON grants (expires_at);
 CREATE INDEX IF NOT EXISTS codes_expires ON codes (expires_at);
@@ -87,6 +88,9 @@ def purge_sql(table: str, key: str, where: str) -> str:
     # DELETE ... WHERE key IN (SELECT ... LIMIT n) is valid on SQLite and PostgreSQL alike.
     # (A key that is not unique, like failed_at, only makes a batch larger, never wrong.)
     return f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {where} LIMIT ?)"
+
+
+SESSIONS_PER_USER = 20
 
 
 def digest(secret: str) -> str:
@@ -172,7 +176,15 @@ class Store:
     # --- browser sessions at the provider ---------------------------------------
 
     def create_session(self, session_id: str, username: str, auth_time: int, expires_at: int) -> None:
-        self._run("INSERT INTO sessions VALUES (?, ?, ?, ?)", digest(session_id), username, auth_time, expires_at)
+        """SECURITY.md P28: an account keeps its newest SESSIONS_PER_USER sessions; signing in again and
+        again (from many browsers) cannot grow the table without bound before the purge."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)", (digest(session_id), username, auth_time, expires_at))
+            db.execute(
+                "DELETE FROM sessions WHERE username = ? AND session_hash NOT IN (SELECT session_hash FROM sessions"
+                " WHERE username = ? ORDER BY auth_time DESC, rowid DESC LIMIT ?)",
+                (username, username, SESSIONS_PER_USER),
+            )
 
     def get_session(self, session_id: str, now: int) -> tuple[str, int] | None:
         row = self._one(

@@ -66,6 +66,9 @@ def test_access_token_in_the_query_is_rejected_even_when_valid(flow: Flow, clien
     # Nor when it is not the first parameter.
     later = client.get(path, params={"x": "1", "access_token": token}, headers={"Authorization": f"Bearer {token}"})
     assert later.status_code == 400 and later.json()["error"] == "invalid_request"
+    # Nor with its name percent-encoded: the server decodes it like any other parameter.
+    encoded = client.get(f"{path}?access%5Ftoken={token}", headers={"Authorization": f"Bearer {token}"})
+    assert encoded.status_code == 400 and encoded.json()["error"] == "invalid_request"
 
 
 @pytest.mark.parametrize("path", PROTECTED)

@@ -245,3 +245,11 @@ def test_a_relentless_guesser_gets_few_guesses_per_window(rule: throttle.Rule) -
             failures.append(now)
     busiest = max(sum(1 for t in failures if start <= t < start + 15 * 60) for start in failures)
     assert busiest <= rule.keep
+
+
+def test_ipv4_clients_of_a_dual_stack_socket_count_as_their_ipv4_address() -> None:
+    """SECURITY.md P23: ::ffff:a.b.c.d is the IPv4 client a.b.c.d, not one /64 shared by every IPv4 client."""
+    first = throttle.subjects("alice", "::ffff:192.0.2.1", None)
+    second = throttle.subjects("alice", "::ffff:198.51.100.7", None)
+    assert set(first) != set(second)
+    assert set(first) == set(throttle.subjects("alice", "192.0.2.1", None))

@@ -1,6 +1,7 @@
 """SECURITY.md P21: neither the log lines nor the demo request log contain a full code, token,
 password or client secret."""
 
+import base64
 import json
 import logging
 
@@ -113,3 +114,16 @@ def test_the_request_log_tells_its_newest_entry_so_a_reader_can_ask_only_for_wha
     client.get("/jwks")
     newer = client.get("/_spalab/requests", params={"since": str(mark["last_seq"])}).json()
     assert [e["path"] for e in newer["entries"]] == ["/jwks"]
+
+
+def test_a_malformed_authorization_header_is_not_kept_whole(flow: Flow, client: TestClient) -> None:
+    """SECURITY.md P21: only the scheme of an Authorization header is logged; a header that does not
+    start with a scheme and a space (a tab, or a bare credential) keeps none of its value."""
+    access_token = flow.tokens()["access_token"]
+    basic = base64.b64encode(f"confidential:{SECRET}".encode()).decode()
+    for header in (f"Bearer\t{access_token}", access_token, f"Basic\t{basic}", f"Bearer {access_token}"):
+        client.get("/api/me", headers={"Authorization": header})
+    entries = client.get("/_spalab/requests").json()["entries"]
+    logged = [e["authorization"] for e in entries if e["path"] == "/api/me"]
+    assert logged[-4:] == ["(malformed)", "(malformed)", "(malformed)", "Bearer"]
+    assert _leaks(json.dumps(entries), [access_token, basic, SECRET]) == []

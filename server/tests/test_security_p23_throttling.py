@@ -83,9 +83,11 @@ def _attempt_all(base: str, usernames: list[str], passwords_: list[str], address
     return asyncio.run(run())
 
 
-def test_concurrent_guesses_get_no_more_password_checks_than_the_limit(server: Server) -> None:
+def test_concurrent_guesses_get_no_more_password_checks_than_the_limit(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     """SECURITY.md P23: 40 simultaneous attempts on one account from one address get exactly the
-    pair's 5 password checks; the others are 429 before any check, the right password included."""
+    pair's 5 password checks; the others are 429 before any check, the right password included.
+    (The gate's per-account share is opened wide here, so that only the throttle decides.)"""
+    monkeypatch.setattr(passwords.GATE, "per_account", ATTEMPTS)
     guesses = ["wrong"] * ATTEMPTS
     guesses[ATTEMPTS // 2] = "wonderland"
     responses = _attempt_all(server.url, ["alice"] * ATTEMPTS, guesses)
@@ -129,3 +131,56 @@ def test_forwarded_for_is_ignored_by_default(server: Server) -> None:
             for n in range(throttle.PAIR.free + 1)
         ]
     assert answers == [400] * throttle.PAIR.free + [429]
+
+
+def test_one_account_cannot_fill_the_password_gate() -> None:
+    """SECURITY.md P23: however many browsers an account's owner signs in from, at once, it holds at
+    most `per_account` places in the gate; another account still gets one."""
+    gate = passwords.CheckGate(slots=1, queue=4, per_account=2)
+    gate.admit("bob")
+    gate.admit("bob")
+    with pytest.raises(passwords.Busy):
+        gate.admit("bob")
+    gate.admit("alice")
+    gate.leave("bob")
+    gate.admit("bob")  # a place freed by bob is bob's again
+
+
+def test_sign_in_counts_against_the_accounts_share_of_the_gate(server: Server) -> None:
+    """SECURITY.md P23: concurrent correct sign-ins of one account beyond its share get 503 at once,
+    so they never queue in front of other accounts' sign-ins."""
+    count = passwords.GATE.per_account + 6
+    addresses = [f"127.0.1.{n + 1}" for n in range(count)]
+    responses = _attempt_all(server.url, ["alice"] * count, ["wonderland"] * count, addresses)
+    statuses = Counter(r.status_code for r in responses)
+    assert set(statuses) <= {303, 503}, statuses
+    assert 1 <= statuses[303] < count and statuses[503] >= 1, statuses
+    assert passwords.GATE.peak_admitted <= passwords.GATE.per_account
+
+
+def test_max_concurrency_answers_503_beyond_the_limit(config: ProviderConfig, data_dir: Path) -> None:
+    """SECURITY.md P22: idle connections cannot use up the server; beyond the limit uvicorn answers 503."""
+    app = create_provider_app(config, data_dir)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    running = uvicorn.Server(server_config(app, max_concurrency=5))
+    thread = threading.Thread(target=running.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not running.started:
+        threading.Event().wait(0.02)
+    port = sock.getsockname()[1]
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+    try:
+        for conn in idle:
+            conn.sendall(b"GET /jwks HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never finished
+        threading.Event().wait(0.3)
+        answer = httpx.get(f"http://127.0.0.1:{port}/jwks", timeout=10)
+        assert answer.status_code == 503
+    finally:
+        for conn in idle:
+            conn.close()
+        running.should_exit = True
+        thread.join(10)
+        sock.close()
+        app.state.provider.store.close()

@@ -273,3 +273,21 @@ def test_ten_thousand_flows_keep_every_table_bounded(fast_dir: Path) -> None:
     assert count_rows.pages() <= 2 * early_pages
     # The limits do not depend on FLOWS and are far below what the run created (10,000 grants).
     assert FLOWS > 10 * steady_limit("grants")
+
+
+def test_an_account_keeps_a_bounded_number_of_sessions(tmp_path: Path) -> None:
+    """SECURITY.md P28: signing in again and again adds no more than SESSIONS_PER_USER live sessions per
+    account; the newest ones are kept (the browser that just signed in stays signed in)."""
+    from spalab.store import SESSIONS_PER_USER, Store
+
+    store = Store(tmp_path / "sessions.sqlite3")
+    try:
+        now = 1_800_000_000
+        for n in range(SESSIONS_PER_USER + 15):
+            store.create_session(f"session-{n}", "alice", now, now + 3600)
+        store.create_session("bob-1", "bob", now, now + 3600)
+        live = [n for n in range(SESSIONS_PER_USER + 15) if store.get_session(f"session-{n}", now)]
+        assert live == list(range(15, SESSIONS_PER_USER + 15))
+        assert store.get_session("bob-1", now) == ("bob", now)
+    finally:
+        store.close()
