@@ -7,6 +7,7 @@ import client_vectors as vectors
 from oauth_client.config import ClientConfig
 from oauth_client.discovery import ProviderMetadata
 from oauth_client.encoding import b64url_decode, b64url_encode
+from oauth_client.errors import OAuthClientError
 from oauth_client.jwt import decode_jwt
 from oauth_client.messages import HttpResponse
 from oauth_client.transaction import new_transaction
@@ -20,9 +21,15 @@ NOW = vectors.NOW
 class raises:
     """``with raises(StateMismatch) as caught: ...``; then inspect ``caught.error``."""
 
-    def __init__(self, expected: "type") -> None:
+    def __init__(self, expected: "type[OAuthClientError]") -> None:
         self.expected = expected
-        self.error = None  # type: BaseException | None
+        self.caught = None  # type: OAuthClientError | None
+
+    @property
+    def error(self) -> "OAuthClientError":
+        if self.caught is None:
+            raise AssertionError("read caught.error after the with block")
+        return self.caught
 
     def __enter__(self) -> "raises":
         return self
@@ -30,9 +37,9 @@ class raises:
     def __exit__(self, kind: "type | None", error: "BaseException | None", traceback: object) -> bool:
         if kind is None:
             raise AssertionError("expected %s, nothing was raised" % self.expected.__name__)
-        if not issubclass(kind, self.expected):
+        if not isinstance(error, self.expected):
             return False
-        self.error = error
+        self.caught = error
         return True
 
 

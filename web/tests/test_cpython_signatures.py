@@ -93,7 +93,7 @@ def implicit(key: RSAKey, jwks: dict, at: str, idt: "str | None", response_type:
     )
 
 
-def test_recorded_vectors_verify_with_real_math():
+def test_recorded_vectors_verify_with_real_math() -> None:
     """RFC 7518 §3.3-3.5: every recorded RS256/PS256/ES256 token verifies against the JWKS."""
     for name, token in TOKENS.items():
         if name in ("id_hs256", "id_unknown_kid"):
@@ -102,7 +102,7 @@ def test_recorded_vectors_verify_with_real_math():
         assert recorded_verify(checked.alg, checked.jwk, checked.signing_input, checked.signature)
 
 
-def test_recorded_verifier_agrees_with_real_math_on_a_forgery():
+def test_recorded_verifier_agrees_with_real_math_on_a_forgery() -> None:
     """RFC 7515 §5.2: a signature moved onto other claims fails both ways."""
     header, _, signature = TOKENS["id_for_opaque"].split(".")
     forged = decode_jwt(header + "." + TOKENS["id_no_nonce"].split(".")[1] + "." + signature)
@@ -111,7 +111,7 @@ def test_recorded_verifier_agrees_with_real_math_on_a_forgery():
     assert recorded_verify("RS256", key, forged.signing_input, forged.signature) is False
 
 
-def test_at_hash_matches_an_independent_computation():
+def test_at_hash_matches_an_independent_computation() -> None:
     """OIDC Core §3.2.2.9: left half of SHA-256, base64url (checked with the stdlib base64)."""
     token = TOKENS["at_jwt"]
     expected = base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()[:16]).rstrip(b"=").decode()
@@ -151,7 +151,7 @@ def test_fresh_id_token_with_wrong_at_hash_is_refused(provider_key, jwks):
         implicit(provider_key, jwks, "opaque-token-value", idt)
 
 
-def test_es256_with_real_math():
+def test_es256_with_real_math() -> None:
     """RFC 7518 §3.4: ES256 signatures are R || S and verify through the same path."""
     key = ECKey.generate_key("P-256", parameters={"kid": "ec-x", "alg": "ES256", "use": "sig"})
     token = jwt.encode({"alg": "ES256", "kid": "ec-x"}, {"a": 1}, key, algorithms=["ES256"])

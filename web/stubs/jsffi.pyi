@@ -1,0 +1,6 @@
+# MicroPython's JavaScript bridge.
+from typing import Any
+
+class JsException(Exception): ...
+
+def __getattr__(name: str) -> Any: ...
