@@ -1,6 +1,9 @@
 """The SPA shell's pure parts: readable messages for every error, and the
 timeline's handling of values (shortened, never whole)."""
 
+import pathlib
+import re
+
 import pytest
 
 from oauth_client import (
@@ -13,6 +16,7 @@ from oauth_client import (
     TokenSubstitution,
     errors,
 )
+from oauth_client.callback import RESPONSE_PARAMETERS
 from spa.messages import describe
 from spa.timeline import Timeline, add_checks, url_parts
 
@@ -73,3 +77,14 @@ def test_timeline_survives_storage_round_trip_and_marks_failures() -> None:
     again = Timeline.from_json(timeline.to_json())
     assert again.steps[0]["status"] == "fail"
     assert Timeline.from_json("null").steps == [] and Timeline.from_json("{oops").steps == []
+
+
+def test_boot_js_scrubs_exactly_the_response_parameters_the_core_reads() -> None:
+    """SECURITY.md C5: boot.js cleans the address bar when the URL carries a response
+    parameter; its list and the core's RESPONSE_PARAMETERS must name the same parameters."""
+    source = (pathlib.Path(__file__).resolve().parents[1] / "boot.js").read_text()
+    found = re.search(r"const RESPONSE = \[([^\]]*)\]", source)
+    assert found is not None, "boot.js no longer declares const RESPONSE = [...]"
+    in_boot_js = re.findall(r'"([^"]*)"', found.group(1))
+    assert sorted(in_boot_js) == sorted(RESPONSE_PARAMETERS)
+    assert len(set(in_boot_js)) == len(in_boot_js)
