@@ -34,7 +34,7 @@ def test_non_b64token_values_are_refused() -> None:
     """RFC 6750 §2.1: the credential is a b64token, so nothing can be smuggled into headers."""
     for bad in ("", "a b", "abc\r\nX-Evil: 1", "é", "==", None):
         with raises(ConfigurationError) as caught:
-            build_api_request(API, bad)
+            build_api_request(API, bad)  # type: ignore[arg-type]  # None on purpose
         assert caught.error.reason == "invalid_access_token"
 
 

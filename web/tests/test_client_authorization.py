@@ -16,7 +16,7 @@ from oauth_client.pkce import code_challenge_s256
 from oauth_client.urls import split_url
 
 
-def params_of(url):
+def params_of(url: str) -> "tuple[str, dict[str, str]]":
     base, query, fragment = split_url(url)
     assert fragment == ""
     return base, dict(parse_query(query))
@@ -28,7 +28,7 @@ def test_code_request_always_sends_s256_challenge() -> None:
         tx = make_transaction("code", mode)
         base, params = params_of(build_authorization_url(make_metadata(), make_client(), tx))
         assert base == ISSUER + "/authorize"
-        assert params["code_challenge"] == code_challenge_s256(tx.code_verifier)
+        assert params["code_challenge"] == code_challenge_s256(tx.code_verifier or "")
         assert params["code_challenge_method"] == "S256"
         assert params["response_type"] == "code" and params["response_mode"] == mode
         assert (params["client_id"], params["redirect_uri"], params["state"]) == (

@@ -12,9 +12,10 @@ from oauth_client.errors import (
     ResponseModeMismatch,
     StateMismatch,
 )
+from oauth_client.transaction import Transaction
 
 
-def url(query=None, fragment=None):
+def url(query: "list[tuple[str, str]] | None" = None, fragment: "list[tuple[str, str]] | None" = None) -> str:
     text = REDIRECT_URI
     if query is not None:
         text += "?" + build_query(query)
@@ -23,12 +24,12 @@ def url(query=None, fragment=None):
     return text
 
 
-def code_params(tx, **changes):
+def code_params(tx: Transaction, **changes: "str | None") -> "list[tuple[str, str]]":
     params = [("code", "c0de"), ("state", tx.state), ("iss", ISSUER)]
     return _apply(params, changes)
 
 
-def token_params(tx, **changes):
+def token_params(tx: Transaction, **changes: "str | None") -> "list[tuple[str, str]]":
     params = [
         ("access_token", "opaque-at"),
         ("token_type", "Bearer"),
@@ -39,10 +40,10 @@ def token_params(tx, **changes):
     return _apply(params, changes)
 
 
-def _apply(params, changes):
-    params = [(name, changes.pop(name) if name in changes else value) for name, value in params]
-    params = [(name, value) for name, value in params if value is not None]
-    return params + [(name, value) for name, value in changes.items() if value is not None]
+def _apply(params: "list[tuple[str, str]]", changes: "dict[str, str | None]") -> "list[tuple[str, str]]":
+    changed = [(name, changes.pop(name) if name in changes else value) for name, value in params]
+    kept = [(name, value) for name, value in changed if value is not None]
+    return kept + [(name, value) for name, value in changes.items() if value is not None]
 
 
 def test_code_in_query_passes_all_checks_in_order() -> None:
@@ -234,7 +235,7 @@ def test_tokens_in_a_code_response_are_refused() -> None:
 
 def test_implicit_response_requirements() -> None:
     """RFC 6749 §4.2.2 / OIDC Core §3.2.2.5: required members, Bearer only, no code."""
-    cases = [
+    cases = [  # type: list[tuple[str, dict[str, str | None], str]]
         ("token", {"access_token": None}, "missing_access_token"),
         ("token", {"token_type": None}, "missing_token_type"),
         ("token", {"token_type": "mac"}, "unsupported_token_type"),

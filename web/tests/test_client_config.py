@@ -4,8 +4,13 @@ from client_support import CLIENT_ID, ISSUER, REDIRECT_URI, raises
 from oauth_client.config import ClientConfig
 from oauth_client.errors import ConfigurationError
 
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
+except ImportError:
+    pass
 
-def reason_for(**changes):
+
+def reason_for(**changes: "Any") -> str:
     values = {"issuer": ISSUER, "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI}
     values.update(changes)
     with raises(ConfigurationError) as caught:
@@ -46,6 +51,6 @@ def test_redirect_uri_must_be_absolute_and_fragment_free() -> None:
 def test_scope_must_be_text() -> None:
     """RFC 6749 §3.3: scope is a space-delimited string."""
     with raises(ConfigurationError) as caught:
-        ClientConfig(ISSUER, CLIENT_ID, REDIRECT_URI, ["openid"])
+        ClientConfig(ISSUER, CLIENT_ID, REDIRECT_URI, ["openid"])  # type: ignore[arg-type]  # a list on purpose
     assert caught.error.reason == "invalid_scope"
     assert CLIENT_ID in repr(ClientConfig(ISSUER, CLIENT_ID, REDIRECT_URI))

@@ -12,8 +12,13 @@ from oauth_client.discovery import (
 )
 from oauth_client.errors import DiscoveryError, IssuerMismatch
 
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
+except ImportError:
+    pass
 
-def parse(document, **kwargs):
+
+def parse(document: object, **kwargs: "Any") -> ProviderMetadata:
     return parse_discovery_response(ISSUER, response(200, json.dumps(document)), **kwargs)
 
 

@@ -159,7 +159,7 @@ def test_parse_json_object_raises_the_given_error() -> None:
 def test_b64url_decode_refuses_non_text() -> None:
     """RFC 7515 §2: base64url values are text."""
     with raises(InvalidEncoding) as caught:
-        b64url_decode(b"Zg")
+        b64url_decode(b"Zg")  # type: ignore[arg-type]  # bytes on purpose
     assert caught.error.reason == "not_text"
 
 

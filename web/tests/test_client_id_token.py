@@ -2,15 +2,22 @@
 
 from client_support import NOW, VERIFY, make_client, make_metadata, raises, tamper_claims, unsigned_jwt
 from client_vectors import CODE_FLOW_ACCESS_TOKEN, ISSUER, JWKS, NONCE, OPAQUE_ACCESS_TOKEN, TOKENS
-from oauth_client.errors import AtHashMismatch, InvalidIdToken, NonceMismatch
+from oauth_client.discovery import ProviderMetadata
+from oauth_client.errors import AtHashMismatch, InvalidIdToken, NonceMismatch, OAuthClientError
 from oauth_client.id_token import check_refreshed_id_token, validate_id_token
+
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
+except ImportError:
+    pass
 
 ALL_ALGS = make_metadata(id_token_signing_alg_values_supported=["RS256", "ES256", "PS256"])
 
 
-def validate(name_or_token, metadata=None, now=NOW, **kwargs):
+def validate(name_or_token: str, metadata: "ProviderMetadata | None" = None, now: float = NOW,
+             **kwargs: "Any") -> "tuple[dict[str, Any], list[tuple[str, str]]]":  # fmt: skip
     token = TOKENS.get(name_or_token, name_or_token)
-    options = {
+    options = {  # type: dict[str, Any]
         "nonce": NONCE,
         "jwks": JWKS,
         "verify": VERIFY,
@@ -18,12 +25,12 @@ def validate(name_or_token, metadata=None, now=NOW, **kwargs):
         "require_at_hash": True,
     }
     options.update(kwargs)
-    checks = []
+    checks = []  # type: list[tuple[str, str]]
     claims = validate_id_token(token, metadata or make_metadata(), make_client(), now, checks, **options)
     return claims, checks
 
 
-def reason_of(name_or_token, error=InvalidIdToken, **kwargs):
+def reason_of(name_or_token: str, error: "type[OAuthClientError]" = InvalidIdToken, **kwargs: "Any") -> str:
     with raises(error) as caught:
         validate(name_or_token, **kwargs)
     return caught.error.reason
@@ -75,7 +82,7 @@ def test_unknown_kid_is_refused() -> None:
 
 def test_claim_failures() -> None:
     """OIDC Core §3.1.3.7(2)-(10): iss, aud, azp, exp, iat, nbf and sub."""
-    cases = [
+    cases = [  # type: list[tuple[str, dict[str, Any], str]]
         ("id_other_issuer", {}, "issuer_mismatch"),
         ("id_other_audience", {}, "audience_mismatch"),
         ("id_multi_audience_no_azp", {}, "missing_azp"),

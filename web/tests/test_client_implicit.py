@@ -17,9 +17,16 @@ from oauth_client.encoding import build_query
 from oauth_client.errors import AtHashMismatch, ConfigurationError, InvalidAccessToken, TokenSubstitution
 from oauth_client.implicit import implicit_signature_inputs, validate_implicit_response
 from oauth_client.jwks import PrecomputedVerifier
+from oauth_client.session import TokenSet
+
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
+except ImportError:
+    pass
 
 
-def callback(response_type, access_token, id_token=None, verify=VERIFY, scope=None):
+def callback(response_type: str, access_token: str, id_token: "str | None" = None, verify: "Any" = VERIFY,
+             scope: "str | None" = None) -> TokenSet:  # fmt: skip
     tx = make_transaction(response_type, "fragment")
     params = [
         ("access_token", access_token),
@@ -40,7 +47,7 @@ def test_id_token_token_with_jwt_access_token() -> None:
     """C6: id_token (nonce, at_hash) and an at+jwt naming this client both check out."""
     tokens = callback("id_token token", TOKENS["at_jwt"], TOKENS["id_for_at_jwt"])
     assert tokens.access_token == TOKENS["at_jwt"] and tokens.expires_at == NOW + 1 + 600
-    assert tokens.refresh_token is None and tokens.id_token_claims["sub"] == "alice"
+    assert tokens.refresh_token is None and (tokens.id_token_claims or {}).get("sub") == "alice"
     names = [name for name, outcome in tokens.checks if outcome == "ok"]
     for name in (
         "state",
@@ -153,4 +160,4 @@ def test_asynchronous_verification_through_precomputed_results() -> None:
     for item in inputs:
         verifier.record(item, VERIFY(item.alg, item.jwk, item.signing_input, item.signature))
     tokens = validate_implicit_response(result, make_metadata(), make_client(), tx, NOW, JWKS, verifier)
-    assert tokens.id_token_claims["nonce"] == tx.nonce
+    assert tokens.id_token_claims is not None and tokens.id_token_claims["nonce"] == tx.nonce

@@ -6,16 +6,21 @@ from oauth_client.errors import InvalidJwt
 from oauth_client.jwks import PrecomputedVerifier, select_jwk, signature_input, verify_signature
 from oauth_client.jwt import decode_jwt
 
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
+except ImportError:
+    pass
+
 RSA_KEY = [key for key in JWKS["keys"] if key["kid"] == "rsa-1"][0]
 
 
-def key(**changes):
-    result = dict(RSA_KEY)
+def key(**changes: object) -> "dict[str, Any]":
+    result = dict(RSA_KEY)  # type: dict[str, object]
     result.update(changes)
     return {name: value for name, value in result.items() if value is not None}
 
 
-def reason_of(jwks, alg="RS256", kid="rsa-1"):
+def reason_of(jwks: "Any", alg: str = "RS256", kid: "str | None" = "rsa-1") -> str:
     with raises(InvalidJwt) as caught:
         select_jwk(jwks, alg, kid)
     return caught.error.reason
@@ -54,7 +59,8 @@ def test_private_members_are_dropped() -> None:
 
 def test_malformed_jwks_is_refused() -> None:
     """RFC 7517 §5: a JWK Set is an object with a keys array."""
-    for bad in ({}, {"keys": "x"}, [], None):
+    bad_sets = [{}, {"keys": "x"}, [], None]  # type: list[Any]
+    for bad in bad_sets:
         assert reason_of(bad) == "invalid_jwks"
     assert reason_of({"keys": ["x", {"kty": "RSA", "kid": "rsa-1"}]}) == "no_matching_key"
 
@@ -89,7 +95,7 @@ def test_verifier_receives_exact_bytes() -> None:
     """RFC 7515 §5.2: the signing input is ASCII(header.payload); the signature is decoded."""
     seen = []
 
-    def spy(alg, jwk, signing_input, signature):
+    def spy(alg: str, jwk: "dict[str, Any]", signing_input: bytes, signature: bytes) -> bool:
         seen.append((alg, jwk["kid"], signing_input, signature))
         return True
 

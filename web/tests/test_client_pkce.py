@@ -69,7 +69,7 @@ def test_verifier_syntax_is_enforced() -> None:
     """RFC 7636 §4.1: code-verifier = 43*128unreserved."""
     for bad in ["a" * 42, "a" * 129, "a" * 42 + "+", "a" * 42 + "é", None]:
         with raises(ConfigurationError) as caught:
-            validate_code_verifier(bad)
+            validate_code_verifier(bad)  # type: ignore[arg-type]  # None on purpose
         assert caught.error.reason == "invalid_code_verifier"
     validate_code_verifier("a-._~" * 9)
 

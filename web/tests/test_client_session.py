@@ -7,7 +7,7 @@ ACCESS = "eyJhbGciOiJSUzI1NiJ9.secret-access-token-value"
 REFRESH = "refresh-token-secret-value"
 
 
-def make(expires_at=NOW + 300):
+def make(expires_at: "float | None" = NOW + 300) -> TokenSet:
     return TokenSet(
         ACCESS, "Bearer", NOW, expires_at, ["openid", "api.read"], REFRESH, "id.token.value", {"sub": "alice"}
     )

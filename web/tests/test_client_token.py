@@ -18,6 +18,7 @@ from client_support import (
 from client_vectors import CODE_FLOW_ACCESS_TOKEN, JWKS, TOKENS
 from oauth_client.encoding import parse_query
 from oauth_client.errors import (
+    OAuthClientError,
     ConfigurationError,
     DiscoveryError,
     InvalidIdToken,
@@ -34,8 +35,13 @@ from oauth_client.token import (
     parse_token_response,
 )
 
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
+except ImportError:
+    pass
 
-def token_body(**changes):
+
+def token_body(**changes: object) -> str:
     body = {
         "access_token": CODE_FLOW_ACCESS_TOKEN,
         "token_type": "Bearer",
@@ -51,13 +57,14 @@ def token_body(**changes):
     return json.dumps(body)
 
 
-def parse(body, status=200, **kwargs):
+def parse(body: str, status: int = 200, **kwargs: "Any") -> TokenSet:
     return parse_token_response(
         response(status, body), make_metadata(), make_client(), NOW, make_transaction(), **kwargs
     )
 
 
-def reason_of(body, error=InvalidTokenResponse, status=200, **kwargs):
+def reason_of(body: str, error: "type[OAuthClientError]" = InvalidTokenResponse, status: int = 200,
+              **kwargs: "Any") -> OAuthClientError:  # fmt: skip
     with raises(error) as caught:
         parse(body, status, **kwargs)
     return caught.error
@@ -69,6 +76,7 @@ def test_code_exchange_request_carries_the_verifier_and_no_secret() -> None:
     request = build_code_exchange_request(make_metadata(), make_client(), tx, "the code")
     assert (request.method, request.url) == ("POST", ISSUER + "/token")
     assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert request.body is not None
     assert parse_query(request.body) == [
         ("grant_type", "authorization_code"),
         ("code", "the code"),
@@ -165,7 +173,8 @@ def test_error_response_without_json() -> None:
 def test_id_token_from_the_token_endpoint_is_validated() -> None:
     """OIDC Core §3.1.3.7: the code flow's ID token is checked, nonce included."""
     tokens = parse(token_body(id_token=TOKENS["id_code_flow_at_hash"]), jwks=JWKS, verify=VERIFY)
-    assert tokens.id_token_claims["sub"] == "alice" and tokens.subject == "alice"
+    assert tokens.id_token_claims is not None and tokens.id_token_claims["sub"] == "alice"
+    assert tokens.subject == "alice"
     assert ("nonce", "ok") in tokens.checks and ("at_hash", "ok") in tokens.checks
     with raises(NonceMismatch):
         parse(token_body(id_token=TOKENS["id_wrong_nonce"]), jwks=JWKS, verify=VERIFY)
@@ -177,7 +186,7 @@ def test_id_token_from_the_token_endpoint_is_validated() -> None:
 def test_refresh_request() -> None:
     """RFC 6749 §6: grant_type=refresh_token with client_id, no secret."""
     request = build_refresh_request(make_metadata(), make_client(), "rt-1", "openid")
-    assert parse_query(request.body) == [
+    assert parse_query(request.body or "") == [
         ("grant_type", "refresh_token"),
         ("refresh_token", "rt-1"),
         ("client_id", CLIENT_ID),
@@ -187,7 +196,7 @@ def test_refresh_request() -> None:
         build_refresh_request(make_metadata(), make_client(), "")
 
 
-def previous_tokens():
+def previous_tokens() -> TokenSet:
     return parse(token_body(id_token=TOKENS["id_code_flow"]), jwks=JWKS, verify=VERIFY)
 
 

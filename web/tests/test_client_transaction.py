@@ -12,14 +12,14 @@ def test_code_transaction_draws_state_nonce_and_verifier() -> None:
     requested = []
     source = counting_random_bytes()
 
-    def random_bytes(count):
+    def random_bytes(count: int) -> bytes:
         requested.append(count)
         return source(count)
 
     tx = new_transaction(make_client(), "code", "query", random_bytes, NOW)
     assert requested == [32, 32, 32]
-    assert len(b64url_decode(tx.state)) == 32 and len(b64url_decode(tx.nonce)) == 32
-    validate_code_verifier(tx.code_verifier)
+    assert len(b64url_decode(tx.state)) == 32 and len(b64url_decode(tx.nonce or "")) == 32
+    validate_code_verifier(tx.code_verifier or "")
     assert len({tx.state, tx.nonce, tx.code_verifier}) == 3
     assert (tx.issuer, tx.client_id, tx.redirect_uri, tx.created_at) == (ISSUER, CLIENT_ID, REDIRECT_URI, NOW)
 
@@ -93,6 +93,7 @@ def test_transaction_repr_masks_secrets() -> None:
     """STYLE §9: state, nonce and verifier never appear whole in logs."""
     tx = new_transaction(make_client(), "code", "query", counting_random_bytes(), NOW)
     text = repr(tx)
+    assert tx.nonce and tx.code_verifier
     assert tx.state not in text and tx.nonce not in text and tx.code_verifier not in text
     assert tx.state[:6] in text
 
