@@ -18,7 +18,7 @@ from oauth_client import (
 )
 from oauth_client.callback import RESPONSE_PARAMETERS
 from spa.messages import describe
-from spa.timeline import Timeline, add_checks, url_parts
+from spa.timeline import Timeline, add_checks, failure_recorded, url_parts
 
 ALL_ERRORS = [cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, OAuthClientError)]
 
@@ -88,3 +88,28 @@ def test_boot_js_scrubs_exactly_the_response_parameters_the_core_reads() -> None
     in_boot_js = re.findall(r'"([^"]*)"', found.group(1))
     assert sorted(in_boot_js) == sorted(RESPONSE_PARAMETERS)
     assert len(set(in_boot_js)) == len(in_boot_js)
+
+
+def test_a_failed_step_keeps_the_checks_the_error_carries_and_is_saved() -> None:
+    """STYLE.md §4: a core error raised while a step runs marks that step failed, with the
+    checks that ran, saves the timeline, and still reaches the one handler in main.py."""
+    timeline, saved = Timeline(), []
+    step = timeline.add("Token checks", "ok")
+    with pytest.raises(StateMismatch):
+        with failure_recorded(step, lambda: saved.append(timeline.to_json())):
+            raise StateMismatch("x", checks=[("iss", "ok"), ("state", "failed")])
+    assert step["status"] == "fail" and step["checks"] == [["iss", "ok"], ["state", "failed"]]
+    assert len(saved) == 1 and Timeline.from_json(saved[0]).steps[0]["status"] == "fail"
+
+
+def test_a_failed_step_without_checks_shows_the_fallback() -> None:
+    step = Timeline().add("Token request", "info")
+    with pytest.raises(TokenEndpointError):
+        with failure_recorded(step, lambda: None, [("token response", "failed")]):
+            raise TokenEndpointError("x", error="invalid_grant")
+    assert step["status"] == "fail" and step["checks"] == [["token response", "failed"]]
+    bare = Timeline().add("API call", "info")
+    with pytest.raises(TokenEndpointError):
+        with failure_recorded(bare, lambda: None):
+            raise TokenEndpointError("x", error="invalid_grant")
+    assert bare["status"] == "fail" and bare["checks"] == []
