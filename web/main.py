@@ -8,46 +8,52 @@ import asyncio
 
 from pyscript import config, when
 
-from oauth_client import OAuthClientError
+from oauth_client import OAuthClientError, TokenSet
 from spa import browser, ui
 from spa.messages import describe
 from spa.runtime import pretty_json
 from spa.signin import FLOW_NAMES, SpaApp
 
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any, Awaitable, Callable
+except ImportError:
+    pass
+
 settings = config.get("spalab", {})
 app = SpaApp(settings)
+session = app.session
 STORAGE_NOTE = (
     "Tokens are kept in this tab's sessionStorage (opt-in): they survive a reload of this tab."
-    if app.keep_tokens
+    if session.keep
     else "Tokens are kept in memory only: reloading the page signs you out."
 )
 
 
 def render() -> None:
-    ui.timeline(app.timeline.steps)
-    tokens = app.tokens
+    ui.timeline(app.narrator.timeline.steps)
+    tokens = session.tokens
     if tokens is None:
         ui.signed_out(STORAGE_NOTE)
         return
-    subject = str(app.profile.get("sub", "unknown"))
-    who = str(app.profile.get("name", subject)) + " (" + subject + ")"
+    subject = str(session.profile.get("sub", "unknown"))
+    who = str(session.profile.get("name", subject)) + " (" + subject + ")"
     shown = [("access_token", tokens.access_token)]
     if tokens.refresh_token:
         shown.append(("refresh_token", tokens.refresh_token))
     if tokens.id_token:
         shown.append(("id_token", tokens.id_token))
-    ui.signed_in(who, FLOW_NAMES.get(app.response_type, app.response_type), tokens.scopes,
+    ui.signed_in(who, FLOW_NAMES.get(session.response_type, session.response_type), tokens.scopes,
                  expiry_text(tokens), shown, bool(tokens.refresh_token))  # fmt: skip
 
 
-def expiry_text(tokens: object) -> str:
+def expiry_text(tokens: TokenSet) -> str:
     left = tokens.expires_in(browser.now())
     if left is None:
         return "unknown (no expires_in)"
     return "expired" if left <= 0 else "in " + str(left // 60) + " min " + str(left % 60) + " s"
 
 
-async def guarded(action: object, *args: object) -> object:
+async def guarded(action: "Callable[..., Awaitable[Any]]", *args: object) -> "Any":
     ui.message("")
     try:
         return await action(*args)
@@ -60,7 +66,7 @@ async def guarded(action: object, *args: object) -> object:
         render()
         # What the servers saw is read after the result is on screen, then the timeline is redrawn.
         if await app.load_server_views():
-            ui.timeline(app.timeline.steps)
+            ui.timeline(app.narrator.timeline.steps)
     return None
 
 
@@ -105,14 +111,14 @@ async def sign_out(event: object) -> None:
 
 
 @when("click", "#tokens")
-def reveal(event: object) -> None:
+def reveal(event: "Any") -> None:
     if str(event.target.tagName) == "BUTTON":
         ui.toggle_reveal(event.target)
 
 
 @when("click", "#clear-timeline")
 def clear_timeline(event: object) -> None:
-    app.clear_timeline()
+    app.narrator.clear()
     render()
 
 

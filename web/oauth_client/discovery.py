@@ -36,21 +36,7 @@ _DEFAULT_RESPONSE_MODES = ["query", "fragment"]
 class ProviderMetadata:
     """The validated metadata fields the client uses, plus the raw document."""
 
-    __slots__ = (
-        "issuer",
-        "authorization_endpoint",
-        "token_endpoint",
-        "revocation_endpoint",
-        "introspection_endpoint",
-        "userinfo_endpoint",
-        "jwks_uri",
-        "response_types_supported",
-        "response_modes_supported",
-        "code_challenge_methods_supported",
-        "id_token_signing_alg_values_supported",
-        "authorization_response_iss_parameter_supported",
-        "raw",
-    )
+    __slots__ = ("issuer",) + _ENDPOINTS + _LISTS + ("authorization_response_iss_parameter_supported", "raw")
 
     def __init__(self, raw: "dict[str, Any]") -> None:
         """Wrap a document that ``validate_metadata`` has checked."""

@@ -8,7 +8,10 @@ Every error carries plain data:
 - ``parameter``: the wire name involved, when there is one;
 - ``detail``: English text for logs and the dev timeline (never a token value);
 - ``checks``: the ``(name, outcome)`` checks that ran before the failure, ending
-  with the failed one, so the timeline can show how far validation got.
+  with the failed one, so the timeline can show how far validation got;
+- ``error``, ``error_description``, ``error_uri``, ``status``: what the provider or
+  API answered, for the errors that come from an answer (AuthorizationDenied,
+  TokenEndpointError, RevocationError, ApiError); None elsewhere.
 
     OAuthClientError
     ├── ConfigurationError
@@ -44,12 +47,21 @@ class OAuthClientError(Exception):
         reason: "str | None" = None,
         parameter: "str | None" = None,
         checks: "list[tuple[str, str]] | None" = None,
+        error: "str | None" = None,
+        error_description: "str | None" = None,
+        error_uri: "str | None" = None,
+        status: "int | None" = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.reason = reason if reason is not None else self.code
         self.parameter = parameter
         self.checks = list(checks) if checks else []
+        # What the other side answered, when the error comes from an answer (None otherwise).
+        self.error = error
+        self.error_description = error_description
+        self.error_uri = error_uri
+        self.status = status
 
     def __repr__(self) -> str:
         return "%s(reason=%r, parameter=%r)" % (type(self).__name__, self.reason, self.parameter)
@@ -108,41 +120,11 @@ class AuthorizationDenied(OAuthClientError):
 
     code = "authorization_denied"
 
-    def __init__(
-        self,
-        detail: str = "",
-        error: "str | None" = None,
-        error_description: "str | None" = None,
-        error_uri: "str | None" = None,
-        reason: "str | None" = None,
-        parameter: "str | None" = None,
-        checks: "list[tuple[str, str]] | None" = None,
-    ) -> None:
-        super().__init__(detail, reason, parameter, checks)
-        self.error = error
-        self.error_description = error_description
-        self.error_uri = error_uri
-
 
 class TokenEndpointError(OAuthClientError):
     """The token endpoint answered with an error (``error`` holds the OAuth code)."""
 
     code = "token_endpoint_error"
-
-    def __init__(
-        self,
-        detail: str = "",
-        error: "str | None" = None,
-        error_description: "str | None" = None,
-        status: "int | None" = None,
-        reason: "str | None" = None,
-        parameter: "str | None" = None,
-        checks: "list[tuple[str, str]] | None" = None,
-    ) -> None:
-        super().__init__(detail, reason, parameter, checks)
-        self.error = error
-        self.error_description = error_description
-        self.status = status
 
 
 class InvalidTokenResponse(OAuthClientError):
@@ -192,36 +174,8 @@ class RevocationError(OAuthClientError):
 
     code = "revocation_error"
 
-    def __init__(
-        self,
-        detail: str = "",
-        error: "str | None" = None,
-        status: "int | None" = None,
-        reason: "str | None" = None,
-        parameter: "str | None" = None,
-        checks: "list[tuple[str, str]] | None" = None,
-    ) -> None:
-        super().__init__(detail, reason, parameter, checks)
-        self.error = error
-        self.status = status
-
 
 class ApiError(OAuthClientError):
     """A protected resource refused the request (``error`` from ``WWW-Authenticate``)."""
 
     code = "api_error"
-
-    def __init__(
-        self,
-        detail: str = "",
-        status: "int | None" = None,
-        error: "str | None" = None,
-        error_description: "str | None" = None,
-        reason: "str | None" = None,
-        parameter: "str | None" = None,
-        checks: "list[tuple[str, str]] | None" = None,
-    ) -> None:
-        super().__init__(detail, reason, parameter, checks)
-        self.status = status
-        self.error = error
-        self.error_description = error_description

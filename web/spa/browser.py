@@ -8,7 +8,12 @@ import time
 
 import js
 
-from oauth_client import HttpResponse, SignatureInput
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
+except ImportError:
+    pass
+
+from oauth_client import HttpRequest, HttpResponse, SignatureInput
 
 from .runtime import JsException, bytes_from_js, bytes_to_js, js_object
 
@@ -29,7 +34,7 @@ class PopupError(Exception):
         self.popup_reason = reason
 
 
-async def send(request: object) -> HttpResponse:
+async def send(request: HttpRequest) -> HttpResponse:
     """Sends an HttpRequest built by the core, with CORS and no cookies or Referer."""
     options = {
         "method": request.method,
@@ -133,10 +138,6 @@ class Storage:
         return found
 
 
-def current_url() -> str:
-    return str(js.window.location.href)
-
-
 def take_callback_url() -> "str | None":
     """The redirect callback boot.js captured (and scrubbed from the address bar) before
     the interpreter started; None when this page load carried no authorization response.
@@ -145,7 +146,7 @@ def take_callback_url() -> "str | None":
     return url if isinstance(url, str) else None
 
 
-def open_popup() -> object:
+def open_popup() -> "Any":
     """Opens the sign-in popup (web/popup.js) at once, while the click still counts as a user gesture."""
     popup = js.window.spalabPopup.open()
     if popup.blocked:
@@ -153,21 +154,16 @@ def open_popup() -> object:
     return popup
 
 
-def popup_navigate(popup: object, url: str) -> None:
+def popup_navigate(popup: "Any", url: str) -> None:
     popup.navigate(url)
 
 
-async def popup_callback(popup: object) -> str:
+async def popup_callback(popup: "Any") -> str:
     """Waits for popup-callback.html to hand back its URL (PopupError if the popup closes first)."""
     try:
         return str(await popup.wait())
     except JsException:
         raise PopupError("closed") from None
-
-
-def replace_url(url: str) -> None:
-    """history.replaceState: the callback's code or tokens leave the address bar and history."""
-    js.window.history.replaceState(js.Object.new(), "", url)
 
 
 def mark(name: str) -> None:

@@ -25,6 +25,7 @@ _BY_CODE = {
     "invalid_access_token": "The access token failed validation ({detail}); sign-in refused.",
     "token_substitution": "The access token was not issued to this app (token substitution); refused.",
     "revocation_error": "The provider did not confirm the revocation ({detail}).",
+    "not_signed_in": "You are not signed in: sign in first.",
 }
 
 _DENIED = {

@@ -18,6 +18,11 @@ import sys
 import js
 from pyscript.ffi import to_js
 
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
+except ImportError:
+    pass
+
 try:
     from pyodide.ffi import JsException
 except ImportError:
@@ -25,10 +30,12 @@ except ImportError:
     # jsffi.JsException, with args (error, error.name, error.message).
     from jsffi import JsException  # noqa: F401 - re-exported
 
+__all__ = ["INTERPRETER", "JsException", "bytes_from_js", "bytes_to_js", "js_object", "pretty_json"]
+
 INTERPRETER = "MicroPython" if sys.implementation.name == "micropython" else "Pyodide"
 
 
-def js_object(value: object) -> object:
+def js_object(value: object) -> "Any":
     """A dict as a plain JS object (nested too), for fetch options and WebCrypto.
 
     pyscript.ffi.to_js already does this on both: on Pyodide it adds
@@ -37,7 +44,7 @@ def js_object(value: object) -> object:
     return to_js(value)
 
 
-def bytes_to_js(data: bytes) -> object:
+def bytes_to_js(data: bytes) -> "Any":
     """bytes -> a new JS Uint8Array.
 
     Pyodide's Uint8Array.assign does not exist on MicroPython, and MicroPython's
@@ -45,7 +52,7 @@ def bytes_to_js(data: bytes) -> object:
     return js.Uint8Array.new(to_js(list(data)))
 
 
-def bytes_from_js(array: object) -> bytes:
+def bytes_from_js(array: "Any") -> bytes:
     """A JS Uint8Array -> bytes. MicroPython has no JsProxy.to_py(); iterating works on both."""
     return bytes(list(array))
 

@@ -10,12 +10,19 @@ from oauth_client import masked
 
 from .runtime import INTERPRETER
 
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
 
-def element(id_: str) -> object:
+    Step = dict[str, Any]
+except ImportError:
+    pass
+
+
+def element(id_: str) -> "Any":
     return js.document.getElementById(id_)
 
 
-def make(tag: str, text: str = "", cls: str = "") -> object:
+def make(tag: str, text: str = "", cls: str = "") -> "Any":
     node = js.document.createElement(tag)
     if text:
         node.textContent = text
@@ -88,7 +95,7 @@ def _token_rows(tokens: "list[tuple[str, str]]") -> None:
         box.append(row)
 
 
-def toggle_reveal(button: object) -> None:
+def toggle_reveal(button: "Any") -> None:
     code = button.previousElementSibling
     value = str(button.getAttribute("data-value"))
     if str(button.getAttribute("data-shown")) == "no":
@@ -107,14 +114,14 @@ def api_result(text: str) -> None:
     box.hidden = not text
 
 
-def timeline(steps: "list[dict]") -> None:
+def timeline(steps: "list[Step]") -> None:
     box = element("timeline")
     box.replaceChildren()
     for step in steps:
         box.append(_step(step))
 
 
-def _step(step: "dict") -> object:
+def _step(step: "Step") -> "Any":
     item = make("li", cls="fail" if step.get("status") == "fail" else "")
     head = make("div")
     head.append(make("span", step.get("title", ""), "step-title"))
@@ -140,7 +147,7 @@ def _step(step: "dict") -> object:
     return item
 
 
-def _component(component: str, pairs: "list") -> object:
+def _component(component: str, pairs: "list[list[str]]") -> "Any":
     box = make("div", cls="step-detail")
     label = "query (?)" if component == "query" else "fragment (#)"
     box.append(make("span", label, "badge " + component))
@@ -148,7 +155,7 @@ def _component(component: str, pairs: "list") -> object:
     return box
 
 
-def _pairs(pairs: "list") -> object:
+def _pairs(pairs: "list[list[str]]") -> "Any":
     dl = make("dl", cls="kv")
     for name, value in pairs:
         dl.append(make("dt", name))
@@ -156,7 +163,7 @@ def _pairs(pairs: "list") -> object:
     return dl
 
 
-def _server(seen: "dict") -> object:
+def _server(seen: "dict[str, str]") -> "Any":
     box = make("div", cls="step-detail")
     box.append(make("span", seen.get("server", ""), "badge server"))
     box.append(js.document.createTextNode(seen.get("text", "")))

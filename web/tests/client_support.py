@@ -7,9 +7,15 @@ import client_vectors as vectors
 from oauth_client.config import ClientConfig
 from oauth_client.discovery import ProviderMetadata
 from oauth_client.encoding import b64url_decode, b64url_encode
+from oauth_client.errors import OAuthClientError
 from oauth_client.jwt import decode_jwt
 from oauth_client.messages import HttpResponse
-from oauth_client.transaction import new_transaction
+from oauth_client.transaction import Transaction, new_transaction
+
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any, Callable
+except ImportError:
+    pass
 
 ISSUER = vectors.ISSUER
 CLIENT_ID = vectors.CLIENT_ID
@@ -20,9 +26,15 @@ NOW = vectors.NOW
 class raises:
     """``with raises(StateMismatch) as caught: ...``; then inspect ``caught.error``."""
 
-    def __init__(self, expected: "type") -> None:
+    def __init__(self, expected: "type[OAuthClientError]") -> None:
         self.expected = expected
-        self.error = None  # type: BaseException | None
+        self.caught = None  # type: OAuthClientError | None
+
+    @property
+    def error(self) -> "OAuthClientError":
+        if self.caught is None:
+            raise AssertionError("read caught.error after the with block")
+        return self.caught
 
     def __enter__(self) -> "raises":
         return self
@@ -30,13 +42,13 @@ class raises:
     def __exit__(self, kind: "type | None", error: "BaseException | None", traceback: object) -> bool:
         if kind is None:
             raise AssertionError("expected %s, nothing was raised" % self.expected.__name__)
-        if not issubclass(kind, self.expected):
+        if not isinstance(error, self.expected):
             return False
-        self.error = error
+        self.caught = error
         return True
 
 
-def metadata_document(**changes: object) -> "dict":
+def metadata_document(**changes: object) -> "dict[str, Any]":
     """The provider's discovery document, as the spalab provider publishes it."""
     document = {
         "issuer": ISSUER,
@@ -68,7 +80,7 @@ def make_client(scope: str = "openid profile") -> ClientConfig:
     return ClientConfig(ISSUER, CLIENT_ID, REDIRECT_URI, scope)
 
 
-def counting_random_bytes(start: int = 0) -> "object":
+def counting_random_bytes(start: int = 0) -> "Callable[[int], bytes]":
     """A deterministic stand-in for crypto.getRandomValues: 0, 1, 2, ... mod 256."""
     state = [start]
 
@@ -82,7 +94,7 @@ def counting_random_bytes(start: int = 0) -> "object":
 
 def make_transaction(
     response_type: str = "code", response_mode: str = "query", scope: str = "openid profile"
-) -> "object":
+) -> Transaction:
     transaction = new_transaction(
         make_client(scope), response_type, response_mode, counting_random_bytes(), NOW
     )
@@ -99,7 +111,7 @@ def response(
     return HttpResponse(status, all_headers, body)
 
 
-def recorded_verify(alg: str, jwk: "dict", signing_input: bytes, signature: bytes) -> bool:
+def recorded_verify(alg: str, jwk: "dict[str, Any]", signing_input: bytes, signature: bytes) -> bool:
     """True only for the exact (alg, kid, signing input, signature) of a recorded token.
 
     MicroPython cannot do the RSA/EC math, so there this stands in for WebCrypto; the
@@ -108,7 +120,7 @@ def recorded_verify(alg: str, jwk: "dict", signing_input: bytes, signature: byte
     return (alg, jwk.get("kid"), bytes(signing_input), bytes(signature)) in _RECORDED
 
 
-def _recorded() -> "set":
+def _recorded() -> "set[tuple[str, object, bytes, bytes]]":
     found = set()
     for name in vectors.TOKENS:
         jwt = decode_jwt(vectors.TOKENS[name])
@@ -124,6 +136,11 @@ try:  # real signature math where the runtime has it (CPython); recorded results
 except ImportError:
     VERIFY = recorded_verify
 
+__all__ = [
+    "CLIENT_ID", "ISSUER", "NOW", "REDIRECT_URI", "VERIFY", "counting_random_bytes", "make_client", "make_metadata",
+    "make_transaction", "metadata_document", "raises", "recorded_verify", "response", "tamper_claims", "unsigned_jwt",
+]  # fmt: skip
+
 
 def tamper_claims(token: str, **changes: object) -> str:
     """The same token with claims changed and the original signature kept."""
@@ -133,6 +150,6 @@ def tamper_claims(token: str, **changes: object) -> str:
     return header + "." + b64url_encode(json.dumps(data).encode()) + "." + signature
 
 
-def unsigned_jwt(header: "dict", claims: "dict", signature: bytes = b"") -> str:
+def unsigned_jwt(header: "dict[str, Any]", claims: "dict[str, Any]", signature: bytes = b"") -> str:
     parts = [b64url_encode(json.dumps(header).encode()), b64url_encode(json.dumps(claims).encode())]
     return ".".join(parts) + "." + b64url_encode(signature)

@@ -1,6 +1,8 @@
 """The signature verifier the browser shell implements with WebCrypto, implemented for
 CPython tests with ``cryptography``: ``verify(alg, jwk, signing_input, signature) -> bool``."""
 
+from typing import Any
+
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -13,15 +15,15 @@ def _int(member: str) -> int:
     return int.from_bytes(b64url_decode(member), "big")
 
 
-def _rsa_key(jwk: dict) -> rsa.RSAPublicKey:
+def _rsa_key(jwk: dict[str, Any]) -> rsa.RSAPublicKey:
     return rsa.RSAPublicNumbers(_int(jwk["e"]), _int(jwk["n"])).public_key()
 
 
-def _ec_key(jwk: dict) -> ec.EllipticCurvePublicKey:
+def _ec_key(jwk: dict[str, Any]) -> ec.EllipticCurvePublicKey:
     return ec.EllipticCurvePublicNumbers(_int(jwk["x"]), _int(jwk["y"]), ec.SECP256R1()).public_key()
 
 
-def cryptography_verify(alg: str, jwk: dict, signing_input: bytes, signature: bytes) -> bool:
+def cryptography_verify(alg: str, jwk: dict[str, Any], signing_input: bytes, signature: bytes) -> bool:
     """Real RS256 / PS256 / ES256 verification (RFC 7518 §3.3, §3.5, §3.4)."""
     try:
         if alg == "RS256":

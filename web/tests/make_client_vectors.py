@@ -13,6 +13,7 @@ import base64
 import hashlib
 import pathlib
 import pprint
+from typing import Any
 
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey, RSAKey
@@ -38,7 +39,7 @@ def at_hash(token: str) -> str:
     return b64url(hashlib.sha256(token.encode("ascii")).digest()[:16])
 
 
-def keys() -> "dict":
+def keys() -> "dict[str, Any]":
     return {
         "rsa-1": RSAKey.generate_key(2048, parameters={"kid": "rsa-1", "alg": "RS256", "use": "sig"}),
         "ps-1": RSAKey.generate_key(2048, parameters={"kid": "ps-1", "alg": "PS256", "use": "sig"}),
@@ -46,7 +47,7 @@ def keys() -> "dict":
     }
 
 
-def access_claims(**changes: object) -> "dict":
+def access_claims(**changes: object) -> "dict[str, Any]":
     claims = {
         "iss": ISSUER,
         "sub": SUBJECT,
@@ -61,7 +62,7 @@ def access_claims(**changes: object) -> "dict":
     return {name: value for name, value in claims.items() if value is not None}
 
 
-def id_claims(access_token: "str | None", **changes: object) -> "dict":
+def id_claims(access_token: "str | None", **changes: object) -> "dict[str, Any]":
     claims = {
         "iss": ISSUER,
         "sub": SUBJECT,
@@ -77,12 +78,12 @@ def id_claims(access_token: "str | None", **changes: object) -> "dict":
     return {name: value for name, value in claims.items() if value is not None}
 
 
-def sign(key: object, alg: str, claims: "dict", typ: str = "JWT", kid: "str | None" = None) -> str:
+def sign(key: "RSAKey | ECKey | OctKey", alg: str, claims: "dict[str, Any]", typ: str = "JWT", kid: "str | None" = None) -> str:
     header = {"alg": alg, "typ": typ, "kid": kid or key.kid}
     return jwt.encode(header, claims, key, algorithms=[alg])
 
 
-def tokens(k: "dict") -> "dict[str, str]":
+def tokens(k: "dict[str, Any]") -> "dict[str, str]":
     rsa = k["rsa-1"]
     at_jwt = sign(rsa, "RS256", access_claims(), typ="at+jwt")
     made = {
@@ -126,7 +127,7 @@ def tokens(k: "dict") -> "dict[str, str]":
     return made
 
 
-def render(k: "dict") -> str:
+def render(k: "dict[str, Any]") -> str:
     jwks = {"keys": [key.as_dict(private=False) for key in k.values()]}
     constants = [
         ("ISSUER", ISSUER),

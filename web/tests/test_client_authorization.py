@@ -16,19 +16,19 @@ from oauth_client.pkce import code_challenge_s256
 from oauth_client.urls import split_url
 
 
-def params_of(url):
+def params_of(url: str) -> "tuple[str, dict[str, str]]":
     base, query, fragment = split_url(url)
     assert fragment == ""
     return base, dict(parse_query(query))
 
 
-def test_code_request_always_sends_s256_challenge():
+def test_code_request_always_sends_s256_challenge() -> None:
     """RFC 7636 §4.3 / RFC 9700 §2.1.1: every code request carries an S256 challenge (C3)."""
     for mode in ("query", "fragment"):
         tx = make_transaction("code", mode)
         base, params = params_of(build_authorization_url(make_metadata(), make_client(), tx))
         assert base == ISSUER + "/authorize"
-        assert params["code_challenge"] == code_challenge_s256(tx.code_verifier)
+        assert params["code_challenge"] == code_challenge_s256(tx.code_verifier or "")
         assert params["code_challenge_method"] == "S256"
         assert params["response_type"] == "code" and params["response_mode"] == mode
         assert (params["client_id"], params["redirect_uri"], params["state"]) == (
@@ -39,7 +39,7 @@ def test_code_request_always_sends_s256_challenge():
         assert "code_verifier" not in params
 
 
-def test_implicit_request_sends_nonce_and_no_pkce():
+def test_implicit_request_sends_nonce_and_no_pkce() -> None:
     """OIDC Core §3.2.2.1: implicit requests carry a nonce; PKCE does not apply."""
     for response_type in ("token", "id_token token"):
         tx = make_transaction(response_type, "fragment")
@@ -50,14 +50,14 @@ def test_implicit_request_sends_nonce_and_no_pkce():
         assert "code_challenge" not in params
 
 
-def test_endpoint_query_is_preserved():
+def test_endpoint_query_is_preserved() -> None:
     """RFC 6749 §3.1: the authorization endpoint's own query is kept."""
     metadata = make_metadata(authorization_endpoint=ISSUER + "/authorize?tenant=a")
     _, params = params_of(build_authorization_url(metadata, make_client(), make_transaction()))
     assert params["tenant"] == "a" and params["response_type"] == "code"
 
 
-def test_transaction_for_another_issuer_is_refused():
+def test_transaction_for_another_issuer_is_refused() -> None:
     """RFC 9700 §4.4: a transaction is bound to the issuer it was started for (mix-up)."""
     tx = make_transaction()
     tx.issuer = "https://other.example"
@@ -66,7 +66,7 @@ def test_transaction_for_another_issuer_is_refused():
     assert caught.error.reason == "transaction_issuer"
 
 
-def test_transaction_for_another_client_is_refused():
+def test_transaction_for_another_client_is_refused() -> None:
     """RFC 6749 §4.1.3: client_id and redirect_uri are those of this client."""
     tx = make_transaction()
     tx.redirect_uri = "http://localhost:8000/other"
@@ -75,7 +75,7 @@ def test_transaction_for_another_client_is_refused():
     assert caught.error.reason == "transaction_client"
 
 
-def test_unadvertised_response_type_or_mode_is_refused():
+def test_unadvertised_response_type_or_mode_is_refused() -> None:
     """RFC 8414 §2 / OIDC Discovery §3: only request what the provider offers."""
     with raises(ConfigurationError) as caught:
         build_authorization_url(
@@ -93,7 +93,7 @@ def test_unadvertised_response_type_or_mode_is_refused():
     assert caught.error.reason == "unsupported_response_mode"
 
 
-def test_code_request_needs_provider_s256():
+def test_code_request_needs_provider_s256() -> None:
     """RFC 9700 §2.1.1: no code request to a provider without S256 (C3)."""
     with raises(DiscoveryError) as caught:
         build_authorization_url(
@@ -102,7 +102,7 @@ def test_code_request_needs_provider_s256():
     assert caught.error.reason == "pkce_s256_unsupported"
 
 
-def test_code_request_needs_a_verifier():
+def test_code_request_needs_a_verifier() -> None:
     """RFC 7636 §4.1: the transaction must hold a verifier (C3)."""
     tx = make_transaction()
     tx.code_verifier = None
@@ -111,7 +111,7 @@ def test_code_request_needs_a_verifier():
     assert caught.error.reason == "missing_code_verifier"
 
 
-def test_id_token_needs_openid_scope():
+def test_id_token_needs_openid_scope() -> None:
     """OIDC Core §3.2.2.1: an id_token is only issued for scope openid."""
     tx = make_transaction("id_token token", "fragment", scope="profile")
     with raises(ConfigurationError) as caught:

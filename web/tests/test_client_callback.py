@@ -12,9 +12,10 @@ from oauth_client.errors import (
     ResponseModeMismatch,
     StateMismatch,
 )
+from oauth_client.transaction import Transaction
 
 
-def url(query=None, fragment=None):
+def url(query: "list[tuple[str, str]] | None" = None, fragment: "list[tuple[str, str]] | None" = None) -> str:
     text = REDIRECT_URI
     if query is not None:
         text += "?" + build_query(query)
@@ -23,12 +24,12 @@ def url(query=None, fragment=None):
     return text
 
 
-def code_params(tx, **changes):
+def code_params(tx: Transaction, **changes: "str | None") -> "list[tuple[str, str]]":
     params = [("code", "c0de"), ("state", tx.state), ("iss", ISSUER)]
     return _apply(params, changes)
 
 
-def token_params(tx, **changes):
+def token_params(tx: Transaction, **changes: "str | None") -> "list[tuple[str, str]]":
     params = [
         ("access_token", "opaque-at"),
         ("token_type", "Bearer"),
@@ -39,13 +40,13 @@ def token_params(tx, **changes):
     return _apply(params, changes)
 
 
-def _apply(params, changes):
-    params = [(name, changes.pop(name) if name in changes else value) for name, value in params]
-    params = [(name, value) for name, value in params if value is not None]
-    return params + [(name, value) for name, value in changes.items() if value is not None]
+def _apply(params: "list[tuple[str, str]]", changes: "dict[str, str | None]") -> "list[tuple[str, str]]":
+    changed = [(name, changes.pop(name) if name in changes else value) for name, value in params]
+    kept = [(name, value) for name, value in changed if value is not None]
+    return kept + [(name, value) for name, value in changes.items() if value is not None]
 
 
-def test_code_in_query_passes_all_checks_in_order():
+def test_code_in_query_passes_all_checks_in_order() -> None:
     """RFC 6749 §4.1.2 / RFC 9207 §2.4: component, state, iss, error, then the code."""
     tx = make_transaction("code", "query")
     result = parse_callback(url(query=code_params(tx)), tx, make_metadata(), NOW)
@@ -60,13 +61,13 @@ def test_code_in_query_passes_all_checks_in_order():
     ]
 
 
-def test_code_in_fragment_when_requested():
+def test_code_in_fragment_when_requested() -> None:
     """Multiple Response Types §2.1: response_mode=fragment moves the code to the fragment."""
     tx = make_transaction("code", "fragment")
     assert parse_callback(url(fragment=code_params(tx)), tx, make_metadata()).code == "c0de"
 
 
-def test_implicit_tokens_in_fragment():
+def test_implicit_tokens_in_fragment() -> None:
     """RFC 6749 §4.2.2: tokens arrive in the fragment."""
     tx = make_transaction("token", "fragment")
     result = parse_callback(url(fragment=token_params(tx)), tx, make_metadata())
@@ -74,7 +75,7 @@ def test_implicit_tokens_in_fragment():
     assert result.checks[-1] == ("tokens", "ok")
 
 
-def test_query_mode_ignores_a_lone_fragment_but_not_response_parameters():
+def test_query_mode_ignores_a_lone_fragment_but_not_response_parameters() -> None:
     """C4: only the requested component is read; response parameters elsewhere are refused."""
     tx = make_transaction("code", "query")
     assert parse_callback(url(query=code_params(tx)) + "#section-2", tx, make_metadata()).code == "c0de"
@@ -83,7 +84,7 @@ def test_query_mode_ignores_a_lone_fragment_but_not_response_parameters():
     assert (caught.error.reason, caught.error.parameter) == ("wrong_component", "access_token")
 
 
-def test_code_in_fragment_for_query_mode_is_refused():
+def test_code_in_fragment_for_query_mode_is_refused() -> None:
     """C4: a code-flow response in the wrong component is refused."""
     tx = make_transaction("code", "query")
     with raises(ResponseModeMismatch) as caught:
@@ -92,7 +93,7 @@ def test_code_in_fragment_for_query_mode_is_refused():
     assert caught.error.checks == [("response_mode", "failed")]
 
 
-def test_tokens_in_query_for_fragment_mode_are_refused():
+def test_tokens_in_query_for_fragment_mode_are_refused() -> None:
     """C4 / RFC 9700 §2.1.2: implicit tokens in the query are refused even if the fragment is valid."""
     tx = make_transaction("token", "fragment")
     with raises(ResponseModeMismatch) as caught:
@@ -104,7 +105,7 @@ def test_tokens_in_query_for_fragment_mode_are_refused():
     assert caught.error.reason == "wrong_component"
 
 
-def test_app_query_parameters_are_allowed_with_fragment_mode():
+def test_app_query_parameters_are_allowed_with_fragment_mode() -> None:
     """C4: unrelated parameters of the redirect URI itself are not response parameters."""
     tx = make_transaction("token", "fragment")
     assert parse_callback(
@@ -112,7 +113,7 @@ def test_app_query_parameters_are_allowed_with_fragment_mode():
     ).access_token
 
 
-def test_parameters_in_both_components_are_refused():
+def test_parameters_in_both_components_are_refused() -> None:
     """C4: the same parameter in query and fragment is ambiguous, so refused."""
     tx = make_transaction("code", "query")
     with raises(ResponseModeMismatch) as caught:
@@ -120,7 +121,7 @@ def test_parameters_in_both_components_are_refused():
     assert (caught.error.reason, caught.error.parameter) == ("parameter_in_both_components", "state")
 
 
-def test_repeated_parameter_is_refused():
+def test_repeated_parameter_is_refused() -> None:
     """RFC 6749 §3.1: parameters must not be included more than once."""
     tx = make_transaction("code", "query")
     with raises(InvalidCallback) as caught:
@@ -128,7 +129,7 @@ def test_repeated_parameter_is_refused():
     assert (caught.error.reason, caught.error.parameter) == ("repeated_parameter", "code")
 
 
-def test_missing_state_is_refused():
+def test_missing_state_is_refused() -> None:
     """RFC 6749 §4.1.2: state is required when the request had one (C1)."""
     tx = make_transaction()
     with raises(StateMismatch) as caught:
@@ -136,7 +137,7 @@ def test_missing_state_is_refused():
     assert caught.error.reason == "missing_state"
 
 
-def test_wrong_state_is_refused():
+def test_wrong_state_is_refused() -> None:
     """RFC 6749 §10.12: a different state is a forged response (C1)."""
     tx = make_transaction()
     with raises(StateMismatch) as caught:
@@ -145,7 +146,7 @@ def test_wrong_state_is_refused():
     assert caught.error.checks == [("response_mode", "ok"), ("state", "failed")]
 
 
-def test_state_is_checked_before_an_error_is_shown():
+def test_state_is_checked_before_an_error_is_shown() -> None:
     """C9 / RFC 6749 §10.12: an error response with a bad state is a forgery, not a denial."""
     tx = make_transaction()
     forged = [
@@ -158,7 +159,7 @@ def test_state_is_checked_before_an_error_is_shown():
         parse_callback(url(query=forged), tx, make_metadata())
 
 
-def test_iss_is_checked_before_an_error_is_shown():
+def test_iss_is_checked_before_an_error_is_shown() -> None:
     """C9 / RFC 9207 §2.4: an error response from the wrong issuer is refused as a mix-up."""
     tx = make_transaction()
     mixed = [("error", "access_denied"), ("state", tx.state), ("iss", "https://evil.example")]
@@ -167,7 +168,7 @@ def test_iss_is_checked_before_an_error_is_shown():
     assert caught.error.reason == "iss_mismatch"
 
 
-def test_error_after_state_and_iss_is_authorization_denied():
+def test_error_after_state_and_iss_is_authorization_denied() -> None:
     """RFC 6749 §4.1.2.1: error, error_description and error_uri reach the user (C9)."""
     tx = make_transaction("token", "fragment")
     denied = [
@@ -189,7 +190,7 @@ def test_error_after_state_and_iss_is_authorization_denied():
     assert error.checks == [("response_mode", "ok"), ("state", "ok"), ("iss", "ok"), ("error", "failed")]
 
 
-def test_missing_iss_is_refused_when_advertised():
+def test_missing_iss_is_refused_when_advertised() -> None:
     """RFC 9207 §2.4: a provider advertising iss must send it (C2)."""
     tx = make_transaction()
     with raises(IssuerMismatch) as caught:
@@ -197,7 +198,7 @@ def test_missing_iss_is_refused_when_advertised():
     assert (caught.error.reason, caught.error.parameter) == ("missing_iss", "iss")
 
 
-def test_wrong_iss_is_refused():
+def test_wrong_iss_is_refused() -> None:
     """RFC 9207 §2.4: iss must equal the discovered issuer exactly (C2)."""
     tx = make_transaction()
     for other in (ISSUER + "/", "https://evil.example", ""):
@@ -206,7 +207,7 @@ def test_wrong_iss_is_refused():
         assert caught.error.reason == "iss_mismatch"
 
 
-def test_iss_when_not_advertised():
+def test_iss_when_not_advertised() -> None:
     """RFC 9207 §2.4: without the metadata flag iss may be absent, but if present it must match."""
     tx = make_transaction()
     metadata = make_metadata(authorization_response_iss_parameter_supported=False)
@@ -216,7 +217,7 @@ def test_iss_when_not_advertised():
         parse_callback(url(query=code_params(tx, iss="https://evil.example")), tx, metadata)
 
 
-def test_code_response_without_code_is_refused():
+def test_code_response_without_code_is_refused() -> None:
     """RFC 6749 §4.1.2: a success response carries the code."""
     tx = make_transaction()
     with raises(InvalidCallback) as caught:
@@ -224,7 +225,7 @@ def test_code_response_without_code_is_refused():
     assert caught.error.reason == "missing_code"
 
 
-def test_tokens_in_a_code_response_are_refused():
+def test_tokens_in_a_code_response_are_refused() -> None:
     """RFC 6749 §4.1.2: response_type=code returns no tokens; extra ones are injected."""
     tx = make_transaction()
     with raises(InvalidCallback) as caught:
@@ -232,9 +233,9 @@ def test_tokens_in_a_code_response_are_refused():
     assert (caught.error.reason, caught.error.parameter) == ("unexpected_parameter", "access_token")
 
 
-def test_implicit_response_requirements():
+def test_implicit_response_requirements() -> None:
     """RFC 6749 §4.2.2 / OIDC Core §3.2.2.5: required members, Bearer only, no code."""
-    cases = [
+    cases = [  # type: list[tuple[str, dict[str, str | None], str]]
         ("token", {"access_token": None}, "missing_access_token"),
         ("token", {"token_type": None}, "missing_token_type"),
         ("token", {"token_type": "mac"}, "unsupported_token_type"),
@@ -250,7 +251,7 @@ def test_implicit_response_requirements():
         assert caught.error.reason == reason, (changes, caught.error.reason)
 
 
-def test_token_type_is_case_insensitive():
+def test_token_type_is_case_insensitive() -> None:
     """RFC 6749 §5.1: token_type is compared case-insensitively."""
     tx = make_transaction("token", "fragment")
     assert parse_callback(
@@ -258,7 +259,7 @@ def test_token_type_is_case_insensitive():
     ).access_token
 
 
-def test_expired_transaction_is_refused():
+def test_expired_transaction_is_refused() -> None:
     """RFC 9700 §4.7.1: a stale transaction cannot complete."""
     tx = make_transaction()
     with raises(InvalidTransaction) as caught:
@@ -266,13 +267,13 @@ def test_expired_transaction_is_refused():
     assert caught.error.reason == "expired"
 
 
-def test_find_callback_states_reads_both_components():
+def test_find_callback_states_reads_both_components() -> None:
     """C1: the shell finds the transaction by state before it knows the component."""
     assert find_callback_states(url(query=[("state", "q")], fragment=[("state", "f")])) == ["q", "f"]
     assert find_callback_states(REDIRECT_URI) == []
 
 
-def test_absurdly_long_expires_in_is_refused():
+def test_absurdly_long_expires_in_is_refused() -> None:
     """RFC 6749 §4.2.2: expires_in is a lifetime in seconds, not an arbitrary number."""
     tx = make_transaction("token", "fragment")
     with raises(InvalidCallback) as caught:

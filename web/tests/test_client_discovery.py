@@ -12,19 +12,24 @@ from oauth_client.discovery import (
 )
 from oauth_client.errors import DiscoveryError, IssuerMismatch
 
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
+except ImportError:
+    pass
 
-def parse(document, **kwargs):
+
+def parse(document: object, **kwargs: "Any") -> ProviderMetadata:
     return parse_discovery_response(ISSUER, response(200, json.dumps(document)), **kwargs)
 
 
-def test_discovery_request_targets_openid_configuration():
+def test_discovery_request_targets_openid_configuration() -> None:
     """OIDC Discovery §4.1: GET {issuer}/.well-known/openid-configuration."""
     request = build_discovery_request(ISSUER)
     assert (request.method, request.url) == ("GET", ISSUER + "/.well-known/openid-configuration")
     assert request.body is None
 
 
-def test_rfc8414_url_inserts_well_known_before_the_path():
+def test_rfc8414_url_inserts_well_known_before_the_path() -> None:
     """RFC 8414 §3.1: the well-known segment goes between host and issuer path."""
     assert (
         discovery_url("https://idp.example", OAUTH_AUTHORIZATION_SERVER)
@@ -40,14 +45,14 @@ def test_rfc8414_url_inserts_well_known_before_the_path():
     )
 
 
-def test_unknown_well_known_suffix_is_refused():
+def test_unknown_well_known_suffix_is_refused() -> None:
     """RFC 8414 §3: only the registered well-known suffixes."""
     with raises(DiscoveryError) as caught:
         build_discovery_request(ISSUER, "jwks")
     assert caught.error.reason == "well_known"
 
 
-def test_valid_metadata_is_remembered():
+def test_valid_metadata_is_remembered() -> None:
     """RFC 8414 §2 / RFC 9207 §3: endpoints and iss support are kept."""
     metadata = parse(metadata_document())
     assert metadata.issuer == ISSUER
@@ -56,7 +61,7 @@ def test_valid_metadata_is_remembered():
     assert metadata.supports_pkce_s256()
 
 
-def test_discovered_issuer_must_equal_the_configured_one():
+def test_discovered_issuer_must_equal_the_configured_one() -> None:
     """OIDC Discovery §4.3 / RFC 8414 §3.3: the issuer must be identical, byte for byte (C2)."""
     for other in [
         ISSUER + "/",
@@ -71,14 +76,14 @@ def test_discovered_issuer_must_equal_the_configured_one():
         assert caught.error.parameter == "issuer"
 
 
-def test_non_200_is_a_discovery_error():
+def test_non_200_is_a_discovery_error() -> None:
     """RFC 8414 §3.2: success is 200 OK."""
     with raises(DiscoveryError) as caught:
         parse_discovery_response(ISSUER, response(404, "{}"))
     assert caught.error.reason == "http_status"
 
 
-def test_content_type_must_be_json():
+def test_content_type_must_be_json() -> None:
     """RFC 8414 §3.2: the response is application/json."""
     body = json.dumps(metadata_document())
     with raises(DiscoveryError) as caught:
@@ -90,7 +95,7 @@ def test_content_type_must_be_json():
     assert metadata.issuer == ISSUER
 
 
-def test_body_must_be_a_json_object():
+def test_body_must_be_a_json_object() -> None:
     """RFC 8414 §3.2: the metadata is a JSON object."""
     for body in ["[]", "<html>", ""]:
         with raises(DiscoveryError) as caught:
@@ -98,7 +103,7 @@ def test_body_must_be_a_json_object():
         assert caught.error.reason == "invalid_json"
 
 
-def test_required_members_must_be_present():
+def test_required_members_must_be_present() -> None:
     """RFC 8414 §2: authorization_endpoint, token_endpoint and response_types_supported."""
     cases = [
         ("authorization_endpoint", "missing_endpoint"),
@@ -111,13 +116,13 @@ def test_required_members_must_be_present():
         assert (caught.error.reason, caught.error.parameter) == (reason, name)
 
 
-def test_implicit_only_provider_needs_no_token_endpoint():
+def test_implicit_only_provider_needs_no_token_endpoint() -> None:
     """RFC 8414 §2: token_endpoint may be absent when only implicit is offered."""
     document = metadata_document(token_endpoint=None, response_types_supported=["token"])
     assert parse(document, require_code_flow=False).token_endpoint is None
 
 
-def test_endpoints_must_be_https_or_loopback():
+def test_endpoints_must_be_https_or_loopback() -> None:
     """RFC 8414 §2: endpoints are https URLs."""
     with raises(DiscoveryError) as caught:
         parse(metadata_document(token_endpoint="http://evil.example/token"))
@@ -127,7 +132,7 @@ def test_endpoints_must_be_https_or_loopback():
     assert caught.error.reason == "endpoint_has_fragment"
 
 
-def test_code_flow_requires_s256():
+def test_code_flow_requires_s256() -> None:
     """RFC 9700 §2.1.1 / RFC 8414 §2: no S256 (or no list at all) means no code flow (C3)."""
     for methods in (["plain"], None):
         with raises(DiscoveryError) as caught:
@@ -135,14 +140,14 @@ def test_code_flow_requires_s256():
         assert caught.error.reason == "pkce_s256_unsupported"
 
 
-def test_code_flow_requires_response_type_code():
+def test_code_flow_requires_response_type_code() -> None:
     """RFC 8414 §2: the provider must offer response_type=code for the code flow."""
     with raises(DiscoveryError) as caught:
         parse(metadata_document(response_types_supported=["token"]))
     assert caught.error.reason == "unsupported_response_type"
 
 
-def test_malformed_lists_are_refused():
+def test_malformed_lists_are_refused() -> None:
     """RFC 8414 §2: *_supported members are arrays of strings."""
     with raises(DiscoveryError) as caught:
         parse(metadata_document(code_challenge_methods_supported="S256"))
@@ -152,7 +157,7 @@ def test_malformed_lists_are_refused():
     )
 
 
-def test_iss_support_defaults_to_false_and_modes_to_query_fragment():
+def test_iss_support_defaults_to_false_and_modes_to_query_fragment() -> None:
     """RFC 9207 §3 / OIDC Discovery §3: the documented defaults apply."""
     metadata = parse(
         metadata_document(authorization_response_iss_parameter_supported=None, response_modes_supported=None)
@@ -163,7 +168,7 @@ def test_iss_support_defaults_to_false_and_modes_to_query_fragment():
     assert metadata.authorization_response_iss_parameter_supported is False
 
 
-def test_cached_metadata_is_revalidated():
+def test_cached_metadata_is_revalidated() -> None:
     """C2: metadata read back from a cache passes the same issuer check."""
     metadata = parse(metadata_document())
     assert ProviderMetadata.from_json(metadata.to_json(), ISSUER).issuer == ISSUER
@@ -171,14 +176,14 @@ def test_cached_metadata_is_revalidated():
         ProviderMetadata.from_json(metadata.to_json(), "https://other.example")
 
 
-def test_missing_content_type_is_refused():
+def test_missing_content_type_is_refused() -> None:
     """RFC 8414 §3.2: the response must say it is application/json."""
     with raises(DiscoveryError) as caught:
         parse_discovery_response(ISSUER, response(200, json.dumps(metadata_document()), content_type=None))
     assert caught.error.reason == "content_type"
 
 
-def test_lists_must_hold_only_strings():
+def test_lists_must_hold_only_strings() -> None:
     """RFC 8414 §2: response_types_supported is an array of strings."""
     with raises(DiscoveryError) as caught:
         parse(metadata_document(response_types_supported=["code", 1]))

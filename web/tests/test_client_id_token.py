@@ -2,15 +2,22 @@
 
 from client_support import NOW, VERIFY, make_client, make_metadata, raises, tamper_claims, unsigned_jwt
 from client_vectors import CODE_FLOW_ACCESS_TOKEN, ISSUER, JWKS, NONCE, OPAQUE_ACCESS_TOKEN, TOKENS
-from oauth_client.errors import AtHashMismatch, InvalidIdToken, NonceMismatch
+from oauth_client.discovery import ProviderMetadata
+from oauth_client.errors import AtHashMismatch, InvalidIdToken, NonceMismatch, OAuthClientError
 from oauth_client.id_token import check_refreshed_id_token, validate_id_token
+
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
+except ImportError:
+    pass
 
 ALL_ALGS = make_metadata(id_token_signing_alg_values_supported=["RS256", "ES256", "PS256"])
 
 
-def validate(name_or_token, metadata=None, now=NOW, **kwargs):
+def validate(name_or_token: str, metadata: "ProviderMetadata | None" = None, now: float = NOW,
+             **kwargs: "Any") -> "tuple[dict[str, Any], list[tuple[str, str]]]":  # fmt: skip
     token = TOKENS.get(name_or_token, name_or_token)
-    options = {
+    options = {  # type: dict[str, Any]
         "nonce": NONCE,
         "jwks": JWKS,
         "verify": VERIFY,
@@ -18,18 +25,18 @@ def validate(name_or_token, metadata=None, now=NOW, **kwargs):
         "require_at_hash": True,
     }
     options.update(kwargs)
-    checks = []
+    checks = []  # type: list[tuple[str, str]]
     claims = validate_id_token(token, metadata or make_metadata(), make_client(), now, checks, **options)
     return claims, checks
 
 
-def reason_of(name_or_token, error=InvalidIdToken, **kwargs):
+def reason_of(name_or_token: str, error: "type[OAuthClientError]" = InvalidIdToken, **kwargs: "Any") -> str:
     with raises(error) as caught:
         validate(name_or_token, **kwargs)
     return caught.error.reason
 
 
-def test_valid_implicit_id_token():
+def test_valid_implicit_id_token() -> None:
     """OIDC Core §3.2.2.11: signature, claims, nonce and at_hash all hold."""
     claims, checks = validate("id_for_opaque")
     assert claims["sub"] == "alice" and claims["nonce"] == NONCE
@@ -41,18 +48,18 @@ def test_valid_implicit_id_token():
     ]
 
 
-def test_es256_and_ps256_when_advertised():
+def test_es256_and_ps256_when_advertised() -> None:
     """OIDC Core §3.1.3.7(7): the advertised algorithms are accepted."""
     for name in ("id_for_opaque_es256", "id_for_opaque_ps256"):
         assert validate(name, ALL_ALGS)[0]["sub"] == "alice"
 
 
-def test_alg_not_advertised_is_refused():
+def test_alg_not_advertised_is_refused() -> None:
     """OIDC Core §3.1.3.7(7): an algorithm the provider does not use for ID tokens is refused."""
     assert reason_of("id_for_opaque_es256") == "alg_not_allowed"
 
 
-def test_alg_none_and_hs256_are_refused_even_without_signature_check():
+def test_alg_none_and_hs256_are_refused_even_without_signature_check() -> None:
     """RFC 8725 §3.1: "none" and HMAC never pass, whatever the caller skips."""
     none_token = unsigned_jwt(
         {"alg": "none"},
@@ -63,19 +70,19 @@ def test_alg_none_and_hs256_are_refused_even_without_signature_check():
         assert reason_of(token, jwks=None, verify=None) == "alg_not_allowed"
 
 
-def test_tampered_id_token_is_refused():
+def test_tampered_id_token_is_refused() -> None:
     """RFC 7515 §5.2: claims changed after signing break the signature."""
     assert reason_of(tamper_claims(TOKENS["id_for_opaque"], sub="mallory")) == "bad_signature"
 
 
-def test_unknown_kid_is_refused():
+def test_unknown_kid_is_refused() -> None:
     """RFC 7515 §4.1.4: a kid absent from the JWKS has no key."""
     assert reason_of("id_unknown_kid") == "no_matching_key"
 
 
-def test_claim_failures():
+def test_claim_failures() -> None:
     """OIDC Core §3.1.3.7(2)-(10): iss, aud, azp, exp, iat, nbf and sub."""
-    cases = [
+    cases = [  # type: list[tuple[str, dict[str, Any], str]]
         ("id_other_issuer", {}, "issuer_mismatch"),
         ("id_other_audience", {}, "audience_mismatch"),
         ("id_multi_audience_no_azp", {}, "missing_azp"),
@@ -90,18 +97,18 @@ def test_claim_failures():
         assert reason_of(name, **kwargs) == reason, name
 
 
-def test_multiple_audiences_with_our_azp_pass():
+def test_multiple_audiences_with_our_azp_pass() -> None:
     """OIDC Core §3.1.3.7(4)-(5): several audiences are fine when azp is this client."""
     assert validate("id_multi_audience_azp")[0]["azp"] == "spalab-spa"
 
 
-def test_nonce_must_match():
+def test_nonce_must_match() -> None:
     """OIDC Core §3.2.2.11: the nonce sent must come back unchanged (C6)."""
     assert reason_of("id_wrong_nonce", NonceMismatch) == "nonce_mismatch"
     assert reason_of("id_no_nonce", NonceMismatch) == "missing_nonce"
 
 
-def test_nonce_failure_carries_the_checks_so_far():
+def test_nonce_failure_carries_the_checks_so_far() -> None:
     """C6: the timeline shows which checks passed before the nonce failed."""
     with raises(NonceMismatch) as caught:
         validate("id_wrong_nonce")
@@ -112,20 +119,20 @@ def test_nonce_failure_carries_the_checks_so_far():
     ]
 
 
-def test_at_hash_must_match_the_access_token():
+def test_at_hash_must_match_the_access_token() -> None:
     """OIDC Core §3.2.2.9: at_hash binds the ID token to this access token (C6)."""
     assert reason_of("id_wrong_at_hash", AtHashMismatch) == "at_hash_mismatch"
     assert reason_of("id_for_opaque", AtHashMismatch, access_token="a-swapped-token") == "at_hash_mismatch"
 
 
-def test_at_hash_is_required_in_the_implicit_flow():
+def test_at_hash_is_required_in_the_implicit_flow() -> None:
     """OIDC Core §3.2.2.10: with response_type "id_token token" at_hash is required."""
     assert reason_of("id_no_at_hash", AtHashMismatch) == "missing_at_hash"
     _, checks = validate("id_no_at_hash", require_at_hash=False)
     assert ("at_hash", "skipped") in checks
 
 
-def test_code_flow_id_token_without_signature_check():
+def test_code_flow_id_token_without_signature_check() -> None:
     """OIDC Core §3.1.3.7(6): from the token endpoint over TLS the signature may be skipped."""
     claims, checks = validate(
         "id_code_flow_at_hash",
@@ -138,7 +145,7 @@ def test_code_flow_id_token_without_signature_check():
     assert checks[0] == ("id_token_signature", "skipped")
 
 
-def test_refreshed_id_token_must_keep_the_issuer():
+def test_refreshed_id_token_must_keep_the_issuer() -> None:
     """OIDC Core §12.2: iss of a refreshed ID token is unchanged."""
     check_refreshed_id_token({"sub": "alice", "iss": ISSUER}, None)
     with raises(InvalidIdToken) as caught:

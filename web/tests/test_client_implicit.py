@@ -17,9 +17,16 @@ from oauth_client.encoding import build_query
 from oauth_client.errors import AtHashMismatch, ConfigurationError, InvalidAccessToken, TokenSubstitution
 from oauth_client.implicit import implicit_signature_inputs, validate_implicit_response
 from oauth_client.jwks import PrecomputedVerifier
+from oauth_client.session import TokenSet
+
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
+except ImportError:
+    pass
 
 
-def callback(response_type, access_token, id_token=None, verify=VERIFY, scope=None):
+def callback(response_type: str, access_token: str, id_token: "str | None" = None, verify: "Any" = VERIFY,
+             scope: "str | None" = None) -> TokenSet:  # fmt: skip
     tx = make_transaction(response_type, "fragment")
     params = [
         ("access_token", access_token),
@@ -36,11 +43,11 @@ def callback(response_type, access_token, id_token=None, verify=VERIFY, scope=No
     return validate_implicit_response(result, make_metadata(), make_client(), tx, NOW + 1, JWKS, verify)
 
 
-def test_id_token_token_with_jwt_access_token():
+def test_id_token_token_with_jwt_access_token() -> None:
     """C6: id_token (nonce, at_hash) and an at+jwt naming this client both check out."""
     tokens = callback("id_token token", TOKENS["at_jwt"], TOKENS["id_for_at_jwt"])
     assert tokens.access_token == TOKENS["at_jwt"] and tokens.expires_at == NOW + 1 + 600
-    assert tokens.refresh_token is None and tokens.id_token_claims["sub"] == "alice"
+    assert tokens.refresh_token is None and (tokens.id_token_claims or {}).get("sub") == "alice"
     names = [name for name, outcome in tokens.checks if outcome == "ok"]
     for name in (
         "state",
@@ -54,25 +61,25 @@ def test_id_token_token_with_jwt_access_token():
         assert name in names, name
 
 
-def test_opaque_access_token_bound_by_at_hash():
+def test_opaque_access_token_bound_by_at_hash() -> None:
     """OIDC Core §3.2.2.9: an opaque token is shown to be ours by the ID token's at_hash (C6)."""
     tokens = callback("id_token token", OPAQUE_ACCESS_TOKEN, TOKENS["id_for_opaque"], scope="openid profile")
     assert tokens.scopes == ["openid", "profile"]
     assert ("token_binding", "ok") in tokens.checks
 
 
-def test_token_only_with_jwt_access_token():
+def test_token_only_with_jwt_access_token() -> None:
     """RFC 9068 §2.2: without an ID token, a JWT access token naming this client suffices (C6)."""
     tokens = callback("token", TOKENS["at_jwt"])
     assert tokens.id_token is None and tokens.scopes == ["openid", "profile"]
 
 
-def test_jwt_access_token_with_azp_only_is_accepted():
+def test_jwt_access_token_with_azp_only_is_accepted() -> None:
     """RFC 9068 §2.2: azp names the client when client_id is absent."""
     assert callback("token", TOKENS["at_jwt_azp_only"]).access_token
 
 
-def test_opaque_token_without_id_token_is_refused():
+def test_opaque_token_without_id_token_is_refused() -> None:
     """RFC 9700 §4.1 / C6: nothing shows an opaque token was issued to this client."""
     with raises(TokenSubstitution) as caught:
         callback("token", OPAQUE_ACCESS_TOKEN)
@@ -80,35 +87,35 @@ def test_opaque_token_without_id_token_is_refused():
     assert caught.error.checks[-1] == ("token_binding", "failed")
 
 
-def test_access_token_of_another_client_is_refused():
+def test_access_token_of_another_client_is_refused() -> None:
     """RFC 9068 §2.2 / C6: a token issued to another client is a substitution."""
     with raises(TokenSubstitution) as caught:
         callback("token", TOKENS["at_jwt_other_client"])
     assert (caught.error.reason, caught.error.parameter) == ("client_id_mismatch", "client_id")
 
 
-def test_access_token_naming_no_client_is_refused():
+def test_access_token_naming_no_client_is_refused() -> None:
     """RFC 9068 §2.2: client_id is required in a JWT access token."""
     with raises(TokenSubstitution) as caught:
         callback("token", TOKENS["at_jwt_no_client"])
     assert caught.error.reason == "missing_client_id"
 
 
-def test_jwt_without_at_jwt_type_is_treated_as_opaque():
+def test_jwt_without_at_jwt_type_is_treated_as_opaque() -> None:
     """RFC 9068 §2.1: only typ at+jwt marks a JWT access token; others need an at_hash."""
     with raises(TokenSubstitution) as caught:
         callback("token", TOKENS["at_jwt_plain_typ"])
     assert caught.error.reason == "unbound_access_token"
 
 
-def test_access_token_from_another_issuer_is_refused():
+def test_access_token_from_another_issuer_is_refused() -> None:
     """RFC 9068 §4: iss of the access token is the provider's."""
     with raises(InvalidAccessToken) as caught:
         callback("token", TOKENS["at_jwt_other_issuer"])
     assert caught.error.reason == "issuer_mismatch"
 
 
-def test_forged_access_token_is_refused():
+def test_forged_access_token_is_refused() -> None:
     """RFC 9068 §4: the access token signature must verify (a re-labelled client_id fails)."""
     forged = tamper_claims(TOKENS["at_jwt_other_client"], client_id="spalab-spa")
     with raises(InvalidAccessToken) as caught:
@@ -116,14 +123,14 @@ def test_forged_access_token_is_refused():
     assert caught.error.reason == "bad_signature"
 
 
-def test_swapped_access_token_fails_at_hash():
+def test_swapped_access_token_fails_at_hash() -> None:
     """OIDC Core §3.2.2.9 / C6: an access token swapped in beside a genuine ID token is refused."""
     with raises(AtHashMismatch) as caught:
         callback("id_token token", TOKENS["at_jwt_other_client"], TOKENS["id_for_at_jwt"])
     assert caught.error.reason == "at_hash_mismatch"
 
 
-def test_code_flow_transaction_is_refused():
+def test_code_flow_transaction_is_refused() -> None:
     """RFC 9700 §2.1.2: only a transaction that asked for tokens may receive them."""
     tx = make_transaction("code", "query")
     result = parse_callback(
@@ -136,7 +143,7 @@ def test_code_flow_transaction_is_refused():
     assert caught.error.reason == "not_implicit"
 
 
-def test_asynchronous_verification_through_precomputed_results():
+def test_asynchronous_verification_through_precomputed_results() -> None:
     """RFC 7515 §5.2: the shell verifies with WebCrypto first, then validation uses the results."""
     tx = make_transaction("id_token token", "fragment")
     params = [
@@ -153,4 +160,4 @@ def test_asynchronous_verification_through_precomputed_results():
     for item in inputs:
         verifier.record(item, VERIFY(item.alg, item.jwk, item.signing_input, item.signature))
     tokens = validate_implicit_response(result, make_metadata(), make_client(), tx, NOW, JWKS, verifier)
-    assert tokens.id_token_claims["nonce"] == tx.nonce
+    assert tokens.id_token_claims is not None and tokens.id_token_claims["nonce"] == tx.nonce

@@ -11,7 +11,7 @@ from oauth_client.jwt import decode_jwt
 from oauth_client.messages import HttpResponse
 
 
-def test_request_as_dict_carries_everything_for_fetch():
+def test_request_as_dict_carries_everything_for_fetch() -> None:
     """RFC 6750 §2.1: the shell sends exactly the method, URL, headers and body given."""
     request = build_api_request(ISSUER + "/api", "secret-token")
     assert request.as_dict() == {
@@ -22,7 +22,7 @@ def test_request_as_dict_carries_everything_for_fetch():
     }
 
 
-def test_reprs_show_names_not_secrets():
+def test_reprs_show_names_not_secrets() -> None:
     """STYLE §9: logs show parameter and header names, never token values."""
     request = build_api_request(ISSUER + "/api", "secret-token")
     assert "secret-token" not in repr(request) and "Authorization" in repr(request)
@@ -44,7 +44,7 @@ def test_reprs_show_names_not_secrets():
     )
 
 
-def test_header_lookup_is_case_insensitive():
+def test_header_lookup_is_case_insensitive() -> None:
     """RFC 9110 §5.1: field names are case-insensitive."""
     response = HttpResponse(401, {"WWW-Authenticate": "Bearer"})
     assert response.header("www-authenticate") == "Bearer" and response.header("x-missing") is None

@@ -45,17 +45,17 @@ APPENDIX_B_VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 APPENDIX_B_CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 
 
-def test_appendix_b_verifier_from_octets():
+def test_appendix_b_verifier_from_octets() -> None:
     """RFC 7636 Appendix B: the verifier is the base64url of the random octets."""
     assert generate_code_verifier(APPENDIX_B_OCTETS) == APPENDIX_B_VERIFIER
 
 
-def test_appendix_b_s256_challenge():
+def test_appendix_b_s256_challenge() -> None:
     """RFC 7636 Appendix B: S256 challenge of the example verifier."""
     assert code_challenge_s256(APPENDIX_B_VERIFIER) == APPENDIX_B_CHALLENGE
 
 
-def test_verifier_needs_32_random_bytes():
+def test_verifier_needs_32_random_bytes() -> None:
     """RFC 7636 §4.1: 32 octets give the minimum 43-character verifier."""
     for count in (0, 16, 31, 97):
         with raises(ConfigurationError) as caught:
@@ -65,16 +65,16 @@ def test_verifier_needs_32_random_bytes():
     assert len(generate_code_verifier(bytes(96))) == 128
 
 
-def test_verifier_syntax_is_enforced():
+def test_verifier_syntax_is_enforced() -> None:
     """RFC 7636 §4.1: code-verifier = 43*128unreserved."""
     for bad in ["a" * 42, "a" * 129, "a" * 42 + "+", "a" * 42 + "é", None]:
         with raises(ConfigurationError) as caught:
-            validate_code_verifier(bad)
+            validate_code_verifier(bad)  # type: ignore[arg-type]  # None on purpose
         assert caught.error.reason == "invalid_code_verifier"
     validate_code_verifier("a-._~" * 9)
 
 
-def test_challenge_of_an_invalid_verifier_is_refused():
+def test_challenge_of_an_invalid_verifier_is_refused() -> None:
     """RFC 7636 §4.2: the challenge is only derived from a valid verifier."""
     with raises(ConfigurationError):
         code_challenge_s256("short")

@@ -18,6 +18,7 @@ from client_support import (
 from client_vectors import CODE_FLOW_ACCESS_TOKEN, JWKS, TOKENS
 from oauth_client.encoding import parse_query
 from oauth_client.errors import (
+    OAuthClientError,
     ConfigurationError,
     DiscoveryError,
     InvalidIdToken,
@@ -34,8 +35,13 @@ from oauth_client.token import (
     parse_token_response,
 )
 
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any
+except ImportError:
+    pass
 
-def token_body(**changes):
+
+def token_body(**changes: object) -> str:
     body = {
         "access_token": CODE_FLOW_ACCESS_TOKEN,
         "token_type": "Bearer",
@@ -51,24 +57,26 @@ def token_body(**changes):
     return json.dumps(body)
 
 
-def parse(body, status=200, **kwargs):
+def parse(body: str, status: int = 200, **kwargs: "Any") -> TokenSet:
     return parse_token_response(
         response(status, body), make_metadata(), make_client(), NOW, make_transaction(), **kwargs
     )
 
 
-def reason_of(body, error=InvalidTokenResponse, status=200, **kwargs):
+def reason_of(body: str, error: "type[OAuthClientError]" = InvalidTokenResponse, status: int = 200,
+              **kwargs: "Any") -> OAuthClientError:  # fmt: skip
     with raises(error) as caught:
         parse(body, status, **kwargs)
     return caught.error
 
 
-def test_code_exchange_request_carries_the_verifier_and_no_secret():
+def test_code_exchange_request_carries_the_verifier_and_no_secret() -> None:
     """RFC 6749 §4.1.3 / RFC 7636 §4.5: grant_type, code, redirect_uri, client_id, code_verifier (C3)."""
     tx = make_transaction()
     request = build_code_exchange_request(make_metadata(), make_client(), tx, "the code")
     assert (request.method, request.url) == ("POST", ISSUER + "/token")
     assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert request.body is not None
     assert parse_query(request.body) == [
         ("grant_type", "authorization_code"),
         ("code", "the code"),
@@ -79,7 +87,7 @@ def test_code_exchange_request_carries_the_verifier_and_no_secret():
     assert "client_secret" not in request.body and "Authorization" not in request.headers
 
 
-def test_code_exchange_guards():
+def test_code_exchange_guards() -> None:
     """RFC 9700 §4.4 / RFC 7636 §4.5: right issuer, a verifier, a code."""
     tx = make_transaction()
     tx.issuer = "https://evil.example"
@@ -99,7 +107,7 @@ def test_code_exchange_guards():
         )
 
 
-def test_successful_token_response():
+def test_successful_token_response() -> None:
     """RFC 6749 §5.1: tokens, absolute expiry from now, scopes."""
     tokens = parse(token_body())
     assert (tokens.access_token, tokens.refresh_token, tokens.expires_at) == (
@@ -111,13 +119,13 @@ def test_successful_token_response():
     assert tokens.checks == [("token_response", "ok")]
 
 
-def test_token_type_is_case_insensitive():
+def test_token_type_is_case_insensitive() -> None:
     """RFC 6749 §5.1: token_type is case-insensitive."""
     for token_type in ("bearer", "BEARER", "BeArEr"):
         assert parse(token_body(token_type=token_type)).token_type == "Bearer"
 
 
-def test_omitted_scope_and_expiry():
+def test_omitted_scope_and_expiry() -> None:
     """RFC 6749 §5.1: omitted scope means the requested one; expires_in is optional."""
     tokens = parse(token_body(scope=None, expires_in=None, refresh_token=None))
     assert (
@@ -125,7 +133,7 @@ def test_omitted_scope_and_expiry():
     )
 
 
-def test_malformed_success_responses():
+def test_malformed_success_responses() -> None:
     """RFC 6749 §5.1: access_token and token_type are required; members have their types."""
     cases = [
         (token_body(access_token=None), "missing_access_token"),
@@ -143,7 +151,7 @@ def test_malformed_success_responses():
         assert reason_of(body).reason == reason, body
 
 
-def test_error_response_carries_the_oauth_error_code():
+def test_error_response_carries_the_oauth_error_code() -> None:
     """RFC 6749 §5.2: the error code reaches the caller as TokenEndpointError.error."""
     body = json.dumps({"error": "invalid_grant", "error_description": "code already used"})
     error = reason_of(body, TokenEndpointError, status=400)
@@ -156,16 +164,17 @@ def test_error_response_carries_the_oauth_error_code():
     assert error.checks == [("token_response", "failed")]
 
 
-def test_error_response_without_json():
+def test_error_response_without_json() -> None:
     """RFC 6749 §5.2: a non-JSON failure still raises TokenEndpointError, without a code."""
     error = reason_of("<h1>Bad gateway</h1>", TokenEndpointError, status=502)
     assert (error.error, error.status, error.reason) == (None, 502, "http_status")
 
 
-def test_id_token_from_the_token_endpoint_is_validated():
+def test_id_token_from_the_token_endpoint_is_validated() -> None:
     """OIDC Core §3.1.3.7: the code flow's ID token is checked, nonce included."""
     tokens = parse(token_body(id_token=TOKENS["id_code_flow_at_hash"]), jwks=JWKS, verify=VERIFY)
-    assert tokens.id_token_claims["sub"] == "alice" and tokens.subject == "alice"
+    assert tokens.id_token_claims is not None and tokens.id_token_claims["sub"] == "alice"
+    assert tokens.subject == "alice"
     assert ("nonce", "ok") in tokens.checks and ("at_hash", "ok") in tokens.checks
     with raises(NonceMismatch):
         parse(token_body(id_token=TOKENS["id_wrong_nonce"]), jwks=JWKS, verify=VERIFY)
@@ -174,10 +183,10 @@ def test_id_token_from_the_token_endpoint_is_validated():
     assert caught.error.reason == "audience_mismatch"
 
 
-def test_refresh_request():
+def test_refresh_request() -> None:
     """RFC 6749 §6: grant_type=refresh_token with client_id, no secret."""
     request = build_refresh_request(make_metadata(), make_client(), "rt-1", "openid")
-    assert parse_query(request.body) == [
+    assert parse_query(request.body or "") == [
         ("grant_type", "refresh_token"),
         ("refresh_token", "rt-1"),
         ("client_id", CLIENT_ID),
@@ -187,11 +196,11 @@ def test_refresh_request():
         build_refresh_request(make_metadata(), make_client(), "")
 
 
-def previous_tokens():
+def previous_tokens() -> TokenSet:
     return parse(token_body(id_token=TOKENS["id_code_flow"]), jwks=JWKS, verify=VERIFY)
 
 
-def test_refresh_rotates_the_refresh_token():
+def test_refresh_rotates_the_refresh_token() -> None:
     """RFC 9700 §4.14.2: the new refresh token replaces the old one."""
     body = token_body(access_token="at-2", refresh_token="rt-2", scope=None)
     tokens = parse_refresh_response(
@@ -202,7 +211,7 @@ def test_refresh_rotates_the_refresh_token():
     assert ("refresh_token", "rotated") in tokens.checks
 
 
-def test_refresh_keeps_the_old_token_when_none_is_returned():
+def test_refresh_keeps_the_old_token_when_none_is_returned() -> None:
     """RFC 6749 §6: without a new refresh token the old one stays usable."""
     body = token_body(access_token="at-2", refresh_token=None, scope="openid")
     tokens = parse_refresh_response(
@@ -212,7 +221,7 @@ def test_refresh_keeps_the_old_token_when_none_is_returned():
     assert ("refresh_token", "kept") in tokens.checks
 
 
-def test_refreshed_id_token_must_keep_the_subject():
+def test_refreshed_id_token_must_keep_the_subject() -> None:
     """OIDC Core §12.2: iss and sub of a refreshed ID token are unchanged."""
     ok = token_body(id_token=TOKENS["id_refreshed"])
     tokens = parse_refresh_response(
@@ -227,7 +236,7 @@ def test_refreshed_id_token_must_keep_the_subject():
     assert caught.error.reason == "sub_mismatch"
 
 
-def test_refresh_error_is_a_token_endpoint_error():
+def test_refresh_error_is_a_token_endpoint_error() -> None:
     """RFC 9700 §4.14.2: a reused refresh token gets invalid_grant."""
     body = json.dumps({"error": "invalid_grant"})
     with raises(TokenEndpointError) as caught:
@@ -237,7 +246,7 @@ def test_refresh_error_is_a_token_endpoint_error():
     assert caught.error.error == "invalid_grant"
 
 
-def test_code_exchange_for_another_client_is_refused():
+def test_code_exchange_for_another_client_is_refused() -> None:
     """RFC 6749 §4.1.3: client_id and redirect_uri match the authorization request."""
     tx = make_transaction()
     tx.client_id = "other-client"
@@ -246,7 +255,7 @@ def test_code_exchange_for_another_client_is_refused():
     assert caught.error.reason == "transaction_client"
 
 
-def test_refresh_needs_a_token_endpoint():
+def test_refresh_needs_a_token_endpoint() -> None:
     """RFC 8414 §2: the refresh grant goes to the token endpoint."""
     metadata = make_metadata(token_endpoint=None, response_types_supported=["token"])
     with raises(DiscoveryError) as caught:

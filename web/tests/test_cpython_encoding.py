@@ -10,7 +10,7 @@ from oauth_client.api import parse_challenges
 from oauth_client.encoding import b64url_decode, b64url_encode, build_query, parse_query, percent_encode
 
 # Any text that is valid UTF-8 (lone surrogates cannot be encoded by anyone).
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)))
+TEXT = st.text(st.characters(exclude_categories=["Cs"]))
 
 
 @given(st.binary(max_size=200))

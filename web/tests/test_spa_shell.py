@@ -1,6 +1,9 @@
 """The SPA shell's pure parts: readable messages for every error, and the
 timeline's handling of values (shortened, never whole)."""
 
+import pathlib
+import re
+
 import pytest
 
 from oauth_client import (
@@ -13,8 +16,9 @@ from oauth_client import (
     TokenSubstitution,
     errors,
 )
+from oauth_client.callback import RESPONSE_PARAMETERS
 from spa.messages import describe
-from spa.timeline import Timeline, add_checks, url_parts
+from spa.timeline import Timeline, add_checks, failure_recorded, url_parts
 
 ALL_ERRORS = [cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, OAuthClientError)]
 
@@ -73,3 +77,39 @@ def test_timeline_survives_storage_round_trip_and_marks_failures() -> None:
     again = Timeline.from_json(timeline.to_json())
     assert again.steps[0]["status"] == "fail"
     assert Timeline.from_json("null").steps == [] and Timeline.from_json("{oops").steps == []
+
+
+def test_boot_js_scrubs_exactly_the_response_parameters_the_core_reads() -> None:
+    """SECURITY.md C5: boot.js cleans the address bar when the URL carries a response
+    parameter; its list and the core's RESPONSE_PARAMETERS must name the same parameters."""
+    source = (pathlib.Path(__file__).resolve().parents[1] / "boot.js").read_text()
+    found = re.search(r"const RESPONSE = \[([^\]]*)\]", source)
+    assert found is not None, "boot.js no longer declares const RESPONSE = [...]"
+    in_boot_js = re.findall(r'"([^"]*)"', found.group(1))
+    assert sorted(in_boot_js) == sorted(RESPONSE_PARAMETERS)
+    assert len(set(in_boot_js)) == len(in_boot_js)
+
+
+def test_a_failed_step_keeps_the_checks_the_error_carries_and_is_saved() -> None:
+    """STYLE.md §4: a core error raised while a step runs marks that step failed, with the
+    checks that ran, saves the timeline, and still reaches the one handler in main.py."""
+    timeline, saved = Timeline(), []
+    step = timeline.add("Token checks", "ok")
+    with pytest.raises(StateMismatch):
+        with failure_recorded(step, lambda: saved.append(timeline.to_json())):
+            raise StateMismatch("x", checks=[("iss", "ok"), ("state", "failed")])
+    assert step["status"] == "fail" and step["checks"] == [["iss", "ok"], ["state", "failed"]]
+    assert len(saved) == 1 and Timeline.from_json(saved[0]).steps[0]["status"] == "fail"
+
+
+def test_a_failed_step_without_checks_shows_the_fallback() -> None:
+    step = Timeline().add("Token request", "info")
+    with pytest.raises(TokenEndpointError):
+        with failure_recorded(step, lambda: None, [("token response", "failed")]):
+            raise TokenEndpointError("x", error="invalid_grant")
+    assert step["status"] == "fail" and step["checks"] == [["token response", "failed"]]
+    bare = Timeline().add("API call", "info")
+    with pytest.raises(TokenEndpointError):
+        with failure_recorded(bare, lambda: None):
+            raise TokenEndpointError("x", error="invalid_grant")
+    assert bare["status"] == "fail" and bare["checks"] == []

@@ -4,8 +4,13 @@ Used on MicroPython, where pytest does not exist."""
 
 import sys
 
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Callable
+except ImportError:
+    pass
 
-def _test_functions(module: object) -> "list[tuple[str, object]]":
+
+def _test_functions(module: object) -> "list[tuple[str, Callable[[], object]]]":
     found = []
     for name in sorted(dir(module)):
         value = getattr(module, name)
