@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 import uvicorn
 from starlette.types import ASGIApp
 
-from .config import ConfigError, ProviderConfig, load_config_file, load_demo_config
-from .provider_app import create_provider_app
-from .spa_host import WEB_DIR, create_spa_app
+from .provider.config import ConfigError, ProviderConfig, load_config_file, load_demo_config
+from .provider.app import create_provider_app
+from .host.app import WEB_DIR, create_spa_app
 
 DEFAULT_DATA_DIR = Path(".spalab")
 

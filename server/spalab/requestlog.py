@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .tokens import masked
+from .provider.keys import masked
 
 logger = logging.getLogger("spalab.access")
 

@@ -24,8 +24,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 import uvicorn
-from spalab.config import ProviderConfig, parse_config
-from spalab.provider_app import create_provider_app
+from spalab.provider.config import ProviderConfig, parse_config
+from spalab.provider.app import create_provider_app
 from starlette.testclient import TestClient
 
 ISSUER = "http://127.0.0.1:9000"

@@ -17,9 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from spalab import assets
-from spalab.assets import EncodedCache, negotiate, warm
-from spalab.spa_host import WEB_DIR, create_spa_app
+from spalab.host import assets
+from spalab.host.assets import EncodedCache, negotiate, warm
+from spalab.host.app import WEB_DIR, create_spa_app
 
 BASE = "http://localhost:8000"  # the SPA host answers for the loopback host names only (SECURITY.md P24)
 SETTINGS = {"issuer": "http://127.0.0.1:9000", "client_id": "spa-demo", "redirect_uri": "http://localhost:8000/"}

@@ -24,11 +24,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spalab.authorization import resolve_client, validate_authorization_request
-from spalab.config import parse_config
-from spalab.provider_app import _routes as provider_routes
-from spalab.provider_app import create_provider_app
-from spalab.spa_host import create_spa_app
+from spalab.provider.core.authorization import resolve_client, validate_authorization_request
+from spalab.provider.config import parse_config
+from spalab.provider.app import _routes as provider_routes
+from spalab.provider.app import create_provider_app
+from spalab.host.app import create_spa_app
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient

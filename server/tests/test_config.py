@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
-from spalab.config import Client, ConfigError, ProviderConfig, User, load_config_file, load_demo_config, parse_config
+from spalab.provider.config import Client, ConfigError, ProviderConfig, User, load_config_file, load_demo_config, parse_config
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 HEAD = 'issuer = "http://127.0.0.1:9000"\n'

@@ -26,9 +26,9 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import httpx
 import pytest
-from spalab.config import load_demo_config
-from spalab.provider_app import _routes as provider_routes
-from spalab.spa_host import WEB_DIR, create_spa_app
+from spalab.provider.config import load_demo_config
+from spalab.provider.app import _routes as provider_routes
+from spalab.host.app import WEB_DIR, create_spa_app
 from starlette.routing import Mount, Route
 
 from provider_support import Flow, challenge_of, hidden

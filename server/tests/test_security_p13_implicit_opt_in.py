@@ -4,8 +4,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from spalab.config import parse_config
-from spalab.provider_app import create_provider_app
+from spalab.provider.config import parse_config
+from spalab.provider.app import create_provider_app
 from starlette.testclient import TestClient
 
 from provider_support import ISSUER, REDIRECT, Flow, response_params
@@ -129,7 +129,7 @@ def test_a_data_dir_from_before_per_flow_consent_still_opens(tmp_path: Path) -> 
     """A database made before the implicit column existed gains it; old consents do not cover implicit."""
     import sqlite3
 
-    from spalab.store import Store
+    from spalab.provider.store import Store
 
     path = tmp_path / "spalab.sqlite3"
     old = sqlite3.connect(path)

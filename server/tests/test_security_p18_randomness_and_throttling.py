@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 from joserfc import jwt
-from spalab import throttle
-from spalab.store import Store
+from spalab.provider.core import throttle
+from spalab.provider.store import Store
 from starlette.testclient import TestClient
 
 from provider_support import ISSUER, Clock, Flow, hidden, response_params

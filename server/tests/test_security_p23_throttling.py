@@ -16,11 +16,12 @@ from typing import NamedTuple
 import httpx
 import pytest
 import uvicorn
-from spalab import passwords, throttle
+from spalab.provider import passwords
+from spalab.provider.core import throttle
 from spalab.cli import server_config
-from spalab.config import ProviderConfig
-from spalab.provider_app import create_provider_app
-from spalab.store import Store
+from spalab.provider.config import ProviderConfig
+from spalab.provider.app import create_provider_app
+from spalab.provider.store import Store
 
 from provider_support import Clock, hidden
 

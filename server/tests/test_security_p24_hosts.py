@@ -19,9 +19,9 @@ from provider_support import ISSUER, TEST_CONFIG
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message
 
-from spalab.config import ConfigError, ProviderConfig, parse_config
-from spalab.provider_app import create_provider_app
-from spalab.spa_host import create_spa_app
+from spalab.provider.config import ConfigError, ProviderConfig, parse_config
+from spalab.provider.app import create_provider_app
+from spalab.host.app import create_spa_app
 
 SPA = "http://localhost:8000"
 SETTINGS = {"issuer": ISSUER, "client_id": "spa-demo", "redirect_uri": SPA + "/"}

@@ -14,11 +14,12 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from provider_support import ISSUER, REDIRECT, Clock, Flow, api, challenge_of, hidden, new_verifier, response_params
-from spalab import store, throttle
-from spalab.config import parse_config
-from spalab.frontchannel import PENDING_LIFETIME
-from spalab.provider_app import create_provider_app
-from spalab.purge import INTERVAL
+from spalab.provider import store
+from spalab.provider.core import throttle
+from spalab.provider.config import parse_config
+from spalab.provider.frontchannel import PENDING_LIFETIME
+from spalab.provider.app import create_provider_app
+from spalab.provider.purge import INTERVAL
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from spalab.cli import _serve_config
-from spalab.config import parse_config
-from spalab.provider_app import create_provider_app
+from spalab.provider.config import parse_config
+from spalab.provider.app import create_provider_app
 from starlette.testclient import TestClient
 
 from provider_support import TEST_CONFIG, Flow, response_params

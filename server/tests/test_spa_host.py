@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from spalab.spa_host import WEB_DIR, create_spa_app
+from spalab.host.app import WEB_DIR, create_spa_app
 
 SETTINGS = {"issuer": "http://127.0.0.1:9000", "client_id": "spa-demo", "redirect_uri": "http://localhost:8000/"}
 needs_assets = pytest.mark.skipif(not (WEB_DIR / "node_modules").is_dir(), reason="run npm ci in web/ first")

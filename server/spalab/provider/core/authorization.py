@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from . import pkce
-from .config import Client
+from ..config import Client
 from .errors import (
     InvalidRequest,
     InvalidScope,

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from .errors import InvalidRequest
+from .core.errors import InvalidRequest
 
 MAX_BODY = 64 * 1024
 MAX_VALUE = 4096

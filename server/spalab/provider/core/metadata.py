@@ -4,9 +4,9 @@ generic client needs, so nothing about this provider has to be hard-coded."""
 from typing import Any
 
 from .authorization import RESPONSE_MODES, RESPONSE_TYPES
-from .config import SCOPES, ProviderConfig
+from ..config import SCOPES, ProviderConfig
 from .grants import GRANT_TYPES
-from .tokens import ALG
+from ..keys import ALG
 
 AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
 

@@ -9,13 +9,14 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from . import authorization, params, throttle
-from .authorization import AuthorizationRequest
-from .errors import ConsentRequired, InvalidRequest, LoginRequired, AccessDenied, OAuthError, PageError
+from .core import authorization, throttle
+from . import params
+from .core.authorization import AuthorizationRequest
+from .core.errors import ConsentRequired, InvalidRequest, LoginRequired, AccessDenied, OAuthError, PageError
 from .pages import render
 from .passwords import Busy, check_password
 from .context import Provider, provider_of
-from .tokens import new_secret
+from .keys import new_secret
 
 SCOPE_TEXT = {
     "openid": "confirm who you are",

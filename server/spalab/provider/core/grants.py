@@ -5,9 +5,9 @@ code or refresh token atomically.
 """
 
 from . import pkce
-from .config import Client
+from ..config import Client
 from .errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient, UnsupportedGrantType
-from .store import CodeRecord, Grant
+from ..store import CodeRecord, Grant
 
 GRANT_TYPES = ("authorization_code", "refresh_token")
 

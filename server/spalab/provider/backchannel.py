@@ -8,13 +8,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from . import client_auth, grants, params
+from .core import client_auth, grants
+from . import params
 from .config import Client
 from .context import Provider, provider_of
-from .errors import InvalidClient, InvalidRequest, InvalidToken, OAuthError
-from .metadata import server_metadata
-from .requestlog import parse_since
-from .tokens import profile_claims
+from .core.errors import InvalidClient, InvalidRequest, InvalidToken, OAuthError
+from .core.metadata import server_metadata
+from ..requestlog import parse_since
+from .keys import profile_claims
 
 # RFC 6749 §5.1: token responses must not be cached.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

@@ -23,13 +23,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .assets import (IMMUTABLE, REVALIDATE, AssetFiles, EncodedCache, Source, bytes_source, content_version,
                      negotiated_response, warm)  # fmt: skip
-from .hosts import LOOPBACK, TrustedHosts
+from ..hosts import LOOPBACK, TrustedHosts
 from .lab_pages import lab_routes
-from .lastresort import CatchUnexpected
-from .requestlog import RequestLog, RequestLogMiddleware, parse_since
+from ..lastresort import CatchUnexpected
+from ..requestlog import RequestLog, RequestLogMiddleware, parse_since
 from .vendor import RuntimeFiles, Vendored, VendorURLs, find_vendored
 
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+WEB_DIR = Path(__file__).resolve().parents[3] / "web"
 
 MIME_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
               ".py": "text/x-python", ".zip": "application/zip", ".json": "application/json",

@@ -7,6 +7,7 @@ variable is the provider's origin, fixed when the app is built.
 """
 
 import html
+from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -57,24 +58,8 @@ re-attaches the original fragment, so an implicit-flow token follows the user to
 
 _VERDICT = '<p id="verdict" role="status">Running… (this needs JavaScript)</p><p><a href="/lab/live">Lab</a></p>'
 
-# Written with textContent only: nothing from the URL ever becomes markup.
-_LIVE_JS = """\
-"use strict";
-const verdict = document.getElementById("verdict");
-const say = (text) => { verdict.textContent = text; };
-if (location.pathname === "/lab/landing") {
-  say(location.hash
-    ? "This browser re-attached the fragment after the redirect: this page's URL ends in " + location.hash +
-      ". An implicit-flow token would have followed you here."
-    : "This browser did not re-attach the fragment after the redirect.");
-} else if (location.pathname === "/lab/timeline") {
-  history.replaceState(null, "", location.pathname);
-  const entry = performance.getEntriesByType("navigation")[0];
-  const kept = entry ? entry.name : "(no navigation entry)";
-  say("Address bar after replaceState: " + location.href + " — but performance.getEntriesByType('navigation')[0].name " +
-      "still reads " + kept + ". Any script in the page can read a token from there for as long as the page lives.");
-}
-"""
+# The live experiments' script (static/lab-live.js): it writes with textContent only.
+_LIVE_JS = Path(__file__).parent / "static" / "lab-live.js"
 
 
 def _page(title: str, body: str = "") -> HTMLResponse:
@@ -84,6 +69,7 @@ def _page(title: str, body: str = "") -> HTMLResponse:
 def lab_routes(provider_origin: str) -> list[Route]:
     """The lab's routes, all under /lab/; `provider_origin` is the cross-origin target."""
     source_body = _REFERER_SOURCE.format(provider=html.escape(provider_origin, quote=True))
+    live_script = _LIVE_JS.read_bytes()
 
     async def referer_source(request: Request) -> Response:
         return _page("Referer source (no policy)", source_body)
@@ -105,7 +91,7 @@ def lab_routes(provider_origin: str) -> list[Route]:
         return _page("spalab lab: run it in your browser", _LIVE)
 
     async def live_js(request: Request) -> Response:
-        return Response(_LIVE_JS, media_type="text/javascript", headers=HEADERS)
+        return Response(live_script, media_type="text/javascript", headers=HEADERS)
 
     async def other_callback(request: Request) -> Response:
         # E8: the redirect URI of "another SPA" (lab-other-spa); its token stays in the fragment.

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import passwords
-from .hosts import host_name, issuer_host
+from ..hosts import host_name, issuer_host
 
 SCOPES = ("openid", "profile", "email", "offline_access", "contacts.read")
 
@@ -110,7 +110,7 @@ def load_config_file(path: Path, **overrides: Any) -> ProviderConfig:
 
 
 def load_demo_config(issuer: str, spa_origin: str) -> ProviderConfig:
-    text = resources.files("spalab").joinpath("demo.toml").read_text(encoding="utf-8")
+    text = resources.files("spalab.provider").joinpath("demo.toml").read_text(encoding="utf-8")
     text = text.replace("@ISSUER@", issuer).replace("@SPA_ORIGIN@", spa_origin)
     return parse_config(text, "built-in demo config", demo=True)
 

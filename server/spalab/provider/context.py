@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from .config import ProviderConfig
 from .issuance import Issuer
-from .requestlog import RequestLog
+from ..requestlog import RequestLog
 from .store import Store
 
 Clock = Callable[[], int]

@@ -5,12 +5,12 @@ core (authorization.py, grants.py), the store and the key ring.
 from dataclasses import dataclass
 from typing import Any
 
-from . import grants
-from .authorization import CODE, ID_TOKEN_TOKEN, AuthorizationRequest
+from .core import grants
+from .core.authorization import CODE, ID_TOKEN_TOKEN, AuthorizationRequest
 from .config import Client, ProviderConfig
-from .errors import InsufficientScope, InvalidGrant, InvalidToken
+from .core.errors import InsufficientScope, InvalidGrant, InvalidToken
 from .store import CodeRecord, Grant, Store
-from .tokens import KeyRing, access_token_claims, id_token_claims, new_secret, profile_claims
+from .keys import KeyRing, access_token_claims, id_token_claims, new_secret, profile_claims
 
 
 @dataclass

@@ -17,15 +17,15 @@ from . import backchannel, frontchannel
 from .config import ProviderConfig
 from .context import Clock, Provider, system_clock
 from .cors import cors_route
-from .errors import PageError
-from .hosts import TrustedHosts, provider_hosts
+from .core.errors import PageError
+from ..hosts import TrustedHosts, provider_hosts
 from .issuance import Issuer
-from .lastresort import CatchUnexpected
+from ..lastresort import CatchUnexpected
 from .pages import error_page
 from .purge import Purger, PurgeMiddleware
-from .requestlog import RequestLog, RequestLogMiddleware
+from ..requestlog import RequestLog, RequestLogMiddleware
 from .store import Store
-from .tokens import KeyRing
+from .keys import KeyRing
 
 def create_provider_app(
     config: ProviderConfig, data_dir: Path, clock: Clock = system_clock, request_log: bool | None = None

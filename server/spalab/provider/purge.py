@@ -12,7 +12,7 @@ import threading
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import throttle
+from .core import throttle
 from .context import Clock
 from .store import Store
 

@@ -12,7 +12,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
-from .errors import InvalidToken
+from .core.errors import InvalidToken
 from .store import Store
 
 ALG = "RS256"
