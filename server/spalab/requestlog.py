@@ -16,7 +16,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .provider.keys import masked
 
 logger = logging.getLogger("spalab.access")
 
@@ -138,3 +137,10 @@ class RequestLogMiddleware:
                 "status": status,
             }
         )
+
+
+def masked(value: str | None, keep: int = 6) -> str:
+    """Shows the first characters of a secret only (SECURITY.md P21)."""
+    if not value:
+        return ""
+    return value[:keep] + "…" if len(value) > keep else "…"

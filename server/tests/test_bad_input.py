@@ -394,8 +394,8 @@ def _request(case: Case, target: Target) -> Raw:
             headers.append((b"content-type", case.content_type))
     else:
         body, query = b"", params
-    # Each case from an address of its own: sign-in failures are throttled per address (SECURITY.md P18).
-    return Raw(case.method, case.endpoint.path, query, headers, body, (f"2001:db8::{next(_addresses):x}", 40000))
+    # Each case from a network of its own: sign-in failures are throttled per address, IPv6 by /64 (SECURITY.md P18, P23).
+    return Raw(case.method, case.endpoint.path, query, headers, body, (f"2001:db8:{next(_addresses):x}::1", 40000))
 
 
 _addresses = itertools.count(1)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
-from spalab.provider.config import Client, ConfigError, ProviderConfig, User, load_config_file, load_demo_config, parse_config
+from spalab.provider.config import ConfigError, ProviderConfig, User, load_config_file, load_demo_config, parse_config
+from spalab.provider.core.records import Client
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 HEAD = 'issuer = "http://127.0.0.1:9000"\n'

@@ -4,7 +4,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from provider_support import confidential_tokens, ISSUER, REDIRECT, Flow, api, response_params
-from spalab.provider.keys import at_hash
+from spalab.provider.core.claims import at_hash
 
 
 def _keys(client) -> KeySet:  # type: ignore[no-untyped-def]

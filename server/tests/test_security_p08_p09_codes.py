@@ -10,7 +10,8 @@ import pytest
 from provider_support import REDIRECT, SECRET, SPA, TEST_CONFIG, Flow, api, live_providers, race, race_past_the_check  # noqa: F401 - fixture
 from spalab.provider.config import ConfigError, ProviderConfig, parse_config
 from spalab.provider.app import create_provider_app
-from spalab.provider.store import CodeRecord, Store
+from spalab.provider.core.records import CodeRecord
+from spalab.provider.store import Store
 
 RACERS = 8
 ROUNDS = 10

@@ -27,7 +27,7 @@ def test_https_provider_cookies_use_the_host_prefix(tmp_path: Path) -> None:
         login_page = client.get("/login", params={"next": "/"})
         signed_in = flow.sign_in()
         cookies = _cookies(login_page) + _cookies(signed_in)
-        assert {c.split("=", 1)[0].removeprefix("__Host-").split("_")[1] for c in cookies} == {"csrf", "session"}
+        assert {c.split("=", 1)[0].removeprefix("__Host-").split("_")[1] for c in cookies} == {"csrf", "device", "session"}
         for cookie in cookies:
             attributes = [a.strip().lower() for a in cookie.split(";")]
             assert cookie.startswith("__Host-spalab_"), cookie

@@ -10,12 +10,12 @@ from starlette.responses import JSONResponse, Response
 
 from .core import client_auth, grants
 from . import params
-from .config import Client
+from .core.records import Client
 from .context import Provider, provider_of
 from .core.errors import InvalidClient, InvalidRequest, InvalidToken, OAuthError
 from .core.metadata import server_metadata
 from ..requestlog import parse_since
-from .keys import profile_claims
+from .core.claims import profile_claims
 
 # RFC 6749 §5.1: token responses must not be cached.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -40,7 +40,8 @@ def oauth_error(exc: OAuthError, headers: dict[str, str] | None = None) -> JSONR
 
 
 async def metadata(request: Request) -> Response:
-    return JSONResponse(server_metadata(provider_of(request).config))
+    config = provider_of(request).config
+    return JSONResponse(server_metadata(config.issuer, config.clients.values()))
 
 
 async def jwks(request: Request) -> Response:
@@ -99,9 +100,7 @@ async def revoke(request: Request) -> Response:
 async def introspect(request: Request) -> Response:
     try:
         provider, form, client = await _client_request(request)
-        # RFC 7662 §2.1: the caller must be authorized; here, confidential clients only.
-        if not client.is_confidential:
-            raise InvalidClient("introspection is for confidential clients")
+        grants.check_introspection_caller(client)
         if "token" not in form:
             raise InvalidRequest("token is required")
         body = provider.issuer.introspect(form["token"], client, provider.clock())

@@ -14,28 +14,10 @@ from typing import Any
 
 from . import passwords
 from ..hosts import host_name, issuer_host
-
-SCOPES = ("openid", "profile", "email", "offline_access", "contacts.read")
-
+from .core.records import SCOPES, Client
 
 class ConfigError(Exception):
     """The configuration file is unreadable or invalid; the message says where."""
-
-
-@dataclass(frozen=True)
-class Client:
-    client_id: str
-    redirect_uris: tuple[str, ...]
-    name: str = ""
-    allow_implicit: bool = False
-    client_secret: str | None = field(default=None, repr=False)
-    scopes: tuple[str, ...] = SCOPES
-    cors_origins: tuple[str, ...] = ()
-    refresh_tokens: bool = True
-
-    @property
-    def is_confidential(self) -> bool:
-        return self.client_secret is not None
 
 
 @dataclass(frozen=True)

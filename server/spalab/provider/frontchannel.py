@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from .core import authorization, throttle
 from . import params
 from .core.authorization import AuthorizationRequest
-from .core.errors import ConsentRequired, InvalidRequest, LoginRequired, AccessDenied, OAuthError, PageError
+from .core.errors import InvalidRequest, AccessDenied, OAuthError, PageError
 from .pages import render
 from .passwords import Busy, check_password
 from .context import Provider, provider_of
@@ -87,19 +87,16 @@ async def _continue(
     request: Request, provider: Provider, auth_request: AuthorizationRequest, request_params: dict[str, str]
 ) -> Response:
     session = _session(request, provider)
-    if session is None or auth_request.prompt == "login":
-        # OIDC Core §3.1.2.6: prompt=none must not show a page.
-        if auth_request.prompt == "none":
-            raise LoginRequired("the user is not signed in")
-        # Sign-in happens now, so prompt=login is satisfied; any other prompt must survive it.
-        kept = {k: v for k, v in request_params.items() if not (k == "prompt" and v == "login")}
-        resume = "/authorize?" + urlencode(kept)
+    prior = None
+    if session is not None and auth_request.prompt != "login":
+        prior = authorization.PriorConsent(*provider.store.consent(session[1], auth_request.client.client_id))
+    step = authorization.next_step(auth_request, request_params, session is not None, prior)
+    if isinstance(step, authorization.SignIn):
+        resume = "/authorize?" + urlencode(step.resume)
         return _redirect("/login?next=" + quote(resume, safe=""), _after(request))
+    assert session is not None
     session_id, username, auth_time = session
-    consented, implicit_approved = provider.store.consent(username, auth_request.client.client_id)
-    if authorization.needs_consent(auth_request, consented, implicit_approved):
-        if auth_request.prompt == "none":
-            raise ConsentRequired("the user has not approved these scopes")
+    if isinstance(step, authorization.Consent):
         return _consent_page(provider, auth_request, request_params, session_id, username)
     return _issue(provider, auth_request, username, auth_time, _after(request))
 
@@ -252,7 +249,7 @@ def _retry_later(
 
 def _device_id(request: Request, provider: Provider, username: str) -> str | None:
     """The device id of a browser that signed in to this account before (throttle.py), or None."""
-    device_id, _, mac = request.cookies.get("spalab_device_" + provider.cookie_suffix, "").partition(".")
+    device_id, _, mac = request.cookies.get(provider.cookie_name("device"), "").partition(".")
     # SECURITY.md P23: only a cookie this provider issued for this account counts.
     return device_id if provider.check_csrf(mac, "device", username.lower(), device_id) else None
 
@@ -260,9 +257,10 @@ def _device_id(request: Request, provider: Provider, username: str) -> str | Non
 def _set_device_cookie(response: Response, provider: Provider, username: str) -> None:
     device_id = new_secret()
     value = device_id + "." + provider.csrf_token("device", username.lower(), device_id)
+    # SECURITY.md P29: like every provider cookie, `__Host-` prefixed and Secure on https.
     response.set_cookie(
-        "spalab_device_" + provider.cookie_suffix, value, max_age=DEVICE_COOKIE_LIFETIME,
-        httponly=True, samesite="lax", secure=provider.config.issuer.startswith("https:"),
+        provider.cookie_name("device"), value, max_age=DEVICE_COOKIE_LIFETIME,
+        httponly=True, samesite="lax", secure=provider.secure_cookies,
     )  # fmt: skip
 
 

@@ -7,10 +7,13 @@ from typing import Any
 
 from .core import grants
 from .core.authorization import CODE, ID_TOKEN_TOKEN, AuthorizationRequest
-from .config import Client, ProviderConfig
-from .core.errors import InsufficientScope, InvalidGrant, InvalidToken
-from .store import CodeRecord, Grant, Store
-from .keys import KeyRing, access_token_claims, id_token_claims, new_secret, profile_claims
+from .config import ProviderConfig
+from .core.records import Client
+from .core.errors import InsufficientScope, InvalidToken
+from .core.records import CodeRecord, Grant
+from .store import Store
+from .core.claims import access_token_claims, id_token_claims, profile_claims
+from .keys import KeyRing, new_secret
 
 
 @dataclass
@@ -54,16 +57,10 @@ class Issuer:
     def exchange_code(self, form: dict[str, str], client: Client, now: int) -> dict[str, Any]:
         code = form.get("code", "")
         record, consumed = self.store.find_code(code)
-        # RFC 6749 §4.1.2: a code used twice is refused and what it issued is revoked.
-        if record is not None and consumed:
-            self.store.revoke_grant(record.grant_id, now)
-            raise InvalidGrant("the authorization code was already used")
+        self._revoke_on_replay(grants.code_replay(record, consumed), now)
         grants.validate_code_exchange(form, client, record, now)
         assert record is not None
-        if not self.store.consume_code(code, now):
-            # Lost a race with a concurrent redemption: that is a replay too.
-            self.store.revoke_grant(record.grant_id, now)
-            raise InvalidGrant("the authorization code was already used")
+        self._revoke_on_replay(grants.code_replay(record, not self.store.consume_code(code, now)), now)
         grant = self.store.get_grant(record.grant_id)
         assert grant is not None
         return self._token_response(grant, client, tuple(grant.scope.split()), record.nonce, now, grant.expires_at)
@@ -72,16 +69,17 @@ class Issuer:
         token = form.get("refresh_token", "")
         grant_id, used, expires_at = self.store.find_refresh_token(token)
         grant = self.store.get_grant(grant_id) if grant_id else None
-        # RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole family.
-        if grant is not None and used:
-            self.store.revoke_grant(grant.grant_id, now)
-            raise InvalidGrant("the refresh token was already used; the session is revoked")
+        self._revoke_on_replay(grants.refresh_replay(grant, used), now)
         scopes = grants.validate_refresh(form, client, grant, expires_at, now)
         assert grant is not None
-        if not self.store.use_refresh_token(token, now):
-            self.store.revoke_grant(grant.grant_id, now)
-            raise InvalidGrant("the refresh token was already used; the session is revoked")
+        self._revoke_on_replay(grants.refresh_replay(grant, not self.store.use_refresh_token(token, now)), now)
         return self._token_response(grant, client, scopes, None, now, expires_at)
+
+    def _revoke_on_replay(self, replay: grants.RevokeGrant | None, now: int) -> None:
+        """Performs the core's replay decision (grants.code_replay, grants.refresh_replay)."""
+        if replay is not None:
+            self.store.revoke_grant(replay.grant_id, now)
+            raise replay.error
 
     def _token_response(
         self, grant: Grant, client: Client, scopes: tuple[str, ...], nonce: str | None, now: int, rt_expires: int
@@ -156,7 +154,7 @@ class Issuer:
         grant_id, used, expires_at = self.store.find_refresh_token(token)
         if grant_id is not None:
             grant = self.store.get_grant(grant_id)
-            if grant is None or grant.revoked_at is not None or used or expires_at <= now:
+            if grant is None or not grants.refresh_token_active(grant, used, expires_at, now):
                 return {"active": False}
             if not grants.may_introspect(client, grant.client_id):
                 return {"active": False}

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from .core.records import CodeRecord, Grant
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS signing_keys (
     kid TEXT PRIMARY KEY, private_jwk TEXT NOT NULL, created_at INTEGER NOT NULL);
@@ -91,31 +93,6 @@ def purge_sql(table: str, key: str, where: str) -> str:
 
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class Grant:
-    """What the user approved: one family of tokens, revoked as a whole."""
-
-    grant_id: str
-    client_id: str
-    username: str
-    scope: str
-    auth_time: int
-    created_at: int
-    expires_at: int
-    revoked_at: int | None
-
-
-@dataclass(frozen=True)
-class CodeRecord:
-    grant_id: str
-    client_id: str
-    redirect_uri: str
-    nonce: str | None
-    code_challenge: str | None
-    code_challenge_method: str | None
-    expires_at: int
 
 
 class Store:

@@ -6,13 +6,16 @@ that, errors go back to the client on its redirect URI with `state` and `iss`.
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from . import pkce
-from ..config import Client
+from .records import Client
 from .errors import (
+    ConsentRequired,
     InvalidRequest,
     InvalidScope,
+    LoginRequired,
     OAuthError,
     PageError,
     UnauthorizedClient,
@@ -123,6 +126,53 @@ def needs_consent(request: AuthorizationRequest, consented: set[str], implicit_a
     if request.response_type != CODE and not implicit_approved:
         return True
     return not set(request.scopes) <= consented
+
+
+class PriorConsent(NamedTuple):
+    """What the signed-in user approved for this client before."""
+
+    scopes: set[str]
+    implicit: bool
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """Send the user to sign in, then back to /authorize with `resume` as its parameters."""
+
+    resume: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Consent:
+    """Show the consent page."""
+
+
+@dataclass(frozen=True)
+class Issue:
+    """Answer the client now: a code or, in the legacy flow, tokens."""
+
+
+Step = SignIn | Consent | Issue
+
+
+def next_step(
+    request: AuthorizationRequest, params: dict[str, str], signed_in: bool, prior: PriorConsent | None
+) -> Step:
+    """What /authorize does with a valid request; raises LoginRequired or ConsentRequired for
+    prompt=none. `prior` is None when nobody is signed in (there is nothing to look up)."""
+    if not signed_in or request.prompt == "login":
+        # OIDC Core §3.1.2.6: prompt=none must not show a page.
+        if request.prompt == "none":
+            raise LoginRequired("the user is not signed in")
+        # OIDC Core §3.1.2.1: sign-in happens now, so prompt=login is satisfied; any other prompt must survive it.
+        return SignIn({k: v for k, v in params.items() if not (k == "prompt" and v == "login")})
+    consented = prior if prior is not None else PriorConsent(set(), False)
+    if needs_consent(request, consented.scopes, consented.implicit):
+        # OIDC Core §3.1.2.6: prompt=none must not show the consent page either.
+        if request.prompt == "none":
+            raise ConsentRequired("the user has not approved these scopes")
+        return Consent()
+    return Issue()
 
 
 def _validate_scope(scope: str | None, client: Client) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ import base64
 import hmac
 from urllib.parse import unquote
 
-from ..config import Client
+from .records import Client
 from .errors import InvalidClient, InvalidRequest
 
 

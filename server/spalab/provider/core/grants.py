@@ -4,10 +4,19 @@ The shell looks records up, calls these guards, and only then consumes the
 code or refresh token atomically.
 """
 
+from dataclasses import dataclass
+
 from . import pkce
-from ..config import Client
-from .errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient, UnsupportedGrantType
-from ..store import CodeRecord, Grant
+from .records import Client
+from .errors import (
+    InvalidClient,
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
+from .records import CodeRecord, Grant
 
 GRANT_TYPES = ("authorization_code", "refresh_token")
 
@@ -20,6 +29,32 @@ def validate_grant_type(form: dict[str, str]) -> str:
     if grant_type not in GRANT_TYPES:
         raise UnsupportedGrantType("grant_type must be authorization_code or refresh_token")
     return grant_type
+
+
+@dataclass(frozen=True)
+class RevokeGrant:
+    """A replay: the shell revokes the whole grant, then answers with `error`."""
+
+    grant_id: str
+    error: InvalidGrant
+
+
+def code_replay(record: CodeRecord | None, already_consumed: bool) -> RevokeGrant | None:
+    """Called when the code is looked up (`already_consumed` from the store) and again when the
+    shell tries to consume it (`already_consumed` = it lost the consume race to another request)."""
+    # RFC 6749 §4.1.2 / SECURITY.md P8: a code used twice is refused and what it issued is revoked;
+    # losing a race with a concurrent redemption is a replay too.
+    if record is None or not already_consumed:
+        return None
+    return RevokeGrant(record.grant_id, InvalidGrant("the authorization code was already used"))
+
+
+def refresh_replay(grant: Grant | None, already_used: bool) -> RevokeGrant | None:
+    """As code_replay, for a refresh token: at look-up, and when the shell marks it used."""
+    # RFC 9700 §4.14.2 / SECURITY.md P12: reuse of a rotated refresh token revokes the whole family.
+    if grant is None or not already_used:
+        return None
+    return RevokeGrant(grant.grant_id, InvalidGrant("the refresh token was already used; the session is revoked"))
 
 
 def validate_code_exchange(
@@ -71,6 +106,17 @@ def validate_refresh(
     if not set(wanted) <= set(granted) or "" in wanted:
         raise InvalidScope("a refresh may not add scopes")
     return wanted
+
+
+def check_introspection_caller(caller: Client) -> None:
+    # RFC 7662 §2.1: the caller must be authorized; here, confidential clients only (SECURITY.md P26).
+    if not caller.is_confidential:
+        raise InvalidClient("introspection is for confidential clients")
+
+
+def refresh_token_active(grant: Grant | None, used: bool, expires_at: int, now: int) -> bool:
+    """RFC 7662 §2.2: a refresh token is active while its grant stands, it is unused and unexpired."""
+    return grant is not None and grant.revoked_at is None and not used and expires_at > now
 
 
 def may_introspect(caller: Client, token_client_id: str) -> bool:

@@ -1,19 +1,21 @@
 """Authorization server metadata (RFC 8414 §2, OIDC Discovery §3): everything a
 generic client needs, so nothing about this provider has to be hard-coded."""
 
+from collections.abc import Iterable
 from typing import Any
 
 from .authorization import RESPONSE_MODES, RESPONSE_TYPES
-from ..config import SCOPES, ProviderConfig
+from .records import SCOPES, Client
 from .grants import GRANT_TYPES
-from ..keys import ALG
+from .claims import ALG
 
 AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
 
 
-def server_metadata(config: ProviderConfig) -> dict[str, Any]:
-    issuer = config.issuer
-    response_types = [t for t in RESPONSE_TYPES if t == "code" or any(c.allow_implicit for c in config.clients.values())]
+def server_metadata(issuer: str, clients: Iterable[Client]) -> dict[str, Any]:
+    # RFC 9700 §2.1.2: the implicit response types are advertised only when some client opted in.
+    implicit = any(c.allow_implicit for c in clients)
+    response_types = [t for t in RESPONSE_TYPES if t == "code" or implicit]
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
