@@ -33,7 +33,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from provider_support import ISSUER, REDIRECT, SECRET, TEST_CONFIG, Clock, Flow, challenge_of
+from provider_support import ISSUER, REDIRECT, SECRET, TEST_CONFIG, Clock, Flow, challenge_of, seeded
 
 OAUTH_ERRORS = {
     "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
@@ -155,7 +155,7 @@ def _authorize_params() -> list[tuple[str, str]]:
 
 
 def _target(data_dir: Path) -> Target:
-    app = create_provider_app(parse_config(TEST_CONFIG, "test config"), data_dir, clock=Clock())
+    app = create_provider_app(parse_config(TEST_CONFIG, "test config"), seeded(data_dir), clock=Clock())
     with TestClient(app, base_url=ISSUER, follow_redirects=False) as client:
         flow = Flow(client)
         api_token = flow.tokens()["access_token"]
@@ -772,7 +772,7 @@ def test_an_unexpected_exception_is_a_readable_500_without_a_trace(
 ) -> None:
     """SECURITY.md P22: a bug answers 500 (JSON on the JSON endpoints, a page elsewhere) and does not escape
     the app: Starlette's ServerErrorMiddleware would re-raise it to uvicorn, which prints the traceback."""
-    app = create_provider_app(parse_config(TEST_CONFIG, "test config"), tmp_path, clock=Clock())
+    app = create_provider_app(parse_config(TEST_CONFIG, "test config"), seeded(tmp_path), clock=Clock())
     app.router.add_route(path, _raise)
     with TestClient(app, base_url=ISSUER, raise_server_exceptions=True) as client:
         response = client.get(path)

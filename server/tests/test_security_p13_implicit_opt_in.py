@@ -8,7 +8,7 @@ from spalab.provider.config import parse_config
 from spalab.provider.app import create_provider_app
 from starlette.testclient import TestClient
 
-from provider_support import ISSUER, REDIRECT, Flow, response_params
+from provider_support import ISSUER, REDIRECT, Flow, response_params, seeded
 
 IMPLICIT = {"code_challenge": None, "code_challenge_method": None}
 
@@ -73,7 +73,7 @@ def test_metadata_lists_implicit_only_when_a_client_opted_in(client: TestClient,
     """RFC 9700 §2.1.2: without any opted-in client, discovery offers `code` alone."""
     assert "token" in client.get("/.well-known/openid-configuration").json()["response_types_supported"]
     config = parse_config(f'issuer = "{ISSUER}"\n[[clients]]\nclient_id = "c"\nredirect_uris = ["{REDIRECT}"]\n', "t")
-    with TestClient(create_provider_app(config, tmp_path), base_url=ISSUER) as strict:
+    with TestClient(create_provider_app(config, seeded(tmp_path)), base_url=ISSUER) as strict:
         metadata = strict.get("/.well-known/openid-configuration").json()
     assert metadata["response_types_supported"] == ["code"]
     assert "implicit" not in metadata["grant_types_supported"]

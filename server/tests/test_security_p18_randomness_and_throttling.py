@@ -8,14 +8,21 @@ from collections.abc import Iterator
 
 import pytest
 from joserfc import jwt
+from spalab.provider.config import ProviderConfig, parse_config
 from spalab.provider.core import throttle
 from spalab.provider.store import Store
 from starlette.testclient import TestClient
 
-from provider_support import ISSUER, Clock, Flow, hidden, response_params
+from provider_support import ISSUER, REAL_ARGON2_CONFIG, Clock, Flow, hidden, response_params
 
 SAMPLES = 40
 BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@pytest.fixture(scope="module")
+def config() -> ProviderConfig:
+    """The product's own Argon2 cost: these tests are about password checks and their throttling."""
+    return parse_config(REAL_ARGON2_CONFIG, "test config, passwords hashed by the product")
 
 
 def _assert_random_secrets(samples: list[str]) -> None:

@@ -19,13 +19,19 @@ import uvicorn
 from spalab.provider import passwords
 from spalab.provider.core import throttle
 from spalab.cli import server_config
-from spalab.provider.config import ProviderConfig
+from spalab.provider.config import ProviderConfig, parse_config
 from spalab.provider.app import create_provider_app
 from spalab.provider.store import Store
 
-from provider_support import Clock, hidden
+from provider_support import REAL_ARGON2_CONFIG, Clock, hidden
 
 ATTEMPTS = 40
+
+
+@pytest.fixture(scope="module")
+def config() -> ProviderConfig:
+    """The product's own Argon2 cost: these tests are about password checks and their throttling."""
+    return parse_config(REAL_ARGON2_CONFIG, "test config, passwords hashed by the product")
 
 
 class Server(NamedTuple):

@@ -15,7 +15,7 @@ import anyio
 import httpx
 import pytest
 import uvicorn
-from provider_support import ISSUER, TEST_CONFIG
+from provider_support import ISSUER, TEST_CONFIG, seeded
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message
 
@@ -35,7 +35,7 @@ LOOPBACK = ["127.0.0.1", "localhost", "LOCALHOST", "[::1]", "[0:0:0:0:0:0:0:1]"]
 @pytest.fixture(scope="module")
 def provider(config: ProviderConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """One provider for the module: a refused request changes nothing, which the log test shows."""
-    app = create_provider_app(config, tmp_path_factory.mktemp("provider"))
+    app = create_provider_app(config, seeded(tmp_path_factory.mktemp("provider")))
     with TestClient(app, base_url=ISSUER, follow_redirects=False) as client:
         yield client
 
@@ -47,7 +47,7 @@ def spa() -> TestClient:
 
 def provider_for(tmp_path: Path, issuer: str, extra: str = "") -> TestClient:
     config = parse_config(f'issuer = "{issuer}"\nrequest_log = true\n{extra}\n', "test config")
-    return TestClient(create_provider_app(config, tmp_path), base_url=issuer, follow_redirects=False)
+    return TestClient(create_provider_app(config, seeded(tmp_path)), base_url=issuer, follow_redirects=False)
 
 
 # --- the provider ---
@@ -228,7 +228,7 @@ def serving(app: ASGIApp) -> Iterator[int]:
 
 def test_a_rebound_request_over_http_reads_nothing(tmp_path: Path) -> None:
     """SECURITY.md P24: uvicorn on 127.0.0.1, both servers; the attacker's name in Host gets 421."""
-    apps = [create_spa_app([ISSUER], SETTINGS), create_provider_app(parse_config(TEST_CONFIG, "t"), tmp_path)]
+    apps = [create_spa_app([ISSUER], SETTINGS), create_provider_app(parse_config(TEST_CONFIG, "t"), seeded(tmp_path))]
     for app in apps:
         with serving(app) as port, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
             rebound = browser.get("/_spalab/requests", headers={"Host": f"{REBOUND}:{port}"})

@@ -10,7 +10,7 @@ from spalab.provider.config import parse_config
 from spalab.provider.app import create_provider_app
 from starlette.testclient import TestClient
 
-from provider_support import TEST_CONFIG, Flow, response_params
+from provider_support import TEST_CONFIG, Flow, response_params, seeded
 
 HTTPS_ISSUER = "https://idp.example.test"
 
@@ -22,7 +22,7 @@ def _cookies(response) -> list[str]:  # type: ignore[no-untyped-def]
 def test_https_provider_cookies_use_the_host_prefix(tmp_path: Path) -> None:
     """RFC 6265bis §4.1.3.2: `__Host-` cookies must be Secure, Path=/ and have no Domain."""
     config = parse_config(TEST_CONFIG.replace("http://127.0.0.1:9000", HTTPS_ISSUER), "https test config")
-    with TestClient(create_provider_app(config, tmp_path), base_url=HTTPS_ISSUER, follow_redirects=False) as client:
+    with TestClient(create_provider_app(config, seeded(tmp_path)), base_url=HTTPS_ISSUER, follow_redirects=False) as client:
         flow = Flow(client)
         login_page = client.get("/login", params={"next": "/"})
         signed_in = flow.sign_in()
@@ -57,7 +57,7 @@ def test_serve_with_an_operators_config_shows_no_passwords(tmp_path: Path) -> No
     path.write_text(TEST_CONFIG, encoding="utf-8")
     config = _serve_config(_serve_args(path), "http://localhost:8000")
     assert all(user.demo_password is None for user in config.users.values())
-    with TestClient(create_provider_app(config, tmp_path), base_url="http://127.0.0.1:9000") as client:
+    with TestClient(create_provider_app(config, seeded(tmp_path)), base_url="http://127.0.0.1:9000") as client:
         page = client.get("/login", params={"next": "/"}).text
     assert "wonderland" not in page and "builder" not in page
 
@@ -65,6 +65,6 @@ def test_serve_with_an_operators_config_shows_no_passwords(tmp_path: Path) -> No
 def test_the_built_in_demo_shows_its_own_accounts(tmp_path: Path) -> None:
     """The built-in demo config is the one place passwords are shown: its users are public by design."""
     config = _serve_config(_serve_args(None), "http://localhost:8000")
-    with TestClient(create_provider_app(config, tmp_path), base_url="http://127.0.0.1:9000") as client:
+    with TestClient(create_provider_app(config, seeded(tmp_path)), base_url="http://127.0.0.1:9000") as client:
         page = client.get("/login", params={"next": "/"}).text
     assert "wonderland" in page
