@@ -9,7 +9,7 @@ from argon2 import PasswordHasher
 from spalab.provider.config import ConfigError, ProviderConfig, User, load_config_file, load_demo_config, parse_config
 from spalab.provider.core.records import Client
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 HEAD = 'issuer = "http://127.0.0.1:9000"\n'
 CLIENT = '[[clients]]\nclient_id = "app"\nredirect_uris = ["http://localhost:8000/"]\n'
 USER = '[[users]]\nusername = "alice"\npassword = "wonderland"\n'
