@@ -88,7 +88,7 @@ async def _continue(
 ) -> Response:
     session = _session(request, provider)
     prior = None
-    if session is not None and auth_request.prompt != "login":
+    if session is not None:
         prior = authorization.PriorConsent(*provider.store.consent(session[1], auth_request.client.client_id))
     step = authorization.next_step(auth_request, request_params, session is not None, prior)
     if isinstance(step, authorization.SignIn):
