@@ -146,6 +146,16 @@ def test_prompt_none_without_session_answers_login_required(flow: Flow) -> None:
     assert response_params(response.headers["location"])["error"] == "login_required"
 
 
+def test_prompt_login_signs_in_again_once(flow: Flow) -> None:
+    """OIDC Core §3.1.2.1: prompt=login asks to sign in even with a session, and only once."""
+    flow.code()
+    response = flow.authorize(flow.code_params(prompt="login"))
+    assert response.status_code == 302 and response.headers["location"].startswith("/login?")
+    signed_in = flow.sign_in(next_url=response_params(response.headers["location"])["next"])
+    issued = flow.client.get(signed_in.headers["location"])
+    assert issued.status_code == 302 and "code" in response_params(issued.headers["location"])
+
+
 def test_revocation_of_refresh_token_ends_the_session(flow: Flow, client) -> None:  # type: ignore[no-untyped-def]
     """RFC 7009 §2.1: revoking the refresh token revokes its access tokens too."""
     tokens = flow.tokens()
