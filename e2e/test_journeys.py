@@ -1,5 +1,5 @@
 """The demo SPA's journeys in Chromium, Firefox and WebKitGTK: every sign-in flow,
-the URL cleaned, and the defences a user can see (SECURITY.md C1, C2, C4, C5, C7, C9).
+the URL cleaned, and the defences a user can see (docs/SECURITY.md C1, C2, C4, C5, C7, C9).
 
 Every test takes `browser_page` (e2e/conftest.py), parametrized over the three engines,
 and records its outcome per engine as lab observation "J:<name>" (the report's
@@ -82,10 +82,10 @@ def second_provider(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Ite
                                             ("token", "fragment"), ("id_token token", "fragment")])  # fmt: skip
 @journey("sign-in {flow} ({mode})", "Sign in: response_type={flow}, response_mode={mode}",
          "signed in, the API answers, the URL holds no code or token",
-         "SECURITY.md C4, C5; RFC 9700 §2.1")  # fmt: skip
+         "docs/SECURITY.md C4, C5; RFC 9700 §2.1")  # fmt: skip
 def test_sign_in_then_the_api_answers_and_the_url_is_clean(browser_page: Browser, demo: Demo, flow: str,
                                                            mode: str) -> None:  # fmt: skip
-    """SECURITY.md C5: after the callback the address bar holds no code or token; C3: the
+    """docs/SECURITY.md C5: after the callback the address bar holds no code or token; C3: the
     transaction (state, PKCE verifier, nonce) left sessionStorage when the callback used it."""
     sign_in(browser_page, flow, mode)
     assert_url_clean(browser_page)
@@ -97,9 +97,9 @@ def test_sign_in_then_the_api_answers_and_the_url_is_clean(browser_page: Browser
 
 
 @journey("consent-denied", "Consent denied", "a readable access_denied message; signed out; no error= in the URL",
-         "SECURITY.md C9; RFC 6749 §4.1.2.1")  # fmt: skip
+         "docs/SECURITY.md C9; RFC 6749 §4.1.2.1")  # fmt: skip
 def test_denied_consent_shows_a_readable_message(browser_page: Browser, demo: Demo) -> None:
-    """SECURITY.md C9: the provider's error is shown once state and iss check out."""
+    """docs/SECURITY.md C9: the provider's error is shown once state and iss check out."""
     open_app(browser_page)
     start(browser_page, "code", "query")
     authenticate(browser_page, "bob", "builder", decision="Deny")
@@ -111,9 +111,9 @@ def test_denied_consent_shows_a_readable_message(browser_page: Browser, demo: De
 
 
 @journey("tampered-state", "Response with a state this tab never issued",
-         "refused with the state message; no POST /token", "SECURITY.md C1; RFC 6749 §10.12")  # fmt: skip
+         "refused with the state message; no POST /token", "docs/SECURITY.md C1; RFC 6749 §10.12")  # fmt: skip
 def test_tampered_state_is_refused_and_no_token_request_is_sent(browser_page: Browser, demo: Demo) -> None:
-    """SECURITY.md C1: a response whose state this tab never issued is refused before any token request."""
+    """docs/SECURITY.md C1: a response whose state this tab never issued is refused before any token request."""
     open_app(browser_page)
     before = last_seq(demo)
     start(browser_page, "code", "query")
@@ -132,7 +132,7 @@ def test_tampered_state_is_refused_and_no_token_request_is_sent(browser_page: Br
 
 @journey("mix-up", "Response from a second provider (wrong iss)",
          "refused with the iss message; no POST /token at either provider",
-         "SECURITY.md C2; RFC 9207; RFC 9700 §4.4")  # fmt: skip
+         "docs/SECURITY.md C2; RFC 9207; RFC 9700 §4.4")  # fmt: skip
 def test_response_from_another_provider_is_refused(browser_page: Browser, demo: Demo, second_provider: Demo) -> None:
     """RFC 9207 §2.4: a response whose iss is not the issuer this sign-in started with is refused."""
     open_app(browser_page)
@@ -187,10 +187,10 @@ def test_sign_out_revokes(browser_page: Browser, demo: Demo) -> None:
 
 
 @journey("reload", "Reload after the callback", NO_SECRETS + "; signed out (tokens in memory)",
-         "SECURITY.md C5, C7")  # fmt: skip
+         "docs/SECURITY.md C5, C7")  # fmt: skip
 def test_reload_after_sign_in_neither_reruns_the_exchange_nor_restores_the_code(browser_page: Browser,
                                                                                 demo: Demo) -> None:  # fmt: skip
-    """SECURITY.md C5, C7: reload signs out (tokens in memory) and sends no second token request."""
+    """docs/SECURITY.md C5, C7: reload signs out (tokens in memory) and sends no second token request."""
     before = last_seq(demo)
     sign_in(browser_page, "code", "query")
     assert len(token_requests(demo, before)) == 1
@@ -203,10 +203,10 @@ def test_reload_after_sign_in_neither_reruns_the_exchange_nor_restores_the_code(
     browser_page.observed = "signed out, one POST /token, URL clean"
 
 
-@journey("back", "Back to the app after leaving it", NO_SECRETS, "SECURITY.md C5")
+@journey("back", "Back to the app after leaving it", NO_SECRETS, "docs/SECURITY.md C5")
 def test_back_after_sign_in_neither_reruns_the_exchange_nor_restores_the_code(browser_page: Browser,
                                                                               demo: Demo) -> None:  # fmt: skip
-    """SECURITY.md C5: the callback's history entry was replaced, so Back returns to a clean URL."""
+    """docs/SECURITY.md C5: the callback's history entry was replaced, so Back returns to a clean URL."""
     before = last_seq(demo)
     sign_in(browser_page, "code", "query")
     app_url = browser_page.url
@@ -227,7 +227,7 @@ def test_back_after_sign_in_neither_reruns_the_exchange_nor_restores_the_code(br
 @pytest.mark.parametrize(("flow", "mode"), [("code", "query"), ("code", "fragment"), ("token", "fragment")])
 @journey("popup {flow} ({mode})", "Popup sign-in: response_type={flow}, response_mode={mode}",
          "signed in without this page reloading; the popup closed itself; the URL holds no code or token",
-         "issue 5; SECURITY.md C1, C5")  # fmt: skip
+         "issue 5; docs/SECURITY.md C1, C5")  # fmt: skip
 def test_popup_sign_in_keeps_the_app_loaded(browser_page: Browser, demo: Demo, flow: str, mode: str) -> None:
     """The popup's callback page hands its URL back and closes; this page never navigates."""
     open_app(browser_page)
@@ -280,7 +280,7 @@ def test_closing_the_popup_is_reported(browser_page: Browser, demo: Demo) -> Non
 
 
 @journey("scrub-before-boot", "Callback URL cleaned before Python starts",
-         "the code left the address bar before main.py was even requested", "issue 5; SECURITY.md C5")  # fmt: skip
+         "the code left the address bar before main.py was even requested", "issue 5; docs/SECURITY.md C5")  # fmt: skip
 def test_the_callback_url_is_cleaned_before_the_interpreter_starts(browser_page: Browser, demo: Demo) -> None:
     """boot.js scrubs the URL first; the performance timeline shows it happened before main.py was fetched."""
     sign_in(browser_page, "code", "query")

@@ -166,7 +166,7 @@ def check_history_is_clean(browser: Browser, demo: Demo, observe: Observe, name:
     passed = clean_now and not reexposed and not token_posts and "ACCEPTED" not in refused
     observe("E4", f"History: {name}", observed,
             "the callback's code or token never returns via location, referrer, Back or Forward; Back re-runs no exchange",
-            "RFC 9700 §4.3.2; SECURITY.md C5", passed)  # fmt: skip
+            "RFC 9700 §4.3.2; docs/SECURITY.md C5", passed)  # fmt: skip
     assert passed, (observed, reexposed)
 
 
@@ -345,7 +345,7 @@ def test_the_spa_refuses_an_access_token_issued_to_another_client(browser_page: 
                 f"{'hidden' if signed_in_hidden else 'SHOWN'}, {len(api_calls)} API calls")
     observe("E8", "Token substitution (implicit)", observed,
             "a naive token client accepts the other client's token; the SPA refuses it (client_id check)",
-            "RFC 9700 §4.1; RFC 9068 §2.2; SECURITY.md C6", passed)  # fmt: skip
+            "RFC 9700 §4.1; RFC 9068 §2.2; docs/SECURITY.md C6", passed)  # fmt: skip
     assert passed, observed
 
 
@@ -363,7 +363,7 @@ def test_a_callback_without_this_tabs_state_is_refused(browser_page: Browser, de
                 f"signed-in panel {'hidden' if signed_in_hidden else 'SHOWN'}; URL {redact(browser_page.url)}")
     observe("E9", "Login CSRF: attacker's code, foreign state", observed,
             "refused before any token request; the user is not signed in to the attacker's account",
-            "RFC 6749 §10.12; RFC 9700 §4.7; SECURITY.md C1", passed)  # fmt: skip
+            "RFC 6749 §10.12; RFC 9700 §4.7; docs/SECURITY.md C1", passed)  # fmt: skip
     assert passed, observed
 
 

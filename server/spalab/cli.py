@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 import uvicorn
 from starlette.types import ASGIApp
 
-from .config import ConfigError, ProviderConfig, load_config_file, load_demo_config
-from .provider_app import create_provider_app
-from .spa_host import WEB_DIR, create_spa_app
+from .provider.config import ConfigError, ProviderConfig, load_config_file, load_demo_config
+from .provider.app import create_provider_app
+from .host.app import WEB_DIR, create_spa_app
 
 DEFAULT_DATA_DIR = Path(".spalab")
 
@@ -152,7 +152,7 @@ def _connect_origins(issuer: str) -> list[str]:
 
 def _serve_config(args: argparse.Namespace, spa_origin: str) -> ProviderConfig:
     if args.config is not None:
-        # SECURITY.md P21: only the built-in demo's own users are shown on the login page; an
+        # docs/SECURITY.md P21: only the built-in demo's own users are shown on the login page; an
         # operator's config keeps its passwords to itself (demo mode stays off for it).
         return load_config_file(args.config)
     port = args.provider_port or 9000
@@ -192,18 +192,18 @@ class _Server(uvicorn.Server):
         yield
 
 
-# SECURITY.md P28: on SIGTERM, requests in flight get this long to finish; a client that
+# docs/SECURITY.md P28: on SIGTERM, requests in flight get this long to finish; a client that
 # stalls longer cannot keep the process from exiting.
 SHUTDOWN_GRACE = 5
 
 
-# SECURITY.md P22: connections and requests handled at once, per server. Beyond it uvicorn answers
+# docs/SECURITY.md P22: connections and requests handled at once, per server. Beyond it uvicorn answers
 # 503 at once, so idle or trickling connections cannot use up the process's file descriptors.
 MAX_CONCURRENCY = 1000
 
 
 def server_config(app: ASGIApp, max_concurrency: int = MAX_CONCURRENCY) -> uvicorn.Config:
-    # SECURITY.md P23: no X-Forwarded-For/-Proto is trusted (uvicorn trusts 127.0.0.1 by default),
+    # docs/SECURITY.md P23: no X-Forwarded-For/-Proto is trusted (uvicorn trusts 127.0.0.1 by default),
     # so the throttle's per-address counts use the real peer address.
     return uvicorn.Config(app, access_log=False, lifespan="off", log_level="warning", proxy_headers=False,
                           timeout_graceful_shutdown=SHUTDOWN_GRACE, limit_concurrency=max_concurrency)  # fmt: skip
@@ -227,7 +227,7 @@ def _run(servers: list[Served]) -> None:
 
 
 def _log_type_only(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """SECURITY.md P22: no traceback on the console, even for errors in the server itself. Seen: uvicorn's
+    """docs/SECURITY.md P22: no traceback on the console, even for errors in the server itself. Seen: uvicorn's
     h11 protocol failing to send its own 400 for a broken body after the app had answered (the
     connection is closed, the client has its answer), which asyncio would print with a full trace."""
     exception = context.get("exception")

@@ -1,4 +1,4 @@
-"""Which `Host` each server answers for (SECURITY.md P24: DNS rebinding).
+"""Which `Host` each server answers for (docs/SECURITY.md P24: DNS rebinding).
 
 A rebinding page on attacker.example has its name re-resolved to 127.0.0.1 and then
 talks to our loopback servers as "same origin": the browser still sends

@@ -1,4 +1,4 @@
-"""The last line of defence (SECURITY.md P22): an exception that no handler caught is
+"""The last line of defence (docs/SECURITY.md P22): an exception that no handler caught is
 logged by its type only and answered with a readable 500, never a trace.
 
 Starlette's ServerErrorMiddleware would answer too, but it then re-raises the exception

@@ -2,7 +2,7 @@
 buffer the SPA's timeline reads.
 
 Parameter *names* are always recorded; values of codes and tokens only
-truncated, passwords and secrets never (SECURITY.md P21). The fragment of a URL
+truncated, passwords and secrets never (docs/SECURITY.md P21). The fragment of a URL
 never reaches a server, so it can never appear here: that is the point.
 """
 
@@ -16,7 +16,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .tokens import masked
 
 logger = logging.getLogger("spalab.access")
 
@@ -55,7 +54,7 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]{0,30}(?= )")
 
 def auth_scheme(value: str) -> str:
     """The Authorization header's scheme only (RFC 9110 §11.4). A header that does not start with a
-    token and a space could be a bare credential: none of it is kept (SECURITY.md P21)."""
+    token and a space could be a bare credential: none of it is kept (docs/SECURITY.md P21)."""
     match = _SCHEME.match(value)
     return match.group(0) if match else "(malformed)"
 
@@ -148,3 +147,10 @@ class RequestLogMiddleware:
                 "status": status,
             }
         )
+
+
+def masked(value: str | None, keep: int = 6) -> str:
+    """Shows the first characters of a secret only (docs/SECURITY.md P21)."""
+    if not value:
+        return ""
+    return value[:keep] + "…" if len(value) > keep else "…"

@@ -3,13 +3,21 @@
 A module with a name of its own, because `from conftest import ...` would name
 whichever conftest loaded first when server/, web/ and e2e tests run together.
 
-The app runs for real (SQLite file in a temporary data dir, real keys, real
-Argon2); the test client speaks HTTP to it in-process. The clock is the only
+The app runs for real (SQLite file in a temporary data dir, real RSA keys, real
+Argon2id); the test client speaks HTTP to it in-process. The clock is the only
 thing under the test's control, so lifetimes can be tested without sleeping.
+
+Two costs are paid once per session, not per test: one RSA signing key, put into
+each test's data dir through the store (`seeded`), and the test users' password
+hashes, made with cheap Argon2id parameters that the hashes themselves carry
+(`password_hash` in TEST_CONFIG). The product's own parameters are unchanged; the
+tests about Argon2 and throttling use REAL_ARGON2_CONFIG, hashed by the product.
 """
 
 import base64
+import functools
 import hashlib
+import json
 import re
 import secrets
 import socket
@@ -24,8 +32,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 import uvicorn
-from spalab.config import ProviderConfig, parse_config
-from spalab.provider_app import create_provider_app
+from argon2 import PasswordHasher
+from joserfc.jwk import RSAKey
+from spalab.provider.config import ProviderConfig, parse_config
+from spalab.provider.core.claims import ALG
+from spalab.provider.store import Store
+from spalab.provider.app import create_provider_app
 from starlette.testclient import TestClient
 
 ISSUER = "http://127.0.0.1:9000"
@@ -34,7 +46,7 @@ REDIRECT = SPA + "/"
 CONFIDENTIAL_REDIRECT = SPA + "/confidential/callback"
 SECRET = "s3cret-for-tests"
 
-TEST_CONFIG = f"""
+_CLIENTS_CONFIG = f"""
 issuer = "{ISSUER}"
 request_log = true
 
@@ -59,15 +71,41 @@ redirect_uris = ["{SPA}/other"]
 allow_implicit = true
 scopes = ["openid", "profile"]
 
-[[users]]
-username = "alice"
-password = "wonderland"
-claims = {{ name = "Alice Liddell", email = "alice@example.test" }}
-
-[[users]]
-username = "bob"
-password = "builder"
 """
+
+_USERS = {"alice": ("wonderland", '{ name = "Alice Liddell", email = "alice@example.test" }'), "bob": ("builder", None)}
+
+
+def _users(password_line) -> str:  # type: ignore[no-untyped-def]
+    return "".join(
+        f'\n[[users]]\nusername = "{name}"\n{password_line(password)}\n' + (f"claims = {claims}\n" if claims else "")
+        for name, (password, claims) in _USERS.items()
+    )
+
+
+# Tests only: Argon2id at its cheapest (argon2 verifies with the parameters a hash names).
+_FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+TEST_CONFIG = _CLIENTS_CONFIG + _users(lambda password: f'password_hash = "{_FAST_HASHER.hash(password)}"')
+# The same users hashed by the product as the config loads (real cost): for the Argon2 and throttling tests.
+REAL_ARGON2_CONFIG = _CLIENTS_CONFIG + _users(lambda password: f'password = "{password}"')
+
+
+@functools.cache
+def _session_key() -> tuple[str, str]:
+    """One RSA signing key per test session (generating one takes a noticeable fraction of a second)."""
+    key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": ALG}, auto_kid=True)
+    return key.kid or "", json.dumps(key.as_dict(private=True))
+
+
+def seeded(data_dir: Path) -> Path:
+    """`data_dir` with this session's signing key in its store, put there through the store's own API."""
+    store = Store(data_dir / "spalab.sqlite3")
+    try:
+        if not store.signing_keys():
+            store.add_signing_key(*_session_key(), 0)
+    finally:
+        store.close()
+    return data_dir
 
 
 class Clock:
@@ -95,7 +133,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    return tmp_path
+    return seeded(tmp_path)
 
 
 @pytest.fixture
@@ -246,7 +284,8 @@ def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def live_providers(config: ProviderConfig, tmp_path: Path) -> Iterator[list[str]]:
     """Two provider instances on one data dir, as in a multi-instance deployment."""
-    with serving(create_provider_app(config, tmp_path)) as first, serving(create_provider_app(config, tmp_path)) as second:
+    data_dir = seeded(tmp_path)
+    with serving(create_provider_app(config, data_dir)) as first, serving(create_provider_app(config, data_dir)) as second:
         yield [first, second]
 
 

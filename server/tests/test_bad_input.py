@@ -1,4 +1,4 @@
-"""SECURITY.md P22: bad input of any shape gets a clear 4xx — an OAuth `error` from the JSON
+"""docs/SECURITY.md P22: bad input of any shape gets a clear 4xx — an OAuth `error` from the JSON
 endpoints, an HTML page from the pages — never a 500 and never a stack trace. Each case of the
 matrix asserts the exact answer it must get (`expected`): status and OAuth error code, the error
 page, or the redirect back to the client with `error=` once the redirect URI is known good.
@@ -24,16 +24,16 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spalab.authorization import resolve_client, validate_authorization_request
-from spalab.config import parse_config
-from spalab.provider_app import _routes as provider_routes
-from spalab.provider_app import create_provider_app
-from spalab.spa_host import create_spa_app
+from spalab.provider.core.authorization import resolve_client, validate_authorization_request
+from spalab.provider.config import parse_config
+from spalab.provider.app import _routes as provider_routes
+from spalab.provider.app import create_provider_app
+from spalab.host.app import create_spa_app
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from provider_support import ISSUER, REDIRECT, SECRET, TEST_CONFIG, Clock, Flow, challenge_of
+from provider_support import ISSUER, REDIRECT, SECRET, TEST_CONFIG, Clock, Flow, challenge_of, seeded
 
 OAUTH_ERRORS = {
     "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
@@ -134,7 +134,7 @@ class Target:
         }
 
     def new_refresh_token(self) -> str:
-        """A refresh token of its own for each case: a used one is refused (rotation, SECURITY.md P12)."""
+        """A refresh token of its own for each case: a used one is refused (rotation, docs/SECURITY.md P12)."""
         provider = self.app.state.provider
         issuer, clients, now = provider.issuer, provider.config.clients, provider.clock()
         params = dict(_authorize_params())
@@ -155,7 +155,7 @@ def _authorize_params() -> list[tuple[str, str]]:
 
 
 def _target(data_dir: Path) -> Target:
-    app = create_provider_app(parse_config(TEST_CONFIG, "test config"), data_dir, clock=Clock())
+    app = create_provider_app(parse_config(TEST_CONFIG, "test config"), seeded(data_dir), clock=Clock())
     with TestClient(app, base_url=ISSUER, follow_redirects=False) as client:
         flow = Flow(client)
         api_token = flow.tokens()["access_token"]
@@ -394,7 +394,7 @@ def _request(case: Case, target: Target) -> Raw:
             headers.append((b"content-type", case.content_type))
     else:
         body, query = b"", params
-    # Each case from a network of its own: sign-in failures are throttled per address, IPv6 per /64 (SECURITY.md P23).
+    # Each case from a network of its own: sign-in failures are throttled per address, IPv6 by /64 (docs/SECURITY.md P18, P23).
     return Raw(case.method, case.endpoint.path, query, headers, body, (f"2001:db8:{next(_addresses):x}::1", 40000))
 
 
@@ -466,14 +466,14 @@ def _repeated_name(case: Case) -> str:
 
 
 # Outcomes: ("json", status, error) | ("ok", status) | ("page", status) | ("client", status, error or "code")
-# | ("local", status, path). Redirects: 302 after GET, 303 after POST (SECURITY.md P16).
+# | ("local", status, path). Redirects: 302 after GET, 303 after POST (docs/SECURITY.md P16).
 Outcome = tuple[str, int, str]
 
 
 def expected(case: Case) -> Outcome:
-    """What the provider must answer: SECURITY.md P2/P22, RFC 6749 §4.1.2.1, §5.2, RFC 6750 §3.1."""
+    """What the provider must answer: docs/SECURITY.md P2/P22, RFC 6749 §4.1.2.1, §5.2, RFC 6750 §3.1."""
     endpoint = case.endpoint
-    if case.label == "odd host":  # SECURITY.md P24: a Host that is not ours (here not even text) reaches nothing
+    if case.label == "odd host":  # docs/SECURITY.md P24: a Host that is not ours (here not even text) reaches nothing
         return ("json", 400, "invalid_request") if endpoint.json else ("page", 400, "")
     if case.method != endpoint.method:
         return _other_method(case)
@@ -536,7 +536,7 @@ def _authorize(case: Case, shape: str, name: str) -> Outcome:
         return ("client", status, "invalid_scope")
     if name == "response_type" and shape == "wrong":
         return ("client", status, "unsupported_response_type")
-    return ("client", status, "invalid_request")  # repeated, missing response_type or PKCE (SECURITY.md P4)
+    return ("client", status, "invalid_request")  # repeated, missing response_type or PKCE (docs/SECURITY.md P4)
 
 
 def _login_page(case: Case, shape: str, name: str) -> Outcome:
@@ -553,7 +553,7 @@ def _consent(case: Case, shape: str, name: str) -> Outcome:
 
 
 def _logout(case: Case, shape: str, name: str) -> Outcome:
-    # SECURITY.md P25: signed in, but without this session's CSRF token: nothing changes, a page says so.
+    # docs/SECURITY.md P25: signed in, but without this session's CSRF token: nothing changes, a page says so.
     return ("local", 303, "/") if shape == "valid" else ("page", 400, "")
 
 
@@ -579,7 +579,7 @@ def _token(case: Case, shape: str, name: str) -> Outcome:
 
 
 def _client_auth_error(case: Case) -> Outcome | None:
-    """RFC 6749 §2.3, §5.2; SECURITY.md P20: what the Authorization header and Origin do at the back channel."""
+    """RFC 6749 §2.3, §5.2; docs/SECURITY.md P20: what the Authorization header and Origin do at the back channel."""
     if case.label in ("two Authorization headers", "Basic and Bearer", "Basic percent junk"):
         return ("json", 400, "invalid_request")  # two methods, or a Basic client_id other than the form's
     if case.label in dict(AUTHORIZATION_SHAPES) or case.label == "odd origin":
@@ -660,7 +660,7 @@ def assert_expected(case: Case, answer: Answer) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_gets_its_expected_answer(target: Target, case: Case) -> None:
-    """SECURITY.md P22, RFC 6749 §4.1.2.1, §5.2, RFC 6750 §3.1: each shape gets exactly the answer it should:
+    """docs/SECURITY.md P22, RFC 6749 §4.1.2.1, §5.2, RFC 6750 §3.1: each shape gets exactly the answer it should:
     the OAuth error code, the error page, or the redirect back to the client with `error=` once the redirect
     URI is known good; and never a 5xx or a trace."""
     answer = call(target.app, _request(case, target))
@@ -669,7 +669,7 @@ def test_bad_input_gets_its_expected_answer(target: Target, case: Case) -> None:
 
 
 def test_the_matrix_covers_every_provider_route() -> None:
-    """SECURITY.md P22: a new endpoint of the provider must join the matrix (static files are the fuzz run's)."""
+    """docs/SECURITY.md P22: a new endpoint of the provider must join the matrix (static files are the fuzz run's)."""
     routes = provider_routes(parse_config(TEST_CONFIG, "test config"), True)
     served = {(m, r.path) for r in routes if isinstance(r, Route) for m in (r.methods or ()) if m not in ("HEAD", "OPTIONS")}
     assert served == {(e.method, e.path) for e in ENDPOINTS}
@@ -693,7 +693,7 @@ RAW = st.lists(st.one_of(st.binary(max_size=40), _PIECES), max_size=12).map(b"".
 @PROPERTY
 @given(query=RAW)
 def test_any_query_string_at_authorize(target: Target, query: bytes) -> None:
-    """SECURITY.md P22: arbitrary bytes in the authorization request's query → page or redirect, never 5xx."""
+    """docs/SECURITY.md P22: arbitrary bytes in the authorization request's query → page or redirect, never 5xx."""
     answer = call(
         target.app, Raw("GET", "/authorize", query, [(b"cookie", target.fresh(b"{COOKIE}")["{COOKIE}"].encode())])
     )
@@ -703,7 +703,7 @@ def test_any_query_string_at_authorize(target: Target, query: bytes) -> None:
 @PROPERTY
 @given(body=RAW, content_type=st.sampled_from([FORM, FORM + b"; charset=utf-8", b"text/plain", b""]))
 def test_any_form_body_at_token(target: Target, body: bytes, content_type: bytes) -> None:
-    """SECURITY.md P22: arbitrary bytes as the token request's body → OAuth error JSON, never 5xx."""
+    """docs/SECURITY.md P22: arbitrary bytes as the token request's body → OAuth error JSON, never 5xx."""
     answer = call(target.app, Raw("POST", "/token", b"", [(b"content-type", content_type)], body))
     assert_clear_answer(TOKEN, "POST", answer)
 
@@ -711,7 +711,7 @@ def test_any_form_body_at_token(target: Target, body: bytes, content_type: bytes
 @PROPERTY
 @given(body=RAW)
 def test_any_form_body_at_authorize_post(target: Target, body: bytes) -> None:
-    """SECURITY.md P22: arbitrary bytes as a form-posted authorization request."""
+    """docs/SECURITY.md P22: arbitrary bytes as a form-posted authorization request."""
     answer = call(target.app, Raw("POST", "/authorize", b"", [(b"content-type", FORM)], body))
     assert_clear_answer(AUTHORIZE, "POST", answer)
 
@@ -719,7 +719,7 @@ def test_any_form_body_at_authorize_post(target: Target, body: bytes) -> None:
 @PROPERTY
 @given(value=st.text(max_size=60))
 def test_any_csrf_token_at_login(target: Target, value: str) -> None:
-    """SECURITY.md P22: any text as the sign-in form's CSRF token, with the browser's cookie set."""
+    """docs/SECURITY.md P22: any text as the sign-in form's CSRF token, with the browser's cookie set."""
     values = target.fresh(b"{COOKIE}")
     body = urlencode({"username": "nobody", "password": "x", "next": "/", "csrf_token": value}).encode()
     answer = call(
@@ -732,7 +732,7 @@ def test_any_csrf_token_at_login(target: Target, value: str) -> None:
 @PROPERTY
 @given(value=st.binary(max_size=200).filter(lambda b: b"\r" not in b and b"\n" not in b))
 def test_any_authorization_header_at_the_api(target: Target, value: bytes) -> None:
-    """SECURITY.md P22, RFC 6750 §3.1: any Authorization value → 4xx with an OAuth error."""
+    """docs/SECURITY.md P22, RFC 6750 §3.1: any Authorization value → 4xx with an OAuth error."""
     answer = call(target.app, Raw("GET", "/api/me", b"", [(b"authorization", b"Bearer " + value)]))
     assert_clear_answer(ME, "GET", answer)
 
@@ -749,7 +749,7 @@ def _spa_app() -> Starlette:
 @pytest.mark.parametrize("path", ["/token", "/revoke", "/introspect"])
 @pytest.mark.parametrize("credentials", [b"\xff", b"c3BhOng=\xe9", "spä:x".encode()])
 def test_basic_credentials_with_a_non_ascii_byte_are_invalid_client(target: Target, path: str, credentials: bytes) -> None:
-    """SECURITY.md P22, RFC 6749 §2.3.1: Basic credentials that are not base64 text are refused, not a 500."""
+    """docs/SECURITY.md P22, RFC 6749 §2.3.1: Basic credentials that are not base64 text are refused, not a 500."""
     headers = [(b"authorization", b"Basic " + credentials), (b"content-type", FORM)]
     answer = call(target.app, Raw("POST", path, b"", headers, b"token=x&grant_type=refresh_token&refresh_token=x"))
     assert answer.raised is None, repr(answer.raised)
@@ -770,9 +770,9 @@ async def _raise(request: object) -> None:
 def test_an_unexpected_exception_is_a_readable_500_without_a_trace(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, path: str, json_body: bool
 ) -> None:
-    """SECURITY.md P22: a bug answers 500 (JSON on the JSON endpoints, a page elsewhere) and does not escape
+    """docs/SECURITY.md P22: a bug answers 500 (JSON on the JSON endpoints, a page elsewhere) and does not escape
     the app: Starlette's ServerErrorMiddleware would re-raise it to uvicorn, which prints the traceback."""
-    app = create_provider_app(parse_config(TEST_CONFIG, "test config"), tmp_path, clock=Clock())
+    app = create_provider_app(parse_config(TEST_CONFIG, "test config"), seeded(tmp_path), clock=Clock())
     app.router.add_route(path, _raise)
     with TestClient(app, base_url=ISSUER, raise_server_exceptions=True) as client:
         response = client.get(path)
@@ -790,7 +790,7 @@ def test_an_unexpected_exception_is_a_readable_500_without_a_trace(
 def test_an_unexpected_exception_on_the_spa_host_is_a_readable_500_without_a_trace(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """SECURITY.md P22: the SPA host, likewise."""
+    """docs/SECURITY.md P22: the SPA host, likewise."""
     app = _spa_app()
     app.router.routes.insert(0, Route("/boom", _raise))
     response = TestClient(app, base_url="http://localhost:8000", raise_server_exceptions=True).get("/boom")
@@ -808,7 +808,7 @@ SPA_FILES = ["/", "/index.html", "/main.py", "/app.css", "/pyscript.json", "/mpy
 @pytest.mark.parametrize("coding", ["identity", "br", "gzip"])
 @pytest.mark.parametrize("date", ["Sat, 01 Jan 10000 00:00:00 GMT", "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"])
 def test_if_modified_since_beyond_year_9999_is_ignored(coding: str, date: str) -> None:
-    """SECURITY.md P22, RFC 9110 §13.1.3: an invalid date (HTTP-date has a 4-digit year) is ignored: 200."""
+    """docs/SECURITY.md P22, RFC 9110 §13.1.3: an invalid date (HTTP-date has a 4-digit year) is ignored: 200."""
     app = _spa_app()
     vendored = [r.path for r in app.router.routes if isinstance(r, Mount) and r.path.startswith("/vendor/")]
     paths = SPA_FILES + [f"{prefix}/{name}" for prefix in vendored for name in _some_files(app, prefix)]
@@ -828,7 +828,7 @@ def _some_files(app: Starlette, prefix: str) -> list[str]:
 
 @pytest.mark.parametrize("since", ["²", "9" * 5000, "-1", " 1", "1.0", "０", "0x10"])
 def test_request_log_since_must_be_a_plain_number(target: Target, since: str) -> None:
-    """SECURITY.md P22: a `since` that is not ASCII digits is invalid_request on both servers' logs."""
+    """docs/SECURITY.md P22: a `since` that is not ASCII digits is invalid_request on both servers' logs."""
     query = urlencode({"since": since}).encode()
     answer = call(target.app, Raw("GET", "/_spalab/requests", query))
     assert (answer.status, json.loads(answer.body)["error"]) == (400, "invalid_request")

@@ -1,4 +1,4 @@
-"""SECURITY.md P22 as a fuzz run: at least 10,000 generated malformed requests against the real
+"""docs/SECURITY.md P22 as a fuzz run: at least 10,000 generated malformed requests against the real
 `spalab serve` (provider and SPA host in one uvicorn process), over raw sockets so that
 nothing repairs the input. Every endpoint of both servers is hit with odd methods, headers,
 encodings, bodies and sizes. None may answer 5xx, neither server may print a traceback, and a
@@ -26,9 +26,9 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import httpx
 import pytest
-from spalab.config import load_demo_config
-from spalab.provider_app import _routes as provider_routes
-from spalab.spa_host import WEB_DIR, create_spa_app
+from spalab.provider.config import load_demo_config
+from spalab.provider.app import _routes as provider_routes
+from spalab.host.app import WEB_DIR, create_spa_app
 from starlette.routing import Mount, Route
 
 from provider_support import Flow, challenge_of, hidden
@@ -539,7 +539,7 @@ def mint_secrets(servers: Servers) -> Secrets:
 
 
 def test_fuzz_both_servers_no_5xx_no_traceback(servers: Servers) -> None:
-    """SECURITY.md P22: 10,000+ generated malformed requests over every endpoint of both servers: no 5xx, no trace."""
+    """docs/SECURITY.md P22: 10,000+ generated malformed requests over every endpoint of both servers: no 5xx, no trace."""
     aims = targets(servers)
     secrets = mint_secrets(servers)
     tally = Tally()
@@ -566,7 +566,7 @@ def test_fuzz_both_servers_no_5xx_no_traceback(servers: Servers) -> None:
 
 
 def test_normal_flow_still_works_after_the_fuzz(servers: Servers) -> None:
-    """SECURITY.md P22: after the fuzz run (same servers), a complete code + PKCE sign-in and an API call work.
+    """docs/SECURITY.md P22: after the fuzz run (same servers), a complete code + PKCE sign-in and an API call work.
     From 127.0.0.2: the fuzz's failed sign-ins from 127.0.0.1 are throttled per address (P18), as they should be."""
     transport = httpx.HTTPTransport(local_address="127.0.0.2")
     with httpx.Client(base_url=servers.issuer, follow_redirects=False, timeout=30, transport=transport) as client:
@@ -590,7 +590,7 @@ def _new_output(servers: Servers, mark: int) -> list[str]:
 @pytest.mark.parametrize("server, path", [("provider", "/token"), ("provider", "/login"), ("provider", "/jwks"),
                                           ("spa", "/lab/blank"), ("spa", "/main.py")])  # fmt: skip
 def test_a_request_cut_short_leaves_no_trace(servers: Servers, server: str, path: str) -> None:
-    """SECURITY.md P22: a client that leaves mid-body (Starlette's ClientDisconnect), or a broken chunked body
+    """docs/SECURITY.md P22: a client that leaves mid-body (Starlette's ClientDisconnect), or a broken chunked body
     that uvicorn answers with its own 400 before the app answers (the app's send then fails), is the
     connection's end, not a bug: no traceback, no 'unexpected' line."""
     port = servers.provider_port if server == "provider" else servers.spa_port
@@ -609,7 +609,7 @@ def test_a_request_cut_short_leaves_no_trace(servers: Servers, server: str, path
 
 @pytest.mark.parametrize("server, path", [("provider", "/jwks"), ("provider", "/token"), ("spa", "/main.py")])
 def test_a_broken_body_after_the_answer_leaves_no_trace(servers: Servers, server: str, path: str) -> None:
-    """SECURITY.md P22: the app answers before reading a chunked body, then the body turns out broken. uvicorn's
+    """docs/SECURITY.md P22: the app answers before reading a chunked body, then the body turns out broken. uvicorn's
     h11 protocol then fails to send its own 400 (the connection already answered) and asyncio would print that
     error with a full traceback; the server logs its type on one line instead, and closes the connection."""
     port = servers.provider_port if server == "provider" else servers.spa_port

@@ -1,4 +1,4 @@
-"""SECURITY.md P28 with a real process: `python -m spalab provider` on 127.0.0.1, killed or
+"""docs/SECURITY.md P28 with a real process: `python -m spalab provider` on 127.0.0.1, killed or
 stopped mid-flow. A SIGKILL loses nothing committed; a SIGTERM lets in-flight requests finish."""
 
 import signal
@@ -142,7 +142,7 @@ class Browser:
 
 
 def test_sigkill_loses_nothing_committed(idp: Provider) -> None:
-    """SECURITY.md P28: codes, sessions, rotations, revocations and signing keys written
+    """docs/SECURITY.md P28: codes, sessions, rotations, revocations and signing keys written
     before a SIGKILL are all there after a restart on the same data dir."""
     browser = Browser(idp.base)
     browser.sign_in_and_consent()
@@ -174,7 +174,7 @@ def test_sigkill_loses_nothing_committed(idp: Provider) -> None:
 
 
 def test_sigterm_finishes_the_request_in_flight_and_exits_0(idp: Provider) -> None:
-    """SECURITY.md P28: on SIGTERM the provider stops accepting connections, answers the
+    """docs/SECURITY.md P28: on SIGTERM the provider stops accepting connections, answers the
     request it is reading (a sign-in whose body arrives in two parts) in full, then exits 0."""
     browser = Browser(idp.base)
     body = urlencode(browser.login_form("/")).encode()
@@ -203,7 +203,7 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(idp: Provider) -> No
 
 
 def test_sigterm_exits_0_even_when_a_client_stalls(idp: Provider) -> None:
-    """SECURITY.md P28: a request whose body never completes cannot hold the shutdown
+    """docs/SECURITY.md P28: a request whose body never completes cannot hold the shutdown
     beyond its grace period (cli.SHUTDOWN_GRACE)."""
     with socket.create_connection(("127.0.0.1", idp.port)) as stalled:
         stalled.sendall(b"POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n"

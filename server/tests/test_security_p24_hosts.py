@@ -1,4 +1,4 @@
-"""SECURITY.md P24: both servers answer only their configured host names (DNS rebinding),
+"""docs/SECURITY.md P24: both servers answer only their configured host names (DNS rebinding),
 and no redirect is built from a request's Host.
 
 A rebinding page on rebind.attacker.example, its name re-resolved to 127.0.0.1, reaches our
@@ -15,13 +15,13 @@ import anyio
 import httpx
 import pytest
 import uvicorn
-from provider_support import ISSUER, TEST_CONFIG
+from provider_support import ISSUER, TEST_CONFIG, seeded
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message
 
-from spalab.config import ConfigError, ProviderConfig, parse_config
-from spalab.provider_app import create_provider_app
-from spalab.spa_host import create_spa_app
+from spalab.provider.config import ConfigError, ProviderConfig, parse_config
+from spalab.provider.app import create_provider_app
+from spalab.host.app import create_spa_app
 
 SPA = "http://localhost:8000"
 SETTINGS = {"issuer": ISSUER, "client_id": "spa-demo", "redirect_uri": SPA + "/"}
@@ -35,7 +35,7 @@ LOOPBACK = ["127.0.0.1", "localhost", "LOCALHOST", "[::1]", "[0:0:0:0:0:0:0:1]"]
 @pytest.fixture(scope="module")
 def provider(config: ProviderConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """One provider for the module: a refused request changes nothing, which the log test shows."""
-    app = create_provider_app(config, tmp_path_factory.mktemp("provider"))
+    app = create_provider_app(config, seeded(tmp_path_factory.mktemp("provider")))
     with TestClient(app, base_url=ISSUER, follow_redirects=False) as client:
         yield client
 
@@ -47,7 +47,7 @@ def spa() -> TestClient:
 
 def provider_for(tmp_path: Path, issuer: str, extra: str = "") -> TestClient:
     config = parse_config(f'issuer = "{issuer}"\nrequest_log = true\n{extra}\n', "test config")
-    return TestClient(create_provider_app(config, tmp_path), base_url=issuer, follow_redirects=False)
+    return TestClient(create_provider_app(config, seeded(tmp_path)), base_url=issuer, follow_redirects=False)
 
 
 # --- the provider ---
@@ -60,7 +60,7 @@ JSON_PATHS = ("/_spalab/", "/.well-known/", "/jwks", "/token", "/api/")
 
 @pytest.mark.parametrize(("method", "path"), PROVIDER_REQUESTS)
 def test_provider_refuses_a_rebound_host_on_every_route(provider: TestClient, method: str, path: str) -> None:
-    """SECURITY.md P24, RFC 9110 §15.5.20: a Host the provider does not serve gets 421, in the
+    """docs/SECURITY.md P24, RFC 9110 §15.5.20: a Host the provider does not serve gets 421, in the
     route's own kind of answer (P22), and never a redirect."""
     form = {"username": "alice", "password": "wonderland", "next": "/"} if method == "POST" else None
     response = provider.request(method, path, data=form, headers={"Host": f"{REBOUND}:9000"})
@@ -73,7 +73,7 @@ def test_provider_refuses_a_rebound_host_on_every_route(provider: TestClient, me
 
 
 def test_refused_requests_reach_neither_the_log_nor_the_sign_in(provider: TestClient) -> None:
-    """SECURITY.md P24: the rebinding page can neither read the request log nor drive /login."""
+    """docs/SECURITY.md P24: the rebinding page can neither read the request log nor drive /login."""
     before = provider.get("/_spalab/requests").json()["last_seq"]
     login = provider.get("/login", headers={"Host": REBOUND})
     sign_in = provider.post("/login", data={"username": "alice", "password": "wonderland"}, headers={"Host": REBOUND})
@@ -90,7 +90,7 @@ def logged_since(client: TestClient, seq: int) -> list[str]:
 
 @pytest.mark.parametrize("host", FOREIGN)
 def test_provider_refuses_every_other_host_name(provider: TestClient, host: str) -> None:
-    """SECURITY.md P24: lookalikes of the loopback names (127.0.0.2, a trailing dot, ::2, a mapped
+    """docs/SECURITY.md P24: lookalikes of the loopback names (127.0.0.2, a trailing dot, ::2, a mapped
     or numeric IPv4) are other hosts."""
     assert provider.get("/.well-known/openid-configuration", headers={"Host": host}).status_code == 421
 
@@ -114,14 +114,14 @@ def test_no_host_several_or_undecodable_are_a_bad_request(provider: TestClient, 
 
 @pytest.mark.parametrize("host", [*LOOPBACK, *(f"{h}:9000" for h in LOOPBACK), "127.0.0.1:9100", "localhost:80"])
 def test_provider_answers_the_issuer_host_and_the_loopback_names_on_any_port(provider: TestClient, host: str) -> None:
-    """SECURITY.md P24: IP literals and localhost cannot be rebound. Ports are not compared: a
+    """docs/SECURITY.md P24: IP literals and localhost cannot be rebound. Ports are not compared: a
     rebinding request names the attacker's host whatever its port (hosts.py)."""
     assert provider.get("/.well-known/openid-configuration", headers={"Host": host}).status_code == 200
     assert provider.get("/login", headers={"Host": host}).status_code == 200
 
 
 def test_behind_a_proxy_the_issuer_host_is_served_automatically(tmp_path: Path) -> None:
-    """SECURITY.md P24: issuer https://idp.example.com → Host idp.example.com (any case, any port)."""
+    """docs/SECURITY.md P24: issuer https://idp.example.com → Host idp.example.com (any case, any port)."""
     client = provider_for(tmp_path, "https://idp.example.com")
     for host in ("idp.example.com", "IDP.example.com:443", "127.0.0.1:9000"):
         assert client.get("/jwks", headers={"Host": host}).status_code == 200, host
@@ -130,7 +130,7 @@ def test_behind_a_proxy_the_issuer_host_is_served_automatically(tmp_path: Path) 
 
 
 def test_allowed_hosts_adds_the_names_an_operator_lists(tmp_path: Path) -> None:
-    """SECURITY.md P24: config key allowed_hosts, e.g. the name a reverse proxy forwards."""
+    """docs/SECURITY.md P24: config key allowed_hosts, e.g. the name a reverse proxy forwards."""
     client = provider_for(tmp_path, "https://idp.example.com", 'allowed_hosts = ["IDP.internal", "[::1]"]')
     assert client.get("/jwks", headers={"Host": "idp.internal:8443"}).status_code == 200
     assert client.get("/jwks", headers={"Host": "other.internal"}).status_code == 421
@@ -150,7 +150,7 @@ def test_an_issuer_without_a_valid_host_is_a_config_error() -> None:
 
 
 def test_provider_builds_no_redirect_from_the_host(provider: TestClient) -> None:
-    """SECURITY.md P24: Starlette's trailing-slash redirect would put the request's Host into
+    """docs/SECURITY.md P24: Starlette's trailing-slash redirect would put the request's Host into
     Location; the provider answers 404 instead."""
     for path in ("/login/", "/authorize/", "/static"):
         response = provider.get(path)
@@ -167,7 +167,7 @@ SPA_REQUESTS = [("GET", "/"), ("GET", "/index.html"), ("GET", "/baseline/"), ("G
 
 @pytest.mark.parametrize(("method", "path"), SPA_REQUESTS)
 def test_spa_host_refuses_a_rebound_host_on_every_route(spa: TestClient, method: str, path: str) -> None:
-    """SECURITY.md P24: pages, configs, the request log, lab pages and static files all refuse."""
+    """docs/SECURITY.md P24: pages, configs, the request log, lab pages and static files all refuse."""
     response = spa.request(method, path, headers={"Host": f"{REBOUND}:8000"})
     assert response.status_code == 421
     assert "location" not in response.headers
@@ -182,7 +182,7 @@ def test_spa_host_refuses_every_other_host(spa: TestClient, host: str) -> None:
 
 @pytest.mark.parametrize("host", [f"{h}:8000" for h in LOOPBACK])
 def test_spa_host_answers_the_loopback_names(spa: TestClient, host: str) -> None:
-    """SECURITY.md P24; lab E5 loads http://127.0.0.1:<spa port>/lab/blank as an unregistered origin."""
+    """docs/SECURITY.md P24; lab E5 loads http://127.0.0.1:<spa port>/lab/blank as an unregistered origin."""
     for path in ("/", "/lab/blank", "/_spalab/requests", "/pyscript.json"):
         assert spa.get(path, headers={"Host": host}).status_code == 200, path
 
@@ -191,14 +191,14 @@ def test_spa_host_answers_the_loopback_names(spa: TestClient, host: str) -> None
 @pytest.mark.parametrize(("path", "location"), [("/baseline", "/baseline/"), ("/baseline?runtime=py", "/baseline/?runtime=py"),
                                                 ("/lab/bounce", "/lab/landing")])  # fmt: skip
 def test_spa_host_redirects_carry_a_path_only(spa: TestClient, host: str, path: str, location: str) -> None:
-    """SECURITY.md P24: no Location is built from the Host (StaticFiles' directory redirect would be)."""
+    """docs/SECURITY.md P24: no Location is built from the Host (StaticFiles' directory redirect would be)."""
     response = spa.get(path, headers={"Host": host})
     assert response.status_code in (302, 307)
     assert response.headers["location"] == location
 
 
 def test_a_double_slash_path_redirects_to_a_path_not_a_host(spa: TestClient) -> None:
-    """SECURITY.md P24: //baseline must not become Location //baseline/ (a browser reads that as host "baseline")."""
+    """docs/SECURITY.md P24: //baseline must not become Location //baseline/ (a browser reads that as host "baseline")."""
     status, sent = asgi_get(spa.app, "//baseline", [(b"host", b"localhost:8000")])
     assert status == 307
     assert dict(sent[0]["headers"])[b"location"] == b"/baseline/"
@@ -227,8 +227,8 @@ def serving(app: ASGIApp) -> Iterator[int]:
 
 
 def test_a_rebound_request_over_http_reads_nothing(tmp_path: Path) -> None:
-    """SECURITY.md P24: uvicorn on 127.0.0.1, both servers; the attacker's name in Host gets 421."""
-    apps = [create_spa_app([ISSUER], SETTINGS), create_provider_app(parse_config(TEST_CONFIG, "t"), tmp_path)]
+    """docs/SECURITY.md P24: uvicorn on 127.0.0.1, both servers; the attacker's name in Host gets 421."""
+    apps = [create_spa_app([ISSUER], SETTINGS), create_provider_app(parse_config(TEST_CONFIG, "t"), seeded(tmp_path))]
     for app in apps:
         with serving(app) as port, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
             rebound = browser.get("/_spalab/requests", headers={"Host": f"{REBOUND}:{port}"})

@@ -113,7 +113,7 @@ async def webcrypto_verify(item: SignatureInput) -> bool:
 
 
 class Storage:
-    """sessionStorage under one prefix; never localStorage (SECURITY.md C7)."""
+    """sessionStorage under one prefix; never localStorage (docs/SECURITY.md C7)."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix

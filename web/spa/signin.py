@@ -4,7 +4,7 @@ with fetch, each step told on the timeline (narration.py).
 Per-sign-in state (state, code_verifier, nonce, response_mode) lives in
 sessionStorage keyed by state and is deleted as soon as the callback uses it;
 tokens live in memory unless the page is configured to keep them in
-sessionStorage (token_store.py; an explicit opt-in; never localStorage: SECURITY.md C7).
+sessionStorage (token_store.py; an explicit opt-in; never localStorage: docs/SECURITY.md C7).
 """
 
 import json
@@ -114,7 +114,7 @@ class SpaApp:
         self.narrator.save()
 
     def _take_transaction(self, url: str) -> Transaction:
-        """SECURITY.md C1/C3: the transaction is found by state and used at most once."""
+        """docs/SECURITY.md C1/C3: the transaction is found by state and used at most once."""
         for state in find_callback_states(url):
             stored = self.storage.get(TX_PREFIX + state)
             if stored is not None:

@@ -1,6 +1,6 @@
 """Who is signed in: the tokens, the flow that got them and the profile, kept in memory;
 also in this tab's sessionStorage when the page opts in ("token_storage":
-"sessionStorage"), so a reload keeps them. Never localStorage (SECURITY.md C7)."""
+"sessionStorage"), so a reload keeps them. Never localStorage (docs/SECURITY.md C7)."""
 
 import json
 

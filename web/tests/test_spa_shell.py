@@ -32,7 +32,7 @@ def test_every_core_error_has_a_readable_message(cls: type) -> None:
 
 
 def test_specific_messages_name_what_happened() -> None:
-    """SECURITY.md C1, C2, C6, C9: the user learns which defence stopped the flow."""
+    """docs/SECURITY.md C1, C2, C6, C9: the user learns which defence stopped the flow."""
     assert "state" in describe(StateMismatch("x"))
     assert "mix-up" in describe(IssuerMismatch("x"))
     assert "substitution" in describe(TokenSubstitution("x"))
@@ -62,7 +62,7 @@ def test_popup_failures_say_what_to_do() -> None:
 
 
 def test_timeline_shortens_codes_and_tokens() -> None:
-    """SECURITY.md P21 / STYLE.md §9: codes and tokens appear only truncated in the timeline."""
+    """docs/SECURITY.md P21 / STYLE.md §9: codes and tokens appear only truncated in the timeline."""
     code = "A" * 43
     base, query, fragment = url_parts(f"http://localhost:8000/?code={code}&iss=x#access_token={'T' * 60}&token_type=Bearer")
     assert base == "http://localhost:8000/"
@@ -80,7 +80,7 @@ def test_timeline_survives_storage_round_trip_and_marks_failures() -> None:
 
 
 def test_boot_js_scrubs_exactly_the_response_parameters_the_core_reads() -> None:
-    """SECURITY.md C5: boot.js cleans the address bar when the URL carries a response
+    """docs/SECURITY.md C5: boot.js cleans the address bar when the URL carries a response
     parameter; its list and the core's RESPONSE_PARAMETERS must name the same parameters."""
     source = (pathlib.Path(__file__).resolve().parents[1] / "boot.js").read_text()
     found = re.search(r"const RESPONSE = \[([^\]]*)\]", source)

@@ -1,0 +1,272 @@
+"""The SPA host: serves the SPA's files from web/ (an allow-list) and the pinned
+PyScript/Pyodide/MicroPython files from web/node_modules, with a strict CSP and
+no Referer (docs/SECURITY.md C8), for the loopback host names only (P24).
+
+Caching: the pinned files live at versioned URLs and are immutable, and so are the
+app's Python files under their content version; pages are never stored; other
+files and the configs are revalidated on every use (no-cache + ETag)."""
+
+import json
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .assets import (IMMUTABLE, REVALIDATE, AssetFiles, EncodedCache, Source, bytes_source, content_version,
+                     negotiated_response, warm)  # fmt: skip
+from ..hosts import LOOPBACK, TrustedHosts
+from .lab_pages import lab_routes
+from ..lastresort import CatchUnexpected
+from ..requestlog import RequestLog, RequestLogMiddleware, parse_since
+from .vendor import RuntimeFiles, Vendored, VendorURLs, find_vendored
+
+WEB_DIR = Path(__file__).resolve().parents[3] / "web"
+
+MIME_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
+              ".py": "text/x-python", ".zip": "application/zip", ".json": "application/json",
+              ".toml": "text/plain", ".whl": "application/zip", ".tar": "application/x-tar"}  # fmt: skip
+
+# What a first visit fetches: source maps only open developer tools do, zips are compressed already.
+WARM_SUFFIXES = (".mjs", ".js", ".wasm", ".json", ".css")
+
+
+# The SPA's own files besides the Python modules web/pyscript.json lists: its pages, their
+# scripts and style, and main.py (boot.js names it). Nothing else in web/ is served: not the
+# tests, READMEs, package files or node_modules (the pinned packages have their /vendor/ mounts).
+SPA_FILES = ("index.html", "popup-callback.html", "baseline/index.html", "baseline/app.js",
+             "boot.js", "popup.js", "popup-callback.js", "app.css", "main.py")  # fmt: skip
+
+
+class ServedFiles:
+    """The paths (relative to web/) the SPA host serves: `explicit`, every local file the
+    PyScript config lists (re-read when the config changes: a file added there is served at
+    once), and the directories of the explicit index.html pages (/ and /baseline/)."""
+
+    def __init__(self, config: Path, explicit: tuple[str, ...] = SPA_FILES) -> None:
+        self.config = config
+        self.explicit = frozenset(explicit)
+        self.directories = frozenset(os.path.dirname(p) or "." for p in explicit if os.path.basename(p) == "index.html")
+        self._listed: tuple[tuple[int, int] | None, frozenset[str]] = (None, frozenset())
+
+    def __contains__(self, path: str) -> bool:
+        path = os.path.normpath(path)
+        return path in self.explicit or path in self.directories or path in self.listed()
+
+    def listed(self) -> frozenset[str]:
+        """The local files of the config's "files" (the app's Python files)."""
+        try:
+            stat = os.stat(self.config)
+        except FileNotFoundError:
+            return frozenset()
+        key, files = self._listed
+        if key != (stat.st_mtime_ns, stat.st_size):
+            files = _local_files(json.loads(self.config.read_text()).get("files", {}))
+            self._listed = ((stat.st_mtime_ns, stat.st_size), files)
+        return files
+
+
+def _local_files(files: dict[str, str]) -> frozenset[str]:
+    local = (urlsplit(url) for url in files)
+    return frozenset(os.path.normpath(u.path.lstrip("/")) for u in local if not u.scheme and not u.netloc)
+
+
+class WebFiles(AssetFiles):
+    """web/'s files that the SPA uses (`served`), and nothing else: everything else is a 404."""
+
+    def __init__(self, *, served: ServedFiles, **options: Any) -> None:
+        super().__init__(**options)
+        self.served = served
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        if path not in self.served:
+            return "", None
+        return super().lookup_path(path)
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        if isinstance(response, RedirectResponse):
+            # docs/SECURITY.md P24: StaticFiles' /baseline → /baseline/ writes the request's Host into
+            # Location; the path alone, rebuilt from the allow-listed directory, says the same.
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = f"{scope.get('root_path', '')}/{os.path.normpath(path)}/" + (f"?{query}" if query else "")
+            return RedirectResponse(target, headers={"Cache-Control": "no-cache"})
+        return response
+
+    def _policy(self, path: str, scope: Scope) -> str:
+        # The configs name the app's Python files as "<file>?v=<hash of its bytes>": asked for
+        # with the current hash, a file is immutable (a warm visit re-fetches none of them);
+        # with another hash or none, it is revalidated as usual. Pages never are: they are
+        # no-store whatever their query (a page that held tokens must not be kept).
+        version = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("v")
+        if path.endswith(".py") and version is not None and version[0] == content_version(path):
+            return IMMUTABLE
+        return super()._policy(path, scope)
+
+
+def content_security_policy(connect_origins: list[str]) -> str:
+    provider_origin = " ".join(connect_origins)
+    # DESIGN.md: Pyodide and PyScript need 'wasm-unsafe-eval' 'unsafe-eval'; no inline script.
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval'",
+            "style-src 'self'",
+            f"connect-src 'self' {provider_origin}",
+            "img-src 'self' data:",
+            "worker-src 'self' blob:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            f"form-action 'self' {provider_origin}",
+        ]
+    )
+
+
+class SecurityHeaders:
+    """Adds the SPA's CSP and Referrer-Policy, and fixes MIME types for wasm/mjs.
+
+    The `exempt` paths (the lab's pages) get none of this: they observe browser defaults."""
+
+    def __init__(self, app: ASGIApp, csp: str, exempt: frozenset[str] = frozenset()) -> None:
+        self.app = app
+        self.exempt = exempt
+        self.headers = [
+            (b"content-security-policy", csp.encode()),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-content-type-options", b"nosniff"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        suffix = Path(scope["path"]).suffix
+        mime = MIME_TYPES.get(suffix)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                # Only on the file itself: an error page keeps its own type.
+                retype = mime if message["status"] < 400 else None
+                headers = [(k, v) for k, v in message.get("headers", []) if not (retype and k == b"content-type")]
+                if retype:
+                    headers.append((b"content-type", retype.encode()))
+                message["headers"] = headers + self.headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_dir: Path = WEB_DIR,
+                   request_log: bool = True, warm_cache: bool = False,
+                   allowed_hosts: frozenset[str] = LOOPBACK) -> Starlette:  # fmt: skip
+    """`settings` reach the SPA inside its PyScript config, under the key "spalab".
+    With `warm_cache`, a background thread compresses the pinned files right away.
+    `allowed_hosts`: the host names it answers for (docs/SECURITY.md P24); it listens on loopback."""
+    log = RequestLog("spa-host") if request_log else None
+    cache = EncodedCache()
+    vendored = find_vendored(web_dir / "node_modules")
+    urls = VendorURLs(vendored)
+
+    async def requests_seen(request: Request) -> Response:
+        since = parse_since(request.query_params.getlist("since"))
+        if since is None:
+            return JSONResponse({"error": "invalid_request", "error_description": "since must be a number"}, 400)
+        body = {"server": "spa-host", "entries": log.since(since) if log else [], "last_seq": log.last_seq if log else 0}
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    # The browser lab's pages (e2e/, issue 4): deliberately without the SPA's policies.
+    lab = lab_routes(_origin(str(settings.get("issuer", ""))))
+    routes: list[Route | Mount] = [
+        *(Route(path, _config(source, cache)) for path, source in _configs(web_dir, settings, urls).items()),
+        Route("/_spalab/requests", requests_seen),
+        *lab,
+    ]
+    for v in vendored:
+        files = RuntimeFiles(directory=v.directory, cache=cache, cache_control=IMMUTABLE)
+        routes.append(Mount(v.prefix.rstrip("/"), files))
+    routes.append(Route("/vendor/{path:path}", _vendor_not_found(vendored)))
+    # html=True: a directory's index.html (/ → index.html, /baseline/ → baseline/index.html).
+    # The pages themselves (a few KB) are never stored: a page that held tokens in memory must not
+    # come back from the back/forward cache, and a fresh load is what the app's checks expect.
+    web_files = WebFiles(served=ServedFiles(web_dir / "pyscript.json"), directory=web_dir, cache=cache,
+                         cache_control=REVALIDATE, rewrite=urls, html=True, page_cache_control="no-store")  # fmt: skip
+    routes.append(Mount("/", web_files))
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(CatchUnexpected, server="spa-host", answer=_unexpected),
+            # docs/SECURITY.md P24: before anything else, so a rebinding page's request reaches nothing (not even the log).
+            Middleware(TrustedHosts, hosts=allowed_hosts),
+            Middleware(RequestLogMiddleware, server="spa-host", log=log),
+            Middleware(SecurityHeaders, csp=content_security_policy(connect_origins),
+                       exempt=frozenset(route.path for route in lab)),  # fmt: skip
+        ],
+    )
+    app.router.redirect_slashes = False  # docs/SECURITY.md P24: it would build Location from the request's Host
+    if warm_cache:
+        job = (cache, [v.directory for v in vendored], WARM_SUFFIXES)
+        threading.Thread(target=warm, args=job, name="spalab-warm", daemon=True).start()
+    return app
+
+
+def _config(build: Callable[[], Source], cache: EncodedCache) -> Callable[[Request], Awaitable[Response]]:
+    async def config(request: Request) -> Response:
+        return negotiated_response(request.scope, build(), REVALIDATE, cache)
+
+    return config
+
+
+def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> dict[str, Callable[[], Source]]:
+    """/pyscript.json (Pyodide) and /mpy.json (MicroPython, for <script type="mpy">): web/pyscript.json
+    plus the settings, with versioned interpreter URLs and each Python file named by its content
+    version. Built per request (file hashes are cached by mtime), so an edit shows at once."""
+
+    def versioned(files: dict[str, str]) -> dict[str, str]:
+        named = {}
+        for url, destination in files.items():
+            path = web_dir / url.lstrip("/")
+            named[f"{url}?v={content_version(str(path))}" if path.is_file() else url] = destination
+        return named
+
+    def build(interpreter: str | None) -> Callable[[], Source]:
+        def source() -> Source:
+            config = {**json.loads((web_dir / "pyscript.json").read_text()), "spalab": settings}
+            config["files"] = versioned(config.get("files", {}))
+            if interpreter is not None:
+                config["interpreter"] = interpreter
+            return bytes_source(urls.text(json.dumps(config, separators=(",", ":"))).encode(), "application/json")
+
+        return source
+
+    return {"/pyscript.json": build(None), "/mpy.json": build("/vendor/micropython/micropython.mjs")}
+
+
+def _vendor_not_found(vendored: list[Vendored]) -> Callable[[Request], Awaitable[Response]]:
+    served = "\n".join(v.prefix for v in vendored)
+
+    async def not_found(request: Request) -> Response:
+        # A clear 404 for /vendor/<name>/... (unversioned) or another version than the pinned one.
+        text = f"404: no such vendor file. The pinned packages are served at:\n{served}\n"
+        return PlainTextResponse(text, status_code=404, headers={"Cache-Control": "no-cache"})
+
+    return not_found
+
+
+def _unexpected(scope: Scope) -> Response:
+    # Last line of defence (docs/SECURITY.md P22): CatchUnexpected logged the type; no trace is shown.
+    text = "500: the SPA host could not handle this request.\n"
+    return PlainTextResponse(text, status_code=500, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -1,0 +1,114 @@
+"""Lab-only pages on the SPA host, for the browser experiments in e2e/ (issue 4).
+
+Unlike the SPA, these pages deliberately carry no Referrer-Policy and no CSP, so
+that the lab can record what each engine does by default. They reflect nothing
+from the request (no query or fragment value ever reaches the markup): their only
+variable is the provider's origin, fixed when the app is built.
+"""
+
+import html
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+PREFIX = "/lab/"  # every lab path starts here; nothing else on the SPA host does
+
+# No Referrer-Policy on purpose: the engine's default policy is what E2 observes.
+HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
+<body><h1>{title}</h1>{body}</body></html>
+"""
+
+# E2: one request of each kind, same-origin and cross-origin (to the provider),
+# each tagged with `via` so the request logs say which request carried what.
+_REFERER_SOURCE = """
+<p>spalab lab: a page <em>without</em> Referrer-Policy. Its URL may hold fake codes or tokens.</p>
+<img alt="" src="/lab/referer/target?via=img-same">
+<img alt="" src="{provider}/static/provider.css?via=img-cross">
+<p><a id="link-same" href="/lab/referer/target?via=link-same">same-origin link</a></p>
+<p><a id="link-cross" href="{provider}/static/provider.css?via=link-cross">cross-origin link</a></p>
+<script>
+fetch("/lab/referer/target?via=fetch-same");
+fetch("{provider}/static/provider.css?via=fetch-cross", {{mode: "no-cors"}});
+</script>
+"""
+
+
+# The "Lab" page: experiments that need no harness, run live in the visitor's own browser.
+# Each link carries fake values only; /lab/live.js reports what this browser did with them.
+_LIVE = """
+<p>Two of the lab's experiments need no test harness: run them here, in this browser. The links carry
+<strong>fake</strong> values only. The full matrix for Chromium, Firefox and WebKit is in the project's
+lab report (<code>e2e/report/out/report.html</code> after <code>scripts/test</code>).</p>
+<h2>E3: does a fragment follow a redirect?</h2>
+<p>The link opens <code>/lab/bounce#access_token=FAKE…</code>, which answers <code>302</code> to
+<code>/lab/landing</code> with no fragment in <code>Location</code>. RFC 9110 §10.2.2 says the browser
+re-attaches the original fragment, so an implicit-flow token follows the user to the next page.</p>
+<p><a id="run-e3" href="/lab/bounce#access_token=FAKE-LIVE-TOKEN&amp;state=FAKE">Run E3</a></p>
+<h2>E10: does cleaning the address bar clean everything?</h2>
+<p>The link opens a page loaded with <code>?code=FAKE…#access_token=FAKE…</code>, which calls
+<code>history.replaceState</code> at once, as the SPA does, and then shows what a script can still read.</p>
+<p><a id="run-e10" href="/lab/timeline?code=FAKE-LIVE-CODE#access_token=FAKE-LIVE-TOKEN">Run E10</a></p>
+<p><a href="/">Back to the demo</a></p>
+"""
+
+_VERDICT = '<p id="verdict" role="status">Running… (this needs JavaScript)</p><p><a href="/lab/live">Lab</a></p>'
+
+# The live experiments' script (static/lab-live.js): it writes with textContent only.
+_LIVE_JS = Path(__file__).parent / "static" / "lab-live.js"
+
+
+def _page(title: str, body: str = "") -> HTMLResponse:
+    return HTMLResponse(_PAGE.format(title=html.escape(title), body=body), headers=HEADERS)
+
+
+def lab_routes(provider_origin: str) -> list[Route]:
+    """The lab's routes, all under /lab/; `provider_origin` is the cross-origin target."""
+    source_body = _REFERER_SOURCE.format(provider=html.escape(provider_origin, quote=True))
+    live_script = _LIVE_JS.read_bytes()
+
+    async def referer_source(request: Request) -> Response:
+        return _page("Referer source (no policy)", source_body)
+
+    async def referer_target(request: Request) -> Response:
+        return _page("Referer target")
+
+    async def bounce(request: Request) -> Response:
+        # E3: a redirect whose Location has no fragment (RFC 9110 §10.2.2 re-attaches the original one).
+        return RedirectResponse("/lab/landing", status_code=302, headers=HEADERS)
+
+    async def landing(request: Request) -> Response:
+        return _page("Landing page after a redirect", _VERDICT + '<script src="/lab/live.js"></script>')
+
+    async def timeline(request: Request) -> Response:
+        return _page("A page that cleans its URL", _VERDICT + '<script src="/lab/live.js"></script>')
+
+    async def live(request: Request) -> Response:
+        return _page("spalab lab: run it in your browser", _LIVE)
+
+    async def live_js(request: Request) -> Response:
+        return Response(live_script, media_type="text/javascript", headers=HEADERS)
+
+    async def other_callback(request: Request) -> Response:
+        # E8: the redirect URI of "another SPA" (lab-other-spa); its token stays in the fragment.
+        return _page("Another SPA (lab)", "<p>The sign-in response is in this page's fragment.</p>")
+
+    async def blank(request: Request) -> Response:
+        # E5: served on an origin no client registered (http://127.0.0.1:<spa port>).
+        return _page("A page on an unregistered origin")
+
+    return [
+        Route(PREFIX + "referer/source", referer_source),
+        Route(PREFIX + "referer/target", referer_target),
+        Route(PREFIX + "bounce", bounce),
+        Route(PREFIX + "landing", landing),
+        Route(PREFIX + "timeline", timeline),
+        Route(PREFIX + "live", live),
+        Route(PREFIX + "live.js", live_js),
+        Route(PREFIX + "other-callback", other_callback),
+        Route(PREFIX + "blank", blank),
+    ]

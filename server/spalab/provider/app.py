@@ -1,0 +1,121 @@
+"""The provider as a Starlette app: routes assembled, state wired, errors mapped."""
+
+import hashlib
+import secrets
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from . import backchannel, frontchannel
+from .config import ProviderConfig
+from .context import Clock, Provider, system_clock
+from .cors import cors_route
+from .core.errors import PageError
+from ..hosts import TrustedHosts, provider_hosts
+from .issuance import Issuer
+from ..lastresort import CatchUnexpected
+from .pages import error_page
+from .purge import Purger, PurgeMiddleware
+from ..requestlog import RequestLog, RequestLogMiddleware
+from .store import Store
+from .keys import KeyRing
+
+def create_provider_app(
+    config: ProviderConfig, data_dir: Path, clock: Clock = system_clock, request_log: bool | None = None
+) -> Starlette:
+    store = Store(data_dir / "spalab.sqlite3")
+    keys = KeyRing.load_or_create(store, clock())
+    log_enabled = config.request_log if request_log is None else request_log
+    log = RequestLog("provider") if log_enabled else None
+    provider = Provider(
+        config=config,
+        store=store,
+        issuer=Issuer(config, store, keys),
+        clock=clock,
+        request_log=log,
+        csrf_key=secrets.token_bytes(32),
+        cookie_suffix=hashlib.sha256(config.issuer.encode()).hexdigest()[:8],
+    )
+    app = Starlette(
+        routes=_routes(config, log is not None),
+        middleware=[
+            Middleware(CatchUnexpected, server="provider", answer=_unexpected),
+            # docs/SECURITY.md P28: a due purge starts only once the response is out (inside CatchUnexpected,
+            # so a failing purge is logged by its type, never as a trace).
+            Middleware(PurgeMiddleware, purger=Purger(store, clock)),
+            # docs/SECURITY.md P24: before anything else, so a rebinding page's request reaches nothing (not even the log).
+            Middleware(TrustedHosts, hosts=provider_hosts(config.issuer, config.allowed_hosts), refusal=_wrong_host),
+            Middleware(RequestLogMiddleware, server="provider", log=log),
+        ],
+        exception_handlers={PageError: _page_error, HTTPException: _http_error},
+    )
+    # docs/SECURITY.md P24: Starlette's "/path/" ↔ "/path" redirect writes the request's Host into Location.
+    app.router.redirect_slashes = False
+    app.state.provider = provider
+    return app
+
+
+def _routes(config: ProviderConfig, with_log: bool) -> list[Route | Mount]:
+    origins = sorted(config.cors_origins)
+    anyone = ["*"]
+    routes: list[Route | Mount] = [
+        Route("/", frontchannel.home),
+        Route("/authorize", frontchannel.authorize, methods=["GET", "POST"]),
+        Route("/login", frontchannel.login_page, methods=["GET"]),
+        Route("/login", frontchannel.login, methods=["POST"]),
+        Route("/consent", frontchannel.consent, methods=["POST"]),
+        Route("/logout", frontchannel.logout, methods=["POST"]),
+        cors_route("/.well-known/openid-configuration", backchannel.metadata, ["GET"], anyone),
+        cors_route("/.well-known/oauth-authorization-server", backchannel.metadata, ["GET"], anyone),
+        cors_route("/jwks", backchannel.jwks, ["GET"], anyone),
+        cors_route("/token", backchannel.token, ["POST"], origins),
+        cors_route("/revoke", backchannel.revoke, ["POST"], origins),
+        cors_route("/introspect", backchannel.introspect, ["POST"], origins),
+        cors_route("/userinfo", backchannel.userinfo, ["GET", "POST"], origins),
+        cors_route("/api/me", backchannel.api_me, ["GET"], origins),
+        cors_route("/api/contacts", backchannel.api_contacts, ["GET"], origins),
+        Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
+    ]
+    if with_log:
+        routes.append(cors_route("/_spalab/requests", backchannel.request_log, ["GET"], origins))
+    return routes
+
+
+async def _page_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageError)
+    return error_page(exc.title, exc.detail, exc.status_code)
+
+
+# Endpoints that answer JSON (docs/SECURITY.md P22): their errors are OAuth errors, never pages.
+JSON_PATHS = ("/api/", "/token", "/revoke", "/introspect", "/userinfo", "/jwks", "/.well-known/", "/_spalab/")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    # RFC 9110 §15.5.6: a 405 carries the Allow header Starlette put on the exception.
+    if request.url.path.startswith(JSON_PATHS):
+        body = {"error": "invalid_request", "error_description": exc.detail}
+        return JSONResponse(body, exc.status_code, headers=exc.headers)
+    return error_page("Not available", str(exc.detail), exc.status_code, headers=dict(exc.headers or {}))
+
+
+def _wrong_host(path: str, status_code: int, text: str) -> Response:
+    # docs/SECURITY.md P22, P24: a refused Host gets the same kind of answer as any other bad request.
+    if path.startswith(JSON_PATHS):
+        return JSONResponse({"error": "invalid_request", "error_description": text}, status_code,
+                            headers={"Cache-Control": "no-store"})  # fmt: skip
+    return error_page("Wrong host name", text, status_code)
+
+
+def _unexpected(scope: Scope) -> Response:
+    # Last line of defence (docs/SECURITY.md P22): CatchUnexpected logged the type; no trace is shown.
+    if scope["path"].startswith(JSON_PATHS):
+        return JSONResponse({"error": "server_error"}, 500, headers={"Cache-Control": "no-store"})
+    return error_page("Something went wrong", "The provider could not handle this request.", 500)

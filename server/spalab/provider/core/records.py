@@ -1,0 +1,49 @@
+"""The values the protocol core decides about: registered clients, grants and codes.
+
+The store returns Grant and CodeRecord; the configuration builds Client. All frozen.
+"""
+
+from dataclasses import dataclass, field
+
+SCOPES = ("openid", "profile", "email", "offline_access", "contacts.read")
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    redirect_uris: tuple[str, ...]
+    name: str = ""
+    allow_implicit: bool = False
+    client_secret: str | None = field(default=None, repr=False)
+    scopes: tuple[str, ...] = SCOPES
+    cors_origins: tuple[str, ...] = ()
+    refresh_tokens: bool = True
+
+    @property
+    def is_confidential(self) -> bool:
+        return self.client_secret is not None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What the user approved: one family of tokens, revoked as a whole."""
+
+    grant_id: str
+    client_id: str
+    username: str
+    scope: str
+    auth_time: int
+    created_at: int
+    expires_at: int
+    revoked_at: int | None
+
+
+@dataclass(frozen=True)
+class CodeRecord:
+    grant_id: str
+    client_id: str
+    redirect_uri: str
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    expires_at: int

@@ -1,0 +1,305 @@
+"""What the browser sees at the provider: /authorize, sign-in, consent, sign-out.
+
+None of these routes sends CORS headers (RFC 9700 §2.6), and every page carries
+the anti-framing and no-referrer headers (pages.PAGE_HEADERS).
+"""
+
+from urllib.parse import quote, urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from .core import authorization, throttle
+from . import params
+from .core.authorization import AuthorizationRequest
+from .core.errors import InvalidRequest, AccessDenied, OAuthError, PageError
+from .pages import render
+from .passwords import Busy, check_password
+from .context import Provider, provider_of
+from .keys import new_secret
+
+SCOPE_TEXT = {
+    "openid": "confirm who you are",
+    "profile": "see your name",
+    "email": "see your email address",
+    "offline_access": "stay signed in (refresh tokens)",
+    "contacts.read": "read your contacts",
+}
+PENDING_LIFETIME = 600
+DEVICE_COOKIE_LIFETIME = 365 * 24 * 3600
+BUSY_RETRY_AFTER = 2
+
+
+def _redirect(url: str, status_code: int) -> Response:
+    # docs/SECURITY.md P16: after a POST, 303 so the browser never re-sends the credentials.
+    return RedirectResponse(url, status_code=status_code, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+def _session(request: Request, provider: Provider) -> tuple[str, str, int] | None:
+    session_id = request.cookies.get(provider.cookie_name("session"))
+    if not session_id:
+        return None
+    found = provider.store.get_session(session_id, provider.clock())
+    return (session_id, *found) if found else None
+
+
+def _browser_id(request: Request, provider: Provider) -> str | None:
+    return request.cookies.get(provider.cookie_name("csrf"))
+
+
+async def _page_params(request: Request) -> params.MultiParams:
+    try:
+        if request.method == "POST":
+            return await params.form_params(request)
+        return params.query_params(request)
+    except InvalidRequest as exc:
+        raise PageError("Invalid request", exc.description) from None
+
+
+# --- /authorize ------------------------------------------------------------------
+
+
+async def authorize(request: Request) -> Response:
+    provider = provider_of(request)
+    multi = await _page_params(request)
+    try:
+        stage_one = params.single(multi, only=("client_id", "redirect_uri"))
+    except InvalidRequest as exc:
+        raise PageError("Invalid request", exc.description) from None
+    client, redirect_uri = authorization.resolve_client(stage_one, provider.config.clients)
+    first = {name: values[0] for name, values in multi.items()}
+    try:
+        request_params = params.single(multi)
+        auth_request = authorization.validate_authorization_request(request_params, client, redirect_uri)
+        return await _continue(request, provider, auth_request, request_params)
+    except OAuthError as exc:
+        # RFC 6749 §4.1.2.1: the redirect URI is valid now, so errors go back to the client.
+        url = authorization.error_redirect(redirect_uri, first, exc, provider.config.issuer)
+        return _redirect(url, _after(request))
+
+
+def _after(request: Request) -> int:
+    # docs/SECURITY.md P16: a redirect answering a POST is 303, so the body is never re-sent.
+    return 303 if request.method == "POST" else 302
+
+
+async def _continue(
+    request: Request, provider: Provider, auth_request: AuthorizationRequest, request_params: dict[str, str]
+) -> Response:
+    session = _session(request, provider)
+    prior = None
+    if session is not None:
+        prior = authorization.PriorConsent(*provider.store.consent(session[1], auth_request.client.client_id))
+    step = authorization.next_step(auth_request, request_params, session is not None, prior)
+    if isinstance(step, authorization.SignIn):
+        resume = "/authorize?" + urlencode(step.resume)
+        return _redirect("/login?next=" + quote(resume, safe=""), _after(request))
+    assert session is not None
+    session_id, username, auth_time = session
+    if isinstance(step, authorization.Consent):
+        return _consent_page(provider, auth_request, request_params, session_id, username)
+    return _issue(provider, auth_request, username, auth_time, _after(request))
+
+
+def _issue(provider: Provider, auth_request: AuthorizationRequest, username: str, auth_time: int, status: int) -> Response:
+    response = provider.issuer.authorization_response(auth_request, username, auth_time, provider.clock())
+    url = authorization.build_redirect(auth_request.redirect_uri, auth_request.response_mode, response)
+    return _redirect(url, status)
+
+
+def _consent_page(
+    provider: Provider, auth_request: AuthorizationRequest, request_params: dict[str, str], session_id: str, username: str
+) -> Response:
+    request_id = new_secret()
+    provider.store.save_pending(request_id, session_id, request_params, provider.clock() + PENDING_LIFETIME)
+    return render(
+        "consent.html",
+        client_name=auth_request.client.name,
+        username=username,
+        scopes=[(s, SCOPE_TEXT.get(s, s)) for s in auth_request.scopes],
+        legacy=auth_request.response_type != authorization.CODE,
+        redirect_uri=auth_request.redirect_uri,
+        request_id=request_id,
+        csrf_token=provider.csrf_token("consent", session_id, request_id),
+    )
+
+
+async def consent(request: Request) -> Response:
+    provider = provider_of(request)
+    form = await _form(request)
+    session = _session(request, provider)
+    request_id = form.get("request_id", "")
+    # docs/SECURITY.md P10: the consent form is bound to this session and this request.
+    if session is None or not provider.check_csrf(form.get("csrf_token"), "consent", session[0], request_id):
+        raise PageError("This form has expired", "Your sign-in session ended or the form did not come from this site.")
+    stored = provider.store.take_pending(request_id, session[0], provider.clock())
+    if stored is None:
+        raise PageError("This request was already answered", "Start the sign-in again from the application.")
+    client, redirect_uri = authorization.resolve_client(stored, provider.config.clients)
+    try:
+        auth_request = authorization.validate_authorization_request(stored, client, redirect_uri)
+        decision = form.get("decision")
+        if decision == "deny":
+            raise AccessDenied("the user denied the request")
+        if decision != "allow":
+            raise PageError("Invalid request", "Choose Allow or Deny.")
+    except OAuthError as exc:
+        return _redirect(authorization.error_redirect(redirect_uri, stored, exc, provider.config.issuer), 303)
+    _, username, auth_time = session
+    consented, implicit_approved = provider.store.consent(username, client.client_id)
+    implicit = implicit_approved or auth_request.response_type != authorization.CODE
+    provider.store.save_consent(username, client.client_id, consented | set(auth_request.scopes), implicit, provider.clock())
+    return _issue(provider, auth_request, username, auth_time, 303)
+
+
+# --- sign-in and sign-out -----------------------------------------------------------
+
+
+def _safe_next(value: str | None) -> str:
+    """RFC 9700 §4.11: only same-origin paths, so sign-in is no open redirector (P3)."""
+    if value is None:
+        return "/"
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        raise PageError("Invalid return address", "After sign-in this provider only returns to its own pages.")
+    return value
+
+
+def _login_response(
+    request: Request, provider: Provider, next_url: str, status: int = 200, username: str = "", error: str = ""
+) -> Response:
+    browser_id = _browser_id(request, provider) or new_secret()
+    demo_users = list(provider.config.users.values()) if provider.config.demo else []
+    response = render(
+        "login.html", status_code=status, next=next_url, csrf_token=provider.csrf_token("login", browser_id),
+        demo_users=demo_users, client_name=_client_name(provider, next_url), username=username, error=error,
+    )  # fmt: skip
+    response.set_cookie(provider.cookie_name("csrf"), browser_id, httponly=True, samesite="lax",
+                        secure=provider.secure_cookies)  # fmt: skip
+    return response
+
+
+def _client_name(provider: Provider, next_url: str) -> str:
+    query = next_url.partition("?")[2]
+    try:
+        client_id = params.parse_multi(query.encode()).get("client_id", [""])[0]
+    except InvalidRequest:
+        return ""
+    client = provider.config.clients.get(client_id)
+    return client.name if client else ""
+
+
+async def login_page(request: Request) -> Response:
+    multi = await _page_params(request)
+    next_url = _safe_next(multi.get("next", [None])[0])
+    return _login_response(request, provider_of(request), next_url, username="")
+
+
+async def _form(request: Request) -> dict[str, str]:
+    try:
+        return params.single(await params.form_params(request))
+    except InvalidRequest as exc:
+        raise PageError("Invalid request", exc.description) from None
+
+
+async def login(request: Request) -> Response:
+    provider = provider_of(request)
+    form = await _form(request)
+    next_url = _safe_next(form.get("next"))
+    # docs/SECURITY.md P10: the sign-in form is bound to this browser (a cross-site POST has no cookie).
+    if not provider.check_csrf(form.get("csrf_token"), "login", _browser_id(request, provider) or ""):
+        return _login_response(request, provider, next_url, 400, username="", error="The form expired. Please try again.")
+    username, password = form.get("username", ""), form.get("password", "")
+    # docs/SECURITY.md P23: the peer's address; forwarding headers are not trusted (cli.server_config).
+    address = request.client.host if request.client else "unknown"
+    device = _device_id(request, provider, username)
+    rules = throttle.subjects(username, address, device)
+    now = provider.clock()
+    attempt = provider.store.reserve_login_attempt(
+        {s: rule.keep for s, rule in rules.items()}, now, now - throttle.WINDOW,
+        lambda history: throttle.decide(rules, history, now),
+    )  # fmt: skip
+    if attempt.retry_after is not None:
+        # docs/SECURITY.md P18, P23: the decision and the reservation were one transaction.
+        return _retry_later(request, provider, next_url, username, 429, attempt.retry_after,
+                            f"Too many failed attempts. Try again in {attempt.retry_after} seconds.")  # fmt: skip
+    user = provider.config.users.get(username)
+    try:
+        ok = await check_password(user.password_hash if user else None, password, username.lower())
+    except Busy:
+        # docs/SECURITY.md P23: no password was checked, so the reservation is undone.
+        provider.store.forgive_login_attempt(attempt.rows, [])
+        return _retry_later(request, provider, next_url, username, 503, BUSY_RETRY_AFTER,
+                            "The server is busy checking other sign-ins. Please try again in a moment.")  # fmt: skip
+    if user is None or not ok:
+        return _login_response(request, provider, next_url, 400, username=username, error="Wrong username or password.")
+    provider.store.forgive_login_attempt(attempt.rows, throttle.forgiven_on_success(rules))
+    response = _start_session(request, provider, username, next_url)
+    if device is None:
+        _set_device_cookie(response, provider, username)
+    return response
+
+
+def _retry_later(
+    request: Request, provider: Provider, next_url: str, username: str, status: int, seconds: int, error: str
+) -> Response:
+    response = _login_response(request, provider, next_url, status, username=username, error=error)
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def _device_id(request: Request, provider: Provider, username: str) -> str | None:
+    """The device id of a browser that signed in to this account before (throttle.py), or None."""
+    device_id, _, mac = request.cookies.get(provider.cookie_name("device"), "").partition(".")
+    # docs/SECURITY.md P23: only a cookie this provider issued for this account counts.
+    return device_id if provider.check_csrf(mac, "device", username.lower(), device_id) else None
+
+
+def _set_device_cookie(response: Response, provider: Provider, username: str) -> None:
+    device_id = new_secret()
+    value = device_id + "." + provider.csrf_token("device", username.lower(), device_id)
+    # docs/SECURITY.md P29: like every provider cookie, `__Host-` prefixed and Secure on https.
+    response.set_cookie(
+        provider.cookie_name("device"), value, max_age=DEVICE_COOKIE_LIFETIME,
+        httponly=True, samesite="lax", secure=provider.secure_cookies,
+    )  # fmt: skip
+
+
+def _start_session(request: Request, provider: Provider, username: str, next_url: str) -> Response:
+    old = _session(request, provider)
+    if old is not None:
+        provider.store.delete_session(old[0])
+    # A fresh session id at every sign-in: no session fixation.
+    session_id, now = new_secret(), provider.clock()
+    provider.store.create_session(session_id, username, now, now + provider.config.session_lifetime)
+    response = _redirect(next_url, 303)
+    response.set_cookie(
+        provider.cookie_name("session"), session_id, max_age=provider.config.session_lifetime,
+        httponly=True, samesite="lax", secure=provider.secure_cookies,
+    )  # fmt: skip
+    return response
+
+
+async def logout(request: Request) -> Response:
+    provider = provider_of(request)
+    form = await _form(request)
+    session = _session(request, provider)
+    if session is None:
+        return _redirect("/", 303)
+    # docs/SECURITY.md P25: without this session's CSRF token, sign-out changes nothing (no cookie either).
+    if not provider.check_csrf(form.get("csrf_token"), "logout", session[0]):
+        raise PageError("This form has expired", "You are still signed in. Sign out from this provider's own page.")
+    provider.store.delete_session(session[0])
+    response = _redirect("/", 303)
+    response.delete_cookie(provider.cookie_name("session"), secure=provider.secure_cookies, httponly=True)
+    return response
+
+
+async def home(request: Request) -> Response:
+    provider = provider_of(request)
+    session = _session(request, provider)
+    return render(
+        "home.html",
+        issuer=provider.config.issuer,
+        username=session[1] if session else None,
+        csrf_token=provider.csrf_token("logout", session[0]) if session else "",
+    )

@@ -1,0 +1,183 @@
+"""Issuing, exchanging and revoking credentials: the glue between the protocol
+core (authorization.py, grants.py), the store and the key ring.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from .core import grants
+from .core.authorization import CODE, ID_TOKEN_TOKEN, AuthorizationRequest
+from .config import ProviderConfig
+from .core.records import Client
+from .core.errors import InsufficientScope, InvalidToken
+from .core.records import CodeRecord, Grant
+from .store import Store
+from .core.claims import access_token_claims, id_token_claims, profile_claims
+from .keys import KeyRing, new_secret
+
+
+@dataclass
+class Issuer:
+    config: ProviderConfig
+    store: Store
+    keys: KeyRing
+
+    # --- the authorization endpoint's answer ------------------------------------
+
+    def authorization_response(
+        self, request: AuthorizationRequest, username: str, auth_time: int, now: int
+    ) -> dict[str, str | None]:
+        grant = self._new_grant(request.client, username, request.scope, auth_time, now)
+        params: dict[str, str | None] = {}
+        if request.response_type == CODE:
+            code = new_secret()
+            self.store.save_code(
+                code,
+                CodeRecord(
+                    grant.grant_id, request.client.client_id, request.redirect_uri, request.nonce,
+                    request.code_challenge, request.code_challenge_method,
+                    now + self.config.code_lifetime,
+                ),
+            )  # fmt: skip
+            params["code"] = code
+        else:
+            # RFC 9700 §2.1.2 / docs/SECURITY.md P13: implicit never yields a refresh token.
+            access_token, expires_in = self._access_token(grant, request.scopes, now)
+            params.update(access_token=access_token, token_type="Bearer", expires_in=str(expires_in))
+            params["scope"] = request.scope
+            if request.response_type == ID_TOKEN_TOKEN:
+                params["id_token"] = self._id_token(grant, request.nonce, now, access_token)
+        # RFC 6749 §4.1.2: state echoed exactly; RFC 9207 §2: iss on every response.
+        params["state"] = request.state
+        params["iss"] = self.config.issuer
+        return params
+
+    # --- the token endpoint -------------------------------------------------------
+
+    def exchange_code(self, form: dict[str, str], client: Client, now: int) -> dict[str, Any]:
+        code = form.get("code", "")
+        record, consumed = self.store.find_code(code)
+        self._revoke_on_replay(grants.code_replay(record, consumed), now)
+        grants.validate_code_exchange(form, client, record, now)
+        assert record is not None
+        self._revoke_on_replay(grants.code_replay(record, not self.store.consume_code(code, now)), now)
+        grant = self.store.get_grant(record.grant_id)
+        assert grant is not None
+        return self._token_response(grant, client, tuple(grant.scope.split()), record.nonce, now, grant.expires_at)
+
+    def refresh(self, form: dict[str, str], client: Client, now: int) -> dict[str, Any]:
+        token = form.get("refresh_token", "")
+        grant_id, used, expires_at = self.store.find_refresh_token(token)
+        grant = self.store.get_grant(grant_id) if grant_id else None
+        self._revoke_on_replay(grants.refresh_replay(grant, used), now)
+        scopes = grants.validate_refresh(form, client, grant, expires_at, now)
+        assert grant is not None
+        self._revoke_on_replay(grants.refresh_replay(grant, not self.store.use_refresh_token(token, now)), now)
+        return self._token_response(grant, client, scopes, None, now, expires_at)
+
+    def _revoke_on_replay(self, replay: grants.RevokeGrant | None, now: int) -> None:
+        """Performs the core's replay decision (grants.code_replay, grants.refresh_replay)."""
+        if replay is not None:
+            self.store.revoke_grant(replay.grant_id, now)
+            raise replay.error
+
+    def _token_response(
+        self, grant: Grant, client: Client, scopes: tuple[str, ...], nonce: str | None, now: int, rt_expires: int
+    ) -> dict[str, Any]:
+        access_token, expires_in = self._access_token(grant, scopes, now)
+        response: dict[str, Any] = {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+            "scope": " ".join(scopes),
+        }
+        if client.refresh_tokens:
+            refresh_token = new_secret()
+            # docs/SECURITY.md P12: the new token inherits the family's absolute expiry.
+            self.store.save_refresh_token(refresh_token, grant.grant_id, rt_expires)
+            response["refresh_token"] = refresh_token
+        if "openid" in scopes:
+            response["id_token"] = self._id_token(grant, nonce, now, None)
+        return response
+
+    # --- tokens -------------------------------------------------------------------
+
+    def _new_grant(self, client: Client, username: str, scope: str, auth_time: int, now: int) -> Grant:
+        grant = Grant(new_secret(), client.client_id, username, scope, auth_time, now,
+                      now + self.config.refresh_token_lifetime, None)  # fmt: skip
+        self.store.create_grant(grant)
+        return grant
+
+    def _access_token(self, grant: Grant, scopes: tuple[str, ...], now: int) -> tuple[str, int]:
+        lifetime = self.config.access_token_lifetime
+        jti = new_secret()
+        claims = access_token_claims(
+            self.config.issuer, self.config.api_audience, grant.username, grant.client_id,
+            " ".join(scopes), now, lifetime, jti,
+        )  # fmt: skip
+        self.store.save_access_token(jti, grant.grant_id, now + lifetime)
+        return self.keys.sign(claims, "at+jwt"), lifetime
+
+    def _id_token(self, grant: Grant, nonce: str | None, now: int, access_token: str | None) -> str:
+        user = self.config.users[grant.username]
+        claims = id_token_claims(
+            self.config.issuer, grant.username, grant.client_id, now, self.config.id_token_lifetime,
+            grant.auth_time, nonce, profile_claims(grant.scope.split(), user.claims), access_token,
+        )  # fmt: skip
+        return self.keys.sign(claims, "JWT")
+
+    # --- using and revoking tokens ------------------------------------------------
+
+    def authenticate_bearer(self, token: str, now: int, required_scope: str | None = None) -> dict[str, Any]:
+        """RFC 6750 / RFC 9068 §4: a valid, unrevoked token for our API audience."""
+        claims = self.keys.verify_access_token(token, self.config.issuer, self.config.api_audience, now)
+        if not self.store.access_token_active(str(claims["jti"]), now):
+            raise InvalidToken("the access token was revoked")
+        if required_scope and required_scope not in str(claims.get("scope", "")).split():
+            raise InsufficientScope(f"this resource needs the {required_scope} scope")
+        return claims
+
+    def revoke(self, token: str, client: Client, now: int) -> None:
+        """RFC 7009 §2.1: revoke a refresh token (its whole grant) or an access token."""
+        grant_id = self._grant_of(token, now)
+        grant = self.store.get_grant(grant_id) if grant_id else None
+        # RFC 7009 §2.1: only tokens issued to the requesting client; others are ignored silently.
+        if grant is None or grant.client_id != client.client_id:
+            return
+        if self.store.find_refresh_token(token)[0] is not None:
+            self.store.revoke_grant(grant.grant_id, now)
+        else:
+            self.store.revoke_access_token(self._jti(token, now) or "", now)
+
+    def introspect(self, token: str, client: Client, now: int) -> dict[str, Any]:
+        """RFC 7662 §2.2: active flag plus the token's claims."""
+        grant_id, used, expires_at = self.store.find_refresh_token(token)
+        if grant_id is not None:
+            grant = self.store.get_grant(grant_id)
+            if grant is None or not grants.refresh_token_active(grant, used, expires_at, now):
+                return {"active": False}
+            if not grants.may_introspect(client, grant.client_id):
+                return {"active": False}
+            return {"active": True, "token_type": "refresh_token", "client_id": grant.client_id,
+                    "sub": grant.username, "scope": grant.scope, "exp": expires_at, "iss": self.config.issuer}  # fmt: skip
+        try:
+            claims = self.authenticate_bearer(token, now)
+        except InvalidToken:
+            return {"active": False}
+        if not grants.may_introspect(client, str(claims["client_id"])):
+            return {"active": False}
+        return {"active": True, "token_type": "Bearer", **claims}
+
+    def _grant_of(self, token: str, now: int) -> str | None:
+        grant_id = self.store.find_refresh_token(token)[0]
+        if grant_id is None:
+            jti = self._jti(token, now)
+            grant_id = self.store.access_token_grant(jti) if jti else None
+        return grant_id
+
+    def _jti(self, token: str, now: int) -> str | None:
+        try:
+            claims = self.keys.verify_access_token(token, self.config.issuer, self.config.api_audience, now)
+        except InvalidToken:
+            return None
+        return str(claims["jti"])
