@@ -8,6 +8,7 @@ import urllib.request
 import contextlib
 import errno
 import logging
+import os
 import signal
 import socket
 import sys
@@ -21,9 +22,16 @@ from starlette.types import ASGIApp
 
 from .provider.config import ConfigError, ProviderConfig, load_config_file, load_demo_config
 from .provider.app import create_provider_app
-from .host.app import WEB_DIR, create_spa_app
+from .host.app import checkout_web_dir, create_spa_app
+from .host.vendor import VENDOR, find_vendored
 
 DEFAULT_DATA_DIR = Path(".spalab")
+
+WEB_DIR_NEEDED = (
+    "spalab serve needs the SPA's files: pass --web-dir DIR (or set SPALAB_WEB_DIR) naming web/ of a spalab "
+    "checkout where `npm ci` has run. The SPA loads its pinned PyScript/Pyodide/MicroPython files from "
+    "web/node_modules, far too large for the installed package; `spalab provider` needs no web/."
+)
 
 
 Served = tuple[str, ASGIApp, list[socket.socket]]
@@ -55,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help=f"where keys and the database live (default {DEFAULT_DATA_DIR}/)")
     serve.add_argument("--issuer", help="point the SPA at another OpenID provider instead of the built-in one")
     serve.add_argument("--client-id", help="the SPA's client_id at that provider (with --issuer)")
+    serve.add_argument("--web-dir", type=Path, help="the SPA's files: web/ of a spalab checkout after `npm ci` "
+                       "(default: $SPALAB_WEB_DIR, else the checkout's web/ when spalab runs from one)")
     serve.set_defaults(build=_build_serve)
     provider = commands.add_parser("provider", help="run the provider alone, as a local test identity provider")
     provider.add_argument("--config", type=Path, required=True, help="provider TOML config")
@@ -80,6 +90,21 @@ def _data_dir(path: Path | None) -> Path:
     return path
 
 
+def _web_dir(path: Path | None) -> Path:
+    """The SPA's web/: named, or the checkout's; checked before any port is bound."""
+    if path is None:
+        named = os.environ.get("SPALAB_WEB_DIR")
+        path = Path(named) if named else checkout_web_dir()
+    if path is None:
+        raise UsageError(WEB_DIR_NEEDED)
+    if not (path / "pyscript.json").is_file():
+        raise UsageError(f"{path} is not the SPA's web/ (it has no pyscript.json). {WEB_DIR_NEEDED}")
+    missing = set(VENDOR) - {v.name for v in find_vendored(path / "node_modules")}
+    if missing:
+        raise UsageError(f"{path}/node_modules lacks {', '.join(sorted(missing))}: run `npm ci` in {path}")
+    return path
+
+
 def _issuer_port(config: ProviderConfig) -> int:
     parts = urlsplit(config.issuer)
     return parts.port or (443 if parts.scheme == "https" else 80)
@@ -97,6 +122,7 @@ def _build_provider(args: argparse.Namespace) -> list[Served]:
 def _build_serve(args: argparse.Namespace) -> list[Served]:
     if (args.issuer is None) != (args.client_id is None):
         raise UsageError("--issuer and --client-id go together")
+    web_dir = _web_dir(args.web_dir)
     spa_origin = f"http://localhost:{args.spa_port}"
     servers: list[Served] = []
     if args.issuer is None:
@@ -121,7 +147,7 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
         origins = [_origin(issuer)]
     else:
         origins = _connect_origins(issuer)
-    servers.append(("spa-host", create_spa_app(origins, settings, WEB_DIR, warm_cache=True), spa_sockets))
+    servers.append(("spa-host", create_spa_app(origins, settings, web_dir, warm_cache=True), spa_sockets))
     print(f"spalab demo: open {spa_origin}/ (provider {issuer})", flush=True)
     if args.issuer is not None:
         print(f"spalab demo: register these redirect URIs at {issuer}: {spa_origin}/ (redirect sign-in) and "

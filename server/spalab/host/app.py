@@ -29,7 +29,16 @@ from ..lastresort import CatchUnexpected
 from ..requestlog import RequestLog, RequestLogMiddleware, parse_since
 from .vendor import RuntimeFiles, Vendored, VendorURLs, find_vendored
 
+# web/ of a checkout (scripts/demo and the tests run from one). An installed wheel has none: the SPA
+# needs the pinned runtimes from web/node_modules, far too large to ship, so `spalab serve --web-dir` names one.
 WEB_DIR = Path(__file__).resolve().parents[3] / "web"
+
+
+def checkout_web_dir() -> Path | None:
+    """The repository's web/ when spalab runs from a checkout (an editable install), else None."""
+    in_checkout = (WEB_DIR.parent / "pyproject.toml").is_file() and (WEB_DIR / "pyscript.json").is_file()
+    return WEB_DIR if in_checkout else None
+
 
 MIME_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
               ".py": "text/x-python", ".zip": "application/zip", ".json": "application/json",
