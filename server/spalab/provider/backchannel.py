@@ -2,21 +2,21 @@
 introspection, userinfo, and the demo API. They answer JSON, never pages."""
 
 import re
-from urllib.parse import parse_qsl
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .core import client_auth, grants
+from ..requestlog import parse_since
 from . import params
-from .core.records import Client
 from .context import Provider, provider_of
+from .core import client_auth, grants
+from .core.claims import profile_claims
 from .core.errors import InvalidClient, InvalidRequest, InvalidToken, OAuthError
 from .core.metadata import server_metadata
-from ..requestlog import parse_since
-from .core.claims import profile_claims
+from .core.records import Client
 
 # RFC 6749 §5.1: token responses must not be cached.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -59,7 +59,9 @@ async def _client_request(request: Request) -> tuple[Provider, dict[str, str], C
     if len(authorizations) > 1:
         raise InvalidRequest("more than one Authorization header")
     form = params.single(await params.form_params(request))
-    client = client_auth.authenticate_client(provider.config.clients, form, authorizations[0] if authorizations else None)
+    client = client_auth.authenticate_client(
+        provider.config.clients, form, authorizations[0] if authorizations else None
+    )
     client_auth.check_browser_origin(client, request.headers.get("origin"))
     return provider, form, client
 
