@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -103,22 +103,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     # RFC 9110 §15.5.6: a 405 carries the Allow header Starlette put on the exception.
     if request.url.path.startswith(JSON_PATHS):
-        body = {"error": "invalid_request", "error_description": exc.detail}
-        return JSONResponse(body, exc.status_code, headers=exc.headers)
+        return backchannel.error_json("invalid_request", str(exc.detail), exc.status_code, exc.headers)
     return error_page("Not available", str(exc.detail), exc.status_code, headers=dict(exc.headers or {}))
 
 
 def _wrong_host(path: str, status_code: int, text: str) -> Response:
     # docs/SECURITY.md P22, P24: a refused Host gets the same kind of answer as any other bad request.
     if path.startswith(JSON_PATHS):
-        return JSONResponse(
-            {"error": "invalid_request", "error_description": text}, status_code, headers={"Cache-Control": "no-store"}
-        )
+        return backchannel.error_json("invalid_request", text, status_code)
     return error_page("Wrong host name", text, status_code)
 
 
 def _unexpected(scope: Scope) -> Response:
     # Last line of defence (docs/SECURITY.md P22): CatchUnexpected logged the type; no trace is shown.
     if scope["path"].startswith(JSON_PATHS):
-        return JSONResponse({"error": "server_error"}, 500, headers={"Cache-Control": "no-store"})
+        return backchannel.error_json("server_error", status_code=500)
     return error_page("Something went wrong", "The provider could not handle this request.", 500)

@@ -2,7 +2,7 @@
 introspection, userinfo, and the demo API. They answer JSON, never pages."""
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -33,11 +33,16 @@ DEMO_CONTACTS = {
 }
 
 
-def oauth_error(exc: OAuthError, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"error": exc.error}
-    if exc.description:
-        body["error_description"] = exc.description
-    return JSONResponse(body, exc.status_code, headers={**NO_STORE, **(headers or {})})
+def error_json(
+    error: str, description: str = "", status_code: int = 400, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """RFC 6749 §5.2: the one shape of every JSON error this provider sends; never cached."""
+    body = {"error": error, "error_description": description} if description else {"error": error}
+    return JSONResponse(body, status_code, headers={**NO_STORE, **(headers or {})})
+
+
+def oauth_error(exc: OAuthError, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return error_json(exc.error, exc.description, exc.status_code, headers)
 
 
 async def metadata(request: Request) -> Response:
@@ -149,8 +154,7 @@ async def _protected(request: Request, scope: str | None, handler: Handler) -> R
     try:
         claims = provider.issuer.authenticate_bearer(bearer_token(request), provider.clock(), scope)
     except OAuthError as exc:
-        body = {"error": exc.error, "error_description": exc.description} if exc.description else {"error": exc.error}
-        return JSONResponse(body, exc.status_code, headers={**_challenge(exc, scope), **NO_STORE})
+        return oauth_error(exc, _challenge(exc, scope))
     return JSONResponse(await handler(provider, claims), headers=NO_STORE)
 
 
@@ -196,6 +200,6 @@ async def request_log(request: Request) -> Response:
     except InvalidRequest:
         since = None
     if since is None:
-        return JSONResponse({"error": "invalid_request", "error_description": "since must be a number"}, 400)
+        return error_json("invalid_request", "since must be a number")
     body = {"server": "provider", "entries": log.since(since) if log else [], "last_seq": log.last_seq if log else 0}
     return JSONResponse(body, headers=NO_STORE)
