@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from harness import CHROMIUM_ARGS, ROOT, Demo, start_demo
 
 
@@ -39,7 +38,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.fspath)).is_relative_to(ROOT / "e2e"):
             item.add_marker(pytest.mark.e2e)
-
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

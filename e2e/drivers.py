@@ -15,8 +15,12 @@ from typing import Any
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
-from selenium.common.exceptions import (NoSuchElementException, NoSuchWindowException, StaleElementReferenceException,
-                                        WebDriverException)  # fmt: skip
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    NoSuchWindowException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -317,8 +321,10 @@ class SeleniumBrowser(Browser):
         self.driver.forward()
 
     def evaluate_async(self, function: str, argument: Any = None) -> Any:
-        script = ("const done = arguments[arguments.length - 1];"
-                  f"({function})(arguments[0]).then(done, e => done({{error: String(e)}}));")  # fmt: skip
+        script = (
+            "const done = arguments[arguments.length - 1];"
+            f"({function})(arguments[0]).then(done, e => done({{error: String(e)}}));"
+        )
         return self.driver.execute_async_script(script, argument)
 
     def clear_cookies(self) -> None:
@@ -377,8 +383,13 @@ def record_timing(engine: str, what: str, seconds: float) -> None:
 def write_timings(out_dir: Path) -> None:
     """test-results/journey-timings.json: every session start and Pyodide boot, per engine."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = {engine: {what: {"n": len(v), "median": sorted(v)[len(v) // 2], "min": min(v), "max": max(v)}
-                        for what, v in kinds.items()} for engine, kinds in TIMINGS.items()}  # fmt: skip
+    summary = {
+        engine: {
+            what: {"n": len(v), "median": sorted(v)[len(v) // 2], "min": min(v), "max": max(v)}
+            for what, v in kinds.items()
+        }
+        for engine, kinds in TIMINGS.items()
+    }
     (out_dir / "journey-timings.json").write_text(json.dumps({"summary": summary, "all": TIMINGS}, indent=2))
 
 
@@ -414,5 +425,4 @@ def record_journey(test: Any, params: dict[str, Any], browser: Browser, call: An
     name, title = meta.name.format(**params), meta.title.format(**params)
     if params.get("runtime") == "mpy":
         name, title = name + " [mpy]", title + " — MicroPython"
-    record(f"J:{name}", title, browser.engine, browser.version,
-           observed, meta.expected, meta.spec, call.passed)  # fmt: skip
+    record(f"J:{name}", title, browser.engine, browser.version, observed, meta.expected, meta.spec, call.passed)

@@ -65,10 +65,24 @@ def start_demo(data_dir: Path, *extra: str) -> Demo:
     # A file, not a pipe: a pipe nobody reads fills up and freezes the server mid-run.
     log = data_dir / "server.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "spalab", "serve", "--spa-port", str(spa_port),
-         "--provider-port", str(provider_port), "--data-dir", str(data_dir), *extra],
-        stdout=log.open("w"), stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "spalab",
+            "serve",
+            "--spa-port",
+            str(spa_port),
+            "--provider-port",
+            str(provider_port),
+            "--data-dir",
+            str(data_dir),
+            *extra,
+        ],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
     demo = Demo(f"http://localhost:{spa_port}", f"http://127.0.0.1:{provider_port}", process)
     wait_until_up(demo.issuer + "/.well-known/openid-configuration", process, log)
     wait_until_up(demo.spa + "/", process, log)

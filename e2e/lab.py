@@ -30,8 +30,9 @@ class Observation:
 _observations: list[Observation] = []
 
 
-def record(experiment: str, title: str, engine: str, engine_version: str, observed: str, expected: str,
-           spec: str, passed: bool) -> None:  # fmt: skip
+def record(
+    experiment: str, title: str, engine: str, engine_version: str, observed: str, expected: str, spec: str, passed: bool
+) -> None:
     _observations.append(Observation(experiment, title, engine, engine_version, observed, expected, spec, passed))
 
 
@@ -83,8 +84,12 @@ def render_html(data: dict) -> str:  # type: ignore[type-arg]
             + "".join(tds)
             + f"<td>{html.escape(any_cell['expected'])}<br><small>{html.escape(any_cell['spec'])}</small></td></tr>"
         )
-    return _PAGE.format(generated=html.escape(data["generated_at"]), platform=html.escape(data["platform"]),
-                        head=head, body="\n".join(body))  # fmt: skip
+    return _PAGE.format(
+        generated=html.escape(data["generated_at"]),
+        platform=html.escape(data["platform"]),
+        head=head,
+        body="\n".join(body),
+    )
 
 
 _PAGE = """<!doctype html>

@@ -55,13 +55,17 @@ def navigation_url(browser: Browser) -> str:
 
 def callback_url(browser: Browser, redirect_uri: str) -> str:
     """The authorization response the current document was loaded with (query or fragment)."""
-    browser.wait_for(lambda: navigation_url(browser).startswith(redirect_uri) and "state=" in navigation_url(browser),
-                     f"a callback at {redirect_uri}", BOOT_TIMEOUT)  # fmt: skip
+    browser.wait_for(
+        lambda: navigation_url(browser).startswith(redirect_uri) and "state=" in navigation_url(browser),
+        f"a callback at {redirect_uri}",
+        BOOT_TIMEOUT,
+    )
     return navigation_url(browser)
 
 
-def authorize_in_page(browser: Browser, demo: Demo, params: dict[str, str], username: str = "alice",
-                      password: str = "wonderland") -> dict[str, str]:  # fmt: skip
+def authorize_in_page(
+    browser: Browser, demo: Demo, params: dict[str, str], username: str = "alice", password: str = "wonderland"
+) -> dict[str, str]:
     """Sends the browser to /authorize with `params`, signs in, and returns the
     authorization response read from the redirect URI's query or fragment."""
     redirect_uri = params["redirect_uri"]
@@ -87,8 +91,13 @@ FETCH = """async ([url, init]) => {
 }"""
 
 
-def fetch_in_page(browser: Browser, url: str, method: str = "GET", form: dict[str, str] | None = None,
-                  headers: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+def fetch_in_page(
+    browser: Browser,
+    url: str,
+    method: str = "GET",
+    form: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """fetch() from the page's own origin: {status, body, acao} or {error} when the engine rejects."""
     init: dict[str, Any] = {"method": method, "headers": dict(headers or {})}
     if form is not None:

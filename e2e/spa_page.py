@@ -38,21 +38,25 @@ def start(browser: Browser, flow: str = "code", mode: str = "query") -> None:
         browser.click("#signin-implicit")
 
 
-def authenticate(browser: Browser, username: str = "alice", password: str = "wonderland",
-                 decision: str = "Allow") -> None:  # fmt: skip
+def authenticate(
+    browser: Browser, username: str = "alice", password: str = "wonderland", decision: str = "Allow"
+) -> None:
     """Signs in at the provider and answers the consent page if it is shown."""
     browser.fill("#username", username)
     browser.fill("#password", password)
     browser.click_button("Sign in")
     # Either the consent page or, with consent remembered, straight back to the app.
-    browser.wait_for(lambda: browser.url.startswith(browser.base_url) or browser.is_visible("button[name=decision]"),
-                     "the consent page or the app")  # fmt: skip
+    browser.wait_for(
+        lambda: browser.url.startswith(browser.base_url) or browser.is_visible("button[name=decision]"),
+        "the consent page or the app",
+    )
     if not browser.url.startswith(browser.base_url):
         browser.click_button(decision)
 
 
-def authenticate_in_popup(browser: Browser, username: str = "alice", password: str = "wonderland",
-                          decision: str = "Allow") -> None:  # fmt: skip
+def authenticate_in_popup(
+    browser: Browser, username: str = "alice", password: str = "wonderland", decision: str = "Allow"
+) -> None:
     """In the popup: signs in and answers the consent page if shown; the popup then closes itself."""
     browser.fill("#username", username)
     browser.fill("#password", password)
@@ -65,16 +69,28 @@ def authenticate_in_popup(browser: Browser, username: str = "alice", password: s
         browser.wait_for(browser.closed, "the popup to close itself")
 
 
-def start_in_popup(browser: Browser, flow: str = "code", mode: str = "query", username: str = "alice",
-                   password: str = "wonderland", decision: str = "Allow") -> None:  # fmt: skip
+def start_in_popup(
+    browser: Browser,
+    flow: str = "code",
+    mode: str = "query",
+    username: str = "alice",
+    password: str = "wonderland",
+    decision: str = "Allow",
+) -> None:
     """Chooses popup sign-in, starts it, and signs in inside the popup."""
     browser.check('input[name="signin-window"][value="popup"]')
     with browser.popup(lambda: start(browser, flow, mode)):
         authenticate_in_popup(browser, username, password, decision)
 
 
-def sign_in(browser: Browser, flow: str = "code", mode: str = "query", username: str = "alice",
-            password: str = "wonderland", popup: bool = False) -> None:  # fmt: skip
+def sign_in(
+    browser: Browser,
+    flow: str = "code",
+    mode: str = "query",
+    username: str = "alice",
+    password: str = "wonderland",
+    popup: bool = False,
+) -> None:
     open_app(browser)
     if popup:
         start_in_popup(browser, flow, mode, username, password)

@@ -12,13 +12,13 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from harness import ROOT, Demo, free_port, wait_until_up
 from drivers import Browser, journey
+from harness import ROOT, Demo, free_port, wait_until_up
 from spa_page import (
     authenticate,
-    call_api,
     authenticate_in_popup,
     authorize_url,
+    call_api,
     message,
     open_app,
     sent_authorization_request,
@@ -38,6 +38,8 @@ def runtime(request: pytest.FixtureRequest, browser_page: Browser) -> str:
     """Every journey on both Python runtimes: Pyodide and MicroPython (issue 5)."""
     browser_page.runtime = str(request.param)
     return browser_page.runtime
+
+
 NO_SECRETS = "no code, token or state in the URL; exactly one POST /token"
 
 
@@ -62,29 +64,50 @@ def second_provider(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Ite
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     config = data_dir / "provider.toml"
-    config.write_text(f'issuer = "{issuer}"\nrequest_log = true\n\n'
-                      f'[[clients]]\nclient_id = "spa-demo"\nredirect_uris = ["{demo.spa}/"]\n'
-                      f'allow_implicit = true\ncors_origins = ["{demo.spa}"]\n\n'
-                      '[[users]]\nusername = "alice"\npassword = "wonderland"\n')  # fmt: skip
+    config.write_text(
+        f'issuer = "{issuer}"\nrequest_log = true\n\n'
+        f'[[clients]]\nclient_id = "spa-demo"\nredirect_uris = ["{demo.spa}/"]\n'
+        f'allow_implicit = true\ncors_origins = ["{demo.spa}"]\n\n'
+        '[[users]]\nusername = "alice"\npassword = "wonderland"\n'
+    )
     log = data_dir / "server.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "spalab", "provider", "--config", str(config), "--port", str(port),
-         "--data-dir", str(data_dir), "--request-log"],
-        stdout=log.open("w"), stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "spalab",
+            "provider",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--request-log",
+        ],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
     wait_until_up(issuer + "/.well-known/openid-configuration", process, log)
     yield Demo(demo.spa, issuer, process)
     process.terminate()
     process.wait(timeout=10)
 
 
-@pytest.mark.parametrize(("flow", "mode"), [("code", "query"), ("code", "fragment"),
-                                            ("token", "fragment"), ("id_token token", "fragment")])  # fmt: skip
-@journey("sign-in {flow} ({mode})", "Sign in: response_type={flow}, response_mode={mode}",
-         "signed in, the API answers, the URL holds no code or token",
-         "docs/SECURITY.md C4, C5; RFC 9700 §2.1")  # fmt: skip
-def test_sign_in_then_the_api_answers_and_the_url_is_clean(browser_page: Browser, demo: Demo, flow: str,
-                                                           mode: str) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("flow", "mode"), [("code", "query"), ("code", "fragment"), ("token", "fragment"), ("id_token token", "fragment")]
+)
+@journey(
+    "sign-in {flow} ({mode})",
+    "Sign in: response_type={flow}, response_mode={mode}",
+    "signed in, the API answers, the URL holds no code or token",
+    "docs/SECURITY.md C4, C5; RFC 9700 §2.1",
+)
+def test_sign_in_then_the_api_answers_and_the_url_is_clean(
+    browser_page: Browser, demo: Demo, flow: str, mode: str
+) -> None:
     """docs/SECURITY.md C5: after the callback the address bar holds no code or token; C3: the
     transaction (state, PKCE verifier, nonce) left sessionStorage when the callback used it."""
     sign_in(browser_page, flow, mode)
@@ -96,8 +119,12 @@ def test_sign_in_then_the_api_answers_and_the_url_is_clean(browser_page: Browser
     browser_page.observed = "signed in, API 200, URL clean"
 
 
-@journey("consent-denied", "Consent denied", "a readable access_denied message; signed out; no error= in the URL",
-         "docs/SECURITY.md C9; RFC 6749 §4.1.2.1")  # fmt: skip
+@journey(
+    "consent-denied",
+    "Consent denied",
+    "a readable access_denied message; signed out; no error= in the URL",
+    "docs/SECURITY.md C9; RFC 6749 §4.1.2.1",
+)
 def test_denied_consent_shows_a_readable_message(browser_page: Browser, demo: Demo) -> None:
     """docs/SECURITY.md C9: the provider's error is shown once state and iss check out."""
     open_app(browser_page)
@@ -110,8 +137,12 @@ def test_denied_consent_shows_a_readable_message(browser_page: Browser, demo: De
     browser_page.observed = f"shown: “{text[:60]}…”"
 
 
-@journey("tampered-state", "Response with a state this tab never issued",
-         "refused with the state message; no POST /token", "docs/SECURITY.md C1; RFC 6749 §10.12")  # fmt: skip
+@journey(
+    "tampered-state",
+    "Response with a state this tab never issued",
+    "refused with the state message; no POST /token",
+    "docs/SECURITY.md C1; RFC 6749 §10.12",
+)
 def test_tampered_state_is_refused_and_no_token_request_is_sent(browser_page: Browser, demo: Demo) -> None:
     """docs/SECURITY.md C1: a response whose state this tab never issued is refused before any token request."""
     open_app(browser_page)
@@ -130,9 +161,12 @@ def test_tampered_state_is_refused_and_no_token_request_is_sent(browser_page: Br
     browser_page.observed = "refused (state check), no POST /token"
 
 
-@journey("mix-up", "Response from a second provider (wrong iss)",
-         "refused with the iss message; no POST /token at either provider",
-         "docs/SECURITY.md C2; RFC 9207; RFC 9700 §4.4")  # fmt: skip
+@journey(
+    "mix-up",
+    "Response from a second provider (wrong iss)",
+    "refused with the iss message; no POST /token at either provider",
+    "docs/SECURITY.md C2; RFC 9207; RFC 9700 §4.4",
+)
 def test_response_from_another_provider_is_refused(browser_page: Browser, demo: Demo, second_provider: Demo) -> None:
     """RFC 9207 §2.4: a response whose iss is not the issuer this sign-in started with is refused."""
     open_app(browser_page)
@@ -150,8 +184,7 @@ def test_response_from_another_provider_is_refused(browser_page: Browser, demo: 
     browser_page.observed = "refused (iss check), no POST /token"
 
 
-@journey("refresh-rotates", "Refresh (code flow)", "a new refresh token replaces the old one",
-         "RFC 9700 §4.14.2")  # fmt: skip
+@journey("refresh-rotates", "Refresh (code flow)", "a new refresh token replaces the old one", "RFC 9700 §4.14.2")
 def test_refresh_rotates(browser_page: Browser, demo: Demo) -> None:
     """RFC 9700 §4.14.2: a public client's refresh token rotates on every use."""
     sign_in(browser_page, "code", "query")
@@ -164,8 +197,12 @@ def test_refresh_rotates(browser_page: Browser, demo: Demo) -> None:
     browser_page.observed = "rotated"
 
 
-@journey("implicit-no-refresh", "Refresh (implicit)", "no refresh token; the Refresh button is disabled and says why",
-         "RFC 9700 §2.1.2; RFC 6749 §4.2.2")  # fmt: skip
+@journey(
+    "implicit-no-refresh",
+    "Refresh (implicit)",
+    "no refresh token; the Refresh button is disabled and says why",
+    "RFC 9700 §2.1.2; RFC 6749 §4.2.2",
+)
 def test_implicit_has_no_refresh(browser_page: Browser, demo: Demo) -> None:
     """RFC 9700 §2.1.2: the implicit flow gets no refresh token, and the page says why."""
     sign_in(browser_page, "token", "fragment")
@@ -175,8 +212,9 @@ def test_implicit_has_no_refresh(browser_page: Browser, demo: Demo) -> None:
     browser_page.observed = "no refresh token, button disabled"
 
 
-@journey("sign-out-revokes", "Sign out", "tokens revoked; the API then answers 401 to the old access token",
-         "RFC 7009 §2.1")  # fmt: skip
+@journey(
+    "sign-out-revokes", "Sign out", "tokens revoked; the API then answers 401 to the old access token", "RFC 7009 §2.1"
+)
 def test_sign_out_revokes(browser_page: Browser, demo: Demo) -> None:
     """RFC 7009: after sign-out the old access token no longer works at the API."""
     sign_in(browser_page, "code", "query")
@@ -186,10 +224,12 @@ def test_sign_out_revokes(browser_page: Browser, demo: Demo) -> None:
     browser_page.observed = "revoked, API 401"
 
 
-@journey("reload", "Reload after the callback", NO_SECRETS + "; signed out (tokens in memory)",
-         "docs/SECURITY.md C5, C7")  # fmt: skip
-def test_reload_after_sign_in_neither_reruns_the_exchange_nor_restores_the_code(browser_page: Browser,
-                                                                                demo: Demo) -> None:  # fmt: skip
+@journey(
+    "reload", "Reload after the callback", NO_SECRETS + "; signed out (tokens in memory)", "docs/SECURITY.md C5, C7"
+)
+def test_reload_after_sign_in_neither_reruns_the_exchange_nor_restores_the_code(
+    browser_page: Browser, demo: Demo
+) -> None:
     """docs/SECURITY.md C5, C7: reload signs out (tokens in memory) and sends no second token request."""
     before = last_seq(demo)
     sign_in(browser_page, "code", "query")
@@ -204,8 +244,9 @@ def test_reload_after_sign_in_neither_reruns_the_exchange_nor_restores_the_code(
 
 
 @journey("back", "Back to the app after leaving it", NO_SECRETS, "docs/SECURITY.md C5")
-def test_back_after_sign_in_neither_reruns_the_exchange_nor_restores_the_code(browser_page: Browser,
-                                                                              demo: Demo) -> None:  # fmt: skip
+def test_back_after_sign_in_neither_reruns_the_exchange_nor_restores_the_code(
+    browser_page: Browser, demo: Demo
+) -> None:
     """docs/SECURITY.md C5: the callback's history entry was replaced, so Back returns to a clean URL."""
     before = last_seq(demo)
     sign_in(browser_page, "code", "query")
@@ -215,19 +256,24 @@ def test_back_after_sign_in_neither_reruns_the_exchange_nor_restores_the_code(br
     browser_page.wait_url(lambda url: url == app_url, app_url)
     # Either a fresh boot (signed out: tokens were in memory) or the page restored from bfcache.
     wait_ready(browser_page)
-    browser_page.wait_for(lambda: browser_page.is_visible("#signed-out") or browser_page.is_visible("#signed-in"),
-                          "the app to render")  # fmt: skip
+    browser_page.wait_for(
+        lambda: browser_page.is_visible("#signed-out") or browser_page.is_visible("#signed-in"), "the app to render"
+    )
     assert_url_clean(browser_page)
     assert len(token_requests(demo, before)) == 1
     restored = browser_page.is_visible("#signed-in")
-    browser_page.observed = "one POST /token, URL clean; " + ("restored signed in (bfcache)" if restored
-                                                              else "fresh boot, signed out")  # fmt: skip
+    browser_page.observed = "one POST /token, URL clean; " + (
+        "restored signed in (bfcache)" if restored else "fresh boot, signed out"
+    )
 
 
 @pytest.mark.parametrize(("flow", "mode"), [("code", "query"), ("code", "fragment"), ("token", "fragment")])
-@journey("popup {flow} ({mode})", "Popup sign-in: response_type={flow}, response_mode={mode}",
-         "signed in without this page reloading; the popup closed itself; the URL holds no code or token",
-         "issue 5; docs/SECURITY.md C1, C5")  # fmt: skip
+@journey(
+    "popup {flow} ({mode})",
+    "Popup sign-in: response_type={flow}, response_mode={mode}",
+    "signed in without this page reloading; the popup closed itself; the URL holds no code or token",
+    "issue 5; docs/SECURITY.md C1, C5",
+)
 def test_popup_sign_in_keeps_the_app_loaded(browser_page: Browser, demo: Demo, flow: str, mode: str) -> None:
     """The popup's callback page hands its URL back and closes; this page never navigates."""
     open_app(browser_page)
@@ -244,8 +290,12 @@ def test_popup_sign_in_keeps_the_app_loaded(browser_page: Browser, demo: Demo, f
     browser_page.observed = "signed in, page never reloaded, popup closed itself, API 200"
 
 
-@journey("popup-again", "Popup sign-in with a live provider session",
-         "the popup opens and closes by itself (no form), and the app is signed in", "issue 5")  # fmt: skip
+@journey(
+    "popup-again",
+    "Popup sign-in with a live provider session",
+    "the popup opens and closes by itself (no form), and the app is signed in",
+    "issue 5",
+)
 def test_a_popup_sign_in_with_a_live_session_needs_no_form(browser_page: Browser, demo: Demo) -> None:
     """Signed in at the provider with consent remembered, the answer can come back before the app
     is even waiting for it; it must not be lost."""
@@ -264,8 +314,7 @@ def test_a_popup_sign_in_with_a_live_session_needs_no_form(browser_page: Browser
     browser_page.observed = "popup opened and closed by itself; signed in; page never reloaded"
 
 
-@journey("popup-closed", "Popup closed by the user", "a readable message; still signed out; no POST /token",
-         "issue 5")  # fmt: skip
+@journey("popup-closed", "Popup closed by the user", "a readable message; still signed out; no POST /token", "issue 5")
 def test_closing_the_popup_is_reported(browser_page: Browser, demo: Demo) -> None:
     open_app(browser_page)
     before = last_seq(demo)
@@ -279,8 +328,12 @@ def test_closing_the_popup_is_reported(browser_page: Browser, demo: Demo) -> Non
     browser_page.observed = "message shown, signed out"
 
 
-@journey("scrub-before-boot", "Callback URL cleaned before Python starts",
-         "the code left the address bar before main.py was even requested", "issue 5; docs/SECURITY.md C5")  # fmt: skip
+@journey(
+    "scrub-before-boot",
+    "Callback URL cleaned before Python starts",
+    "the code left the address bar before main.py was even requested",
+    "issue 5; docs/SECURITY.md C5",
+)
 def test_the_callback_url_is_cleaned_before_the_interpreter_starts(browser_page: Browser, demo: Demo) -> None:
     """boot.js scrubs the URL first; the performance timeline shows it happened before main.py was fetched."""
     sign_in(browser_page, "code", "query")
@@ -292,4 +345,6 @@ def test_the_callback_url_is_cleaned_before_the_interpreter_starts(browser_page:
     assert timing["scrubbed"] is not None, "boot.js did not scrub the callback"
     assert timing["main"] is not None and timing["scrubbed"] < timing["main"], timing
     assert_url_clean(browser_page)
-    browser_page.observed = f"scrubbed {timing['scrubbed']:.0f} ms after navigation start; main.py requested at {timing['main']:.0f} ms"
+    browser_page.observed = (
+        f"scrubbed {timing['scrubbed']:.0f} ms after navigation start; main.py requested at {timing['main']:.0f} ms"
+    )

@@ -42,8 +42,14 @@ def render() -> None:
         shown.append(("refresh_token", tokens.refresh_token))
     if tokens.id_token:
         shown.append(("id_token", tokens.id_token))
-    ui.signed_in(who, FLOW_NAMES.get(session.response_type, session.response_type), tokens.scopes,
-                 expiry_text(tokens), shown, bool(tokens.refresh_token))  # fmt: skip
+    ui.signed_in(
+        who,
+        FLOW_NAMES.get(session.response_type, session.response_type),
+        tokens.scopes,
+        expiry_text(tokens),
+        shown,
+        bool(tokens.refresh_token),
+    )
 
 
 def expiry_text(tokens: TokenSet) -> str:

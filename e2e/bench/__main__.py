@@ -12,11 +12,11 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness import start_demo
 from playwright.sync_api import sync_playwright
 
 from bench.browser import APPS, format_browser, measure_engine
 from bench.provider import format_provider, measure_provider
-from harness import start_demo
 
 OUT = Path(__file__).resolve().parent / "out" / "bench.json"
 TARGETS = """Targets (issue 5; reported, not asserted): round trip in Chromium within 1.2x the baseline for
@@ -41,11 +41,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             results: dict[str, object] = {
                 "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "platform": platform.platform(), "runs": args.runs,
-            }  # fmt: skip
+                "platform": platform.platform(),
+                "runs": args.runs,
+            }
             with sync_playwright() as playwright:
-                browser = {e: measure_engine(playwright, e, demo, args.runs, lambda line: print(line, file=sys.stderr), apps)
-                           for e in engines}  # fmt: skip
+                browser = {
+                    e: measure_engine(playwright, e, demo, args.runs, lambda line: print(line, file=sys.stderr), apps)
+                    for e in engines
+                }
             results["browser"] = browser
             print()
             print(format_browser(browser))

@@ -27,9 +27,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright
-
 from harness import CHROMIUM_ARGS, Demo
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 
 VARIANTS = (
     ("pyodide", "redirect"),
@@ -121,8 +120,9 @@ def round_trip(context: BrowserContext, app: str, mode: str) -> dict[str, Any]:
         page.click(signin)
         page.wait_for_selector(signed_in, state="visible", timeout=TIMEOUT_MS)
         page.click("#call-api")
-        page.wait_for_function("document.querySelector('#api-result')?.textContent.includes('White Rabbit')",
-                               timeout=TIMEOUT_MS)  # fmt: skip
+        page.wait_for_function(
+            "document.querySelector('#api-result')?.textContent.includes('White Rabbit')", timeout=TIMEOUT_MS
+        )
         seconds = time.perf_counter() - started
         scrubbed = page.evaluate(SCRUB_POPUP if mode == "popup" else SCRUB_REDIRECT)
         return {"ms": seconds * 1000, "scrubbed_ms": scrubbed}
@@ -135,8 +135,14 @@ def median(values: list[Any]) -> float | None:
     return round(statistics.median(numbers), 1) if numbers else None
 
 
-def measure_engine(playwright: Playwright, engine: str, demo: Demo, runs: int, progress: Callable[[str], None],
-                   apps: tuple[str, ...] = APPS) -> dict[str, Any]:  # fmt: skip
+def measure_engine(
+    playwright: Playwright,
+    engine: str,
+    demo: Demo,
+    runs: int,
+    progress: Callable[[str], None],
+    apps: tuple[str, ...] = APPS,
+) -> dict[str, Any]:
     """`apps` limits the figures to some of pyodide, micropython and baseline (the baseline is
     needed for the × baseline column)."""
     browser = getattr(playwright, engine).launch(**LAUNCH[engine])
@@ -144,11 +150,14 @@ def measure_engine(playwright: Playwright, engine: str, demo: Demo, runs: int, p
         loads: dict[str, Any] = {}
         for app in apps:
             samples = [measure_load(browser, demo, app) for _ in range(runs)]
-            loads[app] = {"cold_ms": median([s["cold_ms"] for s in samples]),
-                          "warm_ms": median([s["warm_ms"] for s in samples]),
-                          "cold_kb_transferred": round(samples[0]["transferred"] / 1024),
-                          "decoded_kb": round(samples[0]["decoded"] / 1024),
-                          "requests": samples[0]["requests"], "samples": samples}  # fmt: skip
+            loads[app] = {
+                "cold_ms": median([s["cold_ms"] for s in samples]),
+                "warm_ms": median([s["warm_ms"] for s in samples]),
+                "cold_kb_transferred": round(samples[0]["transferred"] / 1024),
+                "decoded_kb": round(samples[0]["decoded"] / 1024),
+                "requests": samples[0]["requests"],
+                "samples": samples,
+            }
             progress(f"{engine}: {app} load cold {loads[app]['cold_ms']} ms, warm {loads[app]['warm_ms']} ms")
         context = browser.new_context(base_url=demo.spa)
         try:
@@ -157,9 +166,11 @@ def measure_engine(playwright: Playwright, engine: str, demo: Demo, runs: int, p
             for app, mode in (v for v in VARIANTS if v[0] in apps):
                 round_trip(context, app, mode)  # warm-up: caches filled, discovery and keys served once
                 samples = [round_trip(context, app, mode) for _ in range(runs)]
-                trips[f"{app} {mode}"] = {"ms": median([s["ms"] for s in samples]),
-                                          "scrubbed_ms": median([s["scrubbed_ms"] for s in samples]),
-                                          "samples": samples}  # fmt: skip
+                trips[f"{app} {mode}"] = {
+                    "ms": median([s["ms"] for s in samples]),
+                    "scrubbed_ms": median([s["scrubbed_ms"] for s in samples]),
+                    "samples": samples,
+                }
                 progress(f"{engine}: {app} {mode} round trip {trips[f'{app} {mode}']['ms']} ms")
         finally:
             context.close()
@@ -173,11 +184,16 @@ def format_browser(results: dict[str, Any]) -> str:
     apps = [app for app in APPS if all(app in results[e]["load"] for e in engines)]
     lines = ["Page load → app ready (ms, median; cold = empty cache) and bytes of a cold visit"]
     header = ["app"] + [f"{e} {k}" for e in engines for k in ("cold", "warm", "KB")]
-    rows = [[app] + [results[e]["load"][app][k] for e in engines for k in ("cold_ms", "warm_ms", "cold_kb_transferred")]
-            for app in apps]  # fmt: skip
+    rows = [
+        [app] + [results[e]["load"][app][k] for e in engines for k in ("cold_ms", "warm_ms", "cold_kb_transferred")]
+        for app in apps
+    ]
     lines += _table(header, rows)
-    lines += ["", "Sign-in round trip, click → API data shown (ms, median), and × the oidc-client-ts baseline;",
-              "URL scrubbed = ms the code sat in the address bar after the callback's first byte"]
+    lines += [
+        "",
+        "Sign-in round trip, click → API data shown (ms, median), and × the oidc-client-ts baseline;",
+        "URL scrubbed = ms the code sat in the address bar after the callback's first byte",
+    ]
     header = ["variant"] + [f"{e} {k}" for e in engines for k in ("ms", "× baseline", "scrubbed")]
     rows = []
     for app, mode in (v for v in VARIANTS if v[0] in apps):
@@ -195,4 +211,7 @@ def format_browser(results: dict[str, Any]) -> str:
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     cells = [header] + [["-" if v is None else str(v) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    return ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in cells]
+    return [
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        for row in cells
+    ]

@@ -145,10 +145,15 @@ class Target:
         """Fresh state, nonce and PKCE pair (RFC 7636 §4.1-4.2): (query, code_verifier)."""
         verifier = secrets.token_urlsafe(48)
         query = {
-            "response_type": "code", "client_id": CLIENT_ID, "redirect_uri": self.redirect_uri, "scope": SCOPE,
-            "state": secrets.token_urlsafe(16), "nonce": secrets.token_urlsafe(16),
-            "code_challenge": _b64url(hashlib.sha256(verifier.encode()).digest()), "code_challenge_method": "S256",
-        }  # fmt: skip
+            "response_type": "code",
+            "client_id": CLIENT_ID,
+            "redirect_uri": self.redirect_uri,
+            "scope": SCOPE,
+            "state": secrets.token_urlsafe(16),
+            "nonce": secrets.token_urlsafe(16),
+            "code_challenge": _b64url(hashlib.sha256(verifier.encode()).digest()),
+            "code_challenge_method": "S256",
+        }
         return query, verifier
 
     def code_from(self, response: httpx.Response, query: dict[str, str]) -> str | None:
@@ -164,8 +169,13 @@ class Target:
 
     async def redeem(self, client: httpx.AsyncClient, code: str, query: dict[str, str], verifier: str) -> str | None:
         """POST /token; None when the answer is a complete token response, else the error kind."""
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
-                "client_id": CLIENT_ID, "code_verifier": verifier}  # fmt: skip
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": self.redirect_uri,
+            "client_id": CLIENT_ID,
+            "code_verifier": verifier,
+        }
         response = await client.post("/token", data=form, headers={"Origin": self.spa_origin})
         if response.status_code != 200:
             return f"token: HTTP {response.status_code} {_error_code(response)}".rstrip()
@@ -309,21 +319,27 @@ async def measure_login(target: Target, concurrency: int, per_client: int, serve
         fields = [_hidden_fields(page.text) for page in pages]
         # Warm-up: one sign-in per client, not counted (errors are).
         warmup = Tally()
-        await asyncio.gather(*(_login_worker(c, f, 1, warmup) for c, f in zip(clients, fields)))
+        await asyncio.gather(*(_login_worker(c, f, 1, warmup) for c, f in zip(clients, fields, strict=True)))
         tally = Tally()
         server_before, started = _process_cpu_seconds(server_pid), time.perf_counter()
-        await asyncio.gather(*(_login_worker(c, f, per_client, tally) for c, f in zip(clients, fields)))
+        await asyncio.gather(*(_login_worker(c, f, per_client, tally) for c, f in zip(clients, fields, strict=True)))
         seconds = time.perf_counter() - started
         server_cpu = _cpu_percent(server_before, _process_cpu_seconds(server_pid), seconds)
     finally:
         await _close(clients)
     return {
-        "concurrency": concurrency, "logins": tally.flows, "seconds": round(seconds, 3),
-        "logins_per_s": round(tally.flows / seconds, 2), "p50_ms": _ms(percentile(tally.latency_ms, 50)),
-        "p99_ms": _ms(percentile(tally.latency_ms, 99)), "errors": sum(tally.errors.values()),
-        "error_kinds": dict(tally.errors), "warmup_errors": sum(warmup.errors.values()),
-        "warmup_error_kinds": dict(warmup.errors), "server_cpu_pct": server_cpu,
-    }  # fmt: skip
+        "concurrency": concurrency,
+        "logins": tally.flows,
+        "seconds": round(seconds, 3),
+        "logins_per_s": round(tally.flows / seconds, 2),
+        "p50_ms": _ms(percentile(tally.latency_ms, 50)),
+        "p99_ms": _ms(percentile(tally.latency_ms, 99)),
+        "errors": sum(tally.errors.values()),
+        "error_kinds": dict(tally.errors),
+        "warmup_errors": sum(warmup.errors.values()),
+        "warmup_error_kinds": dict(warmup.errors),
+        "server_cpu_pct": server_cpu,
+    }
 
 
 # --- CPU accounting -------------------------------------------------------------------
@@ -362,20 +378,32 @@ async def measure_level(
     tally, seconds = await run_phase(target, clients, duration)
     server_after, client_after = _process_cpu_seconds(server_pid), time.process_time()
     return {
-        "concurrency": len(clients), "flows": tally.flows, "seconds": round(seconds, 3),
+        "concurrency": len(clients),
+        "flows": tally.flows,
+        "seconds": round(seconds, 3),
         "flows_per_s": round(tally.flows / seconds, 1),
-        "token_p50_ms": _ms(percentile(tally.latency_ms, 50)), "token_p99_ms": _ms(percentile(tally.latency_ms, 99)),
-        "token_samples": len(tally.latency_ms), "errors": sum(tally.errors.values()), "error_kinds": dict(tally.errors),
-        "warmup_flows": warm.flows, "warmup_errors": sum(warm.errors.values()), "warmup_error_kinds": dict(warm.errors),
+        "token_p50_ms": _ms(percentile(tally.latency_ms, 50)),
+        "token_p99_ms": _ms(percentile(tally.latency_ms, 99)),
+        "token_samples": len(tally.latency_ms),
+        "errors": sum(tally.errors.values()),
+        "error_kinds": dict(tally.errors),
+        "warmup_flows": warm.flows,
+        "warmup_errors": sum(warm.errors.values()),
+        "warmup_error_kinds": dict(warm.errors),
         "server_cpu_pct": _cpu_percent(server_before, server_after, seconds),
         "client_cpu_pct": _cpu_percent(client_before, client_after, seconds),
-    }  # fmt: skip
+    }
 
 
 async def _measure(
-    target: Target, levels: tuple[int, ...], duration: float, warmup: float, login_levels: tuple[int, ...],
-    logins_per_client: int, server_pid: int | None,
-) -> dict[str, Any]:  # fmt: skip
+    target: Target,
+    levels: tuple[int, ...],
+    duration: float,
+    warmup: float,
+    login_levels: tuple[int, ...],
+    logins_per_client: int,
+    server_pid: int | None,
+) -> dict[str, Any]:
     login = [await measure_login(target, c, logins_per_client, server_pid) for c in login_levels]
     # One signed-in client per simulated client; a level of n uses the first n.
     setup_started = time.perf_counter()
@@ -391,13 +419,25 @@ async def _measure(
 def _machine() -> dict[str, Any]:
     model = ""
     try:
-        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), "")  # fmt: skip
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
     except OSError:
         pass
-    return {"cpu_count": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
-            "python": platform.python_version(), "httpx": httpx.__version__, "loadavg_1m_before": _load(),
-            "cpu_pressure_avg10_before": _cpu_pressure()}  # fmt: skip
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": model,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "httpx": httpx.__version__,
+        "loadavg_1m_before": _load(),
+        "cpu_pressure_avg10_before": _cpu_pressure(),
+    }
 
 
 def _load() -> float | None:
@@ -435,21 +475,29 @@ def measure_provider(
     target = Target(issuer.rstrip("/"), redirect_uri)
     machine = _machine()
     started = time.perf_counter()
-    measured = asyncio.run(
-        _measure(target, levels, duration, warmup, login_levels, logins_per_client, server_pid)
-    )
+    measured = asyncio.run(_measure(target, levels, duration, warmup, login_levels, logins_per_client, server_pid))
     machine.update(loadavg_1m_after=_load(), cpu_pressure_avg10_after=_cpu_pressure())
     errors = sum(level["errors"] + level["warmup_errors"] for level in measured["levels"])
     errors += sum(entry["errors"] + entry["warmup_errors"] for entry in measured["login"])
     return {
-        "benchmark": "provider", "issuer": target.issuer, "client_id": CLIENT_ID, "scope": SCOPE,
+        "benchmark": "provider",
+        "issuer": target.issuer,
+        "client_id": CLIENT_ID,
+        "scope": SCOPE,
         "machine": machine,
-        "settings": {"duration_s": duration, "warmup_s": warmup, "logins_per_client": logins_per_client,
-                     "percentiles": "nearest rank", "http": "HTTP/1.1 keep-alive, one connection per client"},
+        "settings": {
+            "duration_s": duration,
+            "warmup_s": warmup,
+            "logins_per_client": logins_per_client,
+            "percentiles": "nearest rank",
+            "http": "HTTP/1.1 keep-alive, one connection per client",
+        },
         "note": "the load generator (one asyncio process) shares the CPUs with the provider",
-        **measured, "total_seconds": round(time.perf_counter() - started, 1),
-        "errors_total": errors, "ok": errors == 0,
-    }  # fmt: skip
+        **measured,
+        "total_seconds": round(time.perf_counter() - started, 1),
+        "errors_total": errors,
+        "ok": errors == 0,
+    }
 
 
 # --- output -------------------------------------------------------------------------------
@@ -462,8 +510,8 @@ def _cell(value: Any, width: int) -> str:
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     widths = [max(len(h), *(len(_cell(r[i], 0)) for r in rows)) for i, h in enumerate(header)]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
-    lines += ["  ".join(_cell(v, w) for v, w in zip(row, widths)) for row in rows]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(_cell(v, w) for v, w in zip(row, widths, strict=True)) for row in rows]
     return lines
 
 
@@ -487,13 +535,48 @@ def format_provider(results: dict[str, Any]) -> str:
         f"percentiles: {settings['percentiles']}",
         "",
     ]
-    rows = [[lv["concurrency"], lv["flows"], lv["seconds"], lv["flows_per_s"], lv["token_p50_ms"], lv["token_p99_ms"],
-             lv["errors"], lv["server_cpu_pct"], lv["client_cpu_pct"]] for lv in results["levels"]]  # fmt: skip
-    lines += _table(["clients", "flows", "seconds", "flows/s", "token p50 ms", "token p99 ms", "errors",
-                     "server CPU %", "client CPU %"], rows)  # fmt: skip
+    rows = [
+        [
+            lv["concurrency"],
+            lv["flows"],
+            lv["seconds"],
+            lv["flows_per_s"],
+            lv["token_p50_ms"],
+            lv["token_p99_ms"],
+            lv["errors"],
+            lv["server_cpu_pct"],
+            lv["client_cpu_pct"],
+        ]
+        for lv in results["levels"]
+    ]
+    lines += _table(
+        [
+            "clients",
+            "flows",
+            "seconds",
+            "flows/s",
+            "token p50 ms",
+            "token p99 ms",
+            "errors",
+            "server CPU %",
+            "client CPU %",
+        ],
+        rows,
+    )
     lines += ["", "Sign-in (POST /login, Argon2id verification):"]
-    rows = [[e["concurrency"], e["logins"], e["seconds"], e["logins_per_s"], e["p50_ms"], e["p99_ms"], e["errors"],
-             e["server_cpu_pct"]] for e in results["login"]]  # fmt: skip
+    rows = [
+        [
+            e["concurrency"],
+            e["logins"],
+            e["seconds"],
+            e["logins_per_s"],
+            e["p50_ms"],
+            e["p99_ms"],
+            e["errors"],
+            e["server_cpu_pct"],
+        ]
+        for e in results["login"]
+    ]
     lines += _table(["clients", "logins", "seconds", "logins/s", "p50 ms", "p99 ms", "errors", "server CPU %"], rows)
     lines += [
         "",
@@ -501,7 +584,8 @@ def format_provider(results: dict[str, Any]) -> str:
         "The load generator (one asyncio process) shares the CPUs with the provider: figures are a floor;",
         "CPU % is per process over the timed part, 100 % = one core.",
         f"Machine load before/after: 1-min load average {machine['loadavg_1m_before']} / {machine['loadavg_1m_after']},"
-        f" CPU pressure (PSI some avg10) {machine['cpu_pressure_avg10_before']} / {machine['cpu_pressure_avg10_after']} %"
+        f" CPU pressure (PSI some avg10) {machine['cpu_pressure_avg10_before']}"
+        f" / {machine['cpu_pressure_avg10_after']} %"
         " (load above the CPU count or pressure well above 0: other work competed for the CPUs).",
     ]
     if results["ok"]:
@@ -541,8 +625,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="spalab-bench-") as data_dir:
         demo = start_demo(Path(data_dir))
         try:
-            results = measure_provider(demo.issuer, args.levels, redirect_uri=demo.spa + "/", duration=args.duration,
-                                       warmup=args.warmup, server_pid=demo.process.pid)  # fmt: skip
+            results = measure_provider(
+                demo.issuer,
+                args.levels,
+                redirect_uri=demo.spa + "/",
+                duration=args.duration,
+                warmup=args.warmup,
+                server_pid=demo.process.pid,
+            )
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130

@@ -3,27 +3,27 @@ origins), `provider` runs the provider alone as a local test identity provider."
 
 import argparse
 import asyncio
-import json
-import urllib.request
 import contextlib
 import errno
+import json
 import logging
 import os
 import signal
 import socket
 import sys
+import urllib.request
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.types import ASGIApp
 
-from .provider.config import ConfigError, ProviderConfig, load_config_file, load_demo_config
-from .provider.app import create_provider_app
 from .host.app import checkout_web_dir, create_spa_app
 from .host.vendor import VENDOR, find_vendored
+from .provider.app import create_provider_app
+from .provider.config import ConfigError, ProviderConfig, load_config_file, load_demo_config
 
 DEFAULT_DATA_DIR = Path(".spalab")
 
@@ -63,13 +63,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help=f"where keys and the database live (default {DEFAULT_DATA_DIR}/)")
     serve.add_argument("--issuer", help="point the SPA at another OpenID provider instead of the built-in one")
     serve.add_argument("--client-id", help="the SPA's client_id at that provider (with --issuer)")
-    serve.add_argument("--web-dir", type=Path, help="the SPA's files: web/ of a spalab checkout after `npm ci` "
-                       "(default: $SPALAB_WEB_DIR, else the checkout's web/ when spalab runs from one)")
+    serve.add_argument(
+        "--web-dir",
+        type=Path,
+        help="the SPA's files: web/ of a spalab checkout after `npm ci` "
+        "(default: $SPALAB_WEB_DIR, else the checkout's web/ when spalab runs from one)",
+    )
     serve.set_defaults(build=_build_serve)
     provider = commands.add_parser("provider", help="run the provider alone, as a local test identity provider")
     provider.add_argument("--config", type=Path, required=True, help="provider TOML config")
     provider.add_argument("--port", type=_port, help="port on 127.0.0.1 (default: the issuer's port)")
-    provider.add_argument("--data-dir", type=Path, help=f"where keys and the database live (default {DEFAULT_DATA_DIR}/)")
+    provider.add_argument(
+        "--data-dir", type=Path, help=f"where keys and the database live (default {DEFAULT_DATA_DIR}/)"
+    )
     provider.add_argument("--request-log", action="store_true", help="expose /_spalab/requests (demo timeline)")
     provider.set_defaults(build=_build_provider)
     return parser
@@ -86,7 +92,9 @@ def _data_dir(path: Path | None) -> Path:
         DEFAULT_DATA_DIR.mkdir(exist_ok=True)
         return DEFAULT_DATA_DIR
     if not path.is_dir():
-        raise UsageError(f"data dir {path} does not exist (create it, or leave out --data-dir to use {DEFAULT_DATA_DIR}/)")
+        raise UsageError(
+            f"data dir {path} does not exist (create it, or leave out --data-dir to use {DEFAULT_DATA_DIR}/)"
+        )
     return path
 
 
@@ -136,22 +144,31 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
         issuer, client_id = args.issuer.rstrip("/"), args.client_id
     spa_sockets = _bind("localhost", args.spa_port, "--spa-port")
     # Two redirect URIs: the app itself (redirect sign-in) and the popup's tiny callback page.
-    settings: dict[str, object] = {"issuer": issuer, "client_id": client_id, "redirect_uri": spa_origin + "/",
-                                   "popup_redirect_uri": spa_origin + "/popup-callback.html",
-                                   "scope": "openid profile email"}  # fmt: skip
+    settings: dict[str, object] = {
+        "issuer": issuer,
+        "client_id": client_id,
+        "redirect_uri": spa_origin + "/",
+        "popup_redirect_uri": spa_origin + "/popup-callback.html",
+        "scope": "openid profile email",
+    }
     if args.issuer is None:
         # Our provider: its demo API, its contacts scope, and both servers' request logs.
-        settings.update(scope="openid profile email contacts.read", api_base=issuer + "/api",
-                        request_logs={"spa-host": spa_origin + "/_spalab/requests",
-                                      "provider": issuer + "/_spalab/requests"})  # fmt: skip
+        settings.update(
+            scope="openid profile email contacts.read",
+            api_base=issuer + "/api",
+            request_logs={"spa-host": spa_origin + "/_spalab/requests", "provider": issuer + "/_spalab/requests"},
+        )
         origins = [_origin(issuer)]
     else:
         origins = _connect_origins(issuer)
     servers.append(("spa-host", create_spa_app(origins, settings, web_dir, warm_cache=True), spa_sockets))
     print(f"spalab demo: open {spa_origin}/ (provider {issuer})", flush=True)
     if args.issuer is not None:
-        print(f"spalab demo: register these redirect URIs at {issuer}: {spa_origin}/ (redirect sign-in) and "
-              f"{spa_origin}/popup-callback.html (popup sign-in)", flush=True)
+        print(
+            f"spalab demo: register these redirect URIs at {issuer}: {spa_origin}/ (redirect sign-in) and "
+            f"{spa_origin}/popup-callback.html (popup sign-in)",
+            flush=True,
+        )
     return servers
 
 
@@ -167,8 +184,11 @@ def _connect_origins(issuer: str) -> list[str]:
         with urllib.request.urlopen(issuer + "/.well-known/openid-configuration", timeout=5) as response:
             metadata = json.load(response)
     except (OSError, ValueError):
-        print(f"spalab demo: warning: cannot read {issuer}'s discovery document now; "
-              "the SPA may fetch from the issuer's origin only", flush=True)
+        print(
+            f"spalab demo: warning: cannot read {issuer}'s discovery document now; "
+            "the SPA may fetch from the issuer's origin only",
+            flush=True,
+        )
         return origins
     for key in ("token_endpoint", "revocation_endpoint", "userinfo_endpoint", "jwks_uri"):
         if isinstance(metadata.get(key), str):
@@ -231,8 +251,15 @@ MAX_CONCURRENCY = 1000
 def server_config(app: ASGIApp, max_concurrency: int = MAX_CONCURRENCY) -> uvicorn.Config:
     # docs/SECURITY.md P23: no X-Forwarded-For/-Proto is trusted (uvicorn trusts 127.0.0.1 by default),
     # so the throttle's per-address counts use the real peer address.
-    return uvicorn.Config(app, access_log=False, lifespan="off", log_level="warning", proxy_headers=False,
-                          timeout_graceful_shutdown=SHUTDOWN_GRACE, limit_concurrency=max_concurrency)  # fmt: skip
+    return uvicorn.Config(
+        app,
+        access_log=False,
+        lifespan="off",
+        log_level="warning",
+        proxy_headers=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
+        limit_concurrency=max_concurrency,
+    )
 
 
 def _run(servers: list[Served]) -> None:

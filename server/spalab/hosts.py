@@ -84,8 +84,12 @@ class TrustedHosts:
         if name in self.hosts:
             await self.app(scope, receive, send)
             return
-        logger.warning("refused %s %s: Host %s", scope.get("method", "WEBSOCKET"), scope["path"],
-                       "malformed or missing" if name is None else "not served here")  # fmt: skip
+        logger.warning(
+            "refused %s %s: Host %s",
+            scope.get("method", "WEBSOCKET"),
+            scope["path"],
+            "malformed or missing" if name is None else "not served here",
+        )
         if scope["type"] == "websocket":
             await WebSocketClose()(scope, receive, send)
         elif name is None:

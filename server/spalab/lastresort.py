@@ -50,7 +50,9 @@ class CatchUnexpected:
             if lost[0]:
                 self._gone(scope, "the connection could no longer carry the answer")
                 return
-            logger.error("%s: unexpected %s on %s %r", self.server, type(exc).__name__, scope["method"], scope["path"][:200])
+            logger.error(
+                "%s: unexpected %s on %s %r", self.server, type(exc).__name__, scope["method"], scope["path"][:200]
+            )
             # Once the status line is out, the connection can only be cut short (the server does that).
             if not started[0]:
                 await self.answer(scope)(scope, receive, send)

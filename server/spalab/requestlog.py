@@ -7,15 +7,14 @@ never reaches a server, so it can never appear here: that is the point.
 """
 
 import itertools
-import re
 import logging
+import re
 import time
 from collections import deque
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 
 logger = logging.getLogger("spalab.access")
 
@@ -128,9 +127,12 @@ class RequestLogMiddleware:
         query_items, form_items = describe_params(query), describe_params(form)
         logger.info(
             "%s %s %s query=[%s] form=[%s]",
-            self.server, scope["method"], scope["path"],
-            ",".join(p["name"] for p in query_items), ",".join(p["name"] for p in form_items),
-        )  # fmt: skip
+            self.server,
+            scope["method"],
+            scope["path"],
+            ",".join(p["name"] for p in query_items),
+            ",".join(p["name"] for p in form_items),
+        )
         if self.log is None:
             return
         self.log.add(

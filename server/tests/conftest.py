@@ -1,6 +1,6 @@
 """The provider tests' fixtures live in provider_support.py (helpers imported by name
 from there); importing them here is what makes pytest offer them to the tests."""
 
-from provider_support import app, client, clock, config, data_dir, flow  # noqa: F401 - fixtures
+from provider_support import app, client, clock, config, data_dir, flow, live_providers  # noqa: F401 - fixtures
 
-__all__ = ["app", "client", "clock", "config", "data_dir", "flow"]
+__all__ = ["app", "client", "clock", "config", "data_dir", "flow", "live_providers"]

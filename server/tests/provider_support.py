@@ -34,11 +34,12 @@ import pytest
 import uvicorn
 from argon2 import PasswordHasher
 from joserfc.jwk import RSAKey
+from starlette.testclient import TestClient
+
+from spalab.provider.app import create_provider_app
 from spalab.provider.config import ProviderConfig, parse_config
 from spalab.provider.core.claims import ALG
 from spalab.provider.store import Store
-from spalab.provider.app import create_provider_app
-from starlette.testclient import TestClient
 
 ISSUER = "http://127.0.0.1:9000"
 SPA = "http://localhost:8000"
@@ -196,8 +197,12 @@ class Flow:
     def sign_in(self, username: str = "alice", password: str = "wonderland", next_url: str = "/"):  # type: ignore[no-untyped-def]
         page = self.client.get("/login", params={"next": next_url})
         assert page.status_code == 200
-        form = {"username": username, "password": password, "next": next_url,
-                "csrf_token": hidden(page.text, "csrf_token")}  # fmt: skip
+        form = {
+            "username": username,
+            "password": password,
+            "next": next_url,
+            "csrf_token": hidden(page.text, "csrf_token"),
+        }
         return self.client.post("/login", data=form)
 
     def run(self, params: dict[str, str], decision: str = "allow", username: str = "alice"):  # type: ignore[no-untyped-def]
@@ -211,8 +216,11 @@ class Flow:
         if response.status_code == 200 and "Allow access?" in response.text:
             response = self.client.post(
                 "/consent",
-                data={"request_id": hidden(response.text, "request_id"),
-                      "csrf_token": hidden(response.text, "csrf_token"), "decision": decision},  # fmt: skip
+                data={
+                    "request_id": hidden(response.text, "request_id"),
+                    "csrf_token": hidden(response.text, "csrf_token"),
+                    "decision": decision,
+                },
             )
         return response
 
@@ -240,13 +248,13 @@ class Flow:
 
 def confidential_tokens(flow: Flow) -> dict[str, str]:
     """Signs in and exchanges a code as the confidential client (PKCE and its secret)."""
-    response = flow.run(flow.code_params(client_id="confidential", redirect_uri=CONFIDENTIAL_REDIRECT,
-                                         scope="openid offline_access"))  # fmt: skip
+    response = flow.run(
+        flow.code_params(client_id="confidential", redirect_uri=CONFIDENTIAL_REDIRECT, scope="openid offline_access")
+    )
     code = response_params(response.headers["location"])["code"]
     answer = flow.exchange(code, client_id="confidential", redirect_uri=CONFIDENTIAL_REDIRECT, client_secret=SECRET)
     assert answer.status_code == 200, answer.text
     return answer.json()  # type: ignore[no-any-return]
-
 
 
 @pytest.fixture
@@ -285,7 +293,10 @@ def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 def live_providers(config: ProviderConfig, tmp_path: Path) -> Iterator[list[str]]:
     """Two provider instances on one data dir, as in a multi-instance deployment."""
     data_dir = seeded(tmp_path)
-    with serving(create_provider_app(config, data_dir)) as first, serving(create_provider_app(config, data_dir)) as second:
+    with (
+        serving(create_provider_app(config, data_dir)) as first,
+        serving(create_provider_app(config, data_dir)) as second,
+    ):
         yield [first, second]
 
 
@@ -314,8 +325,10 @@ def race_past_the_check(base_urls: list[str], path: str, form: dict[str, str], d
     holder = sqlite3.connect(database, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     answers: list[httpx.Response] = []
-    threads = [threading.Thread(target=lambda url=url: answers.append(httpx.post(url + path, data=form, timeout=60)))
-               for url in base_urls]  # fmt: skip
+    threads = [
+        threading.Thread(target=lambda url=url: answers.append(httpx.post(url + path, data=form, timeout=60)))
+        for url in base_urls
+    ]
     try:
         for thread in threads:
             thread.start()

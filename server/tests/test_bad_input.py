@@ -11,8 +11,8 @@ also reaches the code behind the CSRF checks.
 """
 
 import asyncio
-import itertools
 import base64
+import itertools
 import json
 import re
 import secrets
@@ -24,21 +24,28 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spalab.provider.core.authorization import resolve_client, validate_authorization_request
-from spalab.provider.config import parse_config
-from spalab.provider.app import _routes as provider_routes
-from spalab.provider.app import create_provider_app
-from spalab.host.app import create_spa_app
+from provider_support import ISSUER, REDIRECT, SECRET, TEST_CONFIG, Clock, Flow, challenge_of, seeded
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from provider_support import ISSUER, REDIRECT, SECRET, TEST_CONFIG, Clock, Flow, challenge_of, seeded
+from spalab.host.app import create_spa_app
+from spalab.provider.app import _routes as provider_routes
+from spalab.provider.app import create_provider_app
+from spalab.provider.config import parse_config
+from spalab.provider.core.authorization import resolve_client, validate_authorization_request
 
 OAUTH_ERRORS = {
-    "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
-    "invalid_scope", "unsupported_token_type", "invalid_token", "insufficient_scope",
-}  # fmt: skip
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "unsupported_token_type",
+    "invalid_token",
+    "insufficient_scope",
+}
 # A traceback, or a source path of the provider or a library, in a response body.
 LEAK = re.compile(rb'Traceback|\.py", line \d|site-packages|[/\\]spalab[/\\]\w+\.py')
 FORM = b"application/x-www-form-urlencoded"
@@ -84,11 +91,19 @@ def call(app: Starlette, request: Raw) -> Answer:
         messages.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http",
-        "method": request.method, "path": request.path, "raw_path": request.path.encode(), "root_path": "",
-        "query_string": request.query, "headers": [(b"host", b"127.0.0.1:9000"), *request.headers],
-        "client": request.client, "server": ("127.0.0.1", 9000),
-    }  # fmt: skip
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "scheme": "http",
+        "method": request.method,
+        "path": request.path,
+        "raw_path": request.path.encode(),
+        "root_path": "",
+        "query_string": request.query,
+        "headers": [(b"host", b"127.0.0.1:9000"), *request.headers],
+        "client": request.client,
+        "server": ("127.0.0.1", 9000),
+    }
     raised = None
     try:
         asyncio.run(app(scope, receive, send))
@@ -149,9 +164,15 @@ VERIFIER = "v" * 43
 
 
 def _authorize_params() -> list[tuple[str, str]]:
-    return [("client_id", "spa"), ("redirect_uri", REDIRECT), ("response_type", "code"),
-            ("scope", "openid profile"), ("state", "s"), ("code_challenge", challenge_of(VERIFIER)),
-            ("code_challenge_method", "S256")]  # fmt: skip
+    return [
+        ("client_id", "spa"),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid profile"),
+        ("state", "s"),
+        ("code_challenge", challenge_of(VERIFIER)),
+        ("code_challenge_method", "S256"),
+    ]
 
 
 def _target(data_dir: Path) -> Target:
@@ -199,21 +220,55 @@ ENDPOINTS = [
     Endpoint("GET", "/authorize", False, tuple(_authorize_params()), COOKIE),
     Endpoint("POST", "/authorize", False, tuple(_authorize_params()), COOKIE),
     Endpoint("GET", "/login", False, (("next", "/authorize?client_id=spa"),), COOKIE),
-    Endpoint("POST", "/login", False,
-             (("username", "{USER}"), ("password", "not-it"), ("next", "/"), ("csrf_token", "{LOGIN_CSRF}")), COOKIE),
-    Endpoint("POST", "/consent", False,
-             (("request_id", "{REQUEST_ID}"), ("csrf_token", "{CONSENT_CSRF}"), ("decision", "allow")), COOKIE),
+    Endpoint(
+        "POST",
+        "/login",
+        False,
+        (("username", "{USER}"), ("password", "not-it"), ("next", "/"), ("csrf_token", "{LOGIN_CSRF}")),
+        COOKIE,
+    ),
+    Endpoint(
+        "POST",
+        "/consent",
+        False,
+        (("request_id", "{REQUEST_ID}"), ("csrf_token", "{CONSENT_CSRF}"), ("decision", "allow")),
+        COOKIE,
+    ),
     Endpoint("POST", "/logout", False, (("csrf_token", "{LOGOUT_CSRF}"),), COOKIE),
-    Endpoint("POST", "/token", True,
-             (("grant_type", "authorization_code"), ("code", "not-a-code"), ("redirect_uri", REDIRECT),
-              ("client_id", "spa"), ("code_verifier", VERIFIER)), variant="code"),
-    Endpoint("POST", "/token", True,
-             (("grant_type", "refresh_token"), ("refresh_token", "{REFRESH_TOKEN}"), ("client_id", "spa"),
-              ("scope", "openid")), variant="refresh"),
-    Endpoint("POST", "/revoke", True, (("token", "{SPARE_TOKEN}"), ("client_id", "spa"),
-                                       ("token_type_hint", "access_token"))),
-    Endpoint("POST", "/introspect", True,
-             (("token", "{SPARE_TOKEN}"), ("client_id", "confidential"), ("client_secret", SECRET))),
+    Endpoint(
+        "POST",
+        "/token",
+        True,
+        (
+            ("grant_type", "authorization_code"),
+            ("code", "not-a-code"),
+            ("redirect_uri", REDIRECT),
+            ("client_id", "spa"),
+            ("code_verifier", VERIFIER),
+        ),
+        variant="code",
+    ),
+    Endpoint(
+        "POST",
+        "/token",
+        True,
+        (
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "{REFRESH_TOKEN}"),
+            ("client_id", "spa"),
+            ("scope", "openid"),
+        ),
+        variant="refresh",
+    ),
+    Endpoint(
+        "POST", "/revoke", True, (("token", "{SPARE_TOKEN}"), ("client_id", "spa"), ("token_type_hint", "access_token"))
+    ),
+    Endpoint(
+        "POST",
+        "/introspect",
+        True,
+        (("token", "{SPARE_TOKEN}"), ("client_id", "confidential"), ("client_secret", SECRET)),
+    ),
     Endpoint("GET", "/userinfo", True, (), BEARER),
     Endpoint("POST", "/userinfo", True, (), BEARER),
     Endpoint("GET", "/api/me", True, (), BEARER),
@@ -222,7 +277,7 @@ ENDPOINTS = [
     Endpoint("GET", "/.well-known/openid-configuration", True),
     Endpoint("GET", "/.well-known/oauth-authorization-server", True),
     Endpoint("GET", "/_spalab/requests", True, (("since", "0"),)),
-]  # fmt: skip
+]
 
 
 @dataclass(frozen=True)
@@ -368,8 +423,13 @@ def _cases() -> Iterator[Case]:
                 yield Case(endpoint, f"method {method}", method, params, headers)
         others = tuple(h for h in headers if h[0] != b"authorization")
         for label, values in AUTHORIZATION_SHAPES:
-            yield Case(endpoint, label, endpoint.method, _encode(list(endpoint.params)),
-                       others + tuple((b"authorization", v) for v in values))  # fmt: skip
+            yield Case(
+                endpoint,
+                label,
+                endpoint.method,
+                _encode(list(endpoint.params)),
+                others + tuple((b"authorization", v) for v in values),
+            )
         for label, extra in OTHER_HEADERS:
             yield Case(endpoint, label, endpoint.method, _encode(list(endpoint.params)), headers + tuple(extra))
 
@@ -394,7 +454,8 @@ def _request(case: Case, target: Target) -> Raw:
             headers.append((b"content-type", case.content_type))
     else:
         body, query = b"", params
-    # Each case from a network of its own: sign-in failures are throttled per address, IPv6 by /64 (docs/SECURITY.md P18, P23).
+    # Each case from a network of its own: sign-in failures are throttled per address, IPv6 by /64
+    # (docs/SECURITY.md P18, P23).
     return Raw(case.method, case.endpoint.path, query, headers, body, (f"2001:db8:{next(_addresses):x}::1", 40000))
 
 
@@ -428,11 +489,29 @@ def assert_clear_answer(endpoint: Endpoint, method: str, answer: Answer) -> None
 # --- what each case must get ----------------------------------------------------------------------------
 
 # Shapes that break the whole query or body: the strict parser refuses it before any parameter is read.
-ENCODING = ("invalid UTF-8", "overlong UTF-8", "UTF-16 surrogate", "NUL", "newline", "control character",
-            "over-long", "100 fields")  # fmt: skip
-UNREADABLE_BODY = ("JSON body", "multipart body", "text/plain body", "no content type", "empty content type",
-                   "latin-1 charset", "odd parameters on the content type", "garbage content type", "huge body",
-                   "huge non-form body", "binary body")  # fmt: skip
+ENCODING = (
+    "invalid UTF-8",
+    "overlong UTF-8",
+    "UTF-16 surrogate",
+    "NUL",
+    "newline",
+    "control character",
+    "over-long",
+    "100 fields",
+)
+UNREADABLE_BODY = (
+    "JSON body",
+    "multipart body",
+    "text/plain body",
+    "no content type",
+    "empty content type",
+    "latin-1 charset",
+    "odd parameters on the content type",
+    "garbage content type",
+    "huge body",
+    "huge non-form body",
+    "binary body",
+)
 
 
 def _shape(case: Case) -> tuple[str, str]:
@@ -519,8 +598,12 @@ def _content(case: Case) -> Outcome:
         if label in ("content type in capitals", "parameters in both query and body"):
             return ("local", 303, "/login")  # a good request without a session: sign in first
         return ("page", 400, "")
-    if path == "/logout" and label in ("content type in capitals", "empty body", "parameters in the query of a POST",
-                                       "parameters in both query and body"):  # fmt: skip
+    if path == "/logout" and label in (
+        "content type in capitals",
+        "empty body",
+        "parameters in the query of a POST",
+        "parameters in both query and body",
+    ):
         return ("local", 303, "/")  # without a valid CSRF token nothing happens, but the user is sent home
     return ("page", 400, "")  # /login, /consent: no cookie, no CSRF match
 
@@ -620,11 +703,20 @@ def _request_log(case: Case, shape: str, name: str) -> Outcome:
 
 ORACLES = {
     "/": _home,
-    "/authorize": _authorize, "/consent": _consent, "/logout": _logout, "/token": _token, "/revoke": _revoke,
-    "/introspect": _revoke, "/userinfo": _bearer, "/api/me": _bearer, "/api/contacts": _bearer, "/jwks": _public,
-    "/.well-known/openid-configuration": _public, "/.well-known/oauth-authorization-server": _public,
+    "/authorize": _authorize,
+    "/consent": _consent,
+    "/logout": _logout,
+    "/token": _token,
+    "/revoke": _revoke,
+    "/introspect": _revoke,
+    "/userinfo": _bearer,
+    "/api/me": _bearer,
+    "/api/contacts": _bearer,
+    "/jwks": _public,
+    "/.well-known/openid-configuration": _public,
+    "/.well-known/oauth-authorization-server": _public,
     "/_spalab/requests": _request_log,
-}  # fmt: skip
+}
 
 
 def _oracle(case: Case) -> Outcome:
@@ -671,7 +763,9 @@ def test_bad_input_gets_its_expected_answer(target: Target, case: Case) -> None:
 def test_the_matrix_covers_every_provider_route() -> None:
     """docs/SECURITY.md P22: a new endpoint of the provider must join the matrix (static files are the fuzz run's)."""
     routes = provider_routes(parse_config(TEST_CONFIG, "test config"), True)
-    served = {(m, r.path) for r in routes if isinstance(r, Route) for m in (r.methods or ()) if m not in ("HEAD", "OPTIONS")}
+    served = {
+        (m, r.path) for r in routes if isinstance(r, Route) for m in (r.methods or ()) if m not in ("HEAD", "OPTIONS")
+    }
     assert served == {(e.method, e.path) for e in ENDPOINTS}
 
 
@@ -683,10 +777,28 @@ TOKEN = Endpoint("POST", "/token", True)
 LOGIN = Endpoint("POST", "/login", False)
 ME = Endpoint("GET", "/api/me", True)
 # Raw bytes, plus fragments of real parameters so that examples get past the first checks.
-_PIECES = st.sampled_from([b"client_id=spa", b"redirect_uri=http%3A%2F%2Flocalhost%3A8000%2F", b"response_type=code",
-                           b"response_type=token", b"scope=openid", b"grant_type=authorization_code",
-                           b"grant_type=refresh_token", b"code=x", b"code_verifier=" + VERIFIER.encode(),
-                           b"client_secret=", b"&", b"=", b"%", b"%ff", b"%00", b"\xff", b"\x00", b";"])  # fmt: skip
+_PIECES = st.sampled_from(
+    [
+        b"client_id=spa",
+        b"redirect_uri=http%3A%2F%2Flocalhost%3A8000%2F",
+        b"response_type=code",
+        b"response_type=token",
+        b"scope=openid",
+        b"grant_type=authorization_code",
+        b"grant_type=refresh_token",
+        b"code=x",
+        b"code_verifier=" + VERIFIER.encode(),
+        b"client_secret=",
+        b"&",
+        b"=",
+        b"%",
+        b"%ff",
+        b"%00",
+        b"\xff",
+        b"\x00",
+        b";",
+    ]
+)
 RAW = st.lists(st.one_of(st.binary(max_size=40), _PIECES), max_size=12).map(b"".join)
 
 
@@ -748,7 +860,9 @@ def _spa_app() -> Starlette:
 
 @pytest.mark.parametrize("path", ["/token", "/revoke", "/introspect"])
 @pytest.mark.parametrize("credentials", [b"\xff", b"c3BhOng=\xe9", "spä:x".encode()])
-def test_basic_credentials_with_a_non_ascii_byte_are_invalid_client(target: Target, path: str, credentials: bytes) -> None:
+def test_basic_credentials_with_a_non_ascii_byte_are_invalid_client(
+    target: Target, path: str, credentials: bytes
+) -> None:
     """docs/SECURITY.md P22, RFC 6749 §2.3.1: Basic credentials that are not base64 text are refused, not a 500."""
     headers = [(b"authorization", b"Basic " + credentials), (b"content-type", FORM)]
     answer = call(target.app, Raw("POST", path, b"", headers, b"token=x&grant_type=refresh_token&refresh_token=x"))
@@ -801,8 +915,16 @@ def test_an_unexpected_exception_on_the_spa_host_is_a_readable_500_without_a_tra
     assert len(logged) == 1 and logged[0].exc_info is None
 
 
-SPA_FILES = ["/", "/index.html", "/main.py", "/app.css", "/pyscript.json", "/mpy.json", "/popup-callback.html",
-             "/baseline/"]  # fmt: skip
+SPA_FILES = [
+    "/",
+    "/index.html",
+    "/main.py",
+    "/app.css",
+    "/pyscript.json",
+    "/mpy.json",
+    "/popup-callback.html",
+    "/baseline/",
+]
 
 
 @pytest.mark.parametrize("coding", ["identity", "br", "gzip"])

@@ -85,25 +85,52 @@ def sign_in_and_get_tokens(base: str) -> dict[str, str]:
     """The browser's part with httpx: /authorize → login form → consent form → code → /token."""
     verifier = new_verifier()
     with httpx.Client(base_url=base, follow_redirects=False, timeout=10) as browser:
-        response = browser.get("/authorize", params={
-            "client_id": "spa", "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid offline_access",
-            "state": "st", "code_challenge": challenge_of(verifier), "code_challenge_method": "S256"})  # fmt: skip
+        response = browser.get(
+            "/authorize",
+            params={
+                "client_id": "spa",
+                "redirect_uri": REDIRECT,
+                "response_type": "code",
+                "scope": "openid offline_access",
+                "state": "st",
+                "code_challenge": challenge_of(verifier),
+                "code_challenge_method": "S256",
+            },
+        )
         assert response.status_code == 302
         login = browser.get(response.headers["location"])
         next_url = parse_qs(urlsplit(response.headers["location"]).query)["next"][0]
-        signed_in = browser.post("/login", data={"username": "alice", "password": "wonderland", "next": next_url,
-                                                 "csrf_token": _hidden(login.text, "csrf_token")})  # fmt: skip
+        signed_in = browser.post(
+            "/login",
+            data={
+                "username": "alice",
+                "password": "wonderland",
+                "next": next_url,
+                "csrf_token": _hidden(login.text, "csrf_token"),
+            },
+        )
         assert signed_in.status_code == 303
         consent = browser.get(signed_in.headers["location"])
         assert consent.status_code == 200
-        decision = {"request_id": _hidden(consent.text, "request_id"),
-                    "csrf_token": _hidden(consent.text, "csrf_token"), "decision": "allow"}  # fmt: skip
+        decision = {
+            "request_id": _hidden(consent.text, "request_id"),
+            "csrf_token": _hidden(consent.text, "csrf_token"),
+            "decision": "allow",
+        }
         back = browser.post("/consent", data=decision)
         assert back.status_code == 303
         assert back.headers["location"].startswith(REDIRECT)
         code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
-        tokens = browser.post("/token", data={"grant_type": "authorization_code", "code": code, "client_id": "spa",
-                                              "redirect_uri": REDIRECT, "code_verifier": verifier})  # fmt: skip
+        tokens = browser.post(
+            "/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "client_id": "spa",
+                "redirect_uri": REDIRECT,
+                "code_verifier": verifier,
+            },
+        )
         assert tokens.status_code == 200, tokens.text
         return tokens.json()  # type: ignore[no-any-return]
 
@@ -130,8 +157,9 @@ def test_port_in_use_exits_2_naming_the_port(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         config = write_config(tmp_path / "idp.toml", port)
         (tmp_path / "data").mkdir()
-        result = run_cli("provider", "--config", str(config), "--port", str(port), "--data-dir", str(tmp_path / "data"),
-                         cwd=tmp_path)  # fmt: skip
+        result = run_cli(
+            "provider", "--config", str(config), "--port", str(port), "--data-dir", str(tmp_path / "data"), cwd=tmp_path
+        )
     assert result.returncode == 2
     assert str(port) in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
@@ -160,8 +188,9 @@ def test_missing_data_dir_exits_2_with_a_clear_message(tmp_path: Path) -> None:
     """README: --data-dir must exist; the message names it and says what to do."""
     config = write_config(tmp_path / "idp.toml", free_port())
     missing = tmp_path / "no-such-dir"
-    result = run_cli("provider", "--config", str(config), "--port", str(free_port()), "--data-dir", str(missing),
-                     cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        "provider", "--config", str(config), "--port", str(free_port()), "--data-dir", str(missing), cwd=tmp_path
+    )
     assert result.returncode == 2
     assert str(missing) in result.stderr
     assert "Traceback" not in result.stderr
@@ -191,16 +220,20 @@ def test_keys_and_refresh_tokens_survive_a_restart(tmp_path: Path) -> None:
         # The access token signed before the restart still verifies with the same key.
         me = httpx.get(base + "/api/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
         assert me.status_code == 200
-        refreshed = httpx.post(base + "/token", data={"grant_type": "refresh_token", "client_id": "spa",
-                                                      "refresh_token": tokens["refresh_token"]})  # fmt: skip
+        refreshed = httpx.post(
+            base + "/token",
+            data={"grant_type": "refresh_token", "client_id": "spa", "refresh_token": tokens["refresh_token"]},
+        )
         assert refreshed.status_code == 200, refreshed.text
         fresh = refreshed.json()
         assert (
             httpx.get(base + "/api/me", headers={"Authorization": f"Bearer {fresh['access_token']}"}).status_code == 200
         )
         # Rotation state survived too: the pre-restart token is now spent.
-        replay = httpx.post(base + "/token", data={"grant_type": "refresh_token", "client_id": "spa",
-                                                   "refresh_token": tokens["refresh_token"]})  # fmt: skip
+        replay = httpx.post(
+            base + "/token",
+            data={"grant_type": "refresh_token", "client_id": "spa", "refresh_token": tokens["refresh_token"]},
+        )
         assert replay.json()["error"] == "invalid_grant"
 
 

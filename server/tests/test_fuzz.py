@@ -22,16 +22,16 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from spalab.provider.config import load_demo_config
-from spalab.provider.app import _routes as provider_routes
-from spalab.host.app import WEB_DIR, create_spa_app
+from provider_support import Flow, challenge_of, hidden
 from starlette.routing import Mount, Route
 
-from provider_support import Flow, challenge_of, hidden
+from spalab.host.app import WEB_DIR, create_spa_app
+from spalab.provider.app import _routes as provider_routes
+from spalab.provider.config import load_demo_config
 
 SEED = int(os.environ.get("SPALAB_FUZZ_SEED", "22"))
 COUNT = int(os.environ.get("SPALAB_FUZZ_COUNT", "10000"))
@@ -76,8 +76,18 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     (home / "data").mkdir()
     spa_port, provider_port = _free_port(), _free_port()
     output = home / "output.txt"
-    command = [sys.executable, "-m", "spalab", "serve", "--spa-port", str(spa_port),
-               "--provider-port", str(provider_port), "--data-dir", str(home / "data")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "spalab",
+        "serve",
+        "--spa-port",
+        str(spa_port),
+        "--provider-port",
+        str(provider_port),
+        "--data-dir",
+        str(home / "data"),
+    ]
     with open(output, "wb") as sink:
         # stdout and stderr both: uvicorn's errors and our logs go to stderr, the banner to stdout.
         process = subprocess.Popen(command, cwd=home, stdout=sink, stderr=subprocess.STDOUT)
@@ -117,17 +127,37 @@ class Target:
 
 
 PARAMS = {
-    "/authorize": ("client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
-                   "code_challenge_method", "prompt", "response_mode", "max_age", "login_hint"),
+    "/authorize": (
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+        "prompt",
+        "response_mode",
+        "max_age",
+        "login_hint",
+    ),
     "/login": ("username", "password", "next", "csrf_token"),
     "/consent": ("request_id", "csrf_token", "decision"),
     "/logout": ("csrf_token",),
-    "/token": ("grant_type", "code", "redirect_uri", "client_id", "code_verifier", "refresh_token", "scope",
-               "client_secret"),
+    "/token": (
+        "grant_type",
+        "code",
+        "redirect_uri",
+        "client_id",
+        "code_verifier",
+        "refresh_token",
+        "scope",
+        "client_secret",
+    ),
     "/revoke": ("token", "token_type_hint", "client_id", "client_secret"),
     "/introspect": ("token", "token_type_hint", "client_id", "client_secret"),
     "/_spalab/requests": ("since",),
-}  # fmt: skip
+}
 
 
 def _files(directory: Path, prefix: str, skip: str = "") -> tuple[str, ...]:
@@ -174,24 +204,95 @@ class Secrets:
     bearer: list[str] = field(default_factory=list)
 
 
-BAD_TEXT = ["", "A" * 5000, "%ff%fe", "%00", "a%0d%0aSet-Cookie:%20x=y", "%c0%af", "%ed%a0%80", "²", "9" * 5000,
-            "-1", "1e309", '{"a":[1]}', "é\u202e𝔘\ufeff", "../../etc/passwd", "%", "%zz", "null", "[]", "\\", "*",
-            "http://[::1", "javascript:alert(1)", "+", " ", "0"]  # fmt: skip
+BAD_TEXT = [
+    "",
+    "A" * 5000,
+    "%ff%fe",
+    "%00",
+    "a%0d%0aSet-Cookie:%20x=y",
+    "%c0%af",
+    "%ed%a0%80",
+    "²",
+    "9" * 5000,
+    "-1",
+    "1e309",
+    '{"a":[1]}',
+    "é\u202e𝔘\ufeff",
+    "../../etc/passwd",
+    "%",
+    "%zz",
+    "null",
+    "[]",
+    "\\",
+    "*",
+    "http://[::1",
+    "javascript:alert(1)",
+    "+",
+    " ",
+    "0",
+]
 RAW_BAD = [b"\xff\xfe", b"a\x00b", b"\xc0\xaf", b"\x01\x1f\x7f", b"%", b"=&=&&", b";", b"\xe9t\xe9"]
-METHODS = ["GET"] * 6 + ["POST"] * 6 + ["HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "BREW", "get",
-                                        "CONNECT", "PROPFIND"]  # fmt: skip
-CONTENT_TYPES = [b"application/x-www-form-urlencoded", b"application/x-www-form-urlencoded; charset=utf-8",
-                 b"application/x-www-form-urlencoded; charset=iso-8859-1", b"APPLICATION/X-WWW-FORM-URLENCODED",
-                 b"application/json", b"multipart/form-data; boundary=xyz", b"multipart/form-data", b"text/plain",
-                 b"", b"\xff\x00;;=", b"application/x-www-form-urlencoded; charset=\"utf-8\"", b"*/*"]  # fmt: skip
-DATES = [b"Sat, 01 Jan 10000 00:00:00 GMT", b"Mon, 01 Jan 99999999999999999999 00:00:00 GMT",
-         b"Thu, 01 Jan 1970 00:00:00 GMT", b"Wed, 21 Oct 2099 07:28:00 GMT", b"yesterday", b"", b"0",
-         b"Mon, 01 Jan 1000 00:00:00 +9999", b"Mon, 32 Foo 2020 99:99:99 GMT"]  # fmt: skip
-RANGES = [b"bytes=0-10", b"bytes=-5", b"bytes=5-", b"bytes=10-0", b"bytes=0-0,2-3,1-5", b"bytes=" + b"9" * 5000 + b"-",
-          b"bytes=\xb2-", b"items=0-1", b"bytes", b"bytes=999999999999-", b"bytes=" + b",".join([b"0-1"] * 200),
-          b"bytes=-0", b"=", b"bytes=--"]  # fmt: skip
-ENCODINGS = [b"br", b"gzip", b"gzip;q=0.5, br;q=0.9", b"*;q=0", b"identity;q=0", b"br;q=2", b"gzip;q=nan", b"\xff",
-             b",,,", b"x-gzip", b"gzip;level=9", b"br;q=0, gzip;q=0, identity;q=0", b"a" * 5000]  # fmt: skip
+METHODS = (
+    ["GET"] * 6
+    + ["POST"] * 6
+    + ["HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "BREW", "get", "CONNECT", "PROPFIND"]
+)
+CONTENT_TYPES = [
+    b"application/x-www-form-urlencoded",
+    b"application/x-www-form-urlencoded; charset=utf-8",
+    b"application/x-www-form-urlencoded; charset=iso-8859-1",
+    b"APPLICATION/X-WWW-FORM-URLENCODED",
+    b"application/json",
+    b"multipart/form-data; boundary=xyz",
+    b"multipart/form-data",
+    b"text/plain",
+    b"",
+    b"\xff\x00;;=",
+    b'application/x-www-form-urlencoded; charset="utf-8"',
+    b"*/*",
+]
+DATES = [
+    b"Sat, 01 Jan 10000 00:00:00 GMT",
+    b"Mon, 01 Jan 99999999999999999999 00:00:00 GMT",
+    b"Thu, 01 Jan 1970 00:00:00 GMT",
+    b"Wed, 21 Oct 2099 07:28:00 GMT",
+    b"yesterday",
+    b"",
+    b"0",
+    b"Mon, 01 Jan 1000 00:00:00 +9999",
+    b"Mon, 32 Foo 2020 99:99:99 GMT",
+]
+RANGES = [
+    b"bytes=0-10",
+    b"bytes=-5",
+    b"bytes=5-",
+    b"bytes=10-0",
+    b"bytes=0-0,2-3,1-5",
+    b"bytes=" + b"9" * 5000 + b"-",
+    b"bytes=\xb2-",
+    b"items=0-1",
+    b"bytes",
+    b"bytes=999999999999-",
+    b"bytes=" + b",".join([b"0-1"] * 200),
+    b"bytes=-0",
+    b"=",
+    b"bytes=--",
+]
+ENCODINGS = [
+    b"br",
+    b"gzip",
+    b"gzip;q=0.5, br;q=0.9",
+    b"*;q=0",
+    b"identity;q=0",
+    b"br;q=2",
+    b"gzip;q=nan",
+    b"\xff",
+    b",,,",
+    b"x-gzip",
+    b"gzip;level=9",
+    b"br;q=0, gzip;q=0, identity;q=0",
+    b"a" * 5000,
+]
 ETAGS = [b"*", b'"abc"', b'W/"abc"', b'"', b"W/", b",,,", b'"' + b"a" * 5000 + b'"', b"\xff\xfe", b'W/"x", "y", *']
 
 
@@ -293,16 +394,33 @@ class Generator:
             headers.append((b"host", self.pick(hosts)))  # two Host headers
         chances = [
             (0.25, b"authorization", self.authorization),
-            (0.2, b"origin", lambda: self.pick([self.servers.spa.encode(), b"null", b"http://evil.example", b"\xff",
-                                                self.servers.issuer.encode(), b"http://localhost:1"])),  # fmt: skip
+            (
+                0.2,
+                b"origin",
+                lambda: self.pick(
+                    [
+                        self.servers.spa.encode(),
+                        b"null",
+                        b"http://evil.example",
+                        b"\xff",
+                        self.servers.issuer.encode(),
+                        b"http://localhost:1",
+                    ]
+                ),
+            ),
             (0.3, b"cookie", self.cookie),
             (0.15, b"if-none-match", lambda: self.pick(ETAGS)),
             (0.15, b"if-modified-since", lambda: self.pick(DATES)),
             (0.1, b"if-range", lambda: self.pick(DATES + ETAGS)),
             (0.15, b"range", lambda: self.pick(RANGES)),
             (0.3, b"accept-encoding", lambda: self.pick(ENCODINGS)),
-            (0.1, b"referer", lambda: self.pick([b"http://[::1/x?code=abc", b"\xff", b"x" * 3000,
-                                                 self.servers.spa.encode() + b"/?code=abc&state=s"])),  # fmt: skip
+            (
+                0.1,
+                b"referer",
+                lambda: self.pick(
+                    [b"http://[::1/x?code=abc", b"\xff", b"x" * 3000, self.servers.spa.encode() + b"/?code=abc&state=s"]
+                ),
+            ),
             (0.05, b"x-forwarded-for", lambda: self.pick([b"1.2.3.4", b"\xff", b"::1, 10.0.0.1"])),
             (0.05, b"accept", lambda: self.pick([b"application/json", b"*/*;q=x", b"\xff"])),
             (0.05, b"expect", lambda: b"100-continue"),
@@ -316,19 +434,45 @@ class Generator:
 
     def authorization(self) -> bytes:
         token = self.pick(self.secrets.bearer or ["x"]).encode()  # type: ignore[union-attr]
-        raw = bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(1, 30))).replace(b"\r", b"").replace(b"\n", b"")
+        raw = (
+            bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(1, 30)))
+            .replace(b"\r", b"")
+            .replace(b"\n", b"")
+        )
         import base64
 
-        return self.pick([b"Bearer " + token, b"Bearer", b"Bearer " + raw, b"Basic " + raw, b"Basic \xff",
-                          b"Basic " + base64.b64encode(b"confidential-demo:demo-secret-not-for-production"),
-                          b"Basic " + base64.b64encode(b"spa-demo:" + raw), b"Basic " + base64.b64encode(raw),
-                          b"Basic c3BhOng=\xe9", b"Digest x", b"", b"Bearer " + b"A" * 9000, b"bearer  " + token])  # fmt: skip
+        return self.pick(
+            [
+                b"Bearer " + token,
+                b"Bearer",
+                b"Bearer " + raw,
+                b"Basic " + raw,
+                b"Basic \xff",
+                b"Basic " + base64.b64encode(b"confidential-demo:demo-secret-not-for-production"),
+                b"Basic " + base64.b64encode(b"spa-demo:" + raw),
+                b"Basic " + base64.b64encode(raw),
+                b"Basic c3BhOng=\xe9",
+                b"Digest x",
+                b"",
+                b"Bearer " + b"A" * 9000,
+                b"bearer  " + token,
+            ]
+        )
 
     def cookie(self) -> bytes:
         real = [c.encode() for c in self.secrets.cookies] or [b"a=b"]
-        return self.pick([self.pick(real), b"spalab_session_x=\xff\x00; ;;==; a", b"=", b";;;", b"a" * 5000,
-                          self.pick(real) + b"; " + self.pick(real), b"spalab_session_00000000=nope",
-                          self.pick(real).replace(b"=", b"=\xe9")])  # fmt: skip
+        return self.pick(
+            [
+                self.pick(real),
+                b"spalab_session_x=\xff\x00; ;;==; a",
+                b"=",
+                b";;;",
+                b"a" * 5000,
+                self.pick(real) + b"; " + self.pick(real),
+                b"spalab_session_00000000=nope",
+                self.pick(real).replace(b"=", b"=\xe9"),
+            ]
+        )
 
     def body(self, pairs: list[tuple[str, str]]) -> tuple[bytes, list[tuple[bytes, bytes]], bool]:
         """The body, its extra headers, and whether it is cut short."""
@@ -338,8 +482,17 @@ class Generator:
         if kind == 0:
             body = json.dumps(dict(pairs)).encode()
         elif kind == 1:
-            body = b"".join(b'--xyz\r\nContent-Disposition: form-data; name="' + n.encode() + b'"\r\n\r\n'
-                            + v.encode("utf-8", "surrogatepass") + b"\r\n" for n, v in pairs) + b"--xyz--\r\n"  # fmt: skip
+            body = (
+                b"".join(
+                    b'--xyz\r\nContent-Disposition: form-data; name="'
+                    + n.encode()
+                    + b'"\r\n\r\n'
+                    + v.encode("utf-8", "surrogatepass")
+                    + b"\r\n"
+                    for n, v in pairs
+                )
+                + b"--xyz--\r\n"
+            )
             body = body if rng.random() < 0.7 else body[: rng.randrange(len(body) + 1)]
         elif kind == 2:
             body = form + b"&pad=" + b"A" * rng.choice([70_000, 300_000])
@@ -350,8 +503,9 @@ class Generator:
         content_type = [(b"content-type", self.pick(CONTENT_TYPES))] if rng.random() < 0.9 else []
         return body, content_type, rng.random() < 0.03
 
-    def assemble(self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes,
-                 truncated: bool) -> bytes:  # fmt: skip
+    def assemble(
+        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes, truncated: bool
+    ) -> bytes:
         rng = self.rng
         framing: list[tuple[bytes, bytes]] = []
         if body and not truncated and rng.random() < 0.1:
@@ -368,25 +522,27 @@ class Generator:
     def malformed_http(self, aim: Target) -> bytes:
         port = self.servers.provider_port if aim.server == "provider" else self.servers.spa_port
         host = b"Host: 127.0.0.1:%d\r\n" % port
-        return self.pick([
-            b"GET / HTTP/1.1\r\n" + host + b"Content-Length: 5\r\nContent-Length: 7\r\n\r\nabcde",
-            b"GET / HTTP/1.1\r\n" + host + b"Content-Length: -1\r\n\r\n",
-            b"GET / HTTP/1.1\r\n" + host + b"Content-Length: 1e3\r\n\r\n",
-            b"GET / HTTP/1.1\r\n" + host + b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n",
-            b"GET / HTTP/1.1\r\n" + host + b"Bad Header\r\n\r\n",
-            b"GET / HTTP/1.1\r\n" + host + b" folded: x\r\n\r\n",
-            b"GET /\x00 HTTP/1.1\r\n" + host + b"\r\n",
-            b"GET / HTTP/9.9\r\n" + host + b"\r\n",
-            b"\xff\xfe / HTTP/1.1\r\n" + host + b"\r\n",
-            b"GET / HTTP/1.1\n" + host.replace(b"\r\n", b"\n") + b"\n",
-            b"GET " + b"/a" * 40_000 + b" HTTP/1.1\r\n" + host + b"\r\n",
-            b"GET / HTTP/1.1\r\n" + host + b"X: " + b"a" * 70_000 + b"\r\n\r\n",
-            b"GET / HTTP/1.0\r\n\r\n",
-            b"GET / HTTP/1.1\r\n\r\n",  # no Host at all
-            b"GET http://127.0.0.1:%d/jwks HTTP/1.1\r\n" % port + host + b"\r\n",
-            b"OPTIONS * HTTP/1.1\r\n" + host + b"\r\n",
-            b"GET / HTTP/1.1\r\n" + host + b"X:\xff\x00\r\n\r\n",
-        ])  # type: ignore[return-value]
+        return self.pick(
+            [
+                b"GET / HTTP/1.1\r\n" + host + b"Content-Length: 5\r\nContent-Length: 7\r\n\r\nabcde",
+                b"GET / HTTP/1.1\r\n" + host + b"Content-Length: -1\r\n\r\n",
+                b"GET / HTTP/1.1\r\n" + host + b"Content-Length: 1e3\r\n\r\n",
+                b"GET / HTTP/1.1\r\n" + host + b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n",
+                b"GET / HTTP/1.1\r\n" + host + b"Bad Header\r\n\r\n",
+                b"GET / HTTP/1.1\r\n" + host + b" folded: x\r\n\r\n",
+                b"GET /\x00 HTTP/1.1\r\n" + host + b"\r\n",
+                b"GET / HTTP/9.9\r\n" + host + b"\r\n",
+                b"\xff\xfe / HTTP/1.1\r\n" + host + b"\r\n",
+                b"GET / HTTP/1.1\n" + host.replace(b"\r\n", b"\n") + b"\n",
+                b"GET " + b"/a" * 40_000 + b" HTTP/1.1\r\n" + host + b"\r\n",
+                b"GET / HTTP/1.1\r\n" + host + b"X: " + b"a" * 70_000 + b"\r\n\r\n",
+                b"GET / HTTP/1.0\r\n\r\n",
+                b"GET / HTTP/1.1\r\n\r\n",  # no Host at all
+                b"GET http://127.0.0.1:%d/jwks HTTP/1.1\r\n" % port + host + b"\r\n",
+                b"OPTIONS * HTTP/1.1\r\n" + host + b"\r\n",
+                b"GET / HTTP/1.1\r\n" + host + b"X:\xff\x00\r\n\r\n",
+            ]
+        )  # type: ignore[return-value]
 
 
 # --- raw HTTP/1.1 over keep-alive sockets ------------------------------------------------------------------
@@ -419,7 +575,7 @@ class Connection:
                 if half_close:
                     self.sock.shutdown(socket.SHUT_WR)
                 status, close = self.read_response(head)
-            except (Closed, ConnectionError) as exc:
+            except (Closed, ConnectionError):
                 self.close()
                 if fresh or half_close or attempt:
                     return 0  # refused outright: uvicorn drops what it cannot parse
@@ -511,8 +667,11 @@ def mint_secrets(servers: Servers) -> Secrets:
         params = flow.code_params(client_id="spa-demo", redirect_uri=servers.spa + "/")
         code = parse_qs(urlsplit(flow.run(params).headers["location"]).query)["code"][0]
         tokens = flow.exchange(code, client_id="spa-demo", redirect_uri=servers.spa + "/").json()
-        consent = flow.authorize(flow.code_params(client_id="baseline-oidc-client-ts",
-                                                  redirect_uri=servers.spa + "/baseline/", scope="openid"))  # fmt: skip
+        consent = flow.authorize(
+            flow.code_params(
+                client_id="baseline-oidc-client-ts", redirect_uri=servers.spa + "/baseline/", scope="openid"
+            )
+        )
         login = client.get("/login", params={"next": "/"})
         found.values = {
             "client_id": ["spa-demo", "confidential-demo", "baseline-oidc-client-ts", "lab-other-spa", "nobody"],
@@ -522,31 +681,41 @@ def mint_secrets(servers: Servers) -> Secrets:
             "code_challenge": [challenge_of(flow.verifier), "short"],
             "code_challenge_method": ["S256", "plain", "s256"],
             "code_verifier": [flow.verifier, "v" * 43, "v" * 129],
-            "code": [code], "refresh_token": [tokens["refresh_token"]], "token": [tokens["access_token"],
-                                                                              tokens["refresh_token"]],
+            "code": [code],
+            "refresh_token": [tokens["refresh_token"]],
+            "token": [tokens["access_token"], tokens["refresh_token"]],
             "grant_type": ["authorization_code", "refresh_token", "client_credentials", "password"],
             "client_secret": ["demo-secret-not-for-production", "wrong"],
             "username": ["nobody", "mallory", "ALICE "],  # never a real account: see test_normal_flow_still_works
-            "password": ["x", "wonderland"], "next": ["/", "//evil.example", "/authorize?client_id=spa-demo"],
+            "password": ["x", "wonderland"],
+            "next": ["/", "//evil.example", "/authorize?client_id=spa-demo"],
             "csrf_token": [hidden(consent.text, "csrf_token"), hidden(login.text, "csrf_token")],
-            "request_id": [hidden(consent.text, "request_id")], "decision": ["allow", "deny", "maybe"],
-            "prompt": ["none", "login", "consent", "select_account"], "response_mode": ["query", "fragment", "form_post"],
-            "state": ["s"], "nonce": ["n"], "since": ["0", "9007199254740991"], "token_type_hint": ["access_token"],
-        }  # fmt: skip
+            "request_id": [hidden(consent.text, "request_id")],
+            "decision": ["allow", "deny", "maybe"],
+            "prompt": ["none", "login", "consent", "select_account"],
+            "response_mode": ["query", "fragment", "form_post"],
+            "state": ["s"],
+            "nonce": ["n"],
+            "since": ["0", "9007199254740991"],
+            "token_type_hint": ["access_token"],
+        }
         found.cookies = ["; ".join(f"{k}={v}" for k, v in client.cookies.items())]
         found.bearer = [tokens["access_token"]]
     return found
 
 
 def test_fuzz_both_servers_no_5xx_no_traceback(servers: Servers) -> None:
-    """docs/SECURITY.md P22: 10,000+ generated malformed requests over every endpoint of both servers: no 5xx, no trace."""
+    """docs/SECURITY.md P22: 10,000+ generated malformed requests over every endpoint of both servers:
+    no 5xx, no trace."""
     aims = targets(servers)
     secrets = mint_secrets(servers)
     tally = Tally()
     per_worker = -(-COUNT // CONNECTIONS)
     workers = [
-        threading.Thread(target=_worker, args=(Generator(random.Random(f"{SEED}-{i}"), servers, aims, secrets),
-                                               per_worker, servers, tally))  # fmt: skip
+        threading.Thread(
+            target=_worker,
+            args=(Generator(random.Random(f"{SEED}-{i}"), servers, aims, secrets), per_worker, servers, tally),
+        )
         for i in range(CONNECTIONS)
     ]
     began = time.monotonic()
@@ -555,8 +724,10 @@ def test_fuzz_both_servers_no_5xx_no_traceback(servers: Servers) -> None:
     for worker in workers:
         worker.join()
     tried = sum(tally.statuses.values())
-    print(f"\nfuzz: seed {SEED}, {tried} requests in {time.monotonic() - began:.1f} s, "
-          f"statuses {dict(sorted(tally.statuses.items()))} (0 = connection closed without an answer)")  # fmt: skip
+    print(
+        f"\nfuzz: seed {SEED}, {tried} requests in {time.monotonic() - began:.1f} s, "
+        f"statuses {dict(sorted(tally.statuses.items()))} (0 = connection closed without an answer)"
+    )
     assert tried >= COUNT
     assert not tally.failures, "\n".join(tally.failures[:20])
     assert {f"{aim.server} {aim.key}" for aim in aims} <= tally.hit
@@ -587,15 +758,19 @@ def _new_output(servers: Servers, mark: int) -> list[str]:
     return [line for line in servers.printed()[mark:].splitlines() if TRACE.search(line)]
 
 
-@pytest.mark.parametrize("server, path", [("provider", "/token"), ("provider", "/login"), ("provider", "/jwks"),
-                                          ("spa", "/lab/blank"), ("spa", "/main.py")])  # fmt: skip
+@pytest.mark.parametrize(
+    "server, path",
+    [("provider", "/token"), ("provider", "/login"), ("provider", "/jwks"), ("spa", "/lab/blank"), ("spa", "/main.py")],
+)
 def test_a_request_cut_short_leaves_no_trace(servers: Servers, server: str, path: str) -> None:
     """docs/SECURITY.md P22: a client that leaves mid-body (Starlette's ClientDisconnect), or a broken chunked body
     that uvicorn answers with its own 400 before the app answers (the app's send then fails), is the
     connection's end, not a bug: no traceback, no 'unexpected' line."""
     port = servers.provider_port if server == "provider" else servers.spa_port
     head = b"POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/x-www-form-urlencoded\r\n" % (
-        path.encode(), port)  # fmt: skip
+        path.encode(),
+        port,
+    )
     mark = len(servers.printed())
     cut = Connection(port)
     assert cut.exchange(head + b"Content-Length: 100\r\n\r\ngrant_type=", False, half_close=True) in (0, 400, 405)
@@ -623,4 +798,3 @@ def test_a_broken_body_after_the_answer_leaves_no_trace(servers: Servers, server
     connection.close()
     time.sleep(0.5)  # the server logs after closing
     assert not _new_output(servers, mark)
-

@@ -8,7 +8,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -45,8 +44,18 @@ class Provider:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "spalab", "provider", "--config", str(self.config),
-                   "--port", str(self.port), "--data-dir", str(self.data_dir)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "spalab",
+            "provider",
+            "--config",
+            str(self.config),
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+        ]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, cwd=self.data_dir.parent, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT
@@ -101,19 +110,33 @@ class Browser:
     def __init__(self, base: str) -> None:
         self.http = httpx.Client(base_url=base, follow_redirects=False, timeout=10)
         self.verifier = new_verifier()
-        self.params = {"client_id": "spa", "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid",
-                       "state": "st", "code_challenge": challenge_of(self.verifier), "code_challenge_method": "S256"}  # fmt: skip
+        self.params = {
+            "client_id": "spa",
+            "redirect_uri": REDIRECT,
+            "response_type": "code",
+            "scope": "openid",
+            "state": "st",
+            "code_challenge": challenge_of(self.verifier),
+            "code_challenge_method": "S256",
+        }
 
     def login_form(self, next_url: str) -> dict[str, str]:
         page = self.http.get("/login", params={"next": next_url})
-        return {"username": "alice", "password": "wonderland", "next": next_url,
-                "csrf_token": hidden(page.text, "csrf_token")}  # fmt: skip
+        return {
+            "username": "alice",
+            "password": "wonderland",
+            "next": next_url,
+            "csrf_token": hidden(page.text, "csrf_token"),
+        }
 
     def sign_in_and_consent(self) -> None:
         assert self.http.post("/login", data=self.login_form("/authorize?" + urlencode(self.params))).status_code == 303
         page = self.http.get("/authorize", params=self.params)
-        form = {"request_id": hidden(page.text, "request_id"), "csrf_token": hidden(page.text, "csrf_token"),
-                "decision": "allow"}  # fmt: skip
+        form = {
+            "request_id": hidden(page.text, "request_id"),
+            "csrf_token": hidden(page.text, "csrf_token"),
+            "decision": "allow",
+        }
         assert self.http.post("/consent", data=form).status_code == 303
 
     def code(self) -> str:
@@ -123,8 +146,16 @@ class Browser:
         return parse_qs(urlsplit(response.headers["location"]).query)["code"][0]
 
     def exchange(self, code: str) -> httpx.Response:
-        return self.http.post("/token", data={"grant_type": "authorization_code", "code": code, "client_id": "spa",
-                                              "redirect_uri": REDIRECT, "code_verifier": self.verifier})  # fmt: skip
+        return self.http.post(
+            "/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "client_id": "spa",
+                "redirect_uri": REDIRECT,
+                "code_verifier": self.verifier,
+            },
+        )
 
     def tokens(self) -> dict[str, str]:
         response = self.exchange(self.code())
@@ -132,7 +163,9 @@ class Browser:
         return response.json()  # type: ignore[no-any-return]
 
     def refresh(self, token: str) -> httpx.Response:
-        return self.http.post("/token", data={"grant_type": "refresh_token", "refresh_token": token, "client_id": "spa"})
+        return self.http.post(
+            "/token", data={"grant_type": "refresh_token", "refresh_token": token, "client_id": "spa"}
+        )
 
     def revoke(self, token: str) -> None:
         assert self.http.post("/revoke", data={"token": token, "client_id": "spa"}).status_code == 200
@@ -188,7 +221,9 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(idp: Provider) -> No
 
     answers: list[httpx.Response] = []
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Content-Length": str(len(body))}
-    sender = threading.Thread(target=lambda: answers.append(browser.http.post("/login", content=slow_body(), headers=headers)))
+    sender = threading.Thread(
+        target=lambda: answers.append(browser.http.post("/login", content=slow_body(), headers=headers))
+    )
     sender.start()
     assert first_part_sent.wait(EXIT_TIMEOUT)
     time.sleep(0.3)  # let the server read the request line and headers
@@ -206,8 +241,10 @@ def test_sigterm_exits_0_even_when_a_client_stalls(idp: Provider) -> None:
     """docs/SECURITY.md P28: a request whose body never completes cannot hold the shutdown
     beyond its grace period (cli.SHUTDOWN_GRACE)."""
     with socket.create_connection(("127.0.0.1", idp.port)) as stalled:
-        stalled.sendall(b"POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n"
-                        b"Content-Type: application/x-www-form-urlencoded\r\n\r\ngrant_type=")
+        stalled.sendall(
+            b"POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n\r\ngrant_type="
+        )
         time.sleep(0.3)  # let the server read the request line and headers
         idp.signal(signal.SIGTERM)
         assert idp.wait() == 0

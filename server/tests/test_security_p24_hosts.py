@@ -19,15 +19,24 @@ from provider_support import ISSUER, TEST_CONFIG, seeded
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message
 
-from spalab.provider.config import ConfigError, ProviderConfig, parse_config
-from spalab.provider.app import create_provider_app
 from spalab.host.app import create_spa_app
+from spalab.provider.app import create_provider_app
+from spalab.provider.config import ConfigError, ProviderConfig, parse_config
 
 SPA = "http://localhost:8000"
 SETTINGS = {"issuer": ISSUER, "client_id": "spa-demo", "redirect_uri": SPA + "/"}
 REBOUND = "rebind.attacker.example"
-FOREIGN = [f"{REBOUND}:9000", f"{REBOUND}:8000", REBOUND, "example.com", "127.0.0.2:9000", "localhost.:9000",
-           "[::2]:9000", "[::ffff:127.0.0.1]:9000", "2130706433:9000"]  # fmt: skip
+FOREIGN = [
+    f"{REBOUND}:9000",
+    f"{REBOUND}:8000",
+    REBOUND,
+    "example.com",
+    "127.0.0.2:9000",
+    "localhost.:9000",
+    "[::2]:9000",
+    "[::ffff:127.0.0.1]:9000",
+    "2130706433:9000",
+]
 MALFORMED = ["", " ", "a b", "[::1", "[zz::1]:9000", "localhost:9000:1", "localhost/x", "user@localhost", "localhost:x"]
 LOOPBACK = ["127.0.0.1", "localhost", "LOCALHOST", "[::1]", "[0:0:0:0:0:0:0:1]"]
 
@@ -52,9 +61,19 @@ def provider_for(tmp_path: Path, issuer: str, extra: str = "") -> TestClient:
 
 # --- the provider ---
 
-PROVIDER_REQUESTS = [("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("GET", "/authorize"),
-                     ("POST", "/consent"), ("GET", "/_spalab/requests"), ("GET", "/.well-known/openid-configuration"),
-                     ("GET", "/jwks"), ("POST", "/token"), ("GET", "/api/me"), ("GET", "/static/provider.css")]  # fmt: skip
+PROVIDER_REQUESTS = [
+    ("GET", "/"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("GET", "/authorize"),
+    ("POST", "/consent"),
+    ("GET", "/_spalab/requests"),
+    ("GET", "/.well-known/openid-configuration"),
+    ("GET", "/jwks"),
+    ("POST", "/token"),
+    ("GET", "/api/me"),
+    ("GET", "/static/provider.css"),
+]
 JSON_PATHS = ("/_spalab/", "/.well-known/", "/jwks", "/token", "/api/")
 
 
@@ -103,10 +122,13 @@ def test_a_malformed_host_is_a_bad_request(provider: TestClient, host: str) -> N
     assert response.json()["error"] == "invalid_request"
 
 
-@pytest.mark.parametrize("hosts", [[], [b"127.0.0.1:9000", b"127.0.0.1:9000"], [b"127.0.0.1", REBOUND.encode()],
-                                   [b"\xff\xfe"], [b"localhost\x00"]])  # fmt: skip
-def test_no_host_several_or_undecodable_are_a_bad_request(provider: TestClient, spa: TestClient,
-                                                          hosts: list[bytes]) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    "hosts",
+    [[], [b"127.0.0.1:9000", b"127.0.0.1:9000"], [b"127.0.0.1", REBOUND.encode()], [b"\xff\xfe"], [b"localhost\x00"]],
+)
+def test_no_host_several_or_undecodable_are_a_bad_request(
+    provider: TestClient, spa: TestClient, hosts: list[bytes]
+) -> None:
     """RFC 9110 §7.4: a request without Host, with more than one, or with bytes no host has gets 400."""
     for app in (provider.app, spa.app):
         assert asgi_get(app, "/_spalab/requests", [(b"host", h) for h in hosts])[0] == 400
@@ -136,8 +158,9 @@ def test_allowed_hosts_adds_the_names_an_operator_lists(tmp_path: Path) -> None:
     assert client.get("/jwks", headers={"Host": "other.internal"}).status_code == 421
 
 
-@pytest.mark.parametrize("value", ['["idp:8443"]', '["[::1]:8443"]', '["http://idp"]', '["idp/x"]', '[""]',
-                                   '["a b"]', '"idp"'])  # fmt: skip
+@pytest.mark.parametrize(
+    "value", ['["idp:8443"]', '["[::1]:8443"]', '["http://idp"]', '["idp/x"]', '[""]', '["a b"]', '"idp"']
+)
 def test_allowed_hosts_takes_host_names_only(value: str) -> None:
     """A port, scheme or path in allowed_hosts is a config error naming the key."""
     with pytest.raises(ConfigError, match="allowed_hosts"):
@@ -160,9 +183,20 @@ def test_provider_builds_no_redirect_from_the_host(provider: TestClient) -> None
 
 # --- the SPA host ---
 
-SPA_REQUESTS = [("GET", "/"), ("GET", "/index.html"), ("GET", "/baseline/"), ("GET", "/baseline"), ("GET", "/main.py"),
-                ("GET", "/app.css"), ("GET", "/pyscript.json"), ("GET", "/_spalab/requests"), ("GET", "/lab/blank"),
-                ("GET", "/lab/bounce"), ("GET", "/vendor/pyodide/pyodide.mjs"), ("POST", "/")]  # fmt: skip
+SPA_REQUESTS = [
+    ("GET", "/"),
+    ("GET", "/index.html"),
+    ("GET", "/baseline/"),
+    ("GET", "/baseline"),
+    ("GET", "/main.py"),
+    ("GET", "/app.css"),
+    ("GET", "/pyscript.json"),
+    ("GET", "/_spalab/requests"),
+    ("GET", "/lab/blank"),
+    ("GET", "/lab/bounce"),
+    ("GET", "/vendor/pyodide/pyodide.mjs"),
+    ("POST", "/"),
+]
 
 
 @pytest.mark.parametrize(("method", "path"), SPA_REQUESTS)
@@ -188,8 +222,10 @@ def test_spa_host_answers_the_loopback_names(spa: TestClient, host: str) -> None
 
 
 @pytest.mark.parametrize("host", [f"{h}:8000" for h in LOOPBACK])
-@pytest.mark.parametrize(("path", "location"), [("/baseline", "/baseline/"), ("/baseline?runtime=py", "/baseline/?runtime=py"),
-                                                ("/lab/bounce", "/lab/landing")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [("/baseline", "/baseline/"), ("/baseline?runtime=py", "/baseline/?runtime=py"), ("/lab/bounce", "/lab/landing")],
+)
 def test_spa_host_redirects_carry_a_path_only(spa: TestClient, host: str, path: str, location: str) -> None:
     """docs/SECURITY.md P24: no Location is built from the Host (StaticFiles' directory redirect would be)."""
     response = spa.get(path, headers={"Host": host})
@@ -198,7 +234,8 @@ def test_spa_host_redirects_carry_a_path_only(spa: TestClient, host: str, path: 
 
 
 def test_a_double_slash_path_redirects_to_a_path_not_a_host(spa: TestClient) -> None:
-    """docs/SECURITY.md P24: //baseline must not become Location //baseline/ (a browser reads that as host "baseline")."""
+    """docs/SECURITY.md P24: //baseline must not become Location //baseline/ (a browser reads that as
+    host "baseline")."""
     status, sent = asgi_get(spa.app, "//baseline", [(b"host", b"localhost:8000")])
     assert status == 307
     assert dict(sent[0]["headers"])[b"location"] == b"/baseline/"
@@ -248,8 +285,19 @@ def asgi_get(app: ASGIApp, path: str, headers: list[tuple[bytes, bytes]]) -> tup
     async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": headers,
-             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 9000)}  # fmt: skip
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 9000),
+    }
     anyio.run(app, scope, receive, send)
     return sent[0]["status"], sent

@@ -11,7 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "SECURITY.md"
 TEST_DIRS = [ROOT / "server" / "tests", ROOT / "web" / "tests", ROOT / "e2e"]
-ROW = re.compile(r"^\| (?P<item>[PCH]\d+) \| (?P<rule>[^|]+) \| (?P<spec>[^|]*) \| (?P<where>[^|]+) \| (?P<test>[^|]+) \|$")
+ROW = re.compile(
+    r"^\| (?P<item>[PCH]\d+) \| (?P<rule>[^|]+) \| (?P<spec>[^|]*) \| (?P<where>[^|]+) \| (?P<test>[^|]+) \|$"
+)
 CODE = re.compile(r"`([^`]+)`")
 
 
@@ -76,10 +78,17 @@ def test_every_item_has_a_test_or_is_marked_planned() -> None:
 
 def test_every_security_comment_names_a_defined_item() -> None:
     defined = items()
-    sources = [p for folder in ("server", "web", "e2e") for p in (ROOT / folder).rglob("*")
-               if p.suffix in (".py", ".js", ".html") and "node_modules" not in p.parts]  # fmt: skip
-    cited = {(str(p.relative_to(ROOT)), ref) for p in sources
-             for ref in re.findall(r"SECURITY\.md ([PCH]\d+)", p.read_text(encoding="utf-8", errors="replace"))}  # fmt: skip
+    sources = [
+        p
+        for folder in ("server", "web", "e2e")
+        for p in (ROOT / folder).rglob("*")
+        if p.suffix in (".py", ".js", ".html") and "node_modules" not in p.parts
+    ]
+    cited = {
+        (str(p.relative_to(ROOT)), ref)
+        for p in sources
+        for ref in re.findall(r"SECURITY\.md ([PCH]\d+)", p.read_text(encoding="utf-8", errors="replace"))
+    }
     unknown = sorted((path, ref) for path, ref in cited if ref not in defined)
     assert not unknown, unknown
     assert len(cited) > 40  # the code does cite the threat model

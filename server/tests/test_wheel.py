@@ -24,13 +24,17 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A clean venv with only the locked runtime dependencies and the wheel; returns its bin/."""
     root = tmp_path_factory.mktemp("wheel")
     source = root / "source"  # a copy: setuptools' build/ in the checkout could leak stale files into the wheel
-    shutil.copytree(REPO / "server" / "spalab", source / "server" / "spalab",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    shutil.copytree(
+        REPO / "server" / "spalab", source / "server" / "spalab", ignore=shutil.ignore_patterns("__pycache__")
+    )
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, source / name)
     # No build isolation: the test extra pins setuptools, so the build needs no download.
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(root / "dist"),
-                    str(source)], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(root / "dist"), str(source)],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = (root / "dist").glob("spalab-*.whl")
     target = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(target)], check=True)
@@ -85,8 +89,14 @@ def running(command: list[str], cwd: Path, url: str) -> Iterator[None]:
 
 
 def test_spalab_runs_from_the_installed_wheel_not_the_checkout(venv: Path, outside: Path) -> None:
-    found = subprocess.run([str(venv / "python"), "-c", "import spalab; print(spalab.__file__)"], cwd=outside,
-                           env=clean_env(), capture_output=True, text=True, check=True)  # fmt: skip
+    found = subprocess.run(
+        [str(venv / "python"), "-c", "import spalab; print(spalab.__file__)"],
+        cwd=outside,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert Path(found.stdout.strip()).is_relative_to(venv.parent)
 
 
@@ -103,8 +113,18 @@ def test_provider_from_the_wheel_answers_discovery_and_renders_its_pages(venv: P
 
 def test_serve_from_the_wheel_with_web_dir_serves_the_spa_and_the_provider(venv: Path, outside: Path) -> None:
     spa_port, provider_port = free_port(), free_port()
-    command = [str(venv / "spalab"), "serve", "--web-dir", str(REPO / "web"), "--spa-port", str(spa_port),
-               "--provider-port", str(provider_port), "--data-dir", "data"]  # fmt: skip
+    command = [
+        str(venv / "spalab"),
+        "serve",
+        "--web-dir",
+        str(REPO / "web"),
+        "--spa-port",
+        str(spa_port),
+        "--provider-port",
+        str(provider_port),
+        "--data-dir",
+        "data",
+    ]
     spa, issuer = f"http://127.0.0.1:{spa_port}", f"http://127.0.0.1:{provider_port}"
     with running(command, outside, issuer + "/.well-known/openid-configuration"):
         assert httpx.get(spa + "/").status_code == 200
@@ -122,7 +142,8 @@ def test_serve_from_the_wheel_without_web_dir_exits_2_saying_what_to_pass(venv: 
 
 def test_serve_with_a_web_dir_that_is_not_the_spa_exits_2(venv: Path, outside: Path) -> None:
     command = [str(venv / "spalab"), "serve", "--spa-port", str(free_port()), "--provider-port", str(free_port())]
-    result = subprocess.run(command, cwd=outside, env=clean_env(SPALAB_WEB_DIR=str(outside)), capture_output=True,
-                            text=True, timeout=30)  # fmt: skip
+    result = subprocess.run(
+        command, cwd=outside, env=clean_env(SPALAB_WEB_DIR=str(outside)), capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 2
     assert str(outside) in result.stderr and "Traceback" not in result.stderr  # the directory the variable named

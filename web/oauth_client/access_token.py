@@ -47,9 +47,7 @@ def validate_jwt_access_token(
     return jwt.claims
 
 
-def check_token_client(
-    claims: "dict[str, Any]", client: ClientConfig, checks: "list[tuple[str, str]]"
-) -> None:
+def check_token_client(claims: "dict[str, Any]", client: ClientConfig, checks: "list[tuple[str, str]]") -> None:
     """RFC 9068 §2.2: client_id names the client the token was issued to (C6)."""
     issued_to = claims.get("client_id", claims.get("azp"))
     if issued_to is None:

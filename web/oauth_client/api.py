@@ -55,9 +55,7 @@ def check_bearer_token(access_token: str) -> None:
 def build_userinfo_request(metadata: ProviderMetadata, access_token: str) -> HttpRequest:
     """GET the UserInfo endpoint (OIDC Core §5.3.1)."""
     if not metadata.userinfo_endpoint:
-        raise ConfigurationError(
-            "no userinfo_endpoint", reason="missing_endpoint", parameter="userinfo_endpoint"
-        )
+        raise ConfigurationError("no userinfo_endpoint", reason="missing_endpoint", parameter="userinfo_endpoint")
     return build_api_request(metadata.userinfo_endpoint, access_token)
 
 
@@ -70,9 +68,7 @@ def parse_api_response(response: HttpResponse) -> object:
         try:
             return json.loads(response.body)
         except ValueError:
-            raise ApiError(
-                "API answered malformed JSON", status=response.status, reason="invalid_json"
-            ) from None
+            raise ApiError("API answered malformed JSON", status=response.status, reason="invalid_json") from None
     return response.body
 
 

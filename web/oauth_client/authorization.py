@@ -10,26 +10,20 @@ from .transaction import CODE, Transaction
 from .urls import add_query
 
 
-def build_authorization_url(
-    metadata: ProviderMetadata, client: ClientConfig, transaction: Transaction
-) -> str:
+def build_authorization_url(metadata: ProviderMetadata, client: ClientConfig, transaction: Transaction) -> str:
     """The URL to send the browser to; every value comes from ``transaction``."""
     check_authorization_request(metadata, client, transaction)
     return add_query(metadata.authorization_endpoint, authorization_parameters(transaction))
 
 
-def check_authorization_request(
-    metadata: ProviderMetadata, client: ClientConfig, transaction: Transaction
-) -> None:
+def check_authorization_request(metadata: ProviderMetadata, client: ClientConfig, transaction: Transaction) -> None:
     """Guards that must hold before anything is sent to the provider."""
     # RFC 9207 §2.4 / RFC 9700 §4.4: a transaction belongs to the issuer it was started for
     if transaction.issuer != metadata.issuer or client.issuer != metadata.issuer:
         raise IssuerMismatch("transaction issuer differs", reason="transaction_issuer", parameter="issuer")
     # RFC 6749 §4.1.3: the redirect_uri and client must be the registered ones
     if transaction.client_id != client.client_id or transaction.redirect_uri != client.redirect_uri:
-        raise ConfigurationError(
-            "transaction client differs", reason="transaction_client", parameter="client_id"
-        )
+        raise ConfigurationError("transaction client differs", reason="transaction_client", parameter="client_id")
     # RFC 8414 §2: only request what the provider advertises
     if transaction.response_type not in metadata.response_types_supported:
         raise ConfigurationError(
@@ -44,9 +38,7 @@ def check_authorization_request(
         _check_code_request(metadata, transaction)
     # OIDC Core §3.2.2.1: an id_token is only issued for the openid scope
     elif "id_token" in transaction.response_type and "openid" not in split_scope(transaction.scope):
-        raise ConfigurationError(
-            "id_token needs scope openid", reason="openid_scope_required", parameter="scope"
-        )
+        raise ConfigurationError("id_token needs scope openid", reason="openid_scope_required", parameter="scope")
 
 
 def _check_code_request(metadata: ProviderMetadata, transaction: Transaction) -> None:

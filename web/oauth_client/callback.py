@@ -110,9 +110,7 @@ def _reject(
     return error(reason.replace("_", " "), reason=reason, parameter=parameter, checks=failed)
 
 
-def read_response_parameters(
-    url: str, response_mode: str, checks: "list[tuple[str, str]]"
-) -> "dict[str, str]":
+def read_response_parameters(url: str, response_mode: str, checks: "list[tuple[str, str]]") -> "dict[str, str]":
     """The parameters of the requested component, after the component rules (C4)."""
     _, query, fragment = split_url(url)
     wanted, other = (query, fragment) if response_mode == "query" else (fragment, query)

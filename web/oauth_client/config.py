@@ -12,19 +12,13 @@ class ClientConfig:
     def __init__(self, issuer: str, client_id: str, redirect_uri: str, scope: str = "openid") -> None:
         # RFC 8414 §2: the issuer is an https URL (loopback http tolerated for development)
         if not is_secure_url(issuer):
-            raise ConfigurationError(
-                "issuer must be an https URL", reason="insecure_issuer", parameter="issuer"
-            )
+            raise ConfigurationError("issuer must be an https URL", reason="insecure_issuer", parameter="issuer")
         # RFC 8414 §2: the issuer has no query or fragment component
         if "?" in issuer or "#" in issuer:
-            raise ConfigurationError(
-                "issuer has a query or fragment", reason="issuer_has_query", parameter="issuer"
-            )
+            raise ConfigurationError("issuer has a query or fragment", reason="issuer_has_query", parameter="issuer")
         # RFC 6749 §2.2: every request names the client
         if not isinstance(client_id, str) or not client_id:
-            raise ConfigurationError(
-                "client_id is required", reason="missing_client_id", parameter="client_id"
-            )
+            raise ConfigurationError("client_id is required", reason="missing_client_id", parameter="client_id")
         _check_redirect_uri(redirect_uri)
         if not isinstance(scope, str):
             raise ConfigurationError("scope must be text", reason="invalid_scope", parameter="scope")

@@ -99,9 +99,7 @@ def build_discovery_request(issuer: str, well_known: str = OPENID_CONFIGURATION)
     return HttpRequest("GET", url, {"Accept": JSON_CONTENT_TYPE})
 
 
-def parse_discovery_response(
-    issuer: str, response: HttpResponse, require_code_flow: bool = True
-) -> ProviderMetadata:
+def parse_discovery_response(issuer: str, response: HttpResponse, require_code_flow: bool = True) -> ProviderMetadata:
     """Validate a metadata response for the configured ``issuer`` (OIDC Discovery §4.3, RFC 8414 §3.3)."""
     # RFC 8414 §3.2: a successful response uses the 200 OK status code
     if response.status != 200:
@@ -123,9 +121,7 @@ def validate_metadata(raw: "dict[str, Any]", issuer: str) -> ProviderMetadata:
         raise IssuerMismatch("discovered issuer differs", reason="discovered_issuer", parameter="issuer")
     # RFC 8414 §2: authorization_endpoint is required for the flows this client uses
     if not raw.get("authorization_endpoint"):
-        raise DiscoveryError(
-            "no authorization_endpoint", reason="missing_endpoint", parameter="authorization_endpoint"
-        )
+        raise DiscoveryError("no authorization_endpoint", reason="missing_endpoint", parameter="authorization_endpoint")
     # RFC 8414 §2: response_types_supported is required
     if not _is_string_list(raw.get("response_types_supported")):
         raise DiscoveryError(

@@ -29,14 +29,10 @@ def implicit_signature_inputs(result: CallbackResult, jwks: "dict[str, Any]") ->
     verifier (WebCrypto) can run them first and fill a PrecomputedVerifier."""
     inputs = []
     if result.id_token:
-        inputs.append(
-            signature_input(decode_jwt(result.id_token, InvalidIdToken), jwks, error=InvalidIdToken)
-        )
+        inputs.append(signature_input(decode_jwt(result.id_token, InvalidIdToken), jwks, error=InvalidIdToken))
     if result.access_token and is_jwt_access_token(result.access_token):
         inputs.append(
-            signature_input(
-                decode_jwt(result.access_token, InvalidAccessToken), jwks, error=InvalidAccessToken
-            )
+            signature_input(decode_jwt(result.access_token, InvalidAccessToken), jwks, error=InvalidAccessToken)
         )
     return inputs
 
@@ -73,9 +69,7 @@ def validate_implicit_response(
     check_token_binding(result.access_token, claims, metadata, client, now, jwks, verify, checks)
     expires_at = now + result.expires_in if result.expires_in is not None else None
     scopes = split_scope(result.scope if result.scope is not None else transaction.scope)
-    return TokenSet(
-        result.access_token, "Bearer", now, expires_at, scopes, None, result.id_token, claims, checks
-    )
+    return TokenSet(result.access_token, "Bearer", now, expires_at, scopes, None, result.id_token, claims, checks)
 
 
 def check_token_binding(

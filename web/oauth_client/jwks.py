@@ -134,16 +134,12 @@ class PrecomputedVerifier:
         self._results = {}  # type: dict[tuple[object, ...], bool]
 
     def record(self, checked: SignatureInput, valid: bool) -> None:
-        self._results[_result_key(checked.alg, checked.jwk, checked.signing_input, checked.signature)] = (
-            valid is True
-        )
+        self._results[_result_key(checked.alg, checked.jwk, checked.signing_input, checked.signature)] = valid is True
 
     def __call__(self, alg: str, jwk: "dict[str, Any]", signing_input: bytes, signature: bytes) -> bool:
         return self._results.get(_result_key(alg, jwk, signing_input, signature), False)
 
 
-def _result_key(
-    alg: str, jwk: "dict[str, Any]", signing_input: bytes, signature: bytes
-) -> "tuple[object, ...]":
+def _result_key(alg: str, jwk: "dict[str, Any]", signing_input: bytes, signature: bytes) -> "tuple[object, ...]":
     material = tuple(jwk.get(name) for name in ("kty", "crv", "n", "e", "x", "y"))
     return (alg, material, bytes(signing_input), bytes(signature))

@@ -14,9 +14,7 @@ def build_revocation_request(
 ) -> HttpRequest:
     """POST the token to the revocation endpoint (RFC 7009 §2.1)."""
     if not metadata.revocation_endpoint:
-        raise ConfigurationError(
-            "no revocation_endpoint", reason="missing_endpoint", parameter="revocation_endpoint"
-        )
+        raise ConfigurationError("no revocation_endpoint", reason="missing_endpoint", parameter="revocation_endpoint")
     # RFC 7009 §2.1: token is required
     if not isinstance(token, str) or not token:
         raise ConfigurationError("no token", reason="missing_token", parameter="token")

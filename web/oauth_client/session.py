@@ -77,17 +77,13 @@ class TokenSet:
         return claims.get("sub") if claims else None
 
     def __repr__(self) -> str:
-        return (
-            "TokenSet(access_token=%s, token_type=%r, expires_at=%r, scopes=%r, "
-            "refresh_token=%s, id_token=%s)"
-            % (
-                masked(self.access_token),
-                self.token_type,
-                self.expires_at,
-                self.scopes,
-                masked(self.refresh_token),
-                masked(self.id_token),
-            )
+        return "TokenSet(access_token=%s, token_type=%r, expires_at=%r, scopes=%r, refresh_token=%s, id_token=%s)" % (
+            masked(self.access_token),
+            self.token_type,
+            self.expires_at,
+            self.scopes,
+            masked(self.refresh_token),
+            masked(self.id_token),
         )
 
 

@@ -36,14 +36,10 @@ def build_code_exchange_request(
         raise IssuerMismatch("transaction issuer differs", reason="transaction_issuer", parameter="issuer")
     # RFC 6749 §4.1.3: client_id and redirect_uri must match the authorization request
     if transaction.client_id != client.client_id or transaction.redirect_uri != client.redirect_uri:
-        raise ConfigurationError(
-            "transaction client differs", reason="transaction_client", parameter="client_id"
-        )
+        raise ConfigurationError("transaction client differs", reason="transaction_client", parameter="client_id")
     # RFC 7636 §4.5: the code exchange carries the verifier (C3)
     if not transaction.is_code_flow or not transaction.code_verifier:
-        raise ConfigurationError(
-            "no code_verifier", reason="missing_code_verifier", parameter="code_verifier"
-        )
+        raise ConfigurationError("no code_verifier", reason="missing_code_verifier", parameter="code_verifier")
     validate_code_verifier(transaction.code_verifier)
     if not isinstance(code, str) or not code:
         raise ConfigurationError("no code", reason="missing_code", parameter="code")
@@ -65,9 +61,7 @@ def build_refresh_request(
 ) -> HttpRequest:
     """POST a refresh token (RFC 6749 §6); the answer rotates it (RFC 9700 §4.14.2)."""
     if not isinstance(refresh_token, str) or not refresh_token:
-        raise ConfigurationError(
-            "no refresh_token", reason="missing_refresh_token", parameter="refresh_token"
-        )
+        raise ConfigurationError("no refresh_token", reason="missing_refresh_token", parameter="refresh_token")
     pairs = [
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token),
@@ -111,9 +105,7 @@ def parse_token_response(
             access_token=data["access_token"],
         )
     requested = transaction.scope if transaction else None
-    return _token_set(
-        data, now, split_scope(data.get("scope") or requested), data.get("refresh_token"), claims, checks
-    )
+    return _token_set(data, now, split_scope(data.get("scope") or requested), data.get("refresh_token"), claims, checks)
 
 
 def parse_refresh_response(

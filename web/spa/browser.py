@@ -134,7 +134,7 @@ class Storage:
         for index in range(js.sessionStorage.length):
             name = str(js.sessionStorage.key(index))
             if name.startswith(self.prefix):
-                found.append(name[len(self.prefix):])
+                found.append(name[len(self.prefix) :])
         return found
 
 

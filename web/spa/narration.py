@@ -16,8 +16,11 @@ try:  # for static checkers only; MicroPython has no typing module
 except ImportError:
     pass
 
-FLOW_NAMES = {"code": "Authorization code + PKCE", "token": "Implicit (legacy): token",
-              "id_token token": "Implicit (legacy): id_token token"}  # fmt: skip
+FLOW_NAMES = {
+    "code": "Authorization code + PKCE",
+    "token": "Implicit (legacy): token",
+    "id_token token": "Implicit (legacy): id_token token",
+}
 
 
 class Narrator:
@@ -45,22 +48,34 @@ class Narrator:
 
     def authorization_request(self, tx: Transaction, url: str, popup: bool) -> None:
         where = "a popup window opens" if popup else "this page navigates"
-        step = self.step("Authorization request", "info", FLOW_NAMES[tx.response_type] + ": " + where
-                         + " to the provider's authorization endpoint.")  # fmt: skip
+        step = self.step(
+            "Authorization request",
+            "info",
+            FLOW_NAMES[tx.response_type] + ": " + where + " to the provider's authorization endpoint.",
+        )
         step["query"] = url_parts(url)[1]
         if tx.code_verifier:
-            step["kv"].append(["code_verifier", shown("code_verifier", tx.code_verifier) + " — kept in this "
-                               "tab's sessionStorage; sent later only to the token endpoint"])  # fmt: skip
+            step["kv"].append(
+                [
+                    "code_verifier",
+                    shown("code_verifier", tx.code_verifier) + " — kept in this "
+                    "tab's sessionStorage; sent later only to the token endpoint",
+                ]
+            )
         self.save()
 
     def redirect_back(self, url: str, via: str) -> None:
         base, query, fragment = url_parts(url)
         if via == "popup":
-            how = ("The provider sent the popup to " + base + "; that page cleaned its URL, handed it to this "
-                   "page (postMessage, same origin only) and closed.")  # fmt: skip
+            how = (
+                "The provider sent the popup to " + base + "; that page cleaned its URL, handed it to this "
+                "page (postMessage, same origin only) and closed."
+            )
         else:
-            how = ("The provider sent the browser to " + base + ". The URL was cleaned with "
-                   "history.replaceState before Python started (boot.js).")  # fmt: skip
+            how = (
+                "The provider sent the browser to " + base + ". The URL was cleaned with "
+                "history.replaceState before Python started (boot.js)."
+            )
         step = self.step("Redirect back to the app", "info", how)
         step["query"], step["fragment"] = query, fragment
         self.save()
@@ -73,8 +88,11 @@ class Narrator:
         add_checks(step, checks)
 
     def token_request(self, request: HttpRequest) -> "Step":
-        step = self.step("Token request (fetch with CORS)", "info", "POST " + request.url + " from this page's "
-                         "origin; the response is read by JavaScript, never put in a URL.")  # fmt: skip
+        step = self.step(
+            "Token request (fetch with CORS)",
+            "info",
+            "POST " + request.url + " from this page's origin; the response is read by JavaScript, never put in a URL.",
+        )
         step["kv"] = shown_pairs(request.body or "")
         return step
 
@@ -84,33 +102,41 @@ class Narrator:
         add_checks(step, [("PKCE verifier accepted by the provider", "ok")] + tokens.checks)
 
     def implicit_checks(self) -> "Step":
-        return self.step("Token checks (implicit)", "ok", "The tokens arrived in the fragment: the app must "
-                         "prove they are its own.")  # fmt: skip
+        return self.step(
+            "Token checks (implicit)", "ok", "The tokens arrived in the fragment: the app must prove they are its own."
+        )
 
     def userinfo(self, endpoint: str, profile: object) -> None:
-        step = self.step("Userinfo", "ok", "GET " + endpoint + ": no id_token in this flow, so the app asks who "
-                         "signed in.")  # fmt: skip
+        step = self.step(
+            "Userinfo", "ok", "GET " + endpoint + ": no id_token in this flow, so the app asks who signed in."
+        )
         step["kv"].append(["sub", str(profile.get("sub")) if isinstance(profile, dict) else "?"])
 
     def api_call(self, request: HttpRequest, response: HttpResponse, access_token: str) -> "Step":
-        step = self.step("API call", "info", "GET " + request.url + " with Authorization: Bearer "
-                         + shown("access_token", access_token))  # fmt: skip
+        step = self.step(
+            "API call",
+            "info",
+            "GET " + request.url + " with Authorization: Bearer " + shown("access_token", access_token),
+        )
         step["kv"].append(["status", str(response.status)])
         return step
 
     def refreshed(self, request: HttpRequest, old: TokenSet, tokens: TokenSet) -> None:
         step = self.step("Refresh (rotation)", "ok", "POST " + request.url + " with grant_type=refresh_token.")
-        step["kv"] = [["old refresh_token", shown("refresh_token", old.refresh_token or "")],
-                      ["new refresh_token", shown("refresh_token", tokens.refresh_token or "")],
-                      ["rotated", "yes" if tokens.refresh_token != old.refresh_token else "no"]]  # fmt: skip
+        step["kv"] = [
+            ["old refresh_token", shown("refresh_token", old.refresh_token or "")],
+            ["new refresh_token", shown("refresh_token", tokens.refresh_token or "")],
+            ["rotated", "yes" if tokens.refresh_token != old.refresh_token else "no"],
+        ]
         self.save()
 
     def sign_out(self) -> "Step":
         return self.step("Sign out", "ok", "Tokens revoked at the provider and dropped from memory.")
 
     def servers_saw(self) -> "Step":
-        return self.step("What the servers saw", "info", "From each server's request log. The fragment is never "
-                         "sent to any server.")  # fmt: skip
+        return self.step(
+            "What the servers saw", "info", "From each server's request log. The fragment is never sent to any server."
+        )
 
 
 def _summary(tokens: TokenSet) -> str:

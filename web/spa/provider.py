@@ -44,8 +44,9 @@ class Provider:
     async def verifier_for(self, tokens: "list[str]") -> PrecomputedVerifier:
         """WebCrypto is asynchronous: verify first, hand the core the answers."""
         jwks = await self.keys()
-        return await verified([signature_input(decode_jwt(token, InvalidIdToken), jwks, error=InvalidIdToken)
-                               for token in tokens])  # fmt: skip
+        return await verified(
+            [signature_input(decode_jwt(token, InvalidIdToken), jwks, error=InvalidIdToken) for token in tokens]
+        )
 
 
 async def _fetch_jwks(url: str) -> "dict[str, Any]":

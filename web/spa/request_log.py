@@ -64,8 +64,9 @@ class RequestLogs:
         return logs
 
 
-def _fill(step: "Step", paths: "tuple[str, ...]", logs: "dict[str, list[Entry] | None]",
-          marks: "dict[str, int]") -> None:  # fmt: skip
+def _fill(
+    step: "Step", paths: "tuple[str, ...]", logs: "dict[str, list[Entry] | None]", marks: "dict[str, int]"
+) -> None:
     seen = []
     for server, entries in logs.items():
         if entries is None:

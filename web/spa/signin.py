@@ -121,8 +121,9 @@ class SpaApp:
                 self.storage.remove(TX_PREFIX + state)
                 return Transaction.from_json(stored)
         with self.narrator.failure_recorded(self.narrator.unknown_state()):
-            raise StateMismatch("no transaction for this state", reason="unknown_state", parameter="state",
-                                checks=[("state", "failed")])  # fmt: skip
+            raise StateMismatch(
+                "no transaction for this state", reason="unknown_state", parameter="state", checks=[("state", "failed")]
+            )
 
     async def _exchange(self, tx: Transaction, code: str, client: ClientConfig) -> None:
         metadata = await self.provider.discover()
@@ -131,8 +132,9 @@ class SpaApp:
         response = await browser.send(request)
         verifier = await self.provider.verifier_for(_id_tokens(response))
         with self.narrator.failure_recorded(step, [("token response", "failed")]):
-            tokens = parse_token_response(response, metadata, client, browser.now(), tx,
-                                          await self.provider.keys(), verifier)  # fmt: skip
+            tokens = parse_token_response(
+                response, metadata, client, browser.now(), tx, await self.provider.keys(), verifier
+            )
         self.narrator.tokens_received(step, tokens)
         self.show_server_views(("/token",))
         self.session.signed_in(tokens, tx.response_type)
@@ -142,9 +144,10 @@ class SpaApp:
         verifier = await verified(implicit_signature_inputs(result, jwks))
         step = self.narrator.implicit_checks()
         with self.narrator.failure_recorded(step):
-            tokens = validate_implicit_response(result, metadata, self.client_for(tx), tx, browser.now(), jwks,
-                                                verifier)  # fmt: skip
-        add_checks(step, tokens.checks[len(result.checks):])
+            tokens = validate_implicit_response(
+                result, metadata, self.client_for(tx), tx, browser.now(), jwks, verifier
+            )
+        add_checks(step, tokens.checks[len(result.checks) :])
         self.session.signed_in(tokens, tx.response_type)
         if tokens.id_token_claims is None:
             await self._load_profile()
@@ -201,8 +204,9 @@ class SpaApp:
         request = build_refresh_request(metadata, self.client, old.refresh_token or "")
         response = await browser.send(request)
         verifier = await self.provider.verifier_for(_id_tokens(response))
-        tokens = parse_refresh_response(response, metadata, self.client, old, browser.now(),
-                                        await self.provider.keys(), verifier)  # fmt: skip
+        tokens = parse_refresh_response(
+            response, metadata, self.client, old, browser.now(), await self.provider.keys(), verifier
+        )
         self.session.signed_in(tokens, self.session.response_type)
         self.narrator.refreshed(request, old, tokens)
 

@@ -16,8 +16,17 @@ try:  # for static checkers only; MicroPython has no typing module
 except ImportError:
     pass
 
-SENSITIVE = ("code", "access_token", "id_token", "refresh_token", "state", "nonce", "code_verifier",
-             "code_challenge", "token")  # fmt: skip
+SENSITIVE = (
+    "code",
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "state",
+    "nonce",
+    "code_verifier",
+    "code_challenge",
+    "token",
+)
 
 
 def shown(name: str, value: str) -> str:
@@ -40,8 +49,17 @@ class Timeline:
         self.steps = steps if steps is not None else []
 
     def add(self, title: str, status: str = "info", detail: str = "", at: float = 0.0) -> "Step":
-        step = {"title": title, "status": status, "detail": detail, "at": at,
-                "kv": [], "query": None, "fragment": None, "checks": [], "servers": []}  # type: Step  # fmt: skip
+        step = {
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "at": at,
+            "kv": [],
+            "query": None,
+            "fragment": None,
+            "checks": [],
+            "servers": [],
+        }  # type: Step
         self.steps.append(step)
         return step
 
@@ -74,7 +92,9 @@ class failure_recorded:
     `step` failed with the checks the error carries (or `fallback`), calls `save`, and goes
     on up to the one handler in main.py, which shows it."""
 
-    def __init__(self, step: "Step", save: "Callable[[], None]", fallback: "list[tuple[str, str]] | None" = None) -> None:
+    def __init__(
+        self, step: "Step", save: "Callable[[], None]", fallback: "list[tuple[str, str]] | None" = None
+    ) -> None:
         self.step, self.save, self.fallback = step, save, fallback or []
 
     def __enter__(self) -> "Step":

@@ -48,12 +48,27 @@ class TokenStore:
         record = self.storage.get("tokens") if self.keep else None
         if record:
             data = json.loads(record)
-            self.tokens = TokenSet(data["access_token"], "Bearer", data["issued_at"], data["expires_at"],
-                                   data["scopes"], data["refresh_token"], data["id_token"], data["claims"])  # fmt: skip
+            self.tokens = TokenSet(
+                data["access_token"],
+                "Bearer",
+                data["issued_at"],
+                data["expires_at"],
+                data["scopes"],
+                data["refresh_token"],
+                data["id_token"],
+                data["claims"],
+            )
             self.response_type = data["response_type"]
 
 
 def _token_record(tokens: TokenSet, response_type: str) -> "dict[str, Any]":
-    return {"access_token": tokens.access_token, "issued_at": tokens.issued_at, "expires_at": tokens.expires_at,
-            "scopes": tokens.scopes, "refresh_token": tokens.refresh_token, "id_token": tokens.id_token,
-            "claims": tokens.id_token_claims, "response_type": response_type}  # fmt: skip
+    return {
+        "access_token": tokens.access_token,
+        "issued_at": tokens.issued_at,
+        "expires_at": tokens.expires_at,
+        "scopes": tokens.scopes,
+        "refresh_token": tokens.refresh_token,
+        "id_token": tokens.id_token,
+        "claims": tokens.id_token_claims,
+        "response_type": response_type,
+    }

@@ -65,8 +65,9 @@ def signed_out(storage_note: str) -> None:
     element("storage-note").textContent = storage_note
 
 
-def signed_in(who: str, flow: str, scopes: "list[str]", expiry: str, tokens: "list[tuple[str, str]]",
-              can_refresh: bool) -> None:  # fmt: skip
+def signed_in(
+    who: str, flow: str, scopes: "list[str]", expiry: str, tokens: "list[tuple[str, str]]", can_refresh: bool
+) -> None:
     show("signed-out", False)
     show("signed-in", True)
     element("who").textContent = who

@@ -4,6 +4,7 @@ pytest on CPython and under portable_runner.py on MicroPython."""
 import json
 
 import client_vectors as vectors
+
 from oauth_client.config import ClientConfig
 from oauth_client.discovery import ProviderMetadata
 from oauth_client.encoding import b64url_decode, b64url_encode
@@ -95,9 +96,7 @@ def counting_random_bytes(start: int = 0) -> "Callable[[int], bytes]":
 def make_transaction(
     response_type: str = "code", response_mode: str = "query", scope: str = "openid profile"
 ) -> Transaction:
-    transaction = new_transaction(
-        make_client(scope), response_type, response_mode, counting_random_bytes(), NOW
-    )
+    transaction = new_transaction(make_client(scope), response_type, response_mode, counting_random_bytes(), NOW)
     transaction.nonce = vectors.NONCE  # the recorded ID tokens carry this nonce
     return transaction
 
@@ -137,9 +136,22 @@ except ImportError:
     VERIFY = recorded_verify
 
 __all__ = [
-    "CLIENT_ID", "ISSUER", "NOW", "REDIRECT_URI", "VERIFY", "counting_random_bytes", "make_client", "make_metadata",
-    "make_transaction", "metadata_document", "raises", "recorded_verify", "response", "tamper_claims", "unsigned_jwt",
-]  # fmt: skip
+    "CLIENT_ID",
+    "ISSUER",
+    "NOW",
+    "REDIRECT_URI",
+    "VERIFY",
+    "counting_random_bytes",
+    "make_client",
+    "make_metadata",
+    "make_transaction",
+    "metadata_document",
+    "raises",
+    "recorded_verify",
+    "response",
+    "tamper_claims",
+    "unsigned_jwt",
+]
 
 
 def tamper_claims(token: str, **changes: object) -> str:

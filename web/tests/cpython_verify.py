@@ -33,9 +33,7 @@ def cryptography_verify(alg: str, jwk: dict[str, Any], signing_input: bytes, sig
             _rsa_key(jwk).verify(signature, signing_input, pss, hashes.SHA256())
         elif alg == "ES256":
             # JWS carries R || S; cryptography wants DER.
-            der = encode_dss_signature(
-                int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-            )
+            der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
             _ec_key(jwk).verify(der, signing_input, ec.ECDSA(hashes.SHA256()))
         else:
             return False

@@ -78,7 +78,9 @@ def id_claims(access_token: "str | None", **changes: object) -> "dict[str, Any]"
     return {name: value for name, value in claims.items() if value is not None}
 
 
-def sign(key: "RSAKey | ECKey | OctKey", alg: str, claims: "dict[str, Any]", typ: str = "JWT", kid: "str | None" = None) -> str:
+def sign(
+    key: "RSAKey | ECKey | OctKey", alg: str, claims: "dict[str, Any]", typ: str = "JWT", kid: "str | None" = None
+) -> str:
     header = {"alg": alg, "typ": typ, "kid": kid or key.kid}
     return jwt.encode(header, claims, key, algorithms=[alg])
 
@@ -104,9 +106,7 @@ def tokens(k: "dict[str, Any]") -> "dict[str, str]":
         "id_other_audience": sign(
             rsa, "RS256", id_claims(OPAQUE_ACCESS_TOKEN, aud=OTHER_CLIENT_ID, azp=OTHER_CLIENT_ID)
         ),
-        "id_multi_audience_no_azp": sign(
-            rsa, "RS256", id_claims(OPAQUE_ACCESS_TOKEN, aud=[CLIENT_ID, "x"], azp=None)
-        ),
+        "id_multi_audience_no_azp": sign(rsa, "RS256", id_claims(OPAQUE_ACCESS_TOKEN, aud=[CLIENT_ID, "x"], azp=None)),
         "id_multi_audience_azp": sign(rsa, "RS256", id_claims(OPAQUE_ACCESS_TOKEN, aud=[CLIENT_ID, "x"])),
         "id_azp_other": sign(rsa, "RS256", id_claims(OPAQUE_ACCESS_TOKEN, azp=OTHER_CLIENT_ID)),
         "id_other_issuer": sign(rsa, "RS256", id_claims(OPAQUE_ACCESS_TOKEN, iss=OTHER_ISSUER)),
@@ -117,9 +117,7 @@ def tokens(k: "dict[str, Any]") -> "dict[str, str]":
         "id_code_flow": sign(rsa, "RS256", id_claims(None)),
         "id_code_flow_at_hash": sign(rsa, "RS256", id_claims(CODE_FLOW_ACCESS_TOKEN)),
         "id_refreshed": sign(rsa, "RS256", id_claims(None, nonce=None, iat=NOW + 300, exp=NOW + 900)),
-        "id_refreshed_other_sub": sign(
-            rsa, "RS256", id_claims(None, nonce=None, sub="mallory", iat=NOW + 300)
-        ),
+        "id_refreshed_other_sub": sign(rsa, "RS256", id_claims(None, nonce=None, sub="mallory", iat=NOW + 300)),
     }
     made["id_hs256"] = jwt.encode(
         {"alg": "HS256", "kid": "rsa-1"}, id_claims(OPAQUE_ACCESS_TOKEN), OctKey.import_key(b"s" * 32)

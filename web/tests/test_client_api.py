@@ -3,6 +3,7 @@
 import json
 
 from client_support import ISSUER, make_metadata, raises, response
+
 from oauth_client.api import (
     bearer_challenge,
     build_api_request,
@@ -72,9 +73,7 @@ def test_refusal_carries_the_www_authenticate_error() -> None:
         'The token "expired"',
     )
     with raises(ApiError) as caught:
-        parse_api_response(
-            response(403, "", www_authenticate='Bearer error=insufficient_scope, scope="api.write"')
-        )
+        parse_api_response(response(403, "", www_authenticate='Bearer error=insufficient_scope, scope="api.write"'))
     assert caught.error.error == "insufficient_scope"
 
 

@@ -9,6 +9,7 @@ from client_support import (
     make_transaction,
     raises,
 )
+
 from oauth_client.authorization import build_authorization_url
 from oauth_client.encoding import parse_query
 from oauth_client.errors import ConfigurationError, DiscoveryError, IssuerMismatch

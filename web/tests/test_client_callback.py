@@ -2,6 +2,7 @@
 error (C9), code or tokens."""
 
 from client_support import ISSUER, NOW, REDIRECT_URI, make_metadata, make_transaction, raises
+
 from oauth_client.callback import find_callback_states, parse_callback
 from oauth_client.encoding import build_query
 from oauth_client.errors import (
@@ -108,9 +109,7 @@ def test_tokens_in_query_for_fragment_mode_are_refused() -> None:
 def test_app_query_parameters_are_allowed_with_fragment_mode() -> None:
     """C4: unrelated parameters of the redirect URI itself are not response parameters."""
     tx = make_transaction("token", "fragment")
-    assert parse_callback(
-        url(query=[("lang", "en")], fragment=token_params(tx)), tx, make_metadata()
-    ).access_token
+    assert parse_callback(url(query=[("lang", "en")], fragment=token_params(tx)), tx, make_metadata()).access_token
 
 
 def test_parameters_in_both_components_are_refused() -> None:
@@ -254,9 +253,7 @@ def test_implicit_response_requirements() -> None:
 def test_token_type_is_case_insensitive() -> None:
     """RFC 6749 §5.1: token_type is compared case-insensitively."""
     tx = make_transaction("token", "fragment")
-    assert parse_callback(
-        url(fragment=token_params(tx, token_type="bearer")), tx, make_metadata()
-    ).access_token
+    assert parse_callback(url(fragment=token_params(tx, token_type="bearer")), tx, make_metadata()).access_token
 
 
 def test_expired_transaction_is_refused() -> None:

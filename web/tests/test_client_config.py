@@ -1,6 +1,7 @@
 """The client's registration (issuer, client_id, redirect_uri)."""
 
 from client_support import CLIENT_ID, ISSUER, REDIRECT_URI, raises
+
 from oauth_client.config import ClientConfig
 from oauth_client.errors import ConfigurationError
 

@@ -3,6 +3,7 @@
 import json
 
 from client_support import ISSUER, metadata_document, raises, response
+
 from oauth_client.discovery import (
     OAUTH_AUTHORIZATION_SERVER,
     ProviderMetadata,
@@ -39,10 +40,7 @@ def test_rfc8414_url_inserts_well_known_before_the_path() -> None:
         discovery_url("https://idp.example/tenant/a", OAUTH_AUTHORIZATION_SERVER)
         == "https://idp.example/.well-known/oauth-authorization-server/tenant/a"
     )
-    assert (
-        discovery_url("https://idp.example/tenant/")
-        == "https://idp.example/tenant/.well-known/openid-configuration"
-    )
+    assert discovery_url("https://idp.example/tenant/") == "https://idp.example/tenant/.well-known/openid-configuration"
 
 
 def test_unknown_well_known_suffix_is_refused() -> None:
@@ -89,9 +87,7 @@ def test_content_type_must_be_json() -> None:
     with raises(DiscoveryError) as caught:
         parse_discovery_response(ISSUER, response(200, body, content_type="text/html"))
     assert caught.error.reason == "content_type"
-    metadata = parse_discovery_response(
-        ISSUER, response(200, body, content_type="Application/JSON; charset=utf-8")
-    )
+    metadata = parse_discovery_response(ISSUER, response(200, body, content_type="Application/JSON; charset=utf-8"))
     assert metadata.issuer == ISSUER
 
 

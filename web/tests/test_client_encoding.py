@@ -1,6 +1,7 @@
 """base64url, percent-encoding and query strings, written by hand for MicroPython."""
 
 from client_support import raises
+
 from oauth_client.encoding import (
     b64url_decode,
     b64url_encode,
@@ -51,10 +52,7 @@ def test_b64url_decode_rejects_padding_and_other_alphabets() -> None:
 def test_percent_encode_keeps_only_unreserved() -> None:
     """RFC 3986 §2.3: only ALPHA / DIGIT / - . _ ~ stay literal."""
     assert percent_encode("AZaz09-._~") == "AZaz09-._~"
-    assert (
-        percent_encode(" !#$&'()*+,/:;=?@[]%")
-        == "%20%21%23%24%26%27%28%29%2A%2B%2C%2F%3A%3B%3D%3F%40%5B%5D%25"
-    )
+    assert percent_encode(" !#$&'()*+,/:;=?@[]%") == "%20%21%23%24%26%27%28%29%2A%2B%2C%2F%3A%3B%3D%3F%40%5B%5D%25"
 
 
 def test_percent_encode_utf8() -> None:

@@ -2,6 +2,7 @@
 
 from client_support import NOW, VERIFY, make_client, make_metadata, raises, tamper_claims, unsigned_jwt
 from client_vectors import CODE_FLOW_ACCESS_TOKEN, ISSUER, JWKS, NONCE, OPAQUE_ACCESS_TOKEN, TOKENS
+
 from oauth_client.discovery import ProviderMetadata
 from oauth_client.errors import AtHashMismatch, InvalidIdToken, NonceMismatch, OAuthClientError
 from oauth_client.id_token import check_refreshed_id_token, validate_id_token
@@ -14,8 +15,9 @@ except ImportError:
 ALL_ALGS = make_metadata(id_token_signing_alg_values_supported=["RS256", "ES256", "PS256"])
 
 
-def validate(name_or_token: str, metadata: "ProviderMetadata | None" = None, now: float = NOW,
-             **kwargs: "Any") -> "tuple[dict[str, Any], list[tuple[str, str]]]":  # fmt: skip
+def validate(
+    name_or_token: str, metadata: "ProviderMetadata | None" = None, now: float = NOW, **kwargs: "Any"
+) -> "tuple[dict[str, Any], list[tuple[str, str]]]":
     token = TOKENS.get(name_or_token, name_or_token)
     options = {  # type: dict[str, Any]
         "nonce": NONCE,
@@ -149,7 +151,5 @@ def test_refreshed_id_token_must_keep_the_issuer() -> None:
     """OIDC Core §12.2: iss of a refreshed ID token is unchanged."""
     check_refreshed_id_token({"sub": "alice", "iss": ISSUER}, None)
     with raises(InvalidIdToken) as caught:
-        check_refreshed_id_token(
-            {"sub": "alice", "iss": ISSUER}, {"sub": "alice", "iss": "https://old.example"}
-        )
+        check_refreshed_id_token({"sub": "alice", "iss": ISSUER}, {"sub": "alice", "iss": "https://old.example"})
     assert caught.error.reason == "issuer_mismatch"

@@ -12,6 +12,7 @@ from client_support import (
     tamper_claims,
 )
 from client_vectors import JWKS, OPAQUE_ACCESS_TOKEN, TOKENS
+
 from oauth_client.callback import parse_callback
 from oauth_client.encoding import build_query
 from oauth_client.errors import AtHashMismatch, ConfigurationError, InvalidAccessToken, TokenSubstitution
@@ -25,8 +26,13 @@ except ImportError:
     pass
 
 
-def callback(response_type: str, access_token: str, id_token: "str | None" = None, verify: "Any" = VERIFY,
-             scope: "str | None" = None) -> TokenSet:  # fmt: skip
+def callback(
+    response_type: str,
+    access_token: str,
+    id_token: "str | None" = None,
+    verify: "Any" = VERIFY,
+    scope: "str | None" = None,
+) -> TokenSet:
     tx = make_transaction(response_type, "fragment")
     params = [
         ("access_token", access_token),

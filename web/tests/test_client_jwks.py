@@ -2,6 +2,7 @@
 
 from client_support import VERIFY, raises, recorded_verify, unsigned_jwt
 from client_vectors import JWKS, TOKENS
+
 from oauth_client.errors import InvalidJwt
 from oauth_client.jwks import PrecomputedVerifier, select_jwk, signature_input, verify_signature
 from oauth_client.jwt import decode_jwt
@@ -39,10 +40,7 @@ def test_encryption_keys_are_not_used_to_verify() -> None:
     """RFC 7517 §4.2 / §4.3: use=enc or key_ops without verify exclude a key."""
     assert reason_of({"keys": [key(use="enc")]}) == "no_matching_key"
     assert reason_of({"keys": [key(key_ops=["encrypt"])]}) == "no_matching_key"
-    assert (
-        select_jwk({"keys": [key(use=None, alg=None, key_ops=["verify"])]}, "RS256", "rsa-1")["n"]
-        == RSA_KEY["n"]
-    )
+    assert select_jwk({"keys": [key(use=None, alg=None, key_ops=["verify"])]}, "RS256", "rsa-1")["n"] == RSA_KEY["n"]
 
 
 def test_without_kid_the_choice_must_be_unambiguous() -> None:

@@ -2,6 +2,7 @@
 
 from client_support import ISSUER, NOW, REDIRECT_URI, make_metadata, make_transaction
 from client_vectors import JWKS, TOKENS
+
 from oauth_client.api import build_api_request
 from oauth_client.callback import parse_callback
 from oauth_client.encoding import build_query
@@ -38,10 +39,7 @@ def test_reprs_show_names_not_secrets() -> None:
     assert "c0de" not in repr(result) and "code" in repr(result)
     checked = signature_input(decode_jwt(TOKENS["id_for_opaque"]), JWKS)
     assert repr(checked) == "SignatureInput(alg='RS256', kid='rsa-1')"
-    assert (
-        repr(StateMismatch("x", reason="missing_state"))
-        == "StateMismatch(reason='missing_state', parameter=None)"
-    )
+    assert repr(StateMismatch("x", reason="missing_state")) == "StateMismatch(reason='missing_state', parameter=None)"
 
 
 def test_header_lookup_is_case_insensitive() -> None:

@@ -1,6 +1,7 @@
 """PKCE with S256 (RFC 7636), the code-flow half of C3."""
 
 from client_support import raises
+
 from oauth_client.errors import ConfigurationError
 from oauth_client.pkce import code_challenge_s256, generate_code_verifier, validate_code_verifier
 

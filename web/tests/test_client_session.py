@@ -1,6 +1,7 @@
 """Token expiry tracking and masking (C7, STYLE §9)."""
 
 from client_support import NOW
+
 from oauth_client.session import TokenSet, masked, split_scope
 
 ACCESS = "eyJhbGciOiJSUzI1NiJ9.secret-access-token-value"

@@ -16,15 +16,16 @@ from client_support import (
     response,
 )
 from client_vectors import CODE_FLOW_ACCESS_TOKEN, JWKS, TOKENS
+
 from oauth_client.encoding import parse_query
 from oauth_client.errors import (
-    OAuthClientError,
     ConfigurationError,
     DiscoveryError,
     InvalidIdToken,
     InvalidTokenResponse,
     IssuerMismatch,
     NonceMismatch,
+    OAuthClientError,
     TokenEndpointError,
 )
 from oauth_client.session import TokenSet
@@ -63,8 +64,9 @@ def parse(body: str, status: int = 200, **kwargs: "Any") -> TokenSet:
     )
 
 
-def reason_of(body: str, error: "type[OAuthClientError]" = InvalidTokenResponse, status: int = 200,
-              **kwargs: "Any") -> OAuthClientError:  # fmt: skip
+def reason_of(
+    body: str, error: "type[OAuthClientError]" = InvalidTokenResponse, status: int = 200, **kwargs: "Any"
+) -> OAuthClientError:
     with raises(error) as caught:
         parse(body, status, **kwargs)
     return caught.error
@@ -94,9 +96,7 @@ def test_code_exchange_guards() -> None:
     with raises(IssuerMismatch):
         build_code_exchange_request(make_metadata(), make_client(), tx, "c")
     with raises(ConfigurationError) as caught:
-        build_code_exchange_request(
-            make_metadata(), make_client(), make_transaction("token", "fragment"), "c"
-        )
+        build_code_exchange_request(make_metadata(), make_client(), make_transaction("token", "fragment"), "c")
     assert caught.error.reason == "missing_code_verifier"
     with raises(ConfigurationError) as caught:
         build_code_exchange_request(make_metadata(), make_client(), make_transaction(), "")
@@ -128,9 +128,7 @@ def test_token_type_is_case_insensitive() -> None:
 def test_omitted_scope_and_expiry() -> None:
     """RFC 6749 §5.1: omitted scope means the requested one; expires_in is optional."""
     tokens = parse(token_body(scope=None, expires_in=None, refresh_token=None))
-    assert (
-        tokens.scopes == ["openid", "profile"] and tokens.expires_at is None and tokens.refresh_token is None
-    )
+    assert tokens.scopes == ["openid", "profile"] and tokens.expires_at is None and tokens.refresh_token is None
 
 
 def test_malformed_success_responses() -> None:
@@ -203,9 +201,7 @@ def previous_tokens() -> TokenSet:
 def test_refresh_rotates_the_refresh_token() -> None:
     """RFC 9700 §4.14.2: the new refresh token replaces the old one."""
     body = token_body(access_token="at-2", refresh_token="rt-2", scope=None)
-    tokens = parse_refresh_response(
-        response(200, body), make_metadata(), make_client(), previous_tokens(), NOW + 100
-    )
+    tokens = parse_refresh_response(response(200, body), make_metadata(), make_client(), previous_tokens(), NOW + 100)
     assert (tokens.access_token, tokens.refresh_token, tokens.expires_at) == ("at-2", "rt-2", NOW + 400)
     assert tokens.scopes == ["openid", "profile"] and tokens.id_token == TOKENS["id_code_flow"]
     assert ("refresh_token", "rotated") in tokens.checks
@@ -214,9 +210,7 @@ def test_refresh_rotates_the_refresh_token() -> None:
 def test_refresh_keeps_the_old_token_when_none_is_returned() -> None:
     """RFC 6749 §6: without a new refresh token the old one stays usable."""
     body = token_body(access_token="at-2", refresh_token=None, scope="openid")
-    tokens = parse_refresh_response(
-        response(200, body), make_metadata(), make_client(), previous_tokens(), NOW + 100
-    )
+    tokens = parse_refresh_response(response(200, body), make_metadata(), make_client(), previous_tokens(), NOW + 100)
     assert tokens.refresh_token == "rt-1" and tokens.scopes == ["openid"]
     assert ("refresh_token", "kept") in tokens.checks
 
@@ -240,9 +234,7 @@ def test_refresh_error_is_a_token_endpoint_error() -> None:
     """RFC 9700 §4.14.2: a reused refresh token gets invalid_grant."""
     body = json.dumps({"error": "invalid_grant"})
     with raises(TokenEndpointError) as caught:
-        parse_refresh_response(
-            response(400, body), make_metadata(), make_client(), TokenSet("a", "Bearer", NOW), NOW
-        )
+        parse_refresh_response(response(400, body), make_metadata(), make_client(), TokenSet("a", "Bearer", NOW), NOW)
     assert caught.error.error == "invalid_grant"
 
 

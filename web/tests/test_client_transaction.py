@@ -1,6 +1,7 @@
 """Per-transaction state, nonce and verifier (C1, C3), kept in sessionStorage."""
 
 from client_support import CLIENT_ID, ISSUER, NOW, REDIRECT_URI, counting_random_bytes, make_client, raises
+
 from oauth_client.encoding import b64url_decode
 from oauth_client.errors import ConfigurationError, InvalidTransaction
 from oauth_client.pkce import validate_code_verifier

@@ -40,8 +40,7 @@ def guarded_nodes(module: ast.Module) -> "set[int]":
     guarded = set()
     for node in ast.walk(module):
         if isinstance(node, ast.Try) and any(
-            isinstance(handler.type, ast.Name) and handler.type.id == "ImportError"
-            for handler in node.handlers
+            isinstance(handler.type, ast.Name) and handler.type.id == "ImportError" for handler in node.handlers
         ):
             guarded |= {id(child) for statement in node.body for child in ast.walk(statement)}
     return guarded
@@ -82,9 +81,7 @@ def test_core_functions_are_annotated_and_short(path: pathlib.Path) -> None:
     for node in ast.walk(tree(path)):
         if isinstance(node, ast.FunctionDef):
             arguments = node.args.args + node.args.kwonlyargs
-            missing = [
-                arg.arg for arg in arguments if arg.annotation is None and arg.arg not in ("self", "cls")
-            ]
+            missing = [arg.arg for arg in arguments if arg.annotation is None and arg.arg not in ("self", "cls")]
             assert not missing, (path.name, node.name, missing)
             assert node.returns is not None, (path.name, node.name)
             assert (node.end_lineno or node.lineno) - node.lineno <= 45, (path.name, node.name)

@@ -5,13 +5,9 @@ freshly signed RS256 ID tokens and RFC 9068 access tokens (C6)."""
 import base64
 import hashlib
 import json
-
 from typing import Any
 
 import pytest
-from joserfc import jwt
-from joserfc.jwk import ECKey, RSAKey
-
 from client_support import (
     ISSUER,
     NOW,
@@ -24,6 +20,9 @@ from client_support import (
 )
 from client_vectors import CLIENT_ID, JWKS, TOKENS
 from cpython_verify import cryptography_verify
+from joserfc import jwt
+from joserfc.jwk import ECKey, RSAKey
+
 from oauth_client.callback import parse_callback
 from oauth_client.encoding import build_query
 from oauth_client.errors import AtHashMismatch, InvalidAccessToken, InvalidIdToken, TokenSubstitution
@@ -93,9 +92,7 @@ def implicit(
     if idt:
         params.append(("id_token", idt))
     result = parse_callback(REDIRECT_URI + "#" + build_query(params), tx, make_metadata(), NOW)
-    return validate_implicit_response(
-        result, make_metadata(), make_client(), tx, NOW, jwks, cryptography_verify
-    )
+    return validate_implicit_response(result, make_metadata(), make_client(), tx, NOW, jwks, cryptography_verify)
 
 
 def test_recorded_vectors_verify_with_real_math() -> None:

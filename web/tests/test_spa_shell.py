@@ -64,7 +64,9 @@ def test_popup_failures_say_what_to_do() -> None:
 def test_timeline_shortens_codes_and_tokens() -> None:
     """docs/SECURITY.md P21 / STYLE.md §9: codes and tokens appear only truncated in the timeline."""
     code = "A" * 43
-    base, query, fragment = url_parts(f"http://localhost:8000/?code={code}&iss=x#access_token={'T' * 60}&token_type=Bearer")
+    base, query, fragment = url_parts(
+        f"http://localhost:8000/?code={code}&iss=x#access_token={'T' * 60}&token_type=Bearer"
+    )
     assert base == "http://localhost:8000/"
     assert query == [["code", "AAAAAA…"], ["iss", "x"]]
     assert fragment == [["access_token", "TTTTTT…"], ["token_type", "Bearer"]]

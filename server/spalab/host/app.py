@@ -21,12 +21,21 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .assets import (IMMUTABLE, REVALIDATE, AssetFiles, EncodedCache, Source, bytes_source, content_version,
-                     negotiated_response, warm)  # fmt: skip
 from ..hosts import LOOPBACK, TrustedHosts
-from .lab_pages import lab_routes
 from ..lastresort import CatchUnexpected
 from ..requestlog import RequestLog, RequestLogMiddleware, parse_since
+from .assets import (
+    IMMUTABLE,
+    REVALIDATE,
+    AssetFiles,
+    EncodedCache,
+    Source,
+    bytes_source,
+    content_version,
+    negotiated_response,
+    warm,
+)
+from .lab_pages import lab_routes
 from .vendor import RuntimeFiles, Vendored, VendorURLs, find_vendored
 
 # web/ of a checkout (scripts/demo and the tests run from one). An installed wheel has none: the SPA
@@ -40,9 +49,17 @@ def checkout_web_dir() -> Path | None:
     return WEB_DIR if in_checkout else None
 
 
-MIME_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
-              ".py": "text/x-python", ".zip": "application/zip", ".json": "application/json",
-              ".toml": "text/plain", ".whl": "application/zip", ".tar": "application/x-tar"}  # fmt: skip
+MIME_TYPES = {
+    ".mjs": "text/javascript",
+    ".js": "text/javascript",
+    ".wasm": "application/wasm",
+    ".py": "text/x-python",
+    ".zip": "application/zip",
+    ".json": "application/json",
+    ".toml": "text/plain",
+    ".whl": "application/zip",
+    ".tar": "application/x-tar",
+}
 
 # What a first visit fetches: source maps only open developer tools do, zips are compressed already.
 WARM_SUFFIXES = (".mjs", ".js", ".wasm", ".json", ".css")
@@ -51,8 +68,17 @@ WARM_SUFFIXES = (".mjs", ".js", ".wasm", ".json", ".css")
 # The SPA's own files besides the Python modules web/pyscript.json lists: its pages, their
 # scripts and style, and main.py (boot.js names it). Nothing else in web/ is served: not the
 # tests, READMEs, package files or node_modules (the pinned packages have their /vendor/ mounts).
-SPA_FILES = ("index.html", "popup-callback.html", "baseline/index.html", "baseline/app.js",
-             "boot.js", "popup.js", "popup-callback.js", "app.css", "main.py")  # fmt: skip
+SPA_FILES = (
+    "index.html",
+    "popup-callback.html",
+    "baseline/index.html",
+    "baseline/app.js",
+    "boot.js",
+    "popup.js",
+    "popup-callback.js",
+    "app.css",
+    "main.py",
+)
 
 
 class ServedFiles:
@@ -174,9 +200,14 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_dir: Path = WEB_DIR,
-                   request_log: bool = True, warm_cache: bool = False,
-                   allowed_hosts: frozenset[str] = LOOPBACK) -> Starlette:  # fmt: skip
+def create_spa_app(
+    connect_origins: list[str],
+    settings: dict[str, object],
+    web_dir: Path = WEB_DIR,
+    request_log: bool = True,
+    warm_cache: bool = False,
+    allowed_hosts: frozenset[str] = LOOPBACK,
+) -> Starlette:
     """`settings` reach the SPA inside its PyScript config, under the key "spalab".
     With `warm_cache`, a background thread compresses the pinned files right away.
     `allowed_hosts`: the host names it answers for (docs/SECURITY.md P24); it listens on loopback."""
@@ -189,7 +220,11 @@ def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_
         since = parse_since(request.query_params.getlist("since"))
         if since is None:
             return JSONResponse({"error": "invalid_request", "error_description": "since must be a number"}, 400)
-        body = {"server": "spa-host", "entries": log.since(since) if log else [], "last_seq": log.last_seq if log else 0}
+        body = {
+            "server": "spa-host",
+            "entries": log.since(since) if log else [],
+            "last_seq": log.last_seq if log else 0,
+        }
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     # The browser lab's pages (e2e/, issue 4): deliberately without the SPA's policies.
@@ -206,18 +241,29 @@ def create_spa_app(connect_origins: list[str], settings: dict[str, object], web_
     # html=True: a directory's index.html (/ → index.html, /baseline/ → baseline/index.html).
     # The pages themselves (a few KB) are never stored: a page that held tokens in memory must not
     # come back from the back/forward cache, and a fresh load is what the app's checks expect.
-    web_files = WebFiles(served=ServedFiles(web_dir / "pyscript.json"), directory=web_dir, cache=cache,
-                         cache_control=REVALIDATE, rewrite=urls, html=True, page_cache_control="no-store")  # fmt: skip
+    web_files = WebFiles(
+        served=ServedFiles(web_dir / "pyscript.json"),
+        directory=web_dir,
+        cache=cache,
+        cache_control=REVALIDATE,
+        rewrite=urls,
+        html=True,
+        page_cache_control="no-store",
+    )
     routes.append(Mount("/", web_files))
     app = Starlette(
         routes=routes,
         middleware=[
             Middleware(CatchUnexpected, server="spa-host", answer=_unexpected),
-            # docs/SECURITY.md P24: before anything else, so a rebinding page's request reaches nothing (not even the log).
+            # docs/SECURITY.md P24: before anything else, so that a rebinding page's request
+            # reaches nothing (not even the log).
             Middleware(TrustedHosts, hosts=allowed_hosts),
             Middleware(RequestLogMiddleware, server="spa-host", log=log),
-            Middleware(SecurityHeaders, csp=content_security_policy(connect_origins),
-                       exempt=frozenset(route.path for route in lab)),  # fmt: skip
+            Middleware(
+                SecurityHeaders,
+                csp=content_security_policy(connect_origins),
+                exempt=frozenset(route.path for route in lab),
+            ),
         ],
     )
     app.router.redirect_slashes = False  # docs/SECURITY.md P24: it would build Location from the request's Host
@@ -273,7 +319,9 @@ def _vendor_not_found(vendored: list[Vendored]) -> Callable[[Request], Awaitable
 def _unexpected(scope: Scope) -> Response:
     # Last line of defence (docs/SECURITY.md P22): CatchUnexpected logged the type; no trace is shown.
     text = "500: the SPA host could not handle this request.\n"
-    return PlainTextResponse(text, status_code=500, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    return PlainTextResponse(
+        text, status_code=500, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    )
 
 
 def _origin(url: str) -> str:

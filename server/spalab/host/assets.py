@@ -228,9 +228,16 @@ class AssetFiles(StaticFiles):
     `rewrite`, .html files are transformed as served. Identity bodies of plain files stay
     FileResponse, which streams them and answers Range requests."""
 
-    def __init__(self, *, directory: os.PathLike[str], cache: EncodedCache, cache_control: str,
-                 rewrite: Callable[[bytes], bytes] | None = None, html: bool = False,
-                 page_cache_control: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        directory: os.PathLike[str],
+        cache: EncodedCache,
+        cache_control: str,
+        rewrite: Callable[[bytes], bytes] | None = None,
+        html: bool = False,
+        page_cache_control: str | None = None,
+    ) -> None:
         """`page_cache_control`, when given, replaces `cache_control` for .html documents."""
         super().__init__(directory=directory, html=html)
         self.cache = cache
@@ -243,15 +250,21 @@ class AssetFiles(StaticFiles):
             return self.page_cache_control
         return self.cache_control
 
-    def file_response(self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope,
-                      status_code: int = 200) -> Response:  # fmt: skip
+    def file_response(
+        self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
         path = os.fspath(full_path)
         rewrite = self.rewrite if path.endswith(".html") else None
         request = Headers(scope=scope)
-        if rewrite is None and (not compressible(path, stat_result.st_size) or "range" in request
-                                or negotiate(request.get("accept-encoding")) == "identity"):  # fmt: skip
+        if rewrite is None and (
+            not compressible(path, stat_result.st_size)
+            or "range" in request
+            or negotiate(request.get("accept-encoding")) == "identity"
+        ):
             return self._identity_file(path, stat_result, request, self._policy(path, scope))
-        return negotiated_response(scope, file_source(path, stat_result, rewrite), self._policy(path, scope), self.cache)
+        return negotiated_response(
+            scope, file_source(path, stat_result, rewrite), self._policy(path, scope), self.cache
+        )
 
     def _identity_file(self, path: str, stat: os.stat_result, request: Headers, cache_control: str) -> Response:
         headers = {"cache-control": cache_control}

@@ -8,24 +8,25 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from ..hosts import TrustedHosts, provider_hosts
+from ..lastresort import CatchUnexpected
+from ..requestlog import RequestLog, RequestLogMiddleware
 from . import backchannel, frontchannel
 from .config import ProviderConfig
 from .context import Clock, Provider, system_clock
-from .cors import cors_route
 from .core.errors import PageError
-from ..hosts import TrustedHosts, provider_hosts
+from .cors import cors_route
 from .issuance import Issuer
-from ..lastresort import CatchUnexpected
-from .pages import error_page
-from .purge import Purger, PurgeMiddleware
-from ..requestlog import RequestLog, RequestLogMiddleware
-from .store import Store
 from .keys import KeyRing
+from .pages import error_page
+from .purge import PurgeMiddleware, Purger
+from .store import Store
+
 
 def create_provider_app(
     config: ProviderConfig, data_dir: Path, clock: Clock = system_clock, request_log: bool | None = None
@@ -50,7 +51,8 @@ def create_provider_app(
             # docs/SECURITY.md P28: a due purge starts only once the response is out (inside CatchUnexpected,
             # so a failing purge is logged by its type, never as a trace).
             Middleware(PurgeMiddleware, purger=Purger(store, clock)),
-            # docs/SECURITY.md P24: before anything else, so a rebinding page's request reaches nothing (not even the log).
+            # docs/SECURITY.md P24: before anything else, so that a rebinding page's request
+            # reaches nothing (not even the log).
             Middleware(TrustedHosts, hosts=provider_hosts(config.issuer, config.allowed_hosts), refusal=_wrong_host),
             Middleware(RequestLogMiddleware, server="provider", log=log),
         ],
@@ -101,21 +103,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     # RFC 9110 §15.5.6: a 405 carries the Allow header Starlette put on the exception.
     if request.url.path.startswith(JSON_PATHS):
-        body = {"error": "invalid_request", "error_description": exc.detail}
-        return JSONResponse(body, exc.status_code, headers=exc.headers)
+        return backchannel.error_json("invalid_request", str(exc.detail), exc.status_code, exc.headers)
     return error_page("Not available", str(exc.detail), exc.status_code, headers=dict(exc.headers or {}))
 
 
 def _wrong_host(path: str, status_code: int, text: str) -> Response:
     # docs/SECURITY.md P22, P24: a refused Host gets the same kind of answer as any other bad request.
     if path.startswith(JSON_PATHS):
-        return JSONResponse({"error": "invalid_request", "error_description": text}, status_code,
-                            headers={"Cache-Control": "no-store"})  # fmt: skip
+        return backchannel.error_json("invalid_request", text, status_code)
     return error_page("Wrong host name", text, status_code)
 
 
 def _unexpected(scope: Scope) -> Response:
     # Last line of defence (docs/SECURITY.md P22): CatchUnexpected logged the type; no trace is shown.
     if scope["path"].startswith(JSON_PATHS):
-        return JSONResponse({"error": "server_error"}, 500, headers={"Cache-Control": "no-store"})
+        return backchannel.error_json("server_error", status_code=500)
     return error_page("Something went wrong", "The provider could not handle this request.", 500)

@@ -2,21 +2,21 @@
 introspection, userinfo, and the demo API. They answer JSON, never pages."""
 
 import re
-from urllib.parse import parse_qsl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .core import client_auth, grants
+from ..requestlog import parse_since
 from . import params
-from .core.records import Client
 from .context import Provider, provider_of
+from .core import client_auth, grants
+from .core.claims import profile_claims
 from .core.errors import InvalidClient, InvalidRequest, InvalidToken, OAuthError
 from .core.metadata import server_metadata
-from ..requestlog import parse_since
-from .core.claims import profile_claims
+from .core.records import Client
 
 # RFC 6749 §5.1: token responses must not be cached.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -33,11 +33,16 @@ DEMO_CONTACTS = {
 }
 
 
-def oauth_error(exc: OAuthError, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"error": exc.error}
-    if exc.description:
-        body["error_description"] = exc.description
-    return JSONResponse(body, exc.status_code, headers={**NO_STORE, **(headers or {})})
+def error_json(
+    error: str, description: str = "", status_code: int = 400, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """RFC 6749 §5.2: the one shape of every JSON error this provider sends; never cached."""
+    body = {"error": error, "error_description": description} if description else {"error": error}
+    return JSONResponse(body, status_code, headers={**NO_STORE, **(headers or {})})
+
+
+def oauth_error(exc: OAuthError, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return error_json(exc.error, exc.description, exc.status_code, headers)
 
 
 async def metadata(request: Request) -> Response:
@@ -59,7 +64,9 @@ async def _client_request(request: Request) -> tuple[Provider, dict[str, str], C
     if len(authorizations) > 1:
         raise InvalidRequest("more than one Authorization header")
     form = params.single(await params.form_params(request))
-    client = client_auth.authenticate_client(provider.config.clients, form, authorizations[0] if authorizations else None)
+    client = client_auth.authenticate_client(
+        provider.config.clients, form, authorizations[0] if authorizations else None
+    )
     client_auth.check_browser_origin(client, request.headers.get("origin"))
     return provider, form, client
 
@@ -147,8 +154,7 @@ async def _protected(request: Request, scope: str | None, handler: Handler) -> R
     try:
         claims = provider.issuer.authenticate_bearer(bearer_token(request), provider.clock(), scope)
     except OAuthError as exc:
-        body = {"error": exc.error, "error_description": exc.description} if exc.description else {"error": exc.error}
-        return JSONResponse(body, exc.status_code, headers={**_challenge(exc, scope), **NO_STORE})
+        return oauth_error(exc, _challenge(exc, scope))
     return JSONResponse(await handler(provider, claims), headers=NO_STORE)
 
 
@@ -194,6 +200,6 @@ async def request_log(request: Request) -> Response:
     except InvalidRequest:
         since = None
     if since is None:
-        return JSONResponse({"error": "invalid_request", "error_description": "since must be a number"}, 400)
+        return error_json("invalid_request", "since must be a number")
     body = {"server": "provider", "entries": log.since(since) if log else [], "last_seq": log.last_seq if log else 0}
     return JSONResponse(body, headers=NO_STORE)

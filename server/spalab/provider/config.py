@@ -12,9 +12,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import passwords
 from ..hosts import host_name, issuer_host
+from . import passwords
 from .core.records import SCOPES, Client
+
 
 class ConfigError(Exception):
     """The configuration file is unreadable or invalid; the message says where."""
@@ -164,9 +165,7 @@ def _load_clients(items: list[Any], locate: "_Locator") -> dict[str, Client]:
         unknown = [s for s in scopes if s not in SCOPES]
         if unknown:
             raise locate.error("scopes", where, f"unknown scope {unknown[0]!r}; known: {' '.join(SCOPES)}")
-        origins = _string_list(item, "cors_origins", where, locate) or tuple(
-            dict.fromkeys(origin_of(u) for u in uris)
-        )
+        origins = _string_list(item, "cors_origins", where, locate) or tuple(dict.fromkeys(origin_of(u) for u in uris))
         for origin in origins:
             if origin != origin_of(origin):
                 raise locate.error("cors_origins", where, f"{origin!r} is not an origin (scheme://host[:port])")
@@ -302,13 +301,17 @@ class _Locator:
 
     def _table_span(self, where: str) -> tuple[int | None, int]:
         if not where:
-            first_table = next((i for i, l in enumerate(self.lines) if l.strip().startswith("[")), len(self.lines))
+            first_table = next(
+                (i for i, line in enumerate(self.lines) if line.strip().startswith("[")), len(self.lines)
+            )
             return 0, first_table
         name, _, rest = where.partition("[")
         index = int(rest.split("]", 1)[0])
-        headers = [i for i, l in enumerate(self.lines) if l.strip() == f"[[{name}]]"]
+        headers = [i for i, line in enumerate(self.lines) if line.strip() == f"[[{name}]]"]
         if index >= len(headers):
             return None, 0
         start = headers[index] + 1
-        end = next((i for i in range(start, len(self.lines)) if self.lines[i].strip().startswith("[[")), len(self.lines))
+        end = next(
+            (i for i in range(start, len(self.lines)) if self.lines[i].strip().startswith("[[")), len(self.lines)
+        )
         return start, end

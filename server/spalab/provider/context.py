@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from ..requestlog import RequestLog
 from .config import ProviderConfig
 from .issuance import Issuer
-from ..requestlog import RequestLog
 from .store import Store
 
 Clock = Callable[[], int]
@@ -56,5 +56,3 @@ class Provider:
 def provider_of(request: Request) -> Provider:
     provider: Provider = request.app.state.provider
     return provider
-
-

@@ -39,4 +39,3 @@ def _preflight_only_options(endpoint: Endpoint, methods: list[str]) -> Endpoint:
         return await endpoint(request)
 
     return guarded
-

@@ -9,14 +9,14 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from .core import authorization, throttle
 from . import params
+from .context import Provider, provider_of
+from .core import authorization, throttle
 from .core.authorization import AuthorizationRequest
-from .core.errors import InvalidRequest, AccessDenied, OAuthError, PageError
+from .core.errors import AccessDenied, InvalidRequest, OAuthError, PageError
+from .keys import new_secret
 from .pages import render
 from .passwords import Busy, check_password
-from .context import Provider, provider_of
-from .keys import new_secret
 
 SCOPE_TEXT = {
     "openid": "confirm who you are",
@@ -32,7 +32,9 @@ BUSY_RETRY_AFTER = 2
 
 def _redirect(url: str, status_code: int) -> Response:
     # docs/SECURITY.md P16: after a POST, 303 so the browser never re-sends the credentials.
-    return RedirectResponse(url, status_code=status_code, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    return RedirectResponse(
+        url, status_code=status_code, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    )
 
 
 def _session(request: Request, provider: Provider) -> tuple[str, str, int] | None:
@@ -101,14 +103,20 @@ async def _continue(
     return _issue(provider, auth_request, username, auth_time, _after(request))
 
 
-def _issue(provider: Provider, auth_request: AuthorizationRequest, username: str, auth_time: int, status: int) -> Response:
+def _issue(
+    provider: Provider, auth_request: AuthorizationRequest, username: str, auth_time: int, status: int
+) -> Response:
     response = provider.issuer.authorization_response(auth_request, username, auth_time, provider.clock())
     url = authorization.build_redirect(auth_request.redirect_uri, auth_request.response_mode, response)
     return _redirect(url, status)
 
 
 def _consent_page(
-    provider: Provider, auth_request: AuthorizationRequest, request_params: dict[str, str], session_id: str, username: str
+    provider: Provider,
+    auth_request: AuthorizationRequest,
+    request_params: dict[str, str],
+    session_id: str,
+    username: str,
 ) -> Response:
     request_id = new_secret()
     provider.store.save_pending(request_id, session_id, request_params, provider.clock() + PENDING_LIFETIME)
@@ -148,7 +156,9 @@ async def consent(request: Request) -> Response:
     _, username, auth_time = session
     consented, implicit_approved = provider.store.consent(username, client.client_id)
     implicit = implicit_approved or auth_request.response_type != authorization.CODE
-    provider.store.save_consent(username, client.client_id, consented | set(auth_request.scopes), implicit, provider.clock())
+    provider.store.save_consent(
+        username, client.client_id, consented | set(auth_request.scopes), implicit, provider.clock()
+    )
     return _issue(provider, auth_request, username, auth_time, 303)
 
 
@@ -170,11 +180,18 @@ def _login_response(
     browser_id = _browser_id(request, provider) or new_secret()
     demo_users = list(provider.config.users.values()) if provider.config.demo else []
     response = render(
-        "login.html", status_code=status, next=next_url, csrf_token=provider.csrf_token("login", browser_id),
-        demo_users=demo_users, client_name=_client_name(provider, next_url), username=username, error=error,
-    )  # fmt: skip
-    response.set_cookie(provider.cookie_name("csrf"), browser_id, httponly=True, samesite="lax",
-                        secure=provider.secure_cookies)  # fmt: skip
+        "login.html",
+        status_code=status,
+        next=next_url,
+        csrf_token=provider.csrf_token("login", browser_id),
+        demo_users=demo_users,
+        client_name=_client_name(provider, next_url),
+        username=username,
+        error=error,
+    )
+    response.set_cookie(
+        provider.cookie_name("csrf"), browser_id, httponly=True, samesite="lax", secure=provider.secure_cookies
+    )
     return response
 
 
@@ -207,7 +224,9 @@ async def login(request: Request) -> Response:
     next_url = _safe_next(form.get("next"))
     # docs/SECURITY.md P10: the sign-in form is bound to this browser (a cross-site POST has no cookie).
     if not provider.check_csrf(form.get("csrf_token"), "login", _browser_id(request, provider) or ""):
-        return _login_response(request, provider, next_url, 400, username="", error="The form expired. Please try again.")
+        return _login_response(
+            request, provider, next_url, 400, username="", error="The form expired. Please try again."
+        )
     username, password = form.get("username", ""), form.get("password", "")
     # docs/SECURITY.md P23: the peer's address; forwarding headers are not trusted (cli.server_config).
     address = request.client.host if request.client else "unknown"
@@ -215,21 +234,37 @@ async def login(request: Request) -> Response:
     rules = throttle.subjects(username, address, device)
     now = provider.clock()
     attempt = provider.store.reserve_login_attempt(
-        {s: rule.keep for s, rule in rules.items()}, now, now - throttle.WINDOW,
+        {s: rule.keep for s, rule in rules.items()},
+        now,
+        now - throttle.WINDOW,
         lambda history: throttle.decide(rules, history, now),
-    )  # fmt: skip
+    )
     if attempt.retry_after is not None:
         # docs/SECURITY.md P18, P23: the decision and the reservation were one transaction.
-        return _retry_later(request, provider, next_url, username, 429, attempt.retry_after,
-                            f"Too many failed attempts. Try again in {attempt.retry_after} seconds.")  # fmt: skip
+        return _retry_later(
+            request,
+            provider,
+            next_url,
+            username,
+            429,
+            attempt.retry_after,
+            f"Too many failed attempts. Try again in {attempt.retry_after} seconds.",
+        )
     user = provider.config.users.get(username)
     try:
         ok = await check_password(user.password_hash if user else None, password, username.lower())
     except Busy:
         # docs/SECURITY.md P23: no password was checked, so the reservation is undone.
         provider.store.forgive_login_attempt(attempt.rows, [])
-        return _retry_later(request, provider, next_url, username, 503, BUSY_RETRY_AFTER,
-                            "The server is busy checking other sign-ins. Please try again in a moment.")  # fmt: skip
+        return _retry_later(
+            request,
+            provider,
+            next_url,
+            username,
+            503,
+            BUSY_RETRY_AFTER,
+            "The server is busy checking other sign-ins. Please try again in a moment.",
+        )
     if user is None or not ok:
         return _login_response(request, provider, next_url, 400, username=username, error="Wrong username or password.")
     provider.store.forgive_login_attempt(attempt.rows, throttle.forgiven_on_success(rules))
@@ -259,9 +294,13 @@ def _set_device_cookie(response: Response, provider: Provider, username: str) ->
     value = device_id + "." + provider.csrf_token("device", username.lower(), device_id)
     # docs/SECURITY.md P29: like every provider cookie, `__Host-` prefixed and Secure on https.
     response.set_cookie(
-        provider.cookie_name("device"), value, max_age=DEVICE_COOKIE_LIFETIME,
-        httponly=True, samesite="lax", secure=provider.secure_cookies,
-    )  # fmt: skip
+        provider.cookie_name("device"),
+        value,
+        max_age=DEVICE_COOKIE_LIFETIME,
+        httponly=True,
+        samesite="lax",
+        secure=provider.secure_cookies,
+    )
 
 
 def _start_session(request: Request, provider: Provider, username: str, next_url: str) -> Response:
@@ -273,9 +312,13 @@ def _start_session(request: Request, provider: Provider, username: str, next_url
     provider.store.create_session(session_id, username, now, now + provider.config.session_lifetime)
     response = _redirect(next_url, 303)
     response.set_cookie(
-        provider.cookie_name("session"), session_id, max_age=provider.config.session_lifetime,
-        httponly=True, samesite="lax", secure=provider.secure_cookies,
-    )  # fmt: skip
+        provider.cookie_name("session"),
+        session_id,
+        max_age=provider.config.session_lifetime,
+        httponly=True,
+        samesite="lax",
+        secure=provider.secure_cookies,
+    )
     return response
 
 

@@ -5,15 +5,14 @@ core (authorization.py, grants.py), the store and the key ring.
 from dataclasses import dataclass
 from typing import Any
 
+from .config import ProviderConfig
 from .core import grants
 from .core.authorization import CODE, ID_TOKEN_TOKEN, AuthorizationRequest
-from .config import ProviderConfig
-from .core.records import Client
-from .core.errors import InsufficientScope, InvalidToken
-from .core.records import CodeRecord, Grant
-from .store import Store
 from .core.claims import access_token_claims, id_token_claims, profile_claims
+from .core.errors import InsufficientScope, InvalidToken
+from .core.records import Client, CodeRecord, Grant
 from .keys import KeyRing, new_secret
+from .store import Store
 
 
 @dataclass
@@ -34,11 +33,15 @@ class Issuer:
             self.store.save_code(
                 code,
                 CodeRecord(
-                    grant.grant_id, request.client.client_id, request.redirect_uri, request.nonce,
-                    request.code_challenge, request.code_challenge_method,
+                    grant.grant_id,
+                    request.client.client_id,
+                    request.redirect_uri,
+                    request.nonce,
+                    request.code_challenge,
+                    request.code_challenge_method,
                     now + self.config.code_lifetime,
                 ),
-            )  # fmt: skip
+            )
             params["code"] = code
         else:
             # RFC 9700 §2.1.2 / docs/SECURITY.md P13: implicit never yields a refresh token.
@@ -103,8 +106,16 @@ class Issuer:
     # --- tokens -------------------------------------------------------------------
 
     def _new_grant(self, client: Client, username: str, scope: str, auth_time: int, now: int) -> Grant:
-        grant = Grant(new_secret(), client.client_id, username, scope, auth_time, now,
-                      now + self.config.refresh_token_lifetime, None)  # fmt: skip
+        grant = Grant(
+            new_secret(),
+            client.client_id,
+            username,
+            scope,
+            auth_time,
+            now,
+            now + self.config.refresh_token_lifetime,
+            None,
+        )
         self.store.create_grant(grant)
         return grant
 
@@ -112,18 +123,31 @@ class Issuer:
         lifetime = self.config.access_token_lifetime
         jti = new_secret()
         claims = access_token_claims(
-            self.config.issuer, self.config.api_audience, grant.username, grant.client_id,
-            " ".join(scopes), now, lifetime, jti,
-        )  # fmt: skip
+            self.config.issuer,
+            self.config.api_audience,
+            grant.username,
+            grant.client_id,
+            " ".join(scopes),
+            now,
+            lifetime,
+            jti,
+        )
         self.store.save_access_token(jti, grant.grant_id, now + lifetime)
         return self.keys.sign(claims, "at+jwt"), lifetime
 
     def _id_token(self, grant: Grant, nonce: str | None, now: int, access_token: str | None) -> str:
         user = self.config.users[grant.username]
         claims = id_token_claims(
-            self.config.issuer, grant.username, grant.client_id, now, self.config.id_token_lifetime,
-            grant.auth_time, nonce, profile_claims(grant.scope.split(), user.claims), access_token,
-        )  # fmt: skip
+            self.config.issuer,
+            grant.username,
+            grant.client_id,
+            now,
+            self.config.id_token_lifetime,
+            grant.auth_time,
+            nonce,
+            profile_claims(grant.scope.split(), user.claims),
+            access_token,
+        )
         return self.keys.sign(claims, "JWT")
 
     # --- using and revoking tokens ------------------------------------------------
@@ -158,8 +182,15 @@ class Issuer:
                 return {"active": False}
             if not grants.may_introspect(client, grant.client_id):
                 return {"active": False}
-            return {"active": True, "token_type": "refresh_token", "client_id": grant.client_id,
-                    "sub": grant.username, "scope": grant.scope, "exp": expires_at, "iss": self.config.issuer}  # fmt: skip
+            return {
+                "active": True,
+                "token_type": "refresh_token",
+                "client_id": grant.client_id,
+                "sub": grant.username,
+                "scope": grant.scope,
+                "exp": expires_at,
+                "iss": self.config.issuer,
+            }
         try:
             claims = self.authenticate_bearer(token, now)
         except InvalidToken:

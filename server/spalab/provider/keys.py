@@ -16,7 +16,6 @@ from .core.errors import InvalidToken
 from .store import Store
 
 
-
 def new_secret() -> str:
     """An opaque code or token: 256 bits from the OS CSPRNG (docs/SECURITY.md P18)."""
     return secrets.token_urlsafe(32)

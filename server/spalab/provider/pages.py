@@ -23,7 +23,9 @@ PAGE_HEADERS = {
 }
 
 
-def render(template: str, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
+def render(
+    template: str, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any
+) -> HTMLResponse:
     html = _env.get_template(template).render(**context)
     return HTMLResponse(html, status_code=status_code, headers={**PAGE_HEADERS, **(headers or {})})
 

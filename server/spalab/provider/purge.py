@@ -12,8 +12,8 @@ import threading
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .core import throttle
 from .context import Clock
+from .core import throttle
 from .store import Store
 
 INTERVAL = 60

@@ -75,11 +75,15 @@ EXPIRED = (
     ("codes", "code_hash", "expires_at <= ?"),
     ("access_tokens", "jti", "expires_at <= ?"),
     ("refresh_tokens", "token_hash", "expires_at <= ?"),
-    ("grants", "grant_id", "expires_at <= ?"
-     " AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = grants.grant_id)"
-     " AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.grant_id)"
-     " AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.grant_id)"),
-)  # fmt: skip
+    (
+        "grants",
+        "grant_id",
+        "expires_at <= ?"
+        " AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = grants.grant_id)"
+        " AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.grant_id)"
+        " AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.grant_id)",
+    ),
+)
 # Failures older than the throttling window no longer count (throttle.py).
 LOGIN_FAILURES_EXPIRED = ("login_failures", "failed_at", "failed_at <= ?")
 PURGE_BATCH = 500
@@ -156,7 +160,9 @@ class Store:
         """docs/SECURITY.md P28: an account keeps its newest SESSIONS_PER_USER sessions; signing in again and
         again (from many browsers) cannot grow the table without bound before the purge."""
         with self._transaction() as db:
-            db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)", (digest(session_id), username, auth_time, expires_at))
+            db.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?, ?)", (digest(session_id), username, auth_time, expires_at)
+            )
             db.execute(
                 "DELETE FROM sessions WHERE username = ? AND session_hash NOT IN (SELECT session_hash FROM sessions"
                 " WHERE username = ? ORDER BY auth_time DESC, rowid DESC LIMIT ?)",
@@ -190,7 +196,8 @@ class Store:
         key = (digest(request_id), digest(session_id))
         with self._transaction() as db:
             row = db.execute(
-                "SELECT params FROM pending_authorizations WHERE request_id = ? AND session_hash = ? AND expires_at > ?",
+                "SELECT params FROM pending_authorizations"
+                " WHERE request_id = ? AND session_hash = ? AND expires_at > ?",
                 (*key, now),
             ).fetchone()
             db.execute("DELETE FROM pending_authorizations WHERE request_id = ? AND session_hash = ?", key)
@@ -208,7 +215,9 @@ class Store:
         row = (username, client_id, " ".join(sorted(scopes)), now, int(implicit))
         with self._transaction() as db:
             db.execute("DELETE FROM consents WHERE username = ? AND client_id = ?", (username, client_id))
-            db.execute("INSERT INTO consents (username, client_id, scope, granted_at, implicit) VALUES (?, ?, ?, ?, ?)", row)
+            db.execute(
+                "INSERT INTO consents (username, client_id, scope, granted_at, implicit) VALUES (?, ?, ?, ?, ?)", row
+            )
 
     # --- grants and the tokens they issue ----------------------------------------
 

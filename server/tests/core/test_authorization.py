@@ -11,8 +11,13 @@ SPA = Client("spa", ("http://127.0.0.1:8000/callback",), allow_implicit=False)
 LEGACY = Client("legacy", ("http://127.0.0.1:8000/cb?x=1",), allow_implicit=True, scopes=("openid", "profile"))
 CONFIDENTIAL = Client("server", ("https://rp.example/cb",), client_secret="s3cret")
 CLIENTS = {c.client_id: c for c in (SPA, LEGACY, CONFIDENTIAL)}
-GOOD = {"response_type": "code", "scope": "openid profile", "state": "xyz",
-        "code_challenge": CHALLENGE, "code_challenge_method": "S256"}  # fmt: skip
+GOOD = {
+    "response_type": "code",
+    "scope": "openid profile",
+    "state": "xyz",
+    "code_challenge": CHALLENGE,
+    "code_challenge_method": "S256",
+}
 IMPLICIT = {"response_type": "id_token token", "scope": "openid", "nonce": "n-1"}
 
 
@@ -39,7 +44,10 @@ def test_stage_one_refuses_with_a_page(params: dict[str, str]) -> None:
 
 def test_stage_one_accepts_a_registered_uri() -> None:
     """RFC 9700 §2.1: the exact registered string is accepted."""
-    assert az.resolve_client({"client_id": "spa", "redirect_uri": SPA.redirect_uris[0]}, CLIENTS) == (SPA, SPA.redirect_uris[0])
+    assert az.resolve_client({"client_id": "spa", "redirect_uri": SPA.redirect_uris[0]}, CLIENTS) == (
+        SPA,
+        SPA.redirect_uris[0],
+    )
 
 
 @pytest.mark.parametrize(
@@ -92,8 +100,14 @@ def test_stage_two_accepts(client: Client, params: dict[str, str | None], respon
     [
         ({"response_type": "code", "state": "s"}, "http://c/cb?error=access_denied&state=s&iss=https%3A%2F%2Fidp"),
         ({"response_type": "token"}, "http://c/cb#error=access_denied&iss=https%3A%2F%2Fidp"),
-        ({"response_type": "token id_token", "response_mode": "query"}, "http://c/cb#error=access_denied&iss=https%3A%2F%2Fidp"),
-        ({"response_type": "code", "response_mode": "fragment"}, "http://c/cb#error=access_denied&iss=https%3A%2F%2Fidp"),
+        (
+            {"response_type": "token id_token", "response_mode": "query"},
+            "http://c/cb#error=access_denied&iss=https%3A%2F%2Fidp",
+        ),
+        (
+            {"response_type": "code", "response_mode": "fragment"},
+            "http://c/cb#error=access_denied&iss=https%3A%2F%2Fidp",
+        ),
         ({"response_type": "code", "response_mode": "bogus"}, "http://c/cb?error=access_denied&iss=https%3A%2F%2Fidp"),
         ({"response_type": "code id_token"}, "http://c/cb#error=access_denied&iss=https%3A%2F%2Fidp"),
     ],
@@ -125,8 +139,11 @@ IMPLICIT_REQ = _request(LEGACY, **IMPLICIT)
         (IMPLICIT_REQ, {"openid"}, True, False),
     ],
 )
-def test_needs_consent(request_: az.AuthorizationRequest, consented: set[str], implicit_approved: bool, needed: bool) -> None:
-    """OIDC Core §3.1.2.4 / docs/SECURITY.md P13: consent is asked for new scopes, prompt=consent and the implicit flow."""
+def test_needs_consent(
+    request_: az.AuthorizationRequest, consented: set[str], implicit_approved: bool, needed: bool
+) -> None:
+    """OIDC Core §3.1.2.4 / docs/SECURITY.md P13: consent is asked for new scopes, prompt=consent and
+    the implicit flow."""
     assert az.needs_consent(request_, consented, implicit_approved) is needed
 
 

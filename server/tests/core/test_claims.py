@@ -16,8 +16,16 @@ def test_at_hash_matches_the_oidc_example() -> None:
 def test_access_token_claims() -> None:
     """RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti and scope."""
     got = claims.access_token_claims("https://idp", "api", "alice", "spa", "openid", NOW, 300, "j1")
-    assert got == {"iss": "https://idp", "sub": "alice", "aud": "api", "client_id": "spa", "scope": "openid",
-                   "iat": NOW, "exp": NOW + 300, "jti": "j1"}  # fmt: skip
+    assert got == {
+        "iss": "https://idp",
+        "sub": "alice",
+        "aud": "api",
+        "client_id": "spa",
+        "scope": "openid",
+        "iat": NOW,
+        "exp": NOW + 300,
+        "jti": "j1",
+    }
 
 
 @pytest.mark.parametrize(
@@ -31,8 +39,16 @@ def test_access_token_claims() -> None:
 def test_id_token_claims(nonce: str | None, access_token: str | None, extra: dict[str, str]) -> None:
     """OIDC Core §2: aud and azp name the client; nonce and at_hash only when there is one."""
     got = claims.id_token_claims("https://idp", "alice", "spa", NOW, 60, NOW - 5, nonce, {"name": "A"}, access_token)
-    base = {"iss": "https://idp", "sub": "alice", "aud": "spa", "azp": "spa", "iat": NOW, "exp": NOW + 60,
-            "auth_time": NOW - 5, "name": "A"}  # fmt: skip
+    base = {
+        "iss": "https://idp",
+        "sub": "alice",
+        "aud": "spa",
+        "azp": "spa",
+        "iat": NOW,
+        "exp": NOW + 60,
+        "auth_time": NOW - 5,
+        "name": "A",
+    }
     assert got == base | extra
 
 

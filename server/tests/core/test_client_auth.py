@@ -33,9 +33,14 @@ def test_basic_parsed(header: str | None, expected: tuple[str, str] | None) -> N
 
 @pytest.mark.parametrize(
     "header",
-    ["Bearer abc", "Basic not*base64", "Basic " + base64.b64encode(b"no-colon").decode(),
-     "Basic " + base64.b64encode(b"\xff:x").decode(), "Basic é"],
-)  # fmt: skip
+    [
+        "Bearer abc",
+        "Basic not*base64",
+        "Basic " + base64.b64encode(b"no-colon").decode(),
+        "Basic " + base64.b64encode(b"\xff:x").decode(),
+        "Basic é",
+    ],
+)
 def test_basic_malformed(header: str) -> None:
     """RFC 7617 §2 / RFC 6749 §5.2: another scheme or malformed credentials are invalid_client, never a 500."""
     with pytest.raises(OAuthError) as caught:

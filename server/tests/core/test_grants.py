@@ -20,9 +20,12 @@ CODE_FORM = {"grant_type": "authorization_code", "code": "c", "redirect_uri": "h
 
 @pytest.mark.parametrize(
     "form, error",
-    [({}, "invalid_request"), ({"grant_type": "password"}, "unsupported_grant_type"),
-     ({"grant_type": "implicit"}, "unsupported_grant_type")],
-)  # fmt: skip
+    [
+        ({}, "invalid_request"),
+        ({"grant_type": "password"}, "unsupported_grant_type"),
+        ({"grant_type": "implicit"}, "unsupported_grant_type"),
+    ],
+)
 def test_grant_type_refused(form: dict[str, str], error: str) -> None:
     """RFC 6749 §4.1.3, §5.2: grant_type is required and only code and refresh are supported."""
     with pytest.raises(OAuthError) as caught:
@@ -72,7 +75,9 @@ REFRESH_FORM = {"grant_type": "refresh_token", "refresh_token": "r"}
         ({**REFRESH_FORM, "scope": ""}, SPA, GRANT, NOW + 60, "invalid_scope"),
     ],
 )
-def test_refresh_refused(form: dict[str, str], client: Client, grant: Grant | None, expires_at: int, error: str) -> None:
+def test_refresh_refused(
+    form: dict[str, str], client: Client, grant: Grant | None, expires_at: int, error: str
+) -> None:
     """RFC 6749 §6: the refresh token must be this client's, live, and may narrow the scope only."""
     with pytest.raises(OAuthError) as caught:
         grants.validate_refresh(form, client, grant, expires_at, NOW)
@@ -138,9 +143,14 @@ def test_may_introspect_only_own_tokens(caller: Client, token_client: str, allow
 
 @pytest.mark.parametrize(
     "grant, used, expires_at, active",
-    [(GRANT, False, NOW + 1, True), (None, False, NOW + 1, False), (REVOKED, False, NOW + 1, False),
-     (GRANT, True, NOW + 1, False), (GRANT, False, NOW, False)],
-)  # fmt: skip
+    [
+        (GRANT, False, NOW + 1, True),
+        (None, False, NOW + 1, False),
+        (REVOKED, False, NOW + 1, False),
+        (GRANT, True, NOW + 1, False),
+        (GRANT, False, NOW, False),
+    ],
+)
 def test_refresh_token_active(grant: Grant | None, used: bool, expires_at: int, active: bool) -> None:
     """RFC 7662 §2.2: active only while granted, unused, unrevoked and unexpired."""
     assert grants.refresh_token_active(grant, used, expires_at, NOW) is active

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from spalab.host import assets
-from spalab.host.assets import EncodedCache, negotiate, warm
 from spalab.host.app import WEB_DIR, create_spa_app
+from spalab.host.assets import EncodedCache, negotiate, warm
 
 BASE = "http://localhost:8000"  # the SPA host answers for the loopback host names only (docs/SECURITY.md P24)
 SETTINGS = {"issuer": "http://127.0.0.1:9000", "client_id": "spa-demo", "redirect_uri": "http://localhost:8000/"}
@@ -55,9 +55,17 @@ def file_bytes(relative: str) -> bytes:
 # --- versioned, immutable vendor URLs ---
 
 
-@pytest.mark.parametrize("path", [f"{PYODIDE}/pyodide.mjs", f"{PYODIDE}/pyodide.asm.wasm", f"{PYSCRIPT}/core.js",
-                                  f"{PYSCRIPT}/core.css", f"{MICROPYTHON}/micropython.mjs",
-                                  f"{OIDC}/oidc-client-ts.min.js"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{PYODIDE}/pyodide.mjs",
+        f"{PYODIDE}/pyodide.asm.wasm",
+        f"{PYSCRIPT}/core.js",
+        f"{PYSCRIPT}/core.css",
+        f"{MICROPYTHON}/micropython.mjs",
+        f"{OIDC}/oidc-client-ts.min.js",
+    ],
+)
 def test_versioned_vendor_urls_are_immutable(spa: TestClient, path: str) -> None:
     """RFC 8246: a versioned URL never changes content, so the browser need not revalidate it."""
     response = spa.get(path)
@@ -71,9 +79,17 @@ def test_oidc_client_ts_is_served_from_its_browser_build(spa: TestClient) -> Non
     assert body == file_bytes("oidc-client-ts/dist/browser/oidc-client-ts.min.js")
 
 
-@pytest.mark.parametrize("path", ["/vendor/pyodide/pyodide.mjs", "/vendor/pyscript/core.js",
-                                  "/vendor/pyodide@0.0.1/pyodide.mjs", "/vendor/pyscript@latest/core.js",
-                                  "/vendor/oidc-client-ts/oidc-client-ts.min.js", "/vendor/nothing@1/x.js"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/vendor/pyodide/pyodide.mjs",
+        "/vendor/pyscript/core.js",
+        "/vendor/pyodide@0.0.1/pyodide.mjs",
+        "/vendor/pyscript@latest/core.js",
+        "/vendor/oidc-client-ts/oidc-client-ts.min.js",
+        "/vendor/nothing@1/x.js",
+    ],
+)
 def test_unversioned_or_other_versions_are_a_clear_404(spa: TestClient, path: str) -> None:
     """An old or guessed URL must not get a file that could then be cached for a year."""
     response = spa.get(path)
@@ -149,8 +165,14 @@ def test_every_html_page_is_rewritten(other_pages: TestClient, path: str) -> Non
 
 
 @pytest.mark.parametrize("coding", ["br", "gzip"])
-@pytest.mark.parametrize("relative", [f"@pyscript/core/dist/{CORE_CHUNK}", "pyodide/pyodide.mjs",
-                                      "@micropython/micropython-webassembly-pyscript/micropython.wasm"])  # fmt: skip
+@pytest.mark.parametrize(
+    "relative",
+    [
+        f"@pyscript/core/dist/{CORE_CHUNK}",
+        "pyodide/pyodide.mjs",
+        "@micropython/micropython-webassembly-pyscript/micropython.wasm",
+    ],
+)
 def test_compressed_bodies_decode_to_the_exact_file(spa: TestClient, coding: str, relative: str) -> None:
     """RFC 9110 §8.4: Content-Encoding names the coding; decoding gives the file back."""
     prefix = {"@pyscript/core/dist": PYSCRIPT, "pyodide": PYODIDE}.get(relative.rsplit("/", 1)[0], MICROPYTHON)
@@ -169,8 +191,22 @@ def test_brotli_is_preferred(spa: TestClient, accept: str) -> None:
     assert response.headers["content-encoding"] == "br"
 
 
-@pytest.mark.parametrize("accept", ["br;q=0, gzip;q=0", "", "identity", "deflate", "*;q=0", "br;q=oops",
-                                    "gzip;;", "br;q=0.5;level=9", "gz ip", "\x7f", "br" + ";" * 5000])  # fmt: skip
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "br;q=0, gzip;q=0",
+        "",
+        "identity",
+        "deflate",
+        "*;q=0",
+        "br;q=oops",
+        "gzip;;",
+        "br;q=0.5;level=9",
+        "gz ip",
+        "\x7f",
+        "br" + ";" * 5000,
+    ],
+)
 def test_refused_or_malformed_accept_encoding_gets_identity(spa: TestClient, accept: str) -> None:
     """RFC 9110 §12.5.3: q=0 refuses; anything unusable falls back to identity, never to an error."""
     response, body = fetch(spa, f"{PYODIDE}/pyodide.mjs", accept_encoding=accept)
@@ -189,8 +225,13 @@ def test_without_accept_encoding_the_body_is_identity(spa: TestClient) -> None:
     assert response.headers["vary"] == "Accept-Encoding"
 
 
-@pytest.mark.parametrize(("path", "relative"), [(f"{PYODIDE}/python_stdlib.zip", "pyodide/python_stdlib.zip"),
-                                                (f"{PYSCRIPT}/core.js", "@pyscript/core/dist/core.js")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "relative"),
+    [
+        (f"{PYODIDE}/python_stdlib.zip", "pyodide/python_stdlib.zip"),
+        (f"{PYSCRIPT}/core.js", "@pyscript/core/dist/core.js"),
+    ],
+)
 def test_zip_and_tiny_files_are_not_compressed(spa: TestClient, path: str, relative: str) -> None:
     """A zip is compressed already; a few hundred bytes gain nothing from a coding."""
     response, body = fetch(spa, path, accept_encoding="br, gzip")
@@ -222,7 +263,7 @@ def test_the_cache_is_bounded_least_recently_used_first() -> None:
     cache = EncodedCache(max_bytes=300)
     blobs = {name: os.urandom(120) for name in "abc"}  # random: gzip makes them a little bigger
     for name in "ab":
-        cache.get(name, lambda: blobs[name], "gzip")
+        cache.get(name, lambda name=name: blobs[name], "gzip")
     cache.get("a", lambda: b"", "gzip")  # a hit: "a" becomes the most recently used
     cache.get("c", lambda: blobs["c"], "gzip")
     assert "a" in cache and "c" in cache and "b" not in cache
@@ -259,7 +300,10 @@ def test_if_none_match_gets_304(spa: TestClient, path: str, coding: str) -> None
 
 def test_compressed_bodies_have_their_own_weak_etag(spa: TestClient) -> None:
     """RFC 9110 §8.8.3: a strong ETag belongs to one byte sequence; a br body is another."""
-    tags = {c: spa.get(f"{PYODIDE}/pyodide.mjs", headers={"Accept-Encoding": c}).headers["etag"] for c in ("identity", "br", "gzip")}
+    tags = {
+        c: spa.get(f"{PYODIDE}/pyodide.mjs", headers={"Accept-Encoding": c}).headers["etag"]
+        for c in ("identity", "br", "gzip")
+    }
     assert not tags["identity"].startswith("W/")
     assert tags["br"].startswith("W/") and tags["gzip"].startswith("W/")
     assert len(set(tags.values())) == 3
@@ -300,7 +344,9 @@ def test_range_requests_get_the_identity_bytes(spa: TestClient) -> None:
 # --- the SPA's policies are unchanged ---
 
 
-@pytest.mark.parametrize("path", ["/", "/pyscript.json", "/mpy.json", f"{PYODIDE}/pyodide.mjs", "/vendor/pyodide/x.mjs"])
+@pytest.mark.parametrize(
+    "path", ["/", "/pyscript.json", "/mpy.json", f"{PYODIDE}/pyodide.mjs", "/vendor/pyodide/x.mjs"]
+)
 @pytest.mark.parametrize("coding", ["identity", "br"])
 def test_security_headers_on_every_app_response(spa: TestClient, path: str, coding: str) -> None:
     """docs/SECURITY.md C8: CSP without inline script and no Referer, compressed or not."""
@@ -313,13 +359,32 @@ def test_security_headers_on_every_app_response(spa: TestClient, path: str, codi
 # --- negotiation, unit level ---
 
 
-@pytest.mark.parametrize(("accept", "coding"), [
-    (None, "identity"), ("", "identity"), ("gzip", "gzip"), ("br", "br"), ("BR", "br"), ("x-gzip", "gzip"),
-    ("gzip, br", "br"), ("br;q=0.5, gzip", "gzip"), ("br;q=0.5, gzip;q=0.5", "br"), ("gzip;q=0.001", "gzip"),
-    ("br;q=0, gzip;q=0", "identity"), ("*", "br"), ("*;q=0", "identity"), ("*;q=0, gzip", "gzip"),
-    ("identity;q=1, br;q=0.5", "identity"), ("identity;q=0", "identity"), ("deflate, zstd", "identity"),
-    (" , br ; q=1.000 ,", "br"), ("br;q=1.0001", "identity"), ("br;Q=0.9", "br"), ("br;q=.5", "identity"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("accept", "coding"),
+    [
+        (None, "identity"),
+        ("", "identity"),
+        ("gzip", "gzip"),
+        ("br", "br"),
+        ("BR", "br"),
+        ("x-gzip", "gzip"),
+        ("gzip, br", "br"),
+        ("br;q=0.5, gzip", "gzip"),
+        ("br;q=0.5, gzip;q=0.5", "br"),
+        ("gzip;q=0.001", "gzip"),
+        ("br;q=0, gzip;q=0", "identity"),
+        ("*", "br"),
+        ("*;q=0", "identity"),
+        ("*;q=0, gzip", "gzip"),
+        ("identity;q=1, br;q=0.5", "identity"),
+        ("identity;q=0", "identity"),
+        ("deflate, zstd", "identity"),
+        (" , br ; q=1.000 ,", "br"),
+        ("br;q=1.0001", "identity"),
+        ("br;Q=0.9", "br"),
+        ("br;q=.5", "identity"),
+    ],
+)
 def test_negotiate_follows_rfc_9110_12_5_3(accept: str | None, coding: str) -> None:
     """RFC 9110 §12.5.3: weights, q=0 refuses, "*" for the unlisted, identity unless refused."""
     assert negotiate(accept) == coding
@@ -352,9 +417,15 @@ def test_python_files_are_named_by_content_version_and_immutable_under_it(spa: T
         assert spa.get(other).headers["cache-control"] == "no-cache", other
 
 
-@pytest.mark.parametrize(("path", "page"), [("/", "index.html"), ("/index.html", "index.html"),
-                                          ("/popup-callback.html", "popup-callback.html"),
-                                          ("/baseline/", "baseline/index.html")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "page"),
+    [
+        ("/", "index.html"),
+        ("/index.html", "index.html"),
+        ("/popup-callback.html", "popup-callback.html"),
+        ("/baseline/", "baseline/index.html"),
+    ],
+)
 def test_a_page_is_never_immutable_whatever_its_version(spa: TestClient, path: str, page: str) -> None:
     """docs/SECURITY.md C7: ?v=<the page's content hash> must not make a page cacheable for a year; a
     page that held tokens must never come back from a cache. Only the Python files may."""

@@ -3,8 +3,8 @@ reflecting nothing, while every SPA route keeps its CSP and no-referrer."""
 
 from starlette.testclient import TestClient
 
-from spalab.host.lab_pages import PREFIX
 from spalab.host.app import create_spa_app
+from spalab.host.lab_pages import PREFIX
 
 PROVIDER = "http://127.0.0.1:9000"
 SETTINGS = {"issuer": PROVIDER, "client_id": "spa-demo", "redirect_uri": "http://localhost:8000/"}

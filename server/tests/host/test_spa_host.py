@@ -66,20 +66,25 @@ def test_pyscript_config_carries_the_client_settings(spa: TestClient) -> None:
 def test_pyscript_config_lists_every_python_file_of_the_shell_and_core() -> None:
     """A module missing from "files" would fail to import only in the browser."""
     files = json.loads((WEB_DIR / "pyscript.json").read_text())["files"]
-    on_disk = {f"/{p.relative_to(WEB_DIR).as_posix()}" for d in ("oauth_client", "spa") for p in (WEB_DIR / d).glob("*.py")}
+    on_disk = {
+        f"/{p.relative_to(WEB_DIR).as_posix()}" for d in ("oauth_client", "spa") for p in (WEB_DIR / d).glob("*.py")
+    }
     assert set(files) == on_disk
     assert all(files[k] == "." + k for k in files)
 
 
 @needs_assets
-@pytest.mark.parametrize(("path", "mime"), [
-    (f"{PYODIDE}/pyodide.mjs", "text/javascript"),
-    (f"{PYODIDE}/pyodide.asm.wasm", "application/wasm"),
-    (f"{PYODIDE}/python_stdlib.zip", "application/zip"),
-    (f"{PYSCRIPT}/core.js", "text/javascript"),
-    (f"{MICROPYTHON}/micropython.mjs", "text/javascript"),
-    (f"{MICROPYTHON}/micropython.wasm", "application/wasm"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "mime"),
+    [
+        (f"{PYODIDE}/pyodide.mjs", "text/javascript"),
+        (f"{PYODIDE}/pyodide.asm.wasm", "application/wasm"),
+        (f"{PYODIDE}/python_stdlib.zip", "application/zip"),
+        (f"{PYSCRIPT}/core.js", "text/javascript"),
+        (f"{MICROPYTHON}/micropython.mjs", "text/javascript"),
+        (f"{MICROPYTHON}/micropython.wasm", "application/wasm"),
+    ],
+)
 def test_pinned_runtimes_are_served_locally_with_their_mime_types(spa: TestClient, path: str, mime: str) -> None:
     """DESIGN.md: nothing from a CDN; wasm must be application/wasm for streaming compile."""
     response = spa.get(path)
@@ -89,8 +94,13 @@ def test_pinned_runtimes_are_served_locally_with_their_mime_types(spa: TestClien
 
 def test_no_file_outside_web_is_served(spa: TestClient) -> None:
     """Path traversal stays inside web/."""
-    for path in ("/../pyproject.toml", "/%2e%2e/pyproject.toml", "/vendor/pyodide/../../../pyproject.toml",
-                 f"{PYODIDE}/../../../pyproject.toml", f"{PYODIDE}/%2e%2e/%2e%2e/%2e%2e/pyproject.toml"):  # fmt: skip
+    for path in (
+        "/../pyproject.toml",
+        "/%2e%2e/pyproject.toml",
+        "/vendor/pyodide/../../../pyproject.toml",
+        f"{PYODIDE}/../../../pyproject.toml",
+        f"{PYODIDE}/%2e%2e/%2e%2e/%2e%2e/pyproject.toml",
+    ):
         assert spa.get(path).status_code == 404, path
 
 
@@ -113,10 +123,23 @@ def test_vendor_demo_pages_that_load_from_a_cdn_are_not_served(spa: TestClient) 
 
 # --- only the files the SPA uses (web/ holds tests, READMEs and package files too) ---
 
-NOT_FOR_THE_BROWSER = ["/tests/test_client_pkce.py", "/tests/conftest.py", "/tests/__init__.py", "/tests/",
-                       "/tests/micropython/run.mjs", "/README.md", "/oauth_client/README.md", "/package-lock.json",
-                       "/package.json", "/.gitignore", "/oauth_client/", "/spa/", "/node_modules/pyodide/pyodide.mjs",
-                       "/baseline/../README.md", "/%2e%2e/web/README.md"]  # fmt: skip
+NOT_FOR_THE_BROWSER = [
+    "/tests/test_client_pkce.py",
+    "/tests/conftest.py",
+    "/tests/__init__.py",
+    "/tests/",
+    "/tests/micropython/run.mjs",
+    "/README.md",
+    "/oauth_client/README.md",
+    "/package-lock.json",
+    "/package.json",
+    "/.gitignore",
+    "/oauth_client/",
+    "/spa/",
+    "/node_modules/pyodide/pyodide.mjs",
+    "/baseline/../README.md",
+    "/%2e%2e/web/README.md",
+]
 
 
 def spa_needs(spa: TestClient) -> set[str]:

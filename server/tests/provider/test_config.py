@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
+
 from spalab.provider.config import ConfigError, ProviderConfig, User, load_config_file, load_demo_config, parse_config
 from spalab.provider.core.records import Client
 
@@ -67,8 +68,10 @@ def test_builtin_demo_config_loads() -> None:
     """DESIGN.md: the demo's own config is valid, with the SPA origin filled in."""
     config = load_demo_config("http://127.0.0.1:9000", "http://localhost:8000")
     assert config.demo and config.request_log
-    assert config.clients["spa-demo"].redirect_uris == ("http://localhost:8000/",
-                                                        "http://localhost:8000/popup-callback.html")  # fmt: skip
+    assert config.clients["spa-demo"].redirect_uris == (
+        "http://localhost:8000/",
+        "http://localhost:8000/popup-callback.html",
+    )
     assert config.clients["baseline-oidc-client-ts"].redirect_uris == ("http://localhost:8000/baseline/",)
     assert not config.clients["baseline-oidc-client-ts"].is_confidential
     assert config.clients["confidential-demo"].is_confidential
@@ -96,7 +99,7 @@ UNKNOWN_KEYS = [
     (HEAD + CLIENT + "[clients.extra]\nx = 1\n", "clients[0].extra", 5),
     (HEAD + CLIENT + CLIENT.replace('"app"', '"b"') + "secret = 'x'\n", "clients[1].secret", 8),
     (HEAD + USER + 'email = "a@example.test"\n', "users[0].email", 5),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("text", "key", "line"), UNKNOWN_KEYS, ids=[f"{k} line {n}" for _, k, n in UNKNOWN_KEYS])
@@ -123,7 +126,7 @@ WRONG_TYPES = [
     (HEAD + USER + 'claims = "Alice"\n', "users[0].claims", 5),
     (HEAD + USER + "claims = { name = 1 }\n", "users[0].claims.name", 5),
     (HEAD + USER + "[users.claims]\nname = [1]\n", "users[0].claims.name", 6),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("text", "key", "line"), WRONG_TYPES, ids=[f"{k} line {n}" for _, k, n in WRONG_TYPES])
@@ -229,8 +232,11 @@ def test_a_given_password_hash_must_be_argon2id() -> None:
     good = PasswordHasher().hash("wonderland")
     config = parse_config(HEAD + f'[[users]]\nusername = "alice"\npassword_hash = "{good}"\n', "idp.toml")
     assert config.users["alice"].password_hash == good
-    _assert_names(_error(HEAD + '[[users]]\nusername = "a"\npassword_hash = "5f4dcc3b5aa765d61d8327deb882cf99"\n'),
-                  "users[0].password_hash", 4)  # fmt: skip
+    _assert_names(
+        _error(HEAD + '[[users]]\nusername = "a"\npassword_hash = "5f4dcc3b5aa765d61d8327deb882cf99"\n'),
+        "users[0].password_hash",
+        4,
+    )
     _assert_names(_error(HEAD + USER + f'password_hash = "{good}"\n'), "users[0].password", 4)
 
 

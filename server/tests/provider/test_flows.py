@@ -2,8 +2,8 @@
 
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from provider_support import ISSUER, REDIRECT, Flow, api, confidential_tokens, response_params
 
-from provider_support import confidential_tokens, ISSUER, REDIRECT, Flow, api, response_params
 from spalab.provider.core.claims import at_hash
 
 
@@ -109,15 +109,24 @@ def test_confidential_client_with_basic_and_post_authentication(client) -> None:
     """RFC 6749 §2.3.1: client_secret_basic and client_secret_post both work."""
     for method in ("basic", "post"):
         flow = Flow(client)
-        code = flow.code(client_id="confidential", redirect_uri="http://localhost:8000/confidential/callback",
-                         code_challenge=None, code_challenge_method=None, nonce=None)  # fmt: skip
-        form = {"grant_type": "authorization_code", "code": code,
-                "redirect_uri": "http://localhost:8000/confidential/callback"}  # fmt: skip
+        code = flow.code(
+            client_id="confidential",
+            redirect_uri="http://localhost:8000/confidential/callback",
+            code_challenge=None,
+            code_challenge_method=None,
+            nonce=None,
+        )
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "http://localhost:8000/confidential/callback",
+        }
         if method == "basic":
             response = client.post("/token", data=form, auth=("confidential", "s3cret-for-tests"))
         else:
-            response = client.post("/token", data={**form, "client_id": "confidential",
-                                                   "client_secret": "s3cret-for-tests"})  # fmt: skip
+            response = client.post(
+                "/token", data={**form, "client_id": "confidential", "client_secret": "s3cret-for-tests"}
+            )
         assert response.status_code == 200, (method, response.text)
 
 
@@ -162,16 +171,21 @@ def test_revocation_of_refresh_token_ends_the_session(flow: Flow, client) -> Non
     revoked = client.post("/revoke", data={"token": tokens["refresh_token"], "client_id": "spa"})
     assert revoked.status_code == 200
     assert api(client, tokens["access_token"]).status_code == 401
-    refresh = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
-                                          "client_id": "spa"})  # fmt: skip
+    refresh = client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": "spa"}
+    )
     assert refresh.json()["error"] == "invalid_grant"
 
 
 def test_revocation_of_access_token(flow: Flow, client) -> None:  # type: ignore[no-untyped-def]
     """RFC 7009 §2.1: a revoked access token no longer works at the API."""
     tokens = flow.tokens()
-    assert client.post("/revoke", data={"token": tokens["access_token"], "client_id": "spa",
-                                        "token_type_hint": "access_token"}).status_code == 200  # fmt: skip
+    assert (
+        client.post(
+            "/revoke", data={"token": tokens["access_token"], "client_id": "spa", "token_type_hint": "access_token"}
+        ).status_code
+        == 200
+    )
     assert api(client, tokens["access_token"]).status_code == 401
 
 
@@ -192,11 +206,23 @@ def test_metadata_has_rfc8414_required_fields(client) -> None:  # type: ignore[n
     oauth = client.get("/.well-known/oauth-authorization-server").json()
     assert oidc == oauth
     assert oidc["issuer"] == ISSUER
-    for field in ("authorization_endpoint", "token_endpoint", "jwks_uri", "response_types_supported",
-                  "subject_types_supported", "id_token_signing_alg_values_supported"):  # fmt: skip
+    for field in (
+        "authorization_endpoint",
+        "token_endpoint",
+        "jwks_uri",
+        "response_types_supported",
+        "subject_types_supported",
+        "id_token_signing_alg_values_supported",
+    ):
         assert oidc[field], field
-    for field in ("authorization_endpoint", "token_endpoint", "jwks_uri", "revocation_endpoint",
-                  "introspection_endpoint", "userinfo_endpoint"):  # fmt: skip
+    for field in (
+        "authorization_endpoint",
+        "token_endpoint",
+        "jwks_uri",
+        "revocation_endpoint",
+        "introspection_endpoint",
+        "userinfo_endpoint",
+    ):
         assert oidc[field].startswith(ISSUER + "/")
     assert oidc["code_challenge_methods_supported"] == ["S256"]
     assert oidc["authorization_response_iss_parameter_supported"] is True

@@ -4,7 +4,6 @@ no open redirector at sign-in."""
 from urllib.parse import urlencode
 
 import pytest
-
 from provider_support import ISSUER, REDIRECT, SPA, Flow, hidden, response_params
 
 # A registered URI changed in one way each; none may be redirected to.
@@ -148,8 +147,12 @@ def test_off_origin_next_is_refused_on_get(client, next_url: str) -> None:  # ty
 def test_off_origin_next_is_refused_on_post(client, next_url: str) -> None:  # type: ignore[no-untyped-def]
     """RFC 9700 §4.11: even right credentials and a valid form do not redirect off-origin."""
     page = client.get("/login")
-    form = {"username": "alice", "password": "wonderland", "next": next_url,
-            "csrf_token": hidden(page.text, "csrf_token")}  # fmt: skip
+    form = {
+        "username": "alice",
+        "password": "wonderland",
+        "next": next_url,
+        "csrf_token": hidden(page.text, "csrf_token"),
+    }
     response = client.post("/login", data=form)
     assert_error_page(response)
     assert not session_cookie_set(response)

@@ -4,8 +4,16 @@ no downgrade."""
 import secrets
 
 import pytest
-
-from provider_support import CONFIDENTIAL_REDIRECT, ISSUER, REDIRECT, SECRET, Flow, challenge_of, new_verifier, response_params
+from provider_support import (
+    CONFIDENTIAL_REDIRECT,
+    ISSUER,
+    REDIRECT,
+    SECRET,
+    Flow,
+    challenge_of,
+    new_verifier,
+    response_params,
+)
 
 
 def assert_redirected_error(response, error: str, state: str, redirect_uri: str = REDIRECT) -> None:  # type: ignore[no-untyped-def]
@@ -28,7 +36,9 @@ def confidential_params(flow: Flow, **overrides: str | None) -> dict[str, str]:
 
 @pytest.mark.parametrize("method", [None, "S256"])
 @pytest.mark.parametrize("client_id", ["spa", "code-only"])
-def test_public_client_without_code_challenge_gets_invalid_request(flow: Flow, client_id: str, method: str | None) -> None:
+def test_public_client_without_code_challenge_gets_invalid_request(
+    flow: Flow, client_id: str, method: str | None
+) -> None:
     """RFC 7636 §4.4.1, RFC 9700 §2.1.1: a public client must send code_challenge."""
     params = flow.code_params(client_id=client_id, code_challenge=None, code_challenge_method=method)
     assert_redirected_error(flow.authorize(params), "invalid_request", params["state"])
@@ -95,10 +105,15 @@ def test_challenge_as_verifier_is_invalid_grant(flow: Flow) -> None:
 
 def test_verifier_for_code_issued_without_challenge_is_rejected(flow: Flow, client) -> None:  # type: ignore[no-untyped-def]
     """RFC 9700 §4.8.2: a code_verifier for a code issued without code_challenge is a downgrade."""
-    code = flow.code(client_id="confidential", redirect_uri=CONFIDENTIAL_REDIRECT,
-                     code_challenge=None, code_challenge_method=None)  # fmt: skip
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CONFIDENTIAL_REDIRECT,
-            "code_verifier": new_verifier()}  # fmt: skip
+    code = flow.code(
+        client_id="confidential", redirect_uri=CONFIDENTIAL_REDIRECT, code_challenge=None, code_challenge_method=None
+    )
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": CONFIDENTIAL_REDIRECT,
+        "code_verifier": new_verifier(),
+    }
     response = client.post("/token", data=form, auth=("confidential", SECRET))
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
@@ -106,12 +121,19 @@ def test_verifier_for_code_issued_without_challenge_is_rejected(flow: Flow, clie
 
 
 @pytest.mark.parametrize("verifier", [None, "wrong"])
-def test_confidential_client_must_send_the_verifier_for_a_code_issued_with_a_challenge(flow: Flow, verifier: str | None) -> None:
+def test_confidential_client_must_send_the_verifier_for_a_code_issued_with_a_challenge(
+    flow: Flow, verifier: str | None
+) -> None:
     """RFC 7636 §4.5, §4.6: a client secret does not replace the verifier once a challenge was sent —
     otherwise a stolen code plus the (leaked or shared) secret would be enough."""
     response = flow.run(confidential_params(flow))
     code = response_params(response.headers["location"])["code"]
-    answer = flow.exchange(code, client_id="confidential", redirect_uri=CONFIDENTIAL_REDIRECT, client_secret=SECRET,
-                           code_verifier=None if verifier is None else new_verifier())  # fmt: skip
+    answer = flow.exchange(
+        code,
+        client_id="confidential",
+        redirect_uri=CONFIDENTIAL_REDIRECT,
+        client_secret=SECRET,
+        code_verifier=None if verifier is None else new_verifier(),
+    )
     assert answer.status_code == 400
     assert answer.json()["error"] == ("invalid_request" if verifier is None else "invalid_grant")

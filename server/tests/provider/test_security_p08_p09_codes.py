@@ -6,10 +6,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from provider_support import REDIRECT, SECRET, SPA, TEST_CONFIG, Flow, api, race, race_past_the_check
 
-from provider_support import REDIRECT, SECRET, SPA, TEST_CONFIG, Flow, api, live_providers, race, race_past_the_check  # noqa: F401 - fixture
-from spalab.provider.config import ConfigError, ProviderConfig, parse_config
-from spalab.provider.app import create_provider_app
+from spalab.provider.config import ConfigError, parse_config
 from spalab.provider.core.records import CodeRecord
 from spalab.provider.store import Store
 
@@ -18,7 +17,9 @@ ROUNDS = 10
 
 
 def refresh(client, refresh_token: str):  # type: ignore[no-untyped-def]
-    return client.post("/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": "spa"})
+    return client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": "spa"}
+    )
 
 
 # --- P8: single use; replay revokes what the code issued --------------------------------
@@ -55,8 +56,13 @@ def test_concurrent_redemptions_of_one_code_exactly_one_succeeds(live_providers:
     with httpx.Client(base_url=live_providers[0], follow_redirects=False) as browser:
         flow = Flow(browser)  # type: ignore[arg-type]
         for _ in range(ROUNDS):
-            form = {"grant_type": "authorization_code", "code": flow.code(), "redirect_uri": REDIRECT,
-                    "client_id": "spa", "code_verifier": flow.verifier}  # fmt: skip
+            form = {
+                "grant_type": "authorization_code",
+                "code": flow.code(),
+                "redirect_uri": REDIRECT,
+                "client_id": "spa",
+                "code_verifier": flow.verifier,
+            }
             answers = race(live_providers, "/token", form, RACERS)
             assert len(answers) == RACERS
             assert sorted(a.status_code for a in answers) == [200] + [400] * (RACERS - 1)
@@ -71,8 +77,13 @@ def test_losing_the_race_to_redeem_a_code_revokes_the_winners_tokens(live_provid
     other, so what the winner got is revoked (the attacker may be the winner)."""
     with httpx.Client(base_url=live_providers[0], follow_redirects=False) as browser:
         flow = Flow(browser)  # type: ignore[arg-type]
-        form = {"grant_type": "authorization_code", "code": flow.code(), "redirect_uri": REDIRECT,
-                "client_id": "spa", "code_verifier": flow.verifier}  # fmt: skip
+        form = {
+            "grant_type": "authorization_code",
+            "code": flow.code(),
+            "redirect_uri": REDIRECT,
+            "client_id": "spa",
+            "code_verifier": flow.verifier,
+        }
         answers = race_past_the_check(live_providers, "/token", form, tmp_path / "spalab.sqlite3")
         assert sorted(a.status_code for a in answers) == [200, 400]
         winner = next(a for a in answers if a.status_code == 200).json()
@@ -139,8 +150,7 @@ def test_config_refuses_a_code_lifetime_over_60_seconds() -> None:
 def test_code_used_by_another_client_is_invalid_grant(flow: Flow, client, other: str) -> None:  # type: ignore[no-untyped-def]
     """RFC 6749 §4.1.3: the code must have been issued to the client redeeming it."""
     code = flow.code()
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-            "code_verifier": flow.verifier}  # fmt: skip
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": flow.verifier}
     if other == "confidential":
         response = client.post("/token", data=form, auth=("confidential", SECRET))
     else:

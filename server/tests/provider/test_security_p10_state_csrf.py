@@ -7,9 +7,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from starlette.testclient import TestClient
-
 from provider_support import ISSUER, REDIRECT, SPA, Flow, hidden, response_params
+from starlette.testclient import TestClient
 
 STATES = {
     "reserved": "a&b=c#d+e%20f%g?h/i;j,k",
@@ -149,8 +148,9 @@ def test_consent_token_of_one_request_does_not_answer_another(flow: Flow, data_d
     first = consent_page(flow, flow.code_params())
     second = flow.client.get("/authorize", params=flow.code_params(redirect_uri=SPA + "/cb?a=1"))
     request_id = hidden(second.text, "request_id")
-    response = flow.client.post("/consent", data={"request_id": request_id, "csrf_token": first["csrf_token"],
-                                                  "decision": "allow"})  # fmt: skip
+    response = flow.client.post(
+        "/consent", data={"request_id": request_id, "csrf_token": first["csrf_token"], "decision": "allow"}
+    )
     assert response.status_code == 400
     assert "location" not in response.headers
     assert count(data_dir, "codes") == 0

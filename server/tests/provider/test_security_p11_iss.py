@@ -4,7 +4,6 @@ error, in the same URL component as the other parameters."""
 from urllib.parse import urlsplit
 
 import pytest
-
 from provider_support import ISSUER, REDIRECT, SPA, Flow, response_params
 
 NO_PKCE = {"code_challenge": None, "code_challenge_method": None}
@@ -38,7 +37,11 @@ SUCCESS = {
     "code-query": ({}, "query", "code"),
     "code-fragment": ({"response_mode": "fragment"}, "fragment", "code"),
     "code-registered-query": ({"redirect_uri": SPA + "/cb?a=1"}, "query", "code"),
-    "code-fragment-registered-query": ({"redirect_uri": SPA + "/cb?a=1", "response_mode": "fragment"}, "fragment", "code"),
+    "code-fragment-registered-query": (
+        {"redirect_uri": SPA + "/cb?a=1", "response_mode": "fragment"},
+        "fragment",
+        "code",
+    ),
     "token": (IMPLICIT, "fragment", "access_token"),
     "id-token-token": (HYBRID_IMPLICIT, "fragment", "id_token"),
     "token-registered-query": ({**IMPLICIT, "redirect_uri": SPA + "/cb?a=1"}, "fragment", "access_token"),
@@ -69,22 +72,42 @@ def test_success_without_pages_carries_iss(flow: Flow) -> None:
 ERRORS = {
     "invalid-scope": ("authorize", {"scope": "openid bogus"}, "query", "invalid_scope"),
     "invalid-scope-implicit": ("authorize", {**IMPLICIT, "scope": "bogus"}, "fragment", "invalid_scope"),
-    "invalid-scope-code-fragment": ("authorize", {"scope": "bogus", "response_mode": "fragment"}, "fragment",
-                                    "invalid_scope"),
+    "invalid-scope-code-fragment": (
+        "authorize",
+        {"scope": "bogus", "response_mode": "fragment"},
+        "fragment",
+        "invalid_scope",
+    ),
     "unsupported-response-type": ("authorize", {"response_type": "bogus"}, "query", "unsupported_response_type"),
-    "unsupported-hybrid-response-type": ("authorize", {"response_type": "code id_token"}, "fragment",
-                                         "unsupported_response_type"),
-    "unsupported-token-response-type": ("authorize", {**IMPLICIT, "response_type": "id_token"}, "fragment",
-                                        "unsupported_response_type"),
+    "unsupported-hybrid-response-type": (
+        "authorize",
+        {"response_type": "code id_token"},
+        "fragment",
+        "unsupported_response_type",
+    ),
+    "unsupported-token-response-type": (
+        "authorize",
+        {**IMPLICIT, "response_type": "id_token"},
+        "fragment",
+        "unsupported_response_type",
+    ),
     "missing-response-type": ("authorize", {"response_type": None}, "query", "invalid_request"),
     "missing-pkce": ("authorize", NO_PKCE, "query", "invalid_request"),
-    "pkce-with-implicit": ("authorize", {**IMPLICIT, "code_challenge": "x" * 43, "code_challenge_method": "S256"},
-                           "fragment", "invalid_request"),
+    "pkce-with-implicit": (
+        "authorize",
+        {**IMPLICIT, "code_challenge": "x" * 43, "code_challenge_method": "S256"},
+        "fragment",
+        "invalid_request",
+    ),
     "implicit-in-query": ("authorize", {**IMPLICIT, "response_mode": "query"}, "fragment", "invalid_request"),
     "implicit-missing-nonce": ("authorize", {**HYBRID_IMPLICIT, "nonce": None}, "fragment", "invalid_request"),
     "bad-response-mode": ("authorize", {"response_mode": "form_post"}, "query", "invalid_request"),
-    "unauthorized-client-implicit": ("authorize", {**IMPLICIT, "client_id": "code-only"}, "fragment",
-                                     "unauthorized_client"),
+    "unauthorized-client-implicit": (
+        "authorize",
+        {**IMPLICIT, "client_id": "code-only"},
+        "fragment",
+        "unauthorized_client",
+    ),
     "login-required": ("authorize", {"prompt": "none"}, "query", "login_required"),
     "login-required-implicit": ("authorize", {**IMPLICIT, "prompt": "none"}, "fragment", "login_required"),
     "consent-required": ("signed_in", {"prompt": "none"}, "query", "consent_required"),

@@ -3,9 +3,8 @@
 from pathlib import Path
 
 import httpx
+from provider_support import Clock, Flow, api, race, race_past_the_check
 from starlette.testclient import TestClient
-
-from provider_support import Clock, Flow, api, live_providers, race, race_past_the_check  # noqa: F401 - fixture
 
 RACERS = 64
 

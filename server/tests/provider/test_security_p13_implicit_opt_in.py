@@ -4,11 +4,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from spalab.provider.config import parse_config
-from spalab.provider.app import create_provider_app
+from provider_support import ISSUER, REDIRECT, Flow, response_params, seeded
 from starlette.testclient import TestClient
 
-from provider_support import ISSUER, REDIRECT, Flow, response_params, seeded
+from spalab.provider.app import create_provider_app
+from spalab.provider.config import parse_config
 
 IMPLICIT = {"code_challenge": None, "code_challenge_method": None}
 
@@ -133,8 +133,10 @@ def test_a_data_dir_from_before_per_flow_consent_still_opens(tmp_path: Path) -> 
 
     path = tmp_path / "spalab.sqlite3"
     old = sqlite3.connect(path)
-    old.execute("CREATE TABLE consents (username TEXT NOT NULL, client_id TEXT NOT NULL, scope TEXT NOT NULL,"
-                " granted_at INTEGER NOT NULL, PRIMARY KEY (username, client_id))")  # fmt: skip
+    old.execute(
+        "CREATE TABLE consents (username TEXT NOT NULL, client_id TEXT NOT NULL, scope TEXT NOT NULL,"
+        " granted_at INTEGER NOT NULL, PRIMARY KEY (username, client_id))"
+    )
     old.execute("INSERT INTO consents VALUES ('alice', 'spa', 'openid profile', 1)")
     old.commit()
     old.close()

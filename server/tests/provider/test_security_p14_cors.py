@@ -2,9 +2,8 @@
 and JWKS, and never any CORS header from the authorization endpoint or the provider's pages."""
 
 import pytest
-from starlette.testclient import TestClient
-
 from provider_support import SECRET, SPA, Flow, api, hidden
+from starlette.testclient import TestClient
 
 EVIL = "http://evil.test"
 # (path, method, request headers the browser would ask for)
@@ -111,8 +110,11 @@ def _page_requests(client: TestClient) -> list:  # type: ignore[type-arg]
     responses.append(client.post("/login", data=form, headers=origin))
     consent_page = client.get("/authorize", params=params, headers=origin)
     responses.append(consent_page)
-    consent = {"request_id": hidden(consent_page.text, "request_id"),
-               "csrf_token": hidden(consent_page.text, "csrf_token"), "decision": "allow"}  # fmt: skip
+    consent = {
+        "request_id": hidden(consent_page.text, "request_id"),
+        "csrf_token": hidden(consent_page.text, "csrf_token"),
+        "decision": "allow",
+    }
     responses.append(client.post("/consent", data=consent, headers=origin))
     responses.append(client.post("/authorize", data=params, headers=origin))
     responses.append(client.get("/authorize", params={"client_id": "nobody"}, headers=origin))
@@ -140,14 +142,30 @@ def test_a_token_request_from_an_unregistered_origin_is_refused_without_spending
     """RFC 9700 §2.6, §4.2.4 (lab E5): CORS only hides the answer from a foreign page; the provider
     refuses the request itself, before looking at the code, so the code stays the client's."""
     code = flow.code()
-    foreign = flow.client.post("/token", headers={"Origin": origin}, data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": SPA + "/",
-        "client_id": "spa", "code_verifier": flow.verifier})  # fmt: skip
+    foreign = flow.client.post(
+        "/token",
+        headers={"Origin": origin},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": SPA + "/",
+            "client_id": "spa",
+            "code_verifier": flow.verifier,
+        },
+    )
     assert foreign.status_code in (400, 401)
     assert foreign.json()["error"] == "invalid_client"
-    own = flow.client.post("/token", headers={"Origin": SPA}, data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": SPA + "/",
-        "client_id": "spa", "code_verifier": flow.verifier})  # fmt: skip
+    own = flow.client.post(
+        "/token",
+        headers={"Origin": SPA},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": SPA + "/",
+            "client_id": "spa",
+            "code_verifier": flow.verifier,
+        },
+    )
     assert own.status_code == 200, own.text
 
 
@@ -164,8 +182,9 @@ def test_a_revocation_from_an_unregistered_origin_is_refused_and_revokes_nothing
         foreign = flow.client.post("/revoke", headers={"Origin": origin}, data={"token": token, "client_id": "spa"})
         assert foreign.status_code == 401 and foreign.json()["error"] == "invalid_client"
     assert api(flow.client, tokens["access_token"]).status_code == 200
-    refreshed = flow.client.post("/token", data={"grant_type": "refresh_token", "client_id": "spa",
-                                                 "refresh_token": tokens["refresh_token"]})  # fmt: skip
+    refreshed = flow.client.post(
+        "/token", data={"grant_type": "refresh_token", "client_id": "spa", "refresh_token": tokens["refresh_token"]}
+    )
     assert refreshed.status_code == 200
 
 
@@ -173,7 +192,8 @@ def test_a_revocation_from_an_unregistered_origin_is_refused_and_revokes_nothing
 def test_an_introspection_from_an_unregistered_origin_is_refused(flow: Flow, origin: str) -> None:
     """RFC 9700 §2.6: a page on a foreign origin gets no answer about a token, even with the credentials."""
     token = flow.tokens()["access_token"]
-    foreign = flow.client.post("/introspect", headers={"Origin": origin}, data={"token": token},
-                               auth=("confidential", SECRET))  # fmt: skip
+    foreign = flow.client.post(
+        "/introspect", headers={"Origin": origin}, data={"token": token}, auth=("confidential", SECRET)
+    )
     assert foreign.status_code == 401 and foreign.json()["error"] == "invalid_client"
     assert "active" not in foreign.json()

@@ -2,9 +2,8 @@
 and leak no Referer."""
 
 import pytest
-from starlette.testclient import TestClient
-
 from provider_support import Flow, hidden
+from starlette.testclient import TestClient
 
 
 def _assert_page_headers(response) -> None:  # type: ignore[no-untyped-def]

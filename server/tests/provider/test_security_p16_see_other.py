@@ -1,15 +1,17 @@
 """docs/SECURITY.md P16: a redirect after a POST that carried credentials or consent is 303 See Other."""
 
-from starlette.testclient import TestClient
-
 from provider_support import Flow, hidden, response_params
+from starlette.testclient import TestClient
 
 
 def _consent_form(flow: Flow, decision: str) -> dict[str, str]:
     page = flow.authorize(flow.code_params())
     assert page.status_code == 200 and "Allow access?" in page.text
-    return {"request_id": hidden(page.text, "request_id"), "csrf_token": hidden(page.text, "csrf_token"),
-            "decision": decision}  # fmt: skip
+    return {
+        "request_id": hidden(page.text, "request_id"),
+        "csrf_token": hidden(page.text, "csrf_token"),
+        "decision": decision,
+    }
 
 
 def test_login_post_redirects_with_303(flow: Flow) -> None:

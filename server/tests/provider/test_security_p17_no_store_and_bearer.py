@@ -2,9 +2,8 @@
 Authorization header only and answers with RFC 6750 challenges."""
 
 import pytest
-from starlette.testclient import TestClient
-
 from provider_support import Flow, api
+from starlette.testclient import TestClient
 
 PROTECTED = ["/api/me", "/api/contacts", "/userinfo"]
 
@@ -19,8 +18,10 @@ def test_successful_token_responses_are_no_store(flow: Flow, client: TestClient)
     exchanged = flow.exchange(flow.code())
     assert exchanged.status_code == 200
     assert exchanged.headers["cache-control"] == "no-store"
-    refreshed = client.post("/token", data={"grant_type": "refresh_token", "client_id": "spa",
-                                            "refresh_token": exchanged.json()["refresh_token"]})  # fmt: skip
+    refreshed = client.post(
+        "/token",
+        data={"grant_type": "refresh_token", "client_id": "spa", "refresh_token": exchanged.json()["refresh_token"]},
+    )
     assert refreshed.status_code == 200
     assert refreshed.headers["cache-control"] == "no-store"
 

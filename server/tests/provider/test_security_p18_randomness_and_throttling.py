@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 from joserfc import jwt
+from provider_support import ISSUER, REAL_ARGON2_CONFIG, Clock, Flow, hidden, response_params
+from starlette.testclient import TestClient
+
 from spalab.provider.config import ProviderConfig, parse_config
 from spalab.provider.core import throttle
 from spalab.provider.store import Store
-from starlette.testclient import TestClient
-
-from provider_support import ISSUER, REAL_ARGON2_CONFIG, Clock, Flow, hidden, response_params
 
 SAMPLES = 40
 BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -54,8 +54,9 @@ def test_refresh_tokens_and_access_token_ids_have_128_bits(flow: Flow, client: T
     refresh_tokens, jtis = [tokens["refresh_token"]], []
     for _ in range(SAMPLES):
         jtis.append(jwt.decode(tokens["access_token"], keys, algorithms=["RS256"]).claims["jti"])
-        response = client.post("/token", data={"grant_type": "refresh_token", "client_id": "spa",
-                                               "refresh_token": tokens["refresh_token"]})  # fmt: skip
+        response = client.post(
+            "/token", data={"grant_type": "refresh_token", "client_id": "spa", "refresh_token": tokens["refresh_token"]}
+        )
         assert response.status_code == 200
         tokens = response.json()
         refresh_tokens.append(tokens["refresh_token"])
@@ -226,7 +227,9 @@ def test_failure_rows_are_capped_per_subject(tmp_path) -> None:  # type: ignore[
     ],
     ids=["pair", "device", "address", "account"],
 )
-def test_each_rule_allows_its_free_failures_then_doubles_to_its_cap(rule: throttle.Rule, free: int, waits: list[int]) -> None:
+def test_each_rule_allows_its_free_failures_then_doubles_to_its_cap(
+    rule: throttle.Rule, free: int, waits: list[int]
+) -> None:
     """docs/SECURITY.md P18, P23: the policy in numbers (throttle.py explains the choice)."""
     now = 1_000_000
     failures = [now] * (free - 1)
@@ -243,9 +246,12 @@ def test_each_rule_allows_its_free_failures_then_doubles_to_its_cap(rule: thrott
     assert rule.wait(failures[-rule.keep :], now) == rule.wait(failures, now)
 
 
-@pytest.mark.parametrize("rule", [throttle.PAIR, throttle.ADDRESS, throttle.ACCOUNT], ids=["pair", "address", "account"])
+@pytest.mark.parametrize(
+    "rule", [throttle.PAIR, throttle.ADDRESS, throttle.ACCOUNT], ids=["pair", "address", "account"]
+)
 def test_a_relentless_guesser_gets_few_guesses_per_window(rule: throttle.Rule) -> None:
-    """docs/SECURITY.md P23: guessing as fast as allowed for a day, no 15-minute window holds more than `keep` failures."""
+    """docs/SECURITY.md P23: guessing as fast as allowed for a day, no 15-minute window holds more
+    than `keep` failures."""
     failures: list[int] = []
     for now in range(0, 24 * 3600):
         if rule.wait(failures[-rule.keep - 1 :], now) is None:

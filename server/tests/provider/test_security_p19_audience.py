@@ -5,9 +5,8 @@ from typing import Any
 
 import pytest
 from joserfc import jwt
-from starlette.testclient import TestClient
-
 from provider_support import ISSUER, Flow, api
+from starlette.testclient import TestClient
 
 PROTECTED = ["/api/me", "/api/contacts", "/userinfo"]
 

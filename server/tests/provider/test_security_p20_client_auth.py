@@ -4,16 +4,16 @@ client's secret proves nothing and is refused; one authentication method per req
 import base64
 
 import pytest
-from starlette.testclient import TestClient
-
 from provider_support import CONFIDENTIAL_REDIRECT, SECRET, Flow
+from starlette.testclient import TestClient
 
 ENDPOINTS = ["/token", "/revoke", "/introspect"]
 
 
 def _confidential_code(client: TestClient) -> str:
-    return Flow(client).code(client_id="confidential", redirect_uri=CONFIDENTIAL_REDIRECT,
-                             code_challenge=None, code_challenge_method=None)  # fmt: skip
+    return Flow(client).code(
+        client_id="confidential", redirect_uri=CONFIDENTIAL_REDIRECT, code_challenge=None, code_challenge_method=None
+    )
 
 
 def _code_form(code: str, **extra: str) -> dict[str, str]:

@@ -6,9 +6,8 @@ import json
 import logging
 
 import pytest
-from starlette.testclient import TestClient
-
 from provider_support import CONFIDENTIAL_REDIRECT, REDIRECT, SECRET, SPA, Flow, api, hidden, response_params
+from starlette.testclient import TestClient
 
 WRONG_PASSWORD = "hunter2-not-right"
 # Shorter windows than this may occur by chance; the log shows at most 6 characters of a value.
@@ -21,39 +20,62 @@ def _run_everything(client: TestClient) -> list[str]:
     flow = Flow(client)
     secrets.append(flow.verifier)
     page = client.get("/login", params={"next": "/"})
-    client.post("/login", data={"username": "alice", "password": WRONG_PASSWORD, "next": "/",
-                                "csrf_token": hidden(page.text, "csrf_token")})  # fmt: skip
+    client.post(
+        "/login",
+        data={
+            "username": "alice",
+            "password": WRONG_PASSWORD,
+            "next": "/",
+            "csrf_token": hidden(page.text, "csrf_token"),
+        },
+    )
     code = flow.code()
     # A browser may send the SPA's callback URL, code and all, as the Referer.
     tokens = flow.client.post(
         "/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": "spa",
-              "code_verifier": flow.verifier},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "client_id": "spa",
+            "code_verifier": flow.verifier,
+        },
         headers={"Referer": f"{REDIRECT}?code={code}&state=s&iss=x", "Origin": SPA},
-    ).json()  # fmt: skip
+    ).json()
     secrets += [code, tokens["access_token"], tokens["refresh_token"], tokens["id_token"]]
-    refreshed = client.post("/token", data={"grant_type": "refresh_token", "client_id": "spa",
-                                            "refresh_token": tokens["refresh_token"]}).json()  # fmt: skip
+    refreshed = client.post(
+        "/token", data={"grant_type": "refresh_token", "client_id": "spa", "refresh_token": tokens["refresh_token"]}
+    ).json()
     secrets += [refreshed["access_token"], refreshed["refresh_token"], refreshed["id_token"]]
     api(client, refreshed["access_token"])
     api(client, refreshed["access_token"], "/userinfo")
     client.get("/api/me", params={"access_token": refreshed["access_token"]})  # refused, but logged
     client.post("/introspect", data={"token": refreshed["access_token"]}, auth=("confidential", SECRET))
-    client.post("/introspect", data={"token": refreshed["refresh_token"], "client_id": "confidential",
-                                     "client_secret": SECRET})  # fmt: skip
+    client.post(
+        "/introspect", data={"token": refreshed["refresh_token"], "client_id": "confidential", "client_secret": SECRET}
+    )
     client.post("/revoke", data={"token": refreshed["refresh_token"], "client_id": "spa"})
     # Implicit: the token is in the fragment, which no server ever sees, but its id_token is kept too.
-    implicit = flow.run(flow.code_params(response_type="id_token token", code_challenge=None,
-                                         code_challenge_method=None))  # fmt: skip
+    implicit = flow.run(
+        flow.code_params(response_type="id_token token", code_challenge=None, code_challenge_method=None)
+    )
     fragment = response_params(implicit.headers["location"], "fragment")
     secrets += [fragment["access_token"], fragment["id_token"]]
     # A confidential client's code, exchanged with the secret in the body.
     confidential = Flow(client)
-    confidential_code = confidential.code(client_id="confidential", redirect_uri=CONFIDENTIAL_REDIRECT,
-                                          code_challenge=None, code_challenge_method=None)  # fmt: skip
-    exchanged = client.post("/token", data={"grant_type": "authorization_code", "code": confidential_code,
-                                            "redirect_uri": CONFIDENTIAL_REDIRECT, "client_id": "confidential",
-                                            "client_secret": SECRET}).json()  # fmt: skip
+    confidential_code = confidential.code(
+        client_id="confidential", redirect_uri=CONFIDENTIAL_REDIRECT, code_challenge=None, code_challenge_method=None
+    )
+    exchanged = client.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": confidential_code,
+            "redirect_uri": CONFIDENTIAL_REDIRECT,
+            "client_id": "confidential",
+            "client_secret": SECRET,
+        },
+    ).json()
     secrets += [confidential_code, exchanged["access_token"], exchanged["refresh_token"]]
     return secrets
 

@@ -16,14 +16,14 @@ from typing import NamedTuple
 import httpx
 import pytest
 import uvicorn
-from spalab.provider import passwords
-from spalab.provider.core import throttle
-from spalab.cli import server_config
-from spalab.provider.config import ProviderConfig, parse_config
-from spalab.provider.app import create_provider_app
-from spalab.provider.store import Store
-
 from provider_support import REAL_ARGON2_CONFIG, Clock, hidden
+
+from spalab.cli import server_config
+from spalab.provider import passwords
+from spalab.provider.app import create_provider_app
+from spalab.provider.config import ProviderConfig, parse_config
+from spalab.provider.core import throttle
+from spalab.provider.store import Store
 
 ATTEMPTS = 40
 
@@ -63,7 +63,7 @@ async def _prepared_forms(
 ) -> list[tuple[httpx.AsyncClient, dict[str, str]]]:
     """One browser per attempt, each with its own CSRF cookie and token, from its loopback address."""
     prepared = []
-    for username, password, address in zip(usernames, passwords_, addresses):
+    for username, password, address in zip(usernames, passwords_, addresses, strict=True):
         transport = httpx.AsyncHTTPTransport(local_address=address)
         browser = httpx.AsyncClient(base_url=base, follow_redirects=False, timeout=60, transport=transport)
         page = await browser.get("/login", params={"next": "/"})
@@ -81,7 +81,9 @@ async def _post_all_at_once(prepared: list[tuple[httpx.AsyncClient, dict[str, st
             await browser.aclose()
 
 
-def _attempt_all(base: str, usernames: list[str], passwords_: list[str], addresses: list[str] | None = None) -> list[httpx.Response]:
+def _attempt_all(
+    base: str, usernames: list[str], passwords_: list[str], addresses: list[str] | None = None
+) -> list[httpx.Response]:
     async def run() -> list[httpx.Response]:
         froms = addresses or ["127.0.0.1"] * len(usernames)
         return await _post_all_at_once(await _prepared_forms(base, usernames, passwords_, froms))
@@ -90,7 +92,9 @@ def _attempt_all(base: str, usernames: list[str], passwords_: list[str], address
     return asyncio.run(run())
 
 
-def test_concurrent_guesses_get_no_more_password_checks_than_the_limit(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_concurrent_guesses_get_no_more_password_checks_than_the_limit(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """docs/SECURITY.md P23: 40 simultaneous attempts on one account from one address get exactly the
     pair's 5 password checks; the others are 429 before any check, the right password included.
     (The gate's per-account share is opened wide here, so that only the throttle decides.)"""

@@ -1,8 +1,7 @@
 """docs/SECURITY.md P25: sign-out at the provider changes nothing without its CSRF token."""
 
-from starlette.testclient import TestClient
-
 from provider_support import Flow, hidden, response_params
+from starlette.testclient import TestClient
 
 
 def _signed_in(flow: Flow) -> None:

@@ -2,9 +2,8 @@
 only about the tokens issued to it."""
 
 import pytest
-from starlette.testclient import TestClient
-
 from provider_support import SECRET, Flow, confidential_tokens
+from starlette.testclient import TestClient
 
 CONFIDENTIAL = ("confidential", SECRET)
 

@@ -14,14 +14,15 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from provider_support import ISSUER, REDIRECT, Clock, Flow, api, challenge_of, hidden, new_verifier, response_params
-from spalab.provider import store
-from spalab.provider.core import throttle
-from spalab.provider.config import parse_config
-from spalab.provider.frontchannel import PENDING_LIFETIME
-from spalab.provider.app import create_provider_app
-from spalab.provider.purge import INTERVAL
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
+
+from spalab.provider import store
+from spalab.provider.app import create_provider_app
+from spalab.provider.config import parse_config
+from spalab.provider.core import throttle
+from spalab.provider.frontchannel import PENDING_LIFETIME
+from spalab.provider.purge import INTERVAL
 
 DB = "spalab.sqlite3"
 SHM = Path("/dev/shm")
@@ -36,7 +37,7 @@ class RowCounter:
         self.sql = "SELECT " + ", ".join(f"(SELECT COUNT(*) FROM {t})" for t in self.tables)
 
     def __call__(self) -> dict[str, int]:
-        return dict(zip(self.tables, self.db.execute(self.sql).fetchone()))
+        return dict(zip(self.tables, self.db.execute(self.sql).fetchone(), strict=True))
 
     def pages(self) -> int:
         """The database file's size in pages (freed pages are reused, not returned)."""
@@ -145,7 +146,12 @@ def test_every_commit_is_synced_to_disk(app: Starlette) -> None:
 FLOWS = 10_000
 STEP = 5  # seconds on the test clock between flows
 SIDE_EVERY = 500  # flows between an abandoned consent page and a failed sign-in
-LIFETIMES = {"access_token_lifetime": 300, "refresh_token_lifetime": 1800, "code_lifetime": 60, "session_lifetime": 3600}
+LIFETIMES = {
+    "access_token_lifetime": 300,
+    "refresh_token_lifetime": 1800,
+    "code_lifetime": 60,
+    "session_lifetime": 3600,
+}
 STEADY_CONFIG = f"""
 issuer = "{ISSUER}"
 {chr(10).join(f"{key} = {value}" for key, value in LIFETIMES.items())}
@@ -189,12 +195,24 @@ class Browser:
         self.http = http
         self.verifier = new_verifier()
         # No openid: an id_token adds no row, and its RSA signature took a third of the run's time.
-        self.params = {"client_id": "spa", "redirect_uri": REDIRECT, "response_type": "code", "scope": "profile",
-                       "state": "st", "code_challenge": challenge_of(self.verifier), "code_challenge_method": "S256"}  # fmt: skip
+        self.params = {
+            "client_id": "spa",
+            "redirect_uri": REDIRECT,
+            "response_type": "code",
+            "scope": "profile",
+            "state": "st",
+            "code_challenge": challenge_of(self.verifier),
+            "code_challenge_method": "S256",
+        }
 
     async def sign_in(self, next_url: str, password: str = "wonderland") -> httpx.Response:
         page = await self.http.get("/login", params={"next": next_url})
-        form = {"username": "alice", "password": password, "next": next_url, "csrf_token": hidden(page.text, "csrf_token")}
+        form = {
+            "username": "alice",
+            "password": password,
+            "next": next_url,
+            "csrf_token": hidden(page.text, "csrf_token"),
+        }
         return await self.http.post("/login", data=form)
 
     async def authorize(self, **extra: str) -> httpx.Response:
@@ -206,15 +224,23 @@ class Browser:
 
     async def consent(self) -> None:
         page = await self.authorize()
-        form = {"request_id": hidden(page.text, "request_id"), "csrf_token": hidden(page.text, "csrf_token"),
-                "decision": "allow"}  # fmt: skip
+        form = {
+            "request_id": hidden(page.text, "request_id"),
+            "csrf_token": hidden(page.text, "csrf_token"),
+            "decision": "allow",
+        }
         assert (await self.http.post("/consent", data=form)).status_code == 303
 
     async def complete_flow(self) -> None:
         """/authorize with a session and remembered consent → /token → refresh."""
         code = response_params((await self.authorize()).headers["location"])["code"]
-        exchange = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": "spa",
-                    "code_verifier": self.verifier}  # fmt: skip
+        exchange = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "client_id": "spa",
+            "code_verifier": self.verifier,
+        }
         tokens = (await self.http.post("/token", data=exchange)).json()
         renewal = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": "spa"}
         refreshed = await self.http.post("/token", data=renewal)
@@ -268,8 +294,10 @@ def test_ten_thousand_flows_keep_every_table_bounded(fast_dir: Path) -> None:
     assert set(count_rows.tables) == set(ROWS_KEPT)  # a new table needs a purge rule and a limit
     started = time.perf_counter()
     most, early_pages = asyncio.run(run_flows(app, clock, count_rows))
-    print(f"{FLOWS} flows in {time.perf_counter() - started:.1f} s; most rows per table: {most};"
-          f" pages after {FLOWS // 5} flows: {early_pages}, at the end: {count_rows.pages()}")  # fmt: skip
+    print(
+        f"{FLOWS} flows in {time.perf_counter() - started:.1f} s; most rows per table: {most};"
+        f" pages after {FLOWS // 5} flows: {early_pages}, at the end: {count_rows.pages()}"
+    )
     # The file stops growing too: the pages purged rows free are used again.
     assert count_rows.pages() <= 2 * early_pages
     # The limits do not depend on FLOWS and are far below what the run created (10,000 grants).
@@ -279,7 +307,7 @@ def test_ten_thousand_flows_keep_every_table_bounded(fast_dir: Path) -> None:
 def test_an_account_keeps_a_bounded_number_of_sessions(tmp_path: Path) -> None:
     """docs/SECURITY.md P28: signing in again and again adds no more than SESSIONS_PER_USER live sessions per
     account; the newest ones are kept (the browser that just signed in stays signed in)."""
-    from spalab.store import SESSIONS_PER_USER, Store
+    from spalab.provider.store import SESSIONS_PER_USER, Store
 
     store = Store(tmp_path / "sessions.sqlite3")
     try:

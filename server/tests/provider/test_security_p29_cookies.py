@@ -5,12 +5,12 @@ An operator's config never puts passwords on the login page (only the built-in d
 import argparse
 from pathlib import Path
 
-from spalab.cli import _serve_config
-from spalab.provider.config import parse_config
-from spalab.provider.app import create_provider_app
+from provider_support import TEST_CONFIG, Flow, response_params, seeded
 from starlette.testclient import TestClient
 
-from provider_support import TEST_CONFIG, Flow, response_params, seeded
+from spalab.cli import _serve_config
+from spalab.provider.app import create_provider_app
+from spalab.provider.config import parse_config
 
 HTTPS_ISSUER = "https://idp.example.test"
 
@@ -22,12 +22,18 @@ def _cookies(response) -> list[str]:  # type: ignore[no-untyped-def]
 def test_https_provider_cookies_use_the_host_prefix(tmp_path: Path) -> None:
     """RFC 6265bis §4.1.3.2: `__Host-` cookies must be Secure, Path=/ and have no Domain."""
     config = parse_config(TEST_CONFIG.replace("http://127.0.0.1:9000", HTTPS_ISSUER), "https test config")
-    with TestClient(create_provider_app(config, seeded(tmp_path)), base_url=HTTPS_ISSUER, follow_redirects=False) as client:
+    with TestClient(
+        create_provider_app(config, seeded(tmp_path)), base_url=HTTPS_ISSUER, follow_redirects=False
+    ) as client:
         flow = Flow(client)
         login_page = client.get("/login", params={"next": "/"})
         signed_in = flow.sign_in()
         cookies = _cookies(login_page) + _cookies(signed_in)
-        assert {c.split("=", 1)[0].removeprefix("__Host-").split("_")[1] for c in cookies} == {"csrf", "device", "session"}
+        assert {c.split("=", 1)[0].removeprefix("__Host-").split("_")[1] for c in cookies} == {
+            "csrf",
+            "device",
+            "session",
+        }
         for cookie in cookies:
             attributes = [a.strip().lower() for a in cookie.split(";")]
             assert cookie.startswith("__Host-spalab_"), cookie

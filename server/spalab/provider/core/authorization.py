@@ -10,7 +10,6 @@ from typing import NamedTuple
 from urllib.parse import urlencode
 
 from . import pkce
-from .records import Client
 from .errors import (
     ConsentRequired,
     InvalidRequest,
@@ -21,6 +20,7 @@ from .errors import (
     UnauthorizedClient,
     UnsupportedResponseType,
 )
+from .records import Client
 
 CODE = "code"
 TOKEN = "token"
@@ -74,9 +74,7 @@ def default_response_mode(response_type: str | None) -> str:
     return "fragment" if "token" in values or "id_token" in values else "query"
 
 
-def validate_authorization_request(
-    params: dict[str, str], client: Client, redirect_uri: str
-) -> AuthorizationRequest:
+def validate_authorization_request(params: dict[str, str], client: Client, redirect_uri: str) -> AuthorizationRequest:
     """Stage 2: everything else. Raises OAuthError, sent back on the redirect URI."""
     response_type = params.get("response_type")
     # RFC 6749 §3.1.1: response_type is required.
@@ -111,9 +109,17 @@ def validate_authorization_request(
     if prompt is not None and prompt not in PROMPTS:
         raise InvalidRequest("prompt must be none, login or consent")
     return AuthorizationRequest(
-        client, redirect_uri, response_type, response_mode, scopes,
-        params.get("state"), nonce, challenge, method, prompt,
-    )  # fmt: skip
+        client,
+        redirect_uri,
+        response_type,
+        response_mode,
+        scopes,
+        params.get("state"),
+        nonce,
+        challenge,
+        method,
+        prompt,
+    )
 
 
 def needs_consent(request: AuthorizationRequest, consented: set[str], implicit_approved: bool) -> bool:
@@ -197,9 +203,7 @@ def build_redirect(redirect_uri: str, response_mode: str, params: dict[str, str 
     return f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{encoded}"
 
 
-def error_redirect(
-    redirect_uri: str, params: dict[str, str], error: OAuthError, issuer: str
-) -> str:
+def error_redirect(redirect_uri: str, params: dict[str, str], error: OAuthError, issuer: str) -> str:
     """RFC 6749 §4.1.2.1 / RFC 9207 §2: error, description, state and iss on the redirect URI."""
     response_type = params.get("response_type")
     mode = params.get("response_mode")

@@ -8,8 +8,8 @@ import base64
 import hmac
 from urllib.parse import unquote
 
-from .records import Client
 from .errors import InvalidClient, InvalidRequest
+from .records import Client
 
 
 def parse_basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -30,9 +30,7 @@ def parse_basic_credentials(header: str | None) -> tuple[str, str] | None:
     return unquote(client_id), unquote(secret)
 
 
-def authenticate_client(
-    clients: dict[str, Client], form: dict[str, str], authorization: str | None
-) -> Client:
+def authenticate_client(clients: dict[str, Client], form: dict[str, str], authorization: str | None) -> Client:
     basic = parse_basic_credentials(authorization)
     secret: str | None
     # RFC 6749 §2.3: a client must not use more than one authentication method per request.

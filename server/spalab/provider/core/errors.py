@@ -78,12 +78,6 @@ class ConsentRequired(OAuthError):
     error = "consent_required"
 
 
-class UnsupportedTokenType(OAuthError):
-    """RFC 7009 §2.2.1: the server cannot revoke this token type."""
-
-    error = "unsupported_token_type"
-
-
 class InvalidToken(OAuthError):
     """RFC 6750 §3.1: the access token is missing, expired, revoked or malformed."""
 
@@ -107,11 +101,3 @@ class PageError(Exception):
         self.title = title
         self.detail = detail
         self.status_code = status_code
-
-
-class SlowDown(Exception):
-    """Too many failed sign-ins for this account or address (HTTP 429)."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__("too many attempts")
-        self.retry_after = retry_after

@@ -7,7 +7,6 @@ code or refresh token atomically.
 from dataclasses import dataclass
 
 from . import pkce
-from .records import Client
 from .errors import (
     InvalidClient,
     InvalidGrant,
@@ -16,7 +15,7 @@ from .errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
-from .records import CodeRecord, Grant
+from .records import Client, CodeRecord, Grant
 
 GRANT_TYPES = ("authorization_code", "refresh_token")
 
@@ -57,9 +56,7 @@ def refresh_replay(grant: Grant | None, already_used: bool) -> RevokeGrant | Non
     return RevokeGrant(grant.grant_id, InvalidGrant("the refresh token was already used; the session is revoked"))
 
 
-def validate_code_exchange(
-    form: dict[str, str], client: Client, record: CodeRecord | None, now: int
-) -> None:
+def validate_code_exchange(form: dict[str, str], client: Client, record: CodeRecord | None, now: int) -> None:
     # RFC 6749 §4.1.3: code is required.
     if "code" not in form:
         raise InvalidRequest("code is required")

@@ -5,9 +5,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from .authorization import RESPONSE_MODES, RESPONSE_TYPES
-from .records import SCOPES, Client
-from .grants import GRANT_TYPES
 from .claims import ALG
+from .grants import GRANT_TYPES
+from .records import SCOPES, Client
 
 AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
 
@@ -37,8 +37,20 @@ def server_metadata(issuer: str, clients: Iterable[Client]) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],
         # RFC 9207 §3: iss is on every authorization response.
         "authorization_response_iss_parameter_supported": True,
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
-                             "name", "email", "email_verified"],  # fmt: skip
+        "claims_supported": [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "azp",
+            "name",
+            "email",
+            "email_verified",
+        ],
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
