@@ -22,6 +22,7 @@ from starlette.types import ASGIApp
 
 from .host.app import checkout_web_dir, create_spa_app
 from .host.vendor import VENDOR, find_vendored
+from .hosts import origin_of
 from .provider.app import create_provider_app
 from .provider.config import ConfigError, ProviderConfig, load_config_file, load_demo_config
 
@@ -158,7 +159,7 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
             api_base=issuer + "/api",
             request_logs={"spa-host": spa_origin + "/_spalab/requests", "provider": issuer + "/_spalab/requests"},
         )
-        origins = [_origin(issuer)]
+        origins = [origin_of(issuer)]
     else:
         origins = _connect_origins(issuer)
     servers.append(("spa-host", create_spa_app(origins, settings, web_dir, warm_cache=True), spa_sockets))
@@ -172,14 +173,10 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
     return servers
 
 
-def _origin(url: str) -> str:
-    return "{0.scheme}://{0.netloc}".format(urlsplit(url))
-
-
 def _connect_origins(issuer: str) -> list[str]:
     """The origins the SPA may fetch from (its CSP connect-src): the issuer's, plus
     those of the endpoints its discovery document names, which may differ."""
-    origins = [_origin(issuer)]
+    origins = [origin_of(issuer)]
     try:
         with urllib.request.urlopen(issuer + "/.well-known/openid-configuration", timeout=5) as response:
             metadata = json.load(response)
@@ -192,7 +189,7 @@ def _connect_origins(issuer: str) -> list[str]:
         return origins
     for key in ("token_endpoint", "revocation_endpoint", "userinfo_endpoint", "jwks_uri"):
         if isinstance(metadata.get(key), str):
-            origins.append(_origin(metadata[key]))
+            origins.append(origin_of(metadata[key]))
     return list(dict.fromkeys(origins))
 
 

@@ -47,6 +47,13 @@ def host_name(value: str) -> str | None:
         return None
 
 
+def origin_of(url: str) -> str:
+    """The origin (scheme://host[:port], RFC 6454 §4) of an absolute URL, lower-cased. Raises ValueError
+    for a URL that cannot be split (an unclosed IPv6 bracket)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
 def issuer_host(issuer: str) -> str | None:
     """The host name of the issuer URL (what clients and browsers put in Host)."""
     return host_name(urlsplit(issuer).netloc.rpartition("@")[2])

@@ -4,18 +4,13 @@ and no redirect is built from a request's Host.
 A rebinding page on rebind.attacker.example, its name re-resolved to 127.0.0.1, reaches our
 loopback servers as "same origin"; only the Host header it carries tells it apart."""
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
-import uvicorn
-from provider_support import ISSUER, TEST_CONFIG, seeded
+from provider_support import ISSUER, TEST_CONFIG, seeded, serving
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message
 
@@ -244,30 +239,12 @@ def test_a_double_slash_path_redirects_to_a_path_not_a_host(spa: TestClient) -> 
 # --- over real HTTP: what a browser's rebound request looks like on the wire ---
 
 
-@contextmanager
-def serving(app: ASGIApp) -> Iterator[int]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", access_log=False, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
 def test_a_rebound_request_over_http_reads_nothing(tmp_path: Path) -> None:
     """docs/SECURITY.md P24: uvicorn on 127.0.0.1, both servers; the attacker's name in Host gets 421."""
     apps = [create_spa_app([ISSUER], SETTINGS), create_provider_app(parse_config(TEST_CONFIG, "t"), seeded(tmp_path))]
     for app in apps:
-        with serving(app) as port, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+        with serving(app) as base, httpx.Client(base_url=base, timeout=10) as browser:
+            port = base.rsplit(":", 1)[1]
             rebound = browser.get("/_spalab/requests", headers={"Host": f"{REBOUND}:{port}"})
             assert rebound.status_code == 421
             assert browser.get("/_spalab/requests").status_code == 200  # control: Host 127.0.0.1:<port>

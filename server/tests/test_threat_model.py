@@ -45,7 +45,7 @@ def where_names() -> list[str]:
     return sorted({name for row in rows() for name in CODE.findall(row["where"])})
 
 
-def test_names() -> list[str]:
+def named_tests() -> list[str]:
     return sorted({name for row in rows() for name in CODE.findall(row["test"])})
 
 
@@ -62,7 +62,7 @@ def test_every_enforcing_object_exists(name: str) -> None:
         resolve(name)
 
 
-@pytest.mark.parametrize("name", test_names())
+@pytest.mark.parametrize("name", named_tests())
 def test_every_named_test_exists(name: str) -> None:
     file_name, _, test = name.partition("::")
     files = [path for folder in TEST_DIRS for path in folder.rglob(file_name)]

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..hosts import LOOPBACK, TrustedHosts
+from ..hosts import LOOPBACK, TrustedHosts, origin_of
 from ..lastresort import CatchUnexpected
 from ..requestlog import RequestLog, RequestLogMiddleware, parse_since
 from .assets import (
@@ -228,7 +228,7 @@ def create_spa_app(
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     # The browser lab's pages (e2e/, issue 4): deliberately without the SPA's policies.
-    lab = lab_routes(_origin(str(settings.get("issuer", ""))))
+    lab = lab_routes(origin_of(str(settings.get("issuer", ""))))
     routes: list[Route | Mount] = [
         *(Route(path, _config(source, cache)) for path, source in _configs(web_dir, settings, urls).items()),
         Route("/_spalab/requests", requests_seen),
@@ -322,8 +322,3 @@ def _unexpected(scope: Scope) -> Response:
     return PlainTextResponse(
         text, status_code=500, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
     )
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..hosts import host_name, issuer_host
+from ..hosts import host_name, issuer_host, origin_of
 from . import passwords
 from .core.records import SCOPES, Client
 
@@ -210,15 +210,14 @@ def _load_users(items: list[Any], locate: "_Locator", keep_demo_passwords: bool)
     return users
 
 
-def origin_of(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    return scheme.lower() + "://" + rest.split("/", 1)[0].split("?", 1)[0].lower()
-
-
 _URL = re.compile(r"^https?://[^/?#\s]+(/[^\s]*)?$")
 
 
 def _check_url(value: str, key: str, locate: "_Locator", where: str = "") -> None:
+    try:
+        origin_of(value)  # an unclosed IPv6 bracket passes the pattern but cannot be split
+    except ValueError:
+        raise locate.error(key, where, f"{value!r} is not an absolute http(s) URL") from None
     if not _URL.match(value):
         raise locate.error(key, where, f"{value!r} is not an absolute http(s) URL")
 

@@ -208,6 +208,12 @@ def test_unknown_scopes_and_bad_origins_are_refused() -> None:
     """RFC 6749 §3.3; Fetch: only known scopes; cors_origins are origins, not URLs."""
     _assert_names(_error(HEAD + CLIENT + 'scopes = ["openid", "admin"]\n'), "clients[0].scopes", 5)
     _assert_names(_error(HEAD + CLIENT + 'cors_origins = ["http://localhost:8000/"]\n'), "clients[0].cors_origins", 5)
+    _assert_names(_error(HEAD + CLIENT + 'cors_origins = ["http://localhost:8000#x"]\n'), "clients[0].cors_origins", 5)
+
+
+def test_a_url_that_cannot_be_split_is_a_config_error_not_a_crash() -> None:
+    """STYLE.md §8: an unclosed IPv6 bracket names the key, like any other bad URL."""
+    _assert_names(_error(HEAD.replace("http://127.0.0.1:9000", "http://[::1:9000")), "issuer", 1)
 
 
 # --- secrets --------------------------------------------------------------------------------------
