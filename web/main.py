@@ -110,10 +110,10 @@ async def refresh(event: object) -> None:
 
 @when("click", "#sign-out")
 async def sign_out(event: object) -> None:
-    status = await guarded(app.sign_out)
+    report = await guarded(app.sign_out)
     ui.api_result("")
-    if status is not None:
-        ui.message("Signed out: tokens revoked. The API now answers HTTP " + str(status) + " to the old token.", "info")
+    if report is not None:
+        ui.message(report.message(), "info")
 
 
 @when("click", "#tokens")

@@ -32,7 +32,9 @@ from .discovery import (
     OAUTH_AUTHORIZATION_SERVER,
     OPENID_CONFIGURATION,
     ProviderMetadata,
+    build_authorization_server_request,
     build_discovery_request,
+    merge_authorization_server_metadata,
     parse_discovery_response,
 )
 from .encoding import b64url_decode, b64url_encode, build_query, parse_query, percent_decode, percent_encode
@@ -86,6 +88,7 @@ __all__ = [
     "build_api_request",
     "build_authorization_url",
     "build_code_exchange_request",
+    "build_authorization_server_request",
     "build_discovery_request",
     "build_query",
     "build_refresh_request",
@@ -113,6 +116,7 @@ __all__ = [
     "is_jwt_access_token",
     "IssuerMismatch",
     "masked",
+    "merge_authorization_server_metadata",
     "new_transaction",
     "NonceMismatch",
     "OAUTH_AUTHORIZATION_SERVER",

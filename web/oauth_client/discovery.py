@@ -31,6 +31,8 @@ _LISTS = (
     "id_token_signing_alg_values_supported",
 )
 _DEFAULT_RESPONSE_MODES = ["query", "fragment"]
+# Optional endpoints an OpenID provider may list only in its RFC 8414 document.
+MERGED_ENDPOINTS = ("revocation_endpoint", "introspection_endpoint")
 
 
 class ProviderMetadata:
@@ -112,6 +114,34 @@ def parse_discovery_response(issuer: str, response: HttpResponse, require_code_f
     if require_code_flow:
         check_code_flow_support(metadata)
     return metadata
+
+
+def build_authorization_server_request(issuer: str) -> HttpRequest:
+    """GET the RFC 8414 document, for endpoints the OpenID document leaves out (RFC 8414 §3.1)."""
+    return build_discovery_request(issuer, OAUTH_AUTHORIZATION_SERVER)
+
+
+def merge_authorization_server_metadata(metadata: ProviderMetadata, response: HttpResponse) -> ProviderMetadata:
+    """``metadata`` plus the MERGED_ENDPOINTS it lacks, taken from the RFC 8414 response.
+
+    Only the missing optional endpoints are taken; what ``metadata`` already says wins.
+    """
+    # RFC 8414 §3.2: a successful response uses the 200 OK status code
+    if response.status != 200:
+        raise DiscoveryError("metadata request failed", reason="http_status")
+    # RFC 8414 §3.2: the body is application/json
+    if media_type(response.header("content-type")) != JSON_CONTENT_TYPE:
+        raise DiscoveryError("metadata is not application/json", reason="content_type")
+    other = parse_json_object(response.body, DiscoveryError)
+    # RFC 8414 §3.3: a document whose issuer differs from the configured one is not used (C2)
+    if other.get("issuer") != metadata.issuer:
+        raise IssuerMismatch("discovered issuer differs", reason="discovered_issuer", parameter="issuer")
+    merged = dict(metadata.raw)
+    for name in MERGED_ENDPOINTS:
+        if name in other and not merged.get(name):
+            _check_endpoint(other, name)
+            merged[name] = other[name]
+    return validate_metadata(merged, metadata.issuer)
 
 
 def validate_metadata(raw: "dict[str, Any]", issuer: str) -> ProviderMetadata:

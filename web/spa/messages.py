@@ -65,3 +65,55 @@ def describe(error: Exception) -> str:
     if url is not None:
         return "Could not reach " + str(url) + ": the server may be down, or it refused this origin (CORS)."
     return "Something went wrong: " + type(error).__name__ + "."
+
+
+class SignOutReport:
+    """What sign-out did at the provider, told truthfully: "revoked" only for the tokens the
+    provider's revocation endpoint confirmed (RFC 7009 §2.2: HTTP 200), never for a skipped
+    or failed request: the visitor must learn which tokens still work, and for how long."""
+
+    __slots__ = ("endpoint", "expires_in", "revoked", "failed", "api_status")
+
+    def __init__(self, endpoint: "str | None", expires_in: "int | None") -> None:
+        self.endpoint = endpoint
+        self.expires_in = expires_in
+        self.revoked = []  # type: list[str]
+        self.failed = []  # type: list[str]
+        self.api_status = None  # type: int | None
+
+    def fully_revoked(self) -> bool:
+        return bool(self.endpoint and self.revoked and not self.failed)
+
+    def status(self) -> str:
+        """The timeline step's status: ok only if every token was revoked."""
+        if self.fully_revoked():
+            return "ok"
+        return "fail" if self.failed else "info"
+
+    def detail(self) -> str:
+        if self.fully_revoked():
+            return "Tokens revoked at the provider (RFC 7009) and dropped from memory."
+        return "Tokens dropped from memory. " + self._not_revoked()
+
+    def message(self) -> str:
+        after = (
+            ""
+            if self.api_status is None
+            else " The API now answers HTTP " + str(self.api_status) + " to the old token."
+        )
+        if self.fully_revoked():
+            return "Signed out: tokens revoked." + after
+        reason = self._not_revoked()
+        return "Signed out here; " + reason[0].lower() + reason[1:] + after
+
+    def _not_revoked(self) -> str:
+        until = "until they expire" + ("" if self.expires_in is None else " (in " + str(self.expires_in) + " s)")
+        if not self.endpoint:
+            return "The provider offers no revocation endpoint, so the tokens stay valid " + until + "."
+        return (
+            "The provider did not confirm the revocation of the "
+            + " and the ".join(self.failed)
+            + ", so the tokens may stay valid "
+            + until
+            + "."
+        )

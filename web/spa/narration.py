@@ -7,6 +7,7 @@ Values of codes and tokens are shortened here (timeline.shown), before they are 
 from oauth_client import HttpRequest, HttpResponse, TokenSet, Transaction
 
 from . import browser
+from .messages import SignOutReport
 from .timeline import Timeline, add_checks, failure_recorded, shown, shown_pairs, url_parts
 
 try:  # for static checkers only; MicroPython has no typing module
@@ -130,8 +131,16 @@ class Narrator:
         ]
         self.save()
 
-    def sign_out(self) -> "Step":
-        return self.step("Sign out", "ok", "Tokens revoked at the provider and dropped from memory.")
+    def sign_out(self, second_lookup: "str | None") -> "Step":
+        step = self.step("Sign out", "info", "Signing out.")
+        if second_lookup:
+            step["kv"].append(["RFC 8414 metadata", second_lookup])
+        return step
+
+    def signed_out(self, step: "Step", report: SignOutReport) -> None:
+        """Says "revoked" only if the provider confirmed it (messages.SignOutReport)."""
+        step["status"], step["detail"] = report.status(), report.detail()
+        self.save()
 
     def servers_saw(self) -> "Step":
         return self.step(

@@ -4,13 +4,17 @@ and the WebCrypto signature checks the client core asks about (done before it as
 import json
 
 from oauth_client import (
+    DiscoveryError,
     HttpRequest,
     InvalidIdToken,
+    IssuerMismatch,
     PrecomputedVerifier,
     ProviderMetadata,
     SignatureInput,
+    build_authorization_server_request,
     build_discovery_request,
     decode_jwt,
+    merge_authorization_server_metadata,
     parse_discovery_response,
     signature_input,
 )
@@ -28,11 +32,30 @@ class Provider:
         self.issuer = issuer
         self.metadata = None  # type: ProviderMetadata | None
         self.jwks = None  # type: dict[str, Any] | None
+        self.second_lookup = None  # type: str | None
 
     async def discover(self) -> ProviderMetadata:
         if self.metadata is None:
             request = build_discovery_request(self.issuer)
             self.metadata = parse_discovery_response(self.issuer, await browser.send(request))
+        return self.metadata
+
+    async def with_revocation(self) -> ProviderMetadata:
+        """The metadata, with a revocation_endpoint if either document lists one: the RFC 8414
+        document is fetched (once) only when the OpenID one has none. ``second_lookup`` then
+        says what it gave, for the timeline."""
+        metadata = await self.discover()
+        if metadata.revocation_endpoint or self.second_lookup is not None:
+            return metadata
+        request = build_authorization_server_request(self.issuer)
+        try:
+            self.metadata = merge_authorization_server_metadata(metadata, await browser.send(request))
+        except (DiscoveryError, IssuerMismatch, browser.NetworkError) as error:
+            # RFC 8414 §3.3: an unusable or foreign document contributes nothing (C2)
+            self.second_lookup = "GET " + request.url + ": not used (" + _why(error) + ")"
+            return metadata
+        found = "revocation_endpoint" if self.metadata.revocation_endpoint else "no revocation_endpoint"
+        self.second_lookup = "GET " + request.url + ": " + found
         return self.metadata
 
     async def keys(self) -> "dict[str, Any]":
@@ -57,6 +80,12 @@ async def _fetch_jwks(url: str) -> "dict[str, Any]":
     except ValueError:
         data = None
     return data if isinstance(data, dict) else {"keys": []}
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, browser.NetworkError):
+        return "unreachable"
+    return getattr(error, "reason", None) or type(error).__name__
 
 
 async def verified(inputs: "list[SignatureInput]") -> PrecomputedVerifier:

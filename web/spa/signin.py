@@ -14,6 +14,8 @@ from oauth_client import (
     ClientConfig,
     ConfigurationError,
     HttpResponse,
+    ProviderMetadata,
+    RevocationError,
     StateMismatch,
     Transaction,
     build_api_request,
@@ -33,6 +35,7 @@ from oauth_client import (
 )
 
 from . import browser
+from .messages import SignOutReport
 from .narration import FLOW_NAMES, Narrator
 from .provider import Provider, verified
 from .request_log import RequestLogs
@@ -210,20 +213,36 @@ class SpaApp:
         self.session.signed_in(tokens, self.session.response_type)
         self.narrator.refreshed(request, old, tokens)
 
-    async def sign_out(self) -> int:
-        """Revokes the tokens (RFC 7009), then shows the API now refuses the old one."""
-        tokens, metadata = self.session.current(), await self.provider.discover()
-        step = self.narrator.sign_out()
+    async def sign_out(self) -> SignOutReport:
+        """Revokes the tokens (RFC 7009) where the provider offers it, drops them here either
+        way, then shows whether the API still accepts the old access token."""
+        tokens, metadata = self.session.current(), await self.provider.with_revocation()
+        report = SignOutReport(metadata.revocation_endpoint, tokens.expires_in(browser.now()))
+        step = self.narrator.sign_out(self.provider.second_lookup)
         for token, hint in ((tokens.refresh_token, "refresh_token"), (tokens.access_token, "access_token")):
             if token and metadata.revocation_endpoint:
-                request = build_revocation_request(metadata, self.client, token, hint)
-                parse_revocation_response(await browser.send(request))
-                step["kv"].append(["revoked " + hint, shown(hint, token)])
+                outcome = await self._revoke(metadata, token, hint)
+                (report.failed if outcome else report.revoked).append(hint)
+                step["kv"].append(
+                    ["not revoked " + hint if outcome else "revoked " + hint, outcome or shown(hint, token)]
+                )
         after = await browser.send(build_api_request(await self._api_url("/me"), tokens.access_token))
+        report.api_status = after.status
         step["kv"].append(["API with the old access token", "HTTP " + str(after.status)])
         self.session.signed_out()
-        self.narrator.save()
-        return after.status
+        self.narrator.signed_out(step, report)
+        return report
+
+    async def _revoke(self, metadata: ProviderMetadata, token: str, hint: str) -> str:
+        """ "" when the provider confirmed the revocation (RFC 7009 §2.2), else why not."""
+        request = build_revocation_request(metadata, self.client, token, hint)
+        try:
+            parse_revocation_response(await browser.send(request))
+        except RevocationError as error:
+            return "HTTP " + str(error.status) + (" " + error.error if error.error else "")
+        except browser.NetworkError:
+            return "unreachable"
+        return ""
 
 
 def _id_tokens(response: HttpResponse) -> "list[str]":

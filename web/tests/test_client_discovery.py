@@ -7,8 +7,10 @@ from client_support import ISSUER, metadata_document, raises, response
 from oauth_client.discovery import (
     OAUTH_AUTHORIZATION_SERVER,
     ProviderMetadata,
+    build_authorization_server_request,
     build_discovery_request,
     discovery_url,
+    merge_authorization_server_metadata,
     parse_discovery_response,
 )
 from oauth_client.errors import DiscoveryError, IssuerMismatch
@@ -185,3 +187,63 @@ def test_lists_must_hold_only_strings() -> None:
         parse(metadata_document(response_types_supported=["code", 1]))
     assert caught.error.parameter == "response_types_supported"
     assert "127.0.0.1" in repr(parse(metadata_document()))
+
+
+def merged(first: "dict[str, Any]", second: object) -> ProviderMetadata:
+    return merge_authorization_server_metadata(parse(first), response(200, json.dumps(second)))
+
+
+def test_rfc8414_request_targets_oauth_authorization_server() -> None:
+    """RFC 8414 §3.1: GET /.well-known/oauth-authorization-server{issuer path}."""
+    request = build_authorization_server_request(ISSUER)
+    assert (request.method, request.url) == ("GET", ISSUER + "/.well-known/oauth-authorization-server")
+    assert request.body is None
+
+
+def test_revocation_endpoint_listed_only_in_rfc8414_metadata_is_merged() -> None:
+    """OIDC Discovery §3 leaves revocation_endpoint out; RFC 8414 §2 lists it: use it."""
+    first = metadata_document(revocation_endpoint=None, introspection_endpoint=None)
+    metadata = merged(first, metadata_document())
+    assert metadata.revocation_endpoint == ISSUER + "/revoke"
+    assert metadata.introspection_endpoint == ISSUER + "/introspect"
+    assert ProviderMetadata.from_json(metadata.to_json(), ISSUER).revocation_endpoint == ISSUER + "/revoke"
+
+
+def test_merge_keeps_what_the_openid_document_says() -> None:
+    """Only missing optional endpoints are taken; nothing else from the second document."""
+    second = metadata_document(
+        revocation_endpoint=ISSUER + "/other-revoke", token_endpoint=ISSUER + "/other-token", jwks_uri=ISSUER + "/k"
+    )
+    metadata = merged(metadata_document(introspection_endpoint=None), second)
+    assert metadata.revocation_endpoint == ISSUER + "/revoke"
+    assert metadata.token_endpoint == ISSUER + "/token"
+    assert metadata.jwks_uri == ISSUER + "/jwks"
+    assert metadata.introspection_endpoint == ISSUER + "/introspect"
+
+
+def test_rfc8414_metadata_of_another_issuer_is_refused() -> None:
+    """RFC 8414 §3.3: the document's issuer must equal the configured one (C2)."""
+    first = metadata_document(revocation_endpoint=None)
+    for other in [ISSUER + "/", "https://evil.example", None]:
+        with raises(IssuerMismatch) as caught:
+            merged(first, metadata_document(issuer=other, revocation_endpoint="https://evil.example/revoke"))
+        assert (caught.error.reason, caught.error.parameter) == ("discovered_issuer", "issuer")
+
+
+def test_rfc8414_response_must_be_usable() -> None:
+    """RFC 8414 §3.2 / §2: 200, application/json, a JSON object, secure endpoints."""
+    base = parse(metadata_document(revocation_endpoint=None))
+    cases = [
+        (response(404, "{}"), "http_status"),
+        (response(200, json.dumps(metadata_document()), content_type="text/html"), "content_type"),
+        (response(200, "[]"), "invalid_json"),
+        (
+            response(200, json.dumps(metadata_document(revocation_endpoint="http://evil.example/r"))),
+            "insecure_endpoint",
+        ),
+        (response(200, json.dumps(metadata_document(revocation_endpoint=ISSUER + "/r#x"))), "endpoint_has_fragment"),
+    ]
+    for answer, reason in cases:
+        with raises(DiscoveryError) as caught:
+            merge_authorization_server_metadata(base, answer)
+        assert caught.error.reason == reason

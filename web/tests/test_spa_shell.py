@@ -17,7 +17,7 @@ from oauth_client import (
     errors,
 )
 from oauth_client.callback import RESPONSE_PARAMETERS
-from spa.messages import describe
+from spa.messages import SignOutReport, describe
 from spa.timeline import Timeline, add_checks, failure_recorded, url_parts
 
 ALL_ERRORS = [cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, OAuthClientError)]
@@ -115,3 +115,33 @@ def test_a_failed_step_without_checks_shows_the_fallback() -> None:
         with failure_recorded(bare, lambda: None):
             raise TokenEndpointError("x", error="invalid_grant")
     assert bare["status"] == "fail" and bare["checks"] == []
+
+
+def test_sign_out_without_revocation_endpoint_does_not_claim_revocation() -> None:
+    """RFC 7009 is optional: with no endpoint the tokens still work, and the visitor is told so."""
+    report = SignOutReport(None, 120)
+    report.api_status = 200
+    assert report.status() != "ok"
+    for text in (report.message(), report.detail()):
+        assert "revoked" not in text.lower()
+        assert "120 s" in text
+    assert "HTTP 200" in report.message()
+
+
+def test_sign_out_with_failed_revocation_is_a_failed_step() -> None:
+    """RFC 7009 §2.2.1: an error answer (e.g. 503) means the token was not revoked."""
+    report = SignOutReport("http://127.0.0.1:9000/revoke", None)
+    report.revoked.append("refresh_token")
+    report.failed.append("access_token")
+    assert report.status() == "fail"
+    assert "signed out: tokens revoked" not in report.message().lower()
+    assert "access_token" in report.message()
+
+
+def test_sign_out_with_every_token_revoked_says_so() -> None:
+    """RFC 7009 §2.2: HTTP 200 for each token is a revocation the page may report."""
+    report = SignOutReport("http://127.0.0.1:9000/revoke", 60)
+    report.revoked.extend(["refresh_token", "access_token"])
+    report.api_status = 401
+    assert report.status() == "ok"
+    assert "revoked" in report.message() and "HTTP 401" in report.message()
