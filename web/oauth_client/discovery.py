@@ -103,14 +103,7 @@ def build_discovery_request(issuer: str, well_known: str = OPENID_CONFIGURATION)
 
 def parse_discovery_response(issuer: str, response: HttpResponse, require_code_flow: bool = True) -> ProviderMetadata:
     """Validate a metadata response for the configured ``issuer`` (OIDC Discovery §4.3, RFC 8414 §3.3)."""
-    # RFC 8414 §3.2: a successful response uses the 200 OK status code
-    if response.status != 200:
-        raise DiscoveryError("metadata request failed", reason="http_status")
-    # RFC 8414 §3.2: the body is application/json
-    if media_type(response.header("content-type")) != JSON_CONTENT_TYPE:
-        raise DiscoveryError("metadata is not application/json", reason="content_type")
-    raw = parse_json_object(response.body, DiscoveryError)
-    metadata = validate_metadata(raw, issuer)
+    metadata = validate_metadata(_metadata_object(response), issuer)
     if require_code_flow:
         check_code_flow_support(metadata)
     return metadata
@@ -126,21 +119,15 @@ def merge_authorization_server_metadata(metadata: ProviderMetadata, response: Ht
 
     Only the missing optional endpoints are taken; what ``metadata`` already says wins.
     """
-    # RFC 8414 §3.2: a successful response uses the 200 OK status code
-    if response.status != 200:
-        raise DiscoveryError("metadata request failed", reason="http_status")
-    # RFC 8414 §3.2: the body is application/json
-    if media_type(response.header("content-type")) != JSON_CONTENT_TYPE:
-        raise DiscoveryError("metadata is not application/json", reason="content_type")
-    other = parse_json_object(response.body, DiscoveryError)
+    other = _metadata_object(response)
     # RFC 8414 §3.3: a document whose issuer differs from the configured one is not used (C2)
     if other.get("issuer") != metadata.issuer:
         raise IssuerMismatch("discovered issuer differs", reason="discovered_issuer", parameter="issuer")
     merged = dict(metadata.raw)
     for name in MERGED_ENDPOINTS:
         if name in other and not merged.get(name):
-            _check_endpoint(other, name)
             merged[name] = other[name]
+    # RFC 8414 §2: the merged endpoints pass the same https / no-fragment checks
     return validate_metadata(merged, metadata.issuer)
 
 
@@ -181,6 +168,17 @@ def check_code_flow_support(metadata: ProviderMetadata) -> None:
         raise DiscoveryError(
             "S256 not offered", reason="pkce_s256_unsupported", parameter="code_challenge_methods_supported"
         )
+
+
+def _metadata_object(response: HttpResponse) -> "dict[str, Any]":
+    """The JSON object of a metadata response (RFC 8414 §3.2)."""
+    # RFC 8414 §3.2: a successful response uses the 200 OK status code
+    if response.status != 200:
+        raise DiscoveryError("metadata request failed", reason="http_status")
+    # RFC 8414 §3.2: the body is application/json
+    if media_type(response.header("content-type")) != JSON_CONTENT_TYPE:
+        raise DiscoveryError("metadata is not application/json", reason="content_type")
+    return parse_json_object(response.body, DiscoveryError)
 
 
 def _check_endpoint(raw: "dict[str, Any]", name: str) -> None:

@@ -234,7 +234,7 @@ class SpaApp:
         return report
 
     async def _revoke(self, metadata: ProviderMetadata, token: str, hint: str) -> str:
-        """ "" when the provider confirmed the revocation (RFC 7009 §2.2), else why not."""
+        """Why the provider did not confirm the revocation (RFC 7009 §2.2); empty when it did."""
         request = build_revocation_request(metadata, self.client, token, hint)
         try:
             parse_revocation_response(await browser.send(request))
