@@ -45,6 +45,7 @@ ISSUER = "http://127.0.0.1:9000"
 SPA = "http://localhost:8000"
 REDIRECT = SPA + "/"
 CONFIDENTIAL_REDIRECT = SPA + "/confidential/callback"
+POST_LOGOUT = SPA + "/signed-out"
 SECRET = "s3cret-for-tests"
 
 _CLIENTS_CONFIG = f"""
@@ -55,6 +56,7 @@ request_log = true
 client_id = "spa"
 name = "Test SPA"
 redirect_uris = ["{REDIRECT}", "{SPA}/cb?a=1"]
+post_logout_redirect_uris = ["{POST_LOGOUT}", "{SPA}/bye?from=spa"]
 allow_implicit = true
 
 [[clients]]
@@ -69,6 +71,7 @@ redirect_uris = ["{CONFIDENTIAL_REDIRECT}"]
 [[clients]]
 client_id = "other-spa"
 redirect_uris = ["{SPA}/other"]
+post_logout_redirect_uris = ["{SPA}/other-bye"]
 allow_implicit = true
 scopes = ["openid", "profile"]
 

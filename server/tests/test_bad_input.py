@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from provider_support import ISSUER, REDIRECT, SECRET, TEST_CONFIG, Clock, Flow, challenge_of, seeded
+from provider_support import ISSUER, POST_LOGOUT, REDIRECT, SECRET, TEST_CONFIG, Clock, Flow, challenge_of, seeded
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
@@ -34,6 +34,7 @@ from spalab.provider.app import _routes as provider_routes
 from spalab.provider.app import create_provider_app
 from spalab.provider.config import parse_config
 from spalab.provider.core.authorization import resolve_client, validate_authorization_request
+from spalab.provider.core.claims import id_token_claims
 
 OAUTH_ERRORS = {
     "invalid_request",
@@ -136,6 +137,9 @@ class Target:
             provider.store.save_pending(request_id, session, dict(_authorize_params()), now + 600)
         suffix = provider.cookie_suffix
         refresh = self.refresh_token if b"{REFRESH_TOKEN}" not in needed else self.new_refresh_token()
+        # An id_token of the fresh session (same user, same auth_time), as the client would hold it.
+        hint_claims = id_token_claims(ISSUER, "alice", "spa", now, 300, now, None, {})
+        hint = provider.issuer.keys.sign(hint_claims, "JWT") if b"{ID_TOKEN_HINT}" in needed else ""
         return {
             "{COOKIE}": f"spalab_session_{suffix}={session}; spalab_csrf_{suffix}={browser}",
             "{LOGIN_CSRF}": provider.csrf_token("login", browser),
@@ -146,6 +150,7 @@ class Target:
             "{SPARE_TOKEN}": self.spare_token,
             "{REFRESH_TOKEN}": refresh,
             "{USER}": "nobody-" + secrets.token_hex(8),
+            "{ID_TOKEN_HINT}": hint,
         }
 
     def new_refresh_token(self) -> str:
@@ -214,6 +219,12 @@ class Endpoint:
 
 
 BEARER = (("authorization", "Bearer {API_TOKEN}"),)
+END_SESSION = (
+    ("id_token_hint", "{ID_TOKEN_HINT}"),
+    ("client_id", "spa"),
+    ("post_logout_redirect_uri", POST_LOGOUT),
+    ("state", "s"),
+)
 COOKIE = (("cookie", "{COOKIE}"),)
 ENDPOINTS = [
     Endpoint("GET", "/", False, (), COOKIE),
@@ -235,6 +246,8 @@ ENDPOINTS = [
         COOKIE,
     ),
     Endpoint("POST", "/logout", False, (("csrf_token", "{LOGOUT_CSRF}"),), COOKIE),
+    Endpoint("GET", "/end-session", False, END_SESSION, COOKIE),
+    Endpoint("POST", "/end-session", False, END_SESSION, COOKIE),
     Endpoint(
         "POST",
         "/token",
@@ -545,7 +558,8 @@ def _repeated_name(case: Case) -> str:
 
 
 # Outcomes: ("json", status, error) | ("ok", status) | ("page", status) | ("client", status, error or "code")
-# | ("local", status, path). Redirects: 302 after GET, 303 after POST (docs/SECURITY.md P16).
+# | ("local", status, path) | ("rp", status, "state" or ""): to the post_logout_redirect_uri.
+# Redirects: 302 after GET, 303 after POST (docs/SECURITY.md P16).
 Outcome = tuple[str, int, str]
 
 
@@ -570,6 +584,11 @@ def _other_method(case: Case) -> Outcome:
         return ("page", 400, "")  # the other method reads the other place: no parameters there
     if endpoint.path == "/login" and method in ("GET", "HEAD"):
         return ("page", 200, "")
+    if endpoint.path == "/end-session" and method in ("GET", "POST", "HEAD"):
+        if method == "HEAD" and endpoint.method == "GET":
+            return ORACLES[endpoint.path](case, "valid", "")
+        # POST reads only a form body (none here); GET and HEAD read only the (empty) query: the question.
+        return ("page", 400, "") if method == "POST" else ("page", 200, "")
     if endpoint.path == "/login" and method == "POST":
         return ("page", 400, "")  # no CSRF token in the body
     if endpoint.path == "/userinfo" and method in ("GET", "POST", "HEAD"):
@@ -605,6 +624,10 @@ def _content(case: Case) -> Outcome:
         "parameters in both query and body",
     ):
         return ("local", 303, "/")  # without a valid CSRF token nothing happens, but the user is sent home
+    if path == "/end-session" and label in ("content type in capitals", "parameters in both query and body"):
+        return ("rp", 303, "state")  # no session here: nothing to ask, back to the validated URI
+    if path == "/end-session" and label in ("empty body", "parameters in the query of a POST"):
+        return ("page", 200, "")  # no parameters in the body and no session: the signed-out page
     return ("page", 400, "")  # /login, /consent: no cookie, no CSRF match
 
 
@@ -638,6 +661,17 @@ def _consent(case: Case, shape: str, name: str) -> Outcome:
 def _logout(case: Case, shape: str, name: str) -> Outcome:
     # docs/SECURITY.md P25: signed in, but without this session's CSRF token: nothing changes, a page says so.
     return ("local", 303, "/") if shape == "valid" else ("page", 400, "")
+
+
+def _end_session(case: Case, shape: str, name: str) -> Outcome:
+    """RP-Initiated Logout §2-§4 with a signed-in session: a valid hint of it signs out and goes back to the
+    registered URI; no or a bad hint asks first (a page); a bad client_id or URI is an error page."""
+    status = 303 if case.method == "POST" else 302
+    if shape in ("malformed", "repeated") or (shape == "wrong" and name in ("client_id", "post_logout_redirect_uri")):
+        return ("page", 400, "")
+    if shape == "none" or name == "id_token_hint" or (shape == "absent" and name == "post_logout_redirect_uri"):
+        return ("page", 200, "")  # the question, or (no URI) the signed-out page
+    return ("rp", status, "" if (name, shape) == ("state", "absent") else "state")
 
 
 def _token(case: Case, shape: str, name: str) -> Outcome:
@@ -706,6 +740,7 @@ ORACLES = {
     "/authorize": _authorize,
     "/consent": _consent,
     "/logout": _logout,
+    "/end-session": _end_session,
     "/token": _token,
     "/revoke": _revoke,
     "/introspect": _revoke,
@@ -746,6 +781,11 @@ def assert_expected(case: Case, answer: Answer) -> None:
         assert ("code" in params) if detail == "code" else (params.get("error") == [detail]), location
         # RFC 9207 §2: iss on every response, errors included.
         assert params.get("iss") == [ISSUER], location
+    elif kind == "rp":
+        # RP-Initiated Logout §3: the registered post_logout_redirect_uri exactly, plus state when one was sent.
+        parts = urlsplit(location)
+        assert parts._replace(query="").geturl() == POST_LOGOUT, location
+        assert set(parse_qs(parts.query)) == ({"state"} if detail == "state" else set()), location
     elif kind == "local":
         assert urlsplit(location).path == detail and not urlsplit(location).netloc, location
 

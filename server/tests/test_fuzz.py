@@ -144,6 +144,7 @@ PARAMS = {
     "/login": ("username", "password", "next", "csrf_token"),
     "/consent": ("request_id", "csrf_token", "decision"),
     "/logout": ("csrf_token",),
+    "/end-session": ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "csrf_token"),
     "/token": (
         "grant_type",
         "code",

@@ -74,6 +74,7 @@ def _routes(config: ProviderConfig, with_log: bool) -> list[Route | Mount]:
         Route("/login", frontchannel.login, methods=["POST"]),
         Route("/consent", frontchannel.consent, methods=["POST"]),
         Route("/logout", frontchannel.logout, methods=["POST"]),
+        Route("/end-session", frontchannel.end_session, methods=["GET", "POST"]),
         cors_route("/.well-known/openid-configuration", backchannel.metadata, ["GET"], anyone),
         cors_route("/.well-known/oauth-authorization-server", backchannel.metadata, ["GET"], anyone),
         cors_route("/jwks", backchannel.jwks, ["GET"], anyone),

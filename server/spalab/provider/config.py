@@ -73,6 +73,7 @@ _CLIENT_KEYS: dict[str, type] = {
     "scopes": list,
     "cors_origins": list,
     "refresh_tokens": bool,
+    "post_logout_redirect_uris": list,
 }
 _USER_KEYS: dict[str, type] = {
     "username": str,
@@ -155,12 +156,9 @@ def _load_clients(items: list[Any], locate: "_Locator") -> dict[str, Client]:
         client_id = _require(item, "client_id", where, locate)
         if client_id in clients:
             raise locate.error("client_id", where, f"duplicate client_id {client_id!r}")
-        uris = _string_list(item, "redirect_uris", where, locate, required=True)
-        for uri in uris:
-            # RFC 6749 §3.1.2: absolute URI without a fragment.
-            _check_url(uri, "redirect_uris", locate, where=where)
-            if "#" in uri:
-                raise locate.error("redirect_uris", where, "must not contain a fragment")
+        uris = _redirect_uris(item, "redirect_uris", where, locate, required=True)
+        # RP-Initiated Logout §3.1: registered like redirect_uris, and matched as exactly.
+        post_logout_uris = _redirect_uris(item, "post_logout_redirect_uris", where, locate)
         scopes = _string_list(item, "scopes", where, locate) or SCOPES
         unknown = [s for s in scopes if s not in SCOPES]
         if unknown:
@@ -178,8 +176,21 @@ def _load_clients(items: list[Any], locate: "_Locator") -> dict[str, Client]:
             scopes=tuple(scopes),
             cors_origins=tuple(origins),
             refresh_tokens=item.get("refresh_tokens", True),
+            post_logout_redirect_uris=post_logout_uris,
         )
     return clients
+
+
+def _redirect_uris(
+    item: dict[str, Any], key: str, where: str, locate: "_Locator", required: bool = False
+) -> tuple[str, ...]:
+    uris = _string_list(item, key, where, locate, required=required)
+    for uri in uris:
+        # RFC 6749 §3.1.2: absolute URI without a fragment.
+        _check_url(uri, key, locate, where=where)
+        if "#" in uri:
+            raise locate.error(key, where, "must not contain a fragment")
+    return uris
 
 
 def _load_users(items: list[Any], locate: "_Locator", keep_demo_passwords: bool) -> dict[str, User]:

@@ -1,4 +1,4 @@
-"""What the browser sees at the provider: /authorize, sign-in, consent, sign-out.
+"""What the browser sees at the provider: /authorize, sign-in, consent, sign-out, end-session.
 
 None of these routes sends CORS headers (RFC 9700 §2.6), and every page carries
 the anti-framing and no-referrer headers (pages.PAGE_HEADERS).
@@ -14,6 +14,7 @@ from .context import Provider, provider_of
 from .core import authorization, throttle
 from .core.authorization import AuthorizationRequest
 from .core.errors import AccessDenied, InvalidRequest, OAuthError, PageError
+from .core.logout import EndSession, SessionUser, validate_end_session_request
 from .keys import new_secret
 from .pages import render
 from .passwords import Busy, check_password
@@ -331,10 +332,71 @@ async def logout(request: Request) -> Response:
     # docs/SECURITY.md P25: without this session's CSRF token, sign-out changes nothing (no cookie either).
     if not provider.check_csrf(form.get("csrf_token"), "logout", session[0]):
         raise PageError("This form has expired", "You are still signed in. Sign out from this provider's own page.")
-    provider.store.delete_session(session[0])
-    response = _redirect("/", 303)
+    return _sign_out(provider, session[0], _redirect("/", 303))
+
+
+def _sign_out(provider: Provider, session_id: str, response: Response) -> Response:
+    """Deletes the server-side session and clears its cookie on `response`."""
+    provider.store.delete_session(session_id)
     response.delete_cookie(provider.cookie_name("session"), secure=provider.secure_cookies, httponly=True)
     return response
+
+
+# --- end-session endpoint (OpenID Connect RP-Initiated Logout 1.0) -------------------
+
+
+async def end_session(request: Request) -> Response:
+    """RP-Initiated Logout §2: GET or POST; signs out at once only for a hint of this session's user."""
+    provider = provider_of(request)
+    multi = await _page_params(request)
+    try:
+        request_params = params.single(multi)
+    except InvalidRequest as exc:
+        raise PageError("Invalid request", exc.description) from None
+    session = _session(request, provider)
+    hint = request_params.get("id_token_hint")
+    claims = provider.issuer.keys.verify_id_token_hint(hint) if hint else None
+    user = SessionUser(session[1], session[2]) if session else None
+    decision = validate_end_session_request(
+        request_params, claims, provider.config.issuer, provider.config.clients, user
+    )
+    if decision.confirm:
+        assert session is not None
+        if not _confirmed(request, provider, request_params, session[0]):
+            return _end_session_page(provider, decision, session)
+    done = _end_session_done(decision, _after(request))
+    return _sign_out(provider, session[0], done) if session else done
+
+
+def _confirmed(request: Request, provider: Provider, request_params: dict[str, str], session_id: str) -> bool:
+    """True when the user confirmed on our page; a form with a wrong token changes nothing."""
+    token = request_params.get("csrf_token")
+    # RP-Initiated Logout §2: only the confirmation page's POST counts as the user's answer.
+    if request.method != "POST" or token is None:
+        return False
+    # docs/SECURITY.md P25: the confirmation is bound to this session (a cross-site POST has no token).
+    if not provider.check_csrf(token, "end-session", session_id):
+        raise PageError("This form has expired", "You are still signed in. Sign out from this provider's own page.")
+    return True
+
+
+def _end_session_page(provider: Provider, decision: EndSession, session: tuple[str, str, int]) -> Response:
+    client = decision.client
+    return render(
+        "end_session.html",
+        username=session[1],
+        client_name=client.name if client else "",
+        client_id=client.client_id if client else "",
+        redirect_uri=decision.post_logout_redirect_uri,
+        state=decision.state,
+        csrf_token=provider.csrf_token("end-session", session[0]),
+    )
+
+
+def _end_session_done(decision: EndSession, status: int) -> Response:
+    url = decision.redirect_url
+    # RP-Initiated Logout §3: only to a validated post_logout_redirect_uri; otherwise our own page.
+    return _redirect(url, status) if url else render("signed_out.html")
 
 
 async def home(request: Request) -> Response:

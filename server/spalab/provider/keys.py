@@ -69,3 +69,14 @@ class KeyRing:
         except JoseError:
             raise InvalidToken("the access token is expired or not for this API") from None
         return claims
+
+    def verify_id_token_hint(self, token: str) -> dict[str, Any] | None:
+        """RP-Initiated Logout §2: an id_token signed by one of our keys → its claims, else None.
+        Its claims (iss, aud naming a client, sub) are judged by core/logout.py; exp is not checked (§2
+        accepts expired ones), and an access token's aud names no client."""
+        try:
+            decoded = jwt.decode(token, self.key_set, algorithms=[ALG])
+        except (JoseError, ValueError):
+            # docs/SECURITY.md P25: forged, altered or unsigned (alg none is not on the list).
+            return None
+        return decoded.claims

@@ -30,6 +30,7 @@ def test_endpoints_and_pkce() -> None:
     assert metadata["issuer"] == "https://idp"
     assert metadata["token_endpoint"] == "https://idp/token"
     assert metadata["jwks_uri"] == "https://idp/jwks"
+    assert metadata["end_session_endpoint"] == "https://idp/end-session"  # RP-Initiated Logout §2.1
     assert metadata["code_challenge_methods_supported"] == ["S256"]
     assert metadata["authorization_response_iss_parameter_supported"] is True
     assert metadata["id_token_signing_alg_values_supported"] == ["RS256"]

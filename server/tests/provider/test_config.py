@@ -72,6 +72,7 @@ def test_builtin_demo_config_loads() -> None:
         "http://localhost:8000/",
         "http://localhost:8000/popup-callback.html",
     )
+    assert config.clients["spa-demo"].post_logout_redirect_uris == ("http://localhost:8000/",)
     assert config.clients["baseline-oidc-client-ts"].redirect_uris == ("http://localhost:8000/baseline/",)
     assert not config.clients["baseline-oidc-client-ts"].is_confidential
     assert config.clients["confidential-demo"].is_confidential
@@ -170,6 +171,15 @@ def test_duplicate_usernames_are_refused() -> None:
 def test_redirect_uris_with_a_fragment_are_refused(uri: str) -> None:
     """RFC 6749 §3.1.2: the redirection endpoint URI must not include a fragment."""
     _assert_names(_error(HEAD + CLIENT.replace("http://localhost:8000/", uri)), "clients[0].redirect_uris", 4)
+
+
+@pytest.mark.parametrize("uri", ["/signed-out", "javascript:alert(1)", "http://localhost:8000/#x", "http://"])
+def test_post_logout_redirect_uris_are_checked_like_redirect_uris(uri: str) -> None:
+    """RP-Initiated Logout §3.1: absolute http(s) URIs without a fragment, like redirect_uris."""
+    text = HEAD + CLIENT + f'post_logout_redirect_uris = ["{uri}"]\n'
+    _assert_names(_error(text), "clients[0].post_logout_redirect_uris", 5)
+    fine = parse_config(HEAD + CLIENT + 'post_logout_redirect_uris = ["http://localhost:8000/bye?a=1"]\n', "idp.toml")
+    assert fine.clients["app"].post_logout_redirect_uris == ("http://localhost:8000/bye?a=1",)
 
 
 @pytest.mark.parametrize(

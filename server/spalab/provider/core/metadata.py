@@ -24,6 +24,8 @@ def server_metadata(issuer: str, clients: Iterable[Client]) -> dict[str, Any]:
         "introspection_endpoint": f"{issuer}/introspect",
         "userinfo_endpoint": f"{issuer}/userinfo",
         "jwks_uri": f"{issuer}/jwks",
+        # OpenID Connect RP-Initiated Logout 1.0 §2.1.
+        "end_session_endpoint": f"{issuer}/end-session",
         "scopes_supported": list(SCOPES),
         "response_types_supported": response_types,
         "response_modes_supported": list(RESPONSE_MODES),

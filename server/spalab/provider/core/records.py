@@ -18,6 +18,7 @@ class Client:
     scopes: tuple[str, ...] = SCOPES
     cors_origins: tuple[str, ...] = ()
     refresh_tokens: bool = True
+    post_logout_redirect_uris: tuple[str, ...] = ()
 
     @property
     def is_confidential(self) -> bool:
