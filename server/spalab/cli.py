@@ -174,23 +174,35 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
 
 
 def _connect_origins(issuer: str) -> list[str]:
-    """The origins the SPA may fetch from (its CSP connect-src): the issuer's, plus
-    those of the endpoints its discovery document names, which may differ."""
+    """The origins the SPA may fetch from (its CSP connect-src): the issuer's, plus those of the
+    endpoints its discovery documents name, which may differ. Both documents: the SPA looks up a
+    revocation endpoint in the RFC 8414 one when the OpenID one lists none."""
     origins = [origin_of(issuer)]
+    for document in ("openid-configuration", "oauth-authorization-server"):
+        metadata = _read_metadata(f"{issuer}/.well-known/{document}")
+        if metadata is None and document == "openid-configuration":
+            print(
+                f"spalab demo: warning: cannot read {issuer}'s discovery document now; "
+                "the SPA may fetch from the issuer's origin only",
+                flush=True,
+            )
+            return origins
+        for key in ("token_endpoint", "revocation_endpoint", "userinfo_endpoint", "jwks_uri"):
+            endpoint = metadata.get(key) if metadata is not None else None
+            try:
+                origins += [origin_of(endpoint)] if isinstance(endpoint, str) else []
+            except ValueError:
+                continue  # not a URL: the SPA's own discovery check refuses that provider anyway
+    return list(dict.fromkeys(origins))
+
+
+def _read_metadata(url: str) -> dict[str, object] | None:
     try:
-        with urllib.request.urlopen(issuer + "/.well-known/openid-configuration", timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=5) as response:
             metadata = json.load(response)
     except (OSError, ValueError):
-        print(
-            f"spalab demo: warning: cannot read {issuer}'s discovery document now; "
-            "the SPA may fetch from the issuer's origin only",
-            flush=True,
-        )
-        return origins
-    for key in ("token_endpoint", "revocation_endpoint", "userinfo_endpoint", "jwks_uri"):
-        if isinstance(metadata.get(key), str):
-            origins.append(origin_of(metadata[key]))
-    return list(dict.fromkeys(origins))
+        return None
+    return metadata if isinstance(metadata, dict) and metadata.get("issuer") == url.split("/.well-known/")[0] else None
 
 
 def _serve_config(args: argparse.Namespace, spa_origin: str) -> ProviderConfig:

@@ -268,3 +268,32 @@ def test_connections_accepted_on_the_bound_sockets_send_without_nagle_delay() ->
         return seen
 
     assert asyncio.run(accepted_nodelay()) == [1]
+
+
+def test_serve_with_another_issuer_allows_the_endpoints_of_both_discovery_documents() -> None:
+    """The SPA's CSP connect-src: a revocation endpoint on another origin, listed only in the RFC 8414
+    document, is reachable too (the SPA reads it there when the OpenID document has none)."""
+    from provider_support import serving
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from spalab.cli import _connect_origins
+
+    issuer: list[str] = []
+
+    async def openid(request):  # type: ignore[no-untyped-def]
+        return JSONResponse({"issuer": issuer[0], "token_endpoint": issuer[0] + "/token"})
+
+    async def oauth(request):  # type: ignore[no-untyped-def]
+        return JSONResponse({"issuer": issuer[0], "revocation_endpoint": "https://revoke.example.test/revoke"})
+
+    app = Starlette(
+        routes=[
+            Route("/.well-known/openid-configuration", openid),
+            Route("/.well-known/oauth-authorization-server", oauth),
+        ]
+    )
+    with serving(app) as base:
+        issuer.append(base)
+        assert _connect_origins(base) == [base, "https://revoke.example.test"]

@@ -41,7 +41,9 @@ def create_provider_app(
         issuer=Issuer(config, store, keys),
         clock=clock,
         request_log=log,
-        csrf_key=secrets.token_bytes(32),
+        # docs/SECURITY.md P10, P23: the key behind CSRF tokens and device cookies is kept in the store, so a
+        # restart or another instance still honours the forms and device cookies it handed out.
+        csrf_key=bytes.fromhex(store.provider_secret("csrf_key", secrets.token_hex(32))),
         cookie_suffix=hashlib.sha256(config.issuer.encode()).hexdigest()[:8],
     )
     app = Starlette(

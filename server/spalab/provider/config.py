@@ -201,8 +201,10 @@ def _load_users(items: list[Any], locate: "_Locator", keep_demo_passwords: bool)
             raise locate.error("users", "", "must be an array of tables ([[users]])")
         _check_keys(item, _USER_KEYS, where, locate)
         username = _require(item, "username", where, locate)
-        if username in users:
-            raise locate.error("username", where, f"duplicate username {username!r}")
+        # docs/SECURITY.md P23: throttling and device cookies key on the lower-cased name, so two users
+        # differing only in case would share (and could unlock) each other's budgets.
+        if username.lower() in {name.lower() for name in users}:
+            raise locate.error("username", where, f"duplicate username {username!r} (usernames ignore case)")
         claims = item.get("claims", {})
         for key, value in claims.items():
             if not isinstance(value, (str, bool)):

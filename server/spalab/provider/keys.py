@@ -15,6 +15,10 @@ from .core.claims import ALG, AT_TYP
 from .core.errors import InvalidToken
 from .store import Store
 
+# docs/SECURITY.md P22: what joserfc raises for a token it cannot read. Besides its own errors and
+# ValueError (bad base64 or JSON), a crafted header such as {"crit": [1]} raises TypeError.
+UNREADABLE_JWT = (JoseError, ValueError, TypeError)
+
 
 def new_secret() -> str:
     """An opaque code or token: 256 bits from the OS CSPRNG (docs/SECURITY.md P18)."""
@@ -49,7 +53,7 @@ class KeyRing:
         """RFC 9068 §4 validation; raises InvalidToken with a safe description."""
         try:
             decoded = jwt.decode(token, self.key_set, algorithms=[ALG])
-        except (JoseError, ValueError):
+        except UNREADABLE_JWT:
             raise InvalidToken("the access token is malformed or its signature is invalid") from None
         # RFC 9068 §4: the resource server must check typ is at+jwt (no id_token as access token).
         if str(decoded.header.get("typ", "")).lower() not in (AT_TYP, "application/at+jwt"):
@@ -76,7 +80,10 @@ class KeyRing:
         accepts expired ones), and an access token's aud names no client."""
         try:
             decoded = jwt.decode(token, self.key_set, algorithms=[ALG])
-        except (JoseError, ValueError):
+        except UNREADABLE_JWT:
             # docs/SECURITY.md P25: forged, altered or unsigned (alg none is not on the list).
+            return None
+        # docs/SECURITY.md P25: an id_token, not an access token whose audience happens to name a client.
+        if str(decoded.header.get("typ", "")).lower() in (AT_TYP, "application/at+jwt"):
             return None
         return decoded.claims

@@ -21,6 +21,7 @@ from .core.records import CodeRecord, Grant
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS signing_keys (
     kid TEXT PRIMARY KEY, private_jwk TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS provider_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
     session_hash TEXT PRIMARY KEY, username TEXT NOT NULL,
     auth_time INTEGER NOT NULL, expires_at INTEGER NOT NULL);
@@ -143,6 +144,16 @@ class Store:
     def _run(self, sql: str, *args: Any) -> int:
         with self._lock:
             return self._db.execute(sql, args).rowcount
+
+    # --- the provider's own secrets ----------------------------------------------
+
+    def provider_secret(self, name: str, candidate: str) -> str:
+        """The secret stored under `name`; `candidate` becomes it if there is none yet. Every process
+        and instance on this database, and every restart, gets the same one (the first writer wins)."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO provider_secrets VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, candidate))
+            row = db.execute("SELECT value FROM provider_secrets WHERE name = ?", (name,)).fetchone()
+        return str(row[0])
 
     # --- signing keys ---------------------------------------------------------
 

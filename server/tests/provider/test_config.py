@@ -162,6 +162,8 @@ def test_duplicate_client_ids_are_refused() -> None:
 def test_duplicate_usernames_are_refused() -> None:
     """OIDC Core §2: sub identifies one user; a duplicate username is an error."""
     _assert_names(_error(HEAD + USER + USER.replace('"wonderland"', '"other"')), "users[1].username", 6)
+    # docs/SECURITY.md P23: throttling keys on the lower-cased name, so case does not make a new user.
+    _assert_names(_error(HEAD + USER + USER.replace('"alice"', '"Alice"')), "users[1].username", 6)
 
 
 @pytest.mark.parametrize(

@@ -154,3 +154,25 @@ def test_consent_token_of_one_request_does_not_answer_another(flow: Flow, data_d
     assert response.status_code == 400
     assert "location" not in response.headers
     assert count(data_dir, "codes") == 0
+
+
+def test_a_form_from_before_a_restart_or_from_another_instance_still_counts(config, data_dir) -> None:  # type: ignore[no-untyped-def]
+    """docs/SECURITY.md P10, P23: the key behind CSRF tokens and device cookies lives in the store, so a
+    sign-in form served before a restart (or by another instance on the same database) is accepted, and
+    a device cookie keeps its own throttling budget afterwards."""
+    from spalab.provider.app import create_provider_app
+
+    first = create_provider_app(config, data_dir)
+    with TestClient(first, base_url=ISSUER, follow_redirects=False) as browser:
+        page = browser.get("/login", params={"next": "/"})
+        cookies = dict(browser.cookies)
+    second = create_provider_app(config, data_dir)
+    with TestClient(second, base_url=ISSUER, follow_redirects=False, cookies=cookies) as browser:
+        form = {
+            "username": "alice",
+            "password": "wonderland",
+            "next": "/",
+            "csrf_token": hidden(page.text, "csrf_token"),
+        }
+        assert browser.post("/login", data=form).status_code == 303
+    assert first.state.provider.csrf_key == second.state.provider.csrf_key

@@ -307,3 +307,41 @@ def test_without_a_session_a_validated_uri_is_followed(client: TestClient) -> No
     response = client.get(END, params={"client_id": "spa", "post_logout_redirect_uri": POST_LOGOUT, "state": "x"})
     assert (response.status_code, response.headers["location"]) == (302, POST_LOGOUT + "?state=x")
     assert not _clears_cookie(response)
+
+
+def test_an_access_token_is_no_id_token_hint_even_when_its_audience_is_a_client(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """RP-Initiated Logout §2: the hint must be an id_token. With an API audience equal to a client_id,
+    an access token (typ at+jwt) would otherwise pass for one; it gets the confirmation page instead."""
+    from provider_support import TEST_CONFIG, seeded
+
+    from spalab.provider.app import create_provider_app
+    from spalab.provider.config import parse_config
+
+    config = parse_config(TEST_CONFIG.replace("request_log = true", 'request_log = true\napi_audience = "spa"'), "t")
+    with TestClient(create_provider_app(config, seeded(tmp_path)), base_url=ISSUER, follow_redirects=False) as browser:
+        flow = Flow(browser)
+        access_token = flow.tokens()["access_token"]
+        assert _claims(access_token)["aud"] == "spa"
+        page = browser.get(END, params={"id_token_hint": access_token, "post_logout_redirect_uri": POST_LOGOUT})
+        assert page.status_code == 200 and 'name="csrf_token"' in page.text  # asked, not signed out
+        assert _unchanged(page, flow)
+        # Not a hint at all, so no client is known from it: confirming signs out without a redirect.
+        confirmed = browser.post(END, data=_confirm(browser, page))
+        assert confirmed.status_code == 200 and "location" not in confirmed.headers
+
+
+@pytest.mark.parametrize(
+    "header",
+    [{"alg": "RS256", "crit": [1]}, {"alg": "RS256", "crit": "x"}, {"alg": 1}, {"alg": "RS256", "kid": [1]}, []],
+    ids=["crit list of numbers", "crit string", "alg number", "kid list", "header array"],
+)
+def test_a_crafted_jwt_header_is_refused_not_a_500(client: TestClient, flow: Flow, header: object) -> None:
+    """docs/SECURITY.md P22: a token joserfc cannot read (some headers make it raise TypeError) is an
+    invalid hint or an invalid token, never a 500 — at every endpoint that reads JWTs."""
+    token = f"{base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b'=').decode()}.e30.c2ln"
+    _signed_in(flow)
+    assert client.get(END, params={"id_token_hint": token}).status_code == 200  # the confirmation page
+    for path in ("/api/me", "/userinfo"):
+        answer = client.get(path, headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 401 and answer.json()["error"] == "invalid_token", path
+    assert client.post("/revoke", data={"token": token, "client_id": "spa"}).status_code == 200
