@@ -111,8 +111,8 @@ def test_access_token_outliving_its_grant_works_until_it_expires(
 def test_everything_expired_is_purged(
     client: TestClient, flow: Flow, clock: Clock, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """docs/SECURITY.md P28: once every lifetime has passed, only keys and consents remain,
-    however many batches that takes."""
+    """docs/SECURITY.md P28: once every lifetime has passed, only keys, the provider's own secret and
+    consents remain, however many batches that takes."""
     monkeypatch.setattr(store, "PURGE_BATCH", 2)
     for _ in range(3):  # a session, grants, codes, access and refresh tokens, a consent
         flow.tokens()
@@ -122,7 +122,7 @@ def test_everything_expired_is_purged(
     clock.advance(8 * 3600 + 1)  # the longest lifetime in the test config
     run_due_purge(client)
     kept = {table for table, rows in RowCounter(data_dir)().items() if rows}
-    assert kept == {"signing_keys", "consents"}
+    assert kept == {"signing_keys", "provider_secrets", "consents"}
 
 
 def test_every_purge_statement_reads_through_an_index(app: object, data_dir: Path) -> None:
@@ -175,6 +175,7 @@ ROWS_KEPT = {
     "pending_authorizations": (1 / SIDE_EVERY, PENDING_LIFETIME + INTERVAL),
     "login_failures": (2 / SIDE_EVERY, throttle.WINDOW + INTERVAL),
     "signing_keys": None,
+    "provider_secrets": None,
     "consents": None,
 }
 
