@@ -50,6 +50,14 @@ def _browser_id(request: Request, provider: Provider) -> str | None:
     return request.cookies.get(provider.cookie_name("csrf"))
 
 
+def _single(multi: params.MultiParams, only: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Each parameter once (RFC 6749 §3.1), or an error page naming the one that was not."""
+    try:
+        return params.single(multi, only=only)
+    except InvalidRequest as exc:
+        raise PageError("Invalid request", exc.description) from None
+
+
 async def _page_params(request: Request) -> params.MultiParams:
     try:
         if request.method == "POST":
@@ -65,10 +73,7 @@ async def _page_params(request: Request) -> params.MultiParams:
 async def authorize(request: Request) -> Response:
     provider = provider_of(request)
     multi = await _page_params(request)
-    try:
-        stage_one = params.single(multi, only=("client_id", "redirect_uri"))
-    except InvalidRequest as exc:
-        raise PageError("Invalid request", exc.description) from None
+    stage_one = _single(multi, only=("client_id", "redirect_uri"))
     client, redirect_uri = authorization.resolve_client(stage_one, provider.config.clients)
     first = {name: values[0] for name, values in multi.items()}
     try:
@@ -93,7 +98,7 @@ async def _continue(
     prior = None
     if session is not None:
         prior = authorization.PriorConsent(*provider.store.consent(session[1], auth_request.client.client_id))
-    step = authorization.next_step(auth_request, request_params, session is not None, prior)
+    step = authorization.next_step(auth_request, request_params, prior)
     if isinstance(step, authorization.SignIn):
         resume = "/authorize?" + urlencode(step.resume)
         return _redirect("/login?next=" + quote(resume, safe=""), _after(request))
@@ -155,11 +160,9 @@ async def consent(request: Request) -> Response:
     except OAuthError as exc:
         return _redirect(authorization.error_redirect(redirect_uri, stored, exc, provider.config.issuer), 303)
     _, username, auth_time = session
-    consented, implicit_approved = provider.store.consent(username, client.client_id)
-    implicit = implicit_approved or auth_request.response_type != authorization.CODE
-    provider.store.save_consent(
-        username, client.client_id, consented | set(auth_request.scopes), implicit, provider.clock()
-    )
+    prior = authorization.PriorConsent(*provider.store.consent(username, client.client_id))
+    approved = authorization.approve(auth_request, prior)
+    provider.store.save_consent(username, client.client_id, approved.scopes, approved.implicit, provider.clock())
     return _issue(provider, auth_request, username, auth_time, 303)
 
 
@@ -214,9 +217,10 @@ async def login_page(request: Request) -> Response:
 
 async def _form(request: Request) -> dict[str, str]:
     try:
-        return params.single(await params.form_params(request))
+        multi = await params.form_params(request)
     except InvalidRequest as exc:
         raise PageError("Invalid request", exc.description) from None
+    return _single(multi)
 
 
 async def login(request: Request) -> Response:
@@ -348,11 +352,7 @@ def _sign_out(provider: Provider, session_id: str, response: Response) -> Respon
 async def end_session(request: Request) -> Response:
     """RP-Initiated Logout §2: GET or POST; signs out at once only for a hint of this session's user."""
     provider = provider_of(request)
-    multi = await _page_params(request)
-    try:
-        request_params = params.single(multi)
-    except InvalidRequest as exc:
-        raise PageError("Invalid request", exc.description) from None
+    request_params = _single(await _page_params(request))
     session = _session(request, provider)
     hint = request_params.get("id_token_hint")
     claims = provider.issuer.keys.verify_id_token_hint(hint) if hint else None

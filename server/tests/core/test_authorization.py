@@ -148,36 +148,37 @@ def test_needs_consent(
 
 
 APPROVED = az.PriorConsent({"openid", "profile"}, False)
+NOTHING = az.PriorConsent(set(), False)  # signed in, nothing approved before
 
 
 @pytest.mark.parametrize(
-    "prompt, signed_in, prior, step",
+    "prompt, prior, step",
     [
-        (None, False, None, az.SignIn),
-        (None, True, APPROVED, az.Issue),
-        (None, True, az.PriorConsent({"openid"}, False), az.Consent),
-        (None, True, None, az.Consent),  # nothing approved before
-        ("login", True, APPROVED, az.SignIn),  # OIDC Core §3.1.2.1: prompt=login forces sign-in
-        ("consent", True, APPROVED, az.Consent),
-        ("none", True, APPROVED, az.Issue),
+        (None, None, az.SignIn),  # nobody signed in
+        (None, APPROVED, az.Issue),
+        (None, az.PriorConsent({"openid"}, False), az.Consent),
+        (None, NOTHING, az.Consent),
+        ("login", APPROVED, az.SignIn),  # OIDC Core §3.1.2.1: prompt=login forces sign-in
+        ("consent", APPROVED, az.Consent),
+        ("none", APPROVED, az.Issue),
     ],
 )
-def test_next_step(prompt: str | None, signed_in: bool, prior: az.PriorConsent | None, step: type) -> None:
+def test_next_step(prompt: str | None, prior: az.PriorConsent | None, step: type) -> None:
     """OIDC Core §3.1.2.1: sign in, ask consent or issue, by session, prior consent and prompt."""
     params = {**GOOD, "client_id": "spa"} | ({"prompt": prompt} if prompt else {})
     request = _request(SPA, **params)
-    assert type(az.next_step(request, params, signed_in, prior)) is step
+    assert type(az.next_step(request, params, prior)) is step
 
 
 @pytest.mark.parametrize(
-    "signed_in, prior, error",
-    [(False, None, "login_required"), (True, az.PriorConsent({"openid"}, False), "consent_required")],
+    "prior, error",
+    [(None, "login_required"), (az.PriorConsent({"openid"}, False), "consent_required")],
 )
-def test_next_step_prompt_none_never_shows_a_page(signed_in: bool, prior: az.PriorConsent | None, error: str) -> None:
+def test_next_step_prompt_none_never_shows_a_page(prior: az.PriorConsent | None, error: str) -> None:
     """OIDC Core §3.1.2.6: prompt=none answers login_required / consent_required instead of a page."""
     params = {**GOOD, "prompt": "none"}
     with pytest.raises(OAuthError) as caught:
-        az.next_step(_request(SPA, **params), params, signed_in, prior)
+        az.next_step(_request(SPA, **params), params, prior)
     assert caught.value.error == error
 
 
@@ -188,7 +189,26 @@ def test_next_step_prompt_none_never_shows_a_page(signed_in: bool, prior: az.Pri
 def test_sign_in_resume_drops_only_prompt_login(prompt: str | None, kept: str | None) -> None:
     """OIDC Core §3.1.2.1: after sign-in prompt=login is satisfied; other prompts and all else survive."""
     params = {**GOOD} | ({"prompt": prompt} if prompt else {})
-    step = az.next_step(_request(SPA, **params), params, False, None)
+    step = az.next_step(_request(SPA, **params), params, None)
     assert isinstance(step, az.SignIn)
     assert step.resume.get("prompt") == kept
     assert {k: v for k, v in step.resume.items() if k != "prompt"} == GOOD
+
+
+@pytest.mark.parametrize(
+    "response_type, prior, approved",
+    [
+        ("code", NOTHING, az.PriorConsent({"openid", "profile"}, False)),
+        ("code", az.PriorConsent({"email"}, True), az.PriorConsent({"email", "openid", "profile"}, True)),
+        ("token", NOTHING, az.PriorConsent({"openid", "profile"}, True)),
+    ],
+)
+def test_approve_adds_the_scopes_and_marks_implicit_only_for_implicit(
+    response_type: str, prior: az.PriorConsent, approved: az.PriorConsent
+) -> None:
+    """docs/SECURITY.md P13: allowing the code flow never approves the legacy implicit flow."""
+    params = {**GOOD, "scope": "openid profile", "response_type": response_type}
+    client = SPA
+    if response_type != "code":
+        params, client = {k: v for k, v in params.items() if not k.startswith("code_challenge")}, LEGACY
+    assert az.approve(_request(client, **params), prior) == approved

@@ -141,6 +141,12 @@ class PriorConsent(NamedTuple):
     implicit: bool
 
 
+def approve(request: AuthorizationRequest, prior: PriorConsent) -> PriorConsent:
+    """The consent to keep once the user allowed `request`: its scopes added, and the legacy implicit
+    flow marked approved only by an implicit request (docs/SECURITY.md P13)."""
+    return PriorConsent(prior.scopes | set(request.scopes), prior.implicit or request.response_type != CODE)
+
+
 @dataclass(frozen=True)
 class SignIn:
     """Send the user to sign in, then back to /authorize with `resume` as its parameters."""
@@ -161,19 +167,16 @@ class Issue:
 Step = SignIn | Consent | Issue
 
 
-def next_step(
-    request: AuthorizationRequest, params: dict[str, str], signed_in: bool, prior: PriorConsent | None
-) -> Step:
+def next_step(request: AuthorizationRequest, params: dict[str, str], prior: PriorConsent | None) -> Step:
     """What /authorize does with a valid request; raises LoginRequired or ConsentRequired for
-    prompt=none. `prior` is None when nobody is signed in (there is nothing to look up)."""
-    if not signed_in or request.prompt == "login":
+    prompt=none. `prior` is what the signed-in user approved before, None when nobody is signed in."""
+    if prior is None or request.prompt == "login":
         # OIDC Core §3.1.2.6: prompt=none must not show a page.
         if request.prompt == "none":
             raise LoginRequired("the user is not signed in")
         # OIDC Core §3.1.2.1: sign-in happens now, so prompt=login is satisfied; any other prompt must survive it.
         return SignIn({k: v for k, v in params.items() if not (k == "prompt" and v == "login")})
-    consented = prior if prior is not None else PriorConsent(set(), False)
-    if needs_consent(request, consented.scopes, consented.implicit):
+    if needs_consent(request, prior.scopes, prior.implicit):
         # OIDC Core §3.1.2.6: prompt=none must not show the consent page either.
         if request.prompt == "none":
             raise ConsentRequired("the user has not approved these scopes")
