@@ -8,11 +8,12 @@ import asyncio
 
 from pyscript import config, when
 
-from oauth_client import OAuthClientError, TokenSet
-from spa import browser, ui
-from spa.messages import describe
-from spa.runtime import pretty_json
+from spa import ui
 from spa.signin import FLOW_NAMES, SpaApp
+from spalab_auth import browser
+from spalab_auth.core import OAuthClientError, TokenSet
+from spalab_auth.explain import explain
+from spalab_auth.runtime import pretty_json
 
 try:  # for static checkers only; MicroPython has no typing module
     from typing import Any, Awaitable, Callable
@@ -64,7 +65,7 @@ async def guarded(action: "Callable[..., Awaitable[Any]]", *args: object) -> "An
     try:
         return await action(*args)
     except (OAuthClientError, browser.NetworkError, browser.PopupError) as error:
-        ui.message(describe(error))
+        ui.message(explain(error))
     except Exception as error:  # noqa: BLE001 - last resort: a bug must show in the page, not only the console
         ui.message("Unexpected error in the app (" + type(error).__name__ + "). Details are in the browser console.")
         raise

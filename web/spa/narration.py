@@ -4,10 +4,10 @@ shows. Saved to sessionStorage after each step, so it survives the redirect.
 Values of codes and tokens are shortened here (timeline.shown), before they are stored.
 """
 
-from oauth_client import HttpRequest, HttpResponse, TokenSet, Transaction
+from spalab_auth import browser
+from spalab_auth.core import HttpRequest, HttpResponse, TokenSet, Transaction
+from spalab_auth.explain import SignOutReport
 
-from . import browser
-from .messages import SignOutReport
 from .timeline import Timeline, add_checks, failure_recorded, shown, shown_pairs, url_parts
 
 try:  # for static checkers only; MicroPython has no typing module

@@ -7,7 +7,7 @@ unavailable" and never stops a sign-in.
 
 import json
 
-from . import browser
+from spalab_auth import browser
 
 try:  # for static checkers only; MicroPython has no typing module
     from typing import Any

@@ -9,7 +9,8 @@ sessionStorage (token_store.py; an explicit opt-in; never localStorage: docs/SEC
 
 import json
 
-from oauth_client import (
+from spalab_auth import browser
+from spalab_auth.core import (
     CallbackResult,
     ClientConfig,
     ConfigurationError,
@@ -33,11 +34,10 @@ from oauth_client import (
     parse_token_response,
     validate_implicit_response,
 )
+from spalab_auth.explain import SignOutReport
+from spalab_auth.provider import Provider, verified
 
-from . import browser
-from .messages import SignOutReport
 from .narration import FLOW_NAMES, Narrator
-from .provider import Provider, verified
 from .request_log import RequestLogs
 from .timeline import add_checks, shown
 from .token_store import TokenStore

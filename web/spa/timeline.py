@@ -6,8 +6,8 @@ Values of codes and tokens are shortened before they get here, never after.
 
 import json
 
-from oauth_client import OAuthClientError, masked, parse_query
-from oauth_client.urls import split_url
+from spalab_auth.core import OAuthClientError, masked, parse_query
+from spalab_auth.core.urls import split_url
 
 try:  # for static checkers only; MicroPython has no typing module
     from typing import Any, Callable

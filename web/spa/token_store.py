@@ -4,9 +4,8 @@ also in this tab's sessionStorage when the page opts in ("token_storage":
 
 import json
 
-from oauth_client import OAuthClientError, TokenSet
-
-from .browser import Storage
+from spalab_auth.browser import Storage
+from spalab_auth.core import OAuthClientError, TokenSet
 
 try:  # for static checkers only; MicroPython has no typing module
     from typing import Any

@@ -6,9 +6,8 @@ arrives in a URL, a token or a server log can inject markup into the page.
 
 import js
 
-from oauth_client import masked
-
-from .runtime import INTERPRETER
+from spalab_auth.core import masked
+from spalab_auth.runtime import INTERPRETER
 
 try:  # for static checkers only; MicroPython has no typing module
     from typing import Any

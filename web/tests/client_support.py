@@ -5,13 +5,13 @@ import json
 
 import client_vectors as vectors
 
-from oauth_client.config import ClientConfig
-from oauth_client.discovery import ProviderMetadata
-from oauth_client.encoding import b64url_decode, b64url_encode
-from oauth_client.errors import OAuthClientError
-from oauth_client.jwt import decode_jwt
-from oauth_client.messages import HttpResponse
-from oauth_client.transaction import Transaction, new_transaction
+from spalab_auth.core.config import ClientConfig
+from spalab_auth.core.discovery import ProviderMetadata
+from spalab_auth.core.encoding import b64url_decode, b64url_encode
+from spalab_auth.core.errors import OAuthClientError
+from spalab_auth.core.jwt import decode_jwt
+from spalab_auth.core.messages import HttpResponse
+from spalab_auth.core.transaction import Transaction, new_transaction
 
 try:  # for static checkers only; MicroPython has no typing module
     from typing import Any, Callable

@@ -1,4 +1,4 @@
-"""Make the client core (web/oauth_client) and the shared portable helpers
+"""Make the package (web/client/spalab_auth) and the shared portable helpers
 (client_support, client_vectors) importable under their plain names, as they are
 on MicroPython. Appended, not prepended, so nothing here can shadow another suite's
 modules; web/tests is a package so this conftest never shadows server/tests/conftest.py."""
@@ -9,6 +9,6 @@ import sys
 TESTS = pathlib.Path(__file__).resolve().parent
 WEB = TESTS.parent
 
-for path in (str(WEB), str(TESTS)):
+for path in (str(WEB / "client"), str(WEB), str(TESTS)):
     if path not in sys.path:
         sys.path.append(path)

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from oauth_client.encoding import b64url_decode
+from spalab_auth.core.encoding import b64url_decode
 
 
 def _int(member: str) -> int:

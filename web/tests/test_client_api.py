@@ -4,7 +4,7 @@ import json
 
 from client_support import ISSUER, make_metadata, raises, response
 
-from oauth_client.api import (
+from spalab_auth.core.api import (
     bearer_challenge,
     build_api_request,
     build_userinfo_request,
@@ -12,7 +12,7 @@ from oauth_client.api import (
     parse_challenges,
     parse_userinfo_response,
 )
-from oauth_client.errors import ApiError, ConfigurationError
+from spalab_auth.core.errors import ApiError, ConfigurationError
 
 API = ISSUER + "/api/hello"
 

@@ -10,11 +10,11 @@ from client_support import (
     raises,
 )
 
-from oauth_client.authorization import build_authorization_url
-from oauth_client.encoding import parse_query
-from oauth_client.errors import ConfigurationError, DiscoveryError, IssuerMismatch
-from oauth_client.pkce import code_challenge_s256
-from oauth_client.urls import split_url
+from spalab_auth.core.authorization import build_authorization_url
+from spalab_auth.core.encoding import parse_query
+from spalab_auth.core.errors import ConfigurationError, DiscoveryError, IssuerMismatch
+from spalab_auth.core.pkce import code_challenge_s256
+from spalab_auth.core.urls import split_url
 
 
 def params_of(url: str) -> "tuple[str, dict[str, str]]":

@@ -3,9 +3,9 @@ error (C9), code or tokens."""
 
 from client_support import ISSUER, NOW, REDIRECT_URI, make_metadata, make_transaction, raises
 
-from oauth_client.callback import find_callback_states, parse_callback
-from oauth_client.encoding import build_query
-from oauth_client.errors import (
+from spalab_auth.core.callback import find_callback_states, parse_callback
+from spalab_auth.core.encoding import build_query
+from spalab_auth.core.errors import (
     AuthorizationDenied,
     InvalidCallback,
     InvalidTransaction,
@@ -13,7 +13,7 @@ from oauth_client.errors import (
     ResponseModeMismatch,
     StateMismatch,
 )
-from oauth_client.transaction import Transaction
+from spalab_auth.core.transaction import Transaction
 
 
 def url(query: "list[tuple[str, str]] | None" = None, fragment: "list[tuple[str, str]] | None" = None) -> str:

@@ -2,8 +2,8 @@
 
 from client_support import CLIENT_ID, ISSUER, REDIRECT_URI, raises
 
-from oauth_client.config import ClientConfig
-from oauth_client.errors import ConfigurationError
+from spalab_auth.core.config import ClientConfig
+from spalab_auth.core.errors import ConfigurationError
 
 try:  # for static checkers only; MicroPython has no typing module
     from typing import Any

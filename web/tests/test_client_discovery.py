@@ -4,7 +4,7 @@ import json
 
 from client_support import ISSUER, metadata_document, raises, response
 
-from oauth_client.discovery import (
+from spalab_auth.core.discovery import (
     OAUTH_AUTHORIZATION_SERVER,
     ProviderMetadata,
     build_authorization_server_request,
@@ -13,7 +13,7 @@ from oauth_client.discovery import (
     merge_authorization_server_metadata,
     parse_discovery_response,
 )
-from oauth_client.errors import DiscoveryError, IssuerMismatch
+from spalab_auth.core.errors import DiscoveryError, IssuerMismatch
 
 try:  # for static checkers only; MicroPython has no typing module
     from typing import Any

@@ -2,7 +2,7 @@
 
 from client_support import raises
 
-from oauth_client.encoding import (
+from spalab_auth.core.encoding import (
     b64url_decode,
     b64url_encode,
     build_query,
@@ -12,8 +12,8 @@ from oauth_client.encoding import (
     percent_decode,
     percent_encode,
 )
-from oauth_client.errors import ConfigurationError, DiscoveryError, InvalidEncoding
-from oauth_client.urls import add_query, is_secure_url, split_url, url_host
+from spalab_auth.core.errors import ConfigurationError, DiscoveryError, InvalidEncoding
+from spalab_auth.core.urls import add_query, is_secure_url, split_url, url_host
 
 
 def test_b64url_round_trips_every_length() -> None:

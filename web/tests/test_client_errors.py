@@ -1,7 +1,7 @@
 """The client core's error hierarchy: typed, plain data, one code per class (STYLE §4)."""
 
-from oauth_client import errors
-from oauth_client.errors import AuthorizationDenied, OAuthClientError, StateMismatch
+from spalab_auth.core import errors
+from spalab_auth.core.errors import AuthorizationDenied, OAuthClientError, StateMismatch
 
 ALL = [getattr(errors, name) for name in dir(errors) if isinstance(getattr(errors, name), type)]
 CLIENT_ERRORS = [cls for cls in ALL if issubclass(cls, OAuthClientError)]

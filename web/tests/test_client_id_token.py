@@ -3,9 +3,9 @@
 from client_support import NOW, VERIFY, make_client, make_metadata, raises, tamper_claims, unsigned_jwt
 from client_vectors import CODE_FLOW_ACCESS_TOKEN, ISSUER, JWKS, NONCE, OPAQUE_ACCESS_TOKEN, TOKENS
 
-from oauth_client.discovery import ProviderMetadata
-from oauth_client.errors import AtHashMismatch, InvalidIdToken, NonceMismatch, OAuthClientError
-from oauth_client.id_token import check_refreshed_id_token, validate_id_token
+from spalab_auth.core.discovery import ProviderMetadata
+from spalab_auth.core.errors import AtHashMismatch, InvalidIdToken, NonceMismatch, OAuthClientError
+from spalab_auth.core.id_token import check_refreshed_id_token, validate_id_token
 
 try:  # for static checkers only; MicroPython has no typing module
     from typing import Any

@@ -13,12 +13,12 @@ from client_support import (
 )
 from client_vectors import JWKS, OPAQUE_ACCESS_TOKEN, TOKENS
 
-from oauth_client.callback import parse_callback
-from oauth_client.encoding import build_query
-from oauth_client.errors import AtHashMismatch, ConfigurationError, InvalidAccessToken, TokenSubstitution
-from oauth_client.implicit import implicit_signature_inputs, validate_implicit_response
-from oauth_client.jwks import PrecomputedVerifier
-from oauth_client.session import TokenSet
+from spalab_auth.core.callback import parse_callback
+from spalab_auth.core.encoding import build_query
+from spalab_auth.core.errors import AtHashMismatch, ConfigurationError, InvalidAccessToken, TokenSubstitution
+from spalab_auth.core.implicit import implicit_signature_inputs, validate_implicit_response
+from spalab_auth.core.jwks import PrecomputedVerifier
+from spalab_auth.core.session import TokenSet
 
 try:  # for static checkers only; MicroPython has no typing module
     from typing import Any

@@ -3,9 +3,9 @@
 from client_support import VERIFY, raises, recorded_verify, unsigned_jwt
 from client_vectors import JWKS, TOKENS
 
-from oauth_client.errors import InvalidJwt
-from oauth_client.jwks import PrecomputedVerifier, select_jwk, signature_input, verify_signature
-from oauth_client.jwt import decode_jwt
+from spalab_auth.core.errors import InvalidJwt
+from spalab_auth.core.jwks import PrecomputedVerifier, select_jwk, signature_input, verify_signature
+from spalab_auth.core.jwt import decode_jwt
 
 try:  # for static checkers only; MicroPython has no typing module
     from typing import Any

@@ -3,9 +3,9 @@
 from client_support import ISSUER, NOW, raises, unsigned_jwt
 from client_vectors import TOKENS
 
-from oauth_client.encoding import b64url_encode
-from oauth_client.errors import InvalidIdToken, InvalidJwt
-from oauth_client.jwt import compute_at_hash, decode_jwt, looks_like_jwt, validate_claims
+from spalab_auth.core.encoding import b64url_encode
+from spalab_auth.core.errors import InvalidIdToken, InvalidJwt
+from spalab_auth.core.jwt import compute_at_hash, decode_jwt, looks_like_jwt, validate_claims
 
 try:  # for static checkers only; MicroPython has no typing module
     from typing import Any

@@ -3,13 +3,13 @@
 from client_support import ISSUER, NOW, REDIRECT_URI, make_metadata, make_transaction
 from client_vectors import JWKS, TOKENS
 
-from oauth_client.api import build_api_request
-from oauth_client.callback import parse_callback
-from oauth_client.encoding import build_query
-from oauth_client.errors import StateMismatch
-from oauth_client.jwks import signature_input
-from oauth_client.jwt import decode_jwt
-from oauth_client.messages import HttpResponse
+from spalab_auth.core.api import build_api_request
+from spalab_auth.core.callback import parse_callback
+from spalab_auth.core.encoding import build_query
+from spalab_auth.core.errors import StateMismatch
+from spalab_auth.core.jwks import signature_input
+from spalab_auth.core.jwt import decode_jwt
+from spalab_auth.core.messages import HttpResponse
 
 
 def test_request_as_dict_carries_everything_for_fetch() -> None:

@@ -2,8 +2,8 @@
 
 from client_support import raises
 
-from oauth_client.errors import ConfigurationError
-from oauth_client.pkce import code_challenge_s256, generate_code_verifier, validate_code_verifier
+from spalab_auth.core.errors import ConfigurationError
+from spalab_auth.core.pkce import code_challenge_s256, generate_code_verifier, validate_code_verifier
 
 # RFC 7636 Appendix B: the 32 octets, the verifier they encode, and its S256 challenge.
 APPENDIX_B_OCTETS = bytes(

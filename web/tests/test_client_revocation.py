@@ -4,9 +4,9 @@ import json
 
 from client_support import CLIENT_ID, ISSUER, make_client, make_metadata, raises, response
 
-from oauth_client.encoding import parse_query
-from oauth_client.errors import ConfigurationError, RevocationError
-from oauth_client.revocation import build_revocation_request, parse_revocation_response
+from spalab_auth.core.encoding import parse_query
+from spalab_auth.core.errors import ConfigurationError, RevocationError
+from spalab_auth.core.revocation import build_revocation_request, parse_revocation_response
 
 
 def test_revocation_request() -> None:

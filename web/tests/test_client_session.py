@@ -2,7 +2,7 @@
 
 from client_support import NOW
 
-from oauth_client.session import TokenSet, masked, split_scope
+from spalab_auth.core.session import TokenSet, masked, split_scope
 
 ACCESS = "eyJhbGciOiJSUzI1NiJ9.secret-access-token-value"
 REFRESH = "refresh-token-secret-value"

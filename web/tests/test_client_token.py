@@ -17,8 +17,8 @@ from client_support import (
 )
 from client_vectors import CODE_FLOW_ACCESS_TOKEN, JWKS, TOKENS
 
-from oauth_client.encoding import parse_query
-from oauth_client.errors import (
+from spalab_auth.core.encoding import parse_query
+from spalab_auth.core.errors import (
     ConfigurationError,
     DiscoveryError,
     InvalidIdToken,
@@ -28,8 +28,8 @@ from oauth_client.errors import (
     OAuthClientError,
     TokenEndpointError,
 )
-from oauth_client.session import TokenSet
-from oauth_client.token import (
+from spalab_auth.core.session import TokenSet
+from spalab_auth.core.token import (
     build_code_exchange_request,
     build_refresh_request,
     parse_refresh_response,

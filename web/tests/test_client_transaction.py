@@ -2,10 +2,10 @@
 
 from client_support import CLIENT_ID, ISSUER, NOW, REDIRECT_URI, counting_random_bytes, make_client, raises
 
-from oauth_client.encoding import b64url_decode
-from oauth_client.errors import ConfigurationError, InvalidTransaction
-from oauth_client.pkce import validate_code_verifier
-from oauth_client.transaction import Transaction, new_transaction, random_value
+from spalab_auth.core.encoding import b64url_decode
+from spalab_auth.core.errors import ConfigurationError, InvalidTransaction
+from spalab_auth.core.pkce import validate_code_verifier
+from spalab_auth.core.transaction import Transaction, new_transaction, random_value
 
 
 def test_code_transaction_draws_state_nonce_and_verifier() -> None:

@@ -6,8 +6,8 @@ from urllib.parse import parse_qsl, quote, urlencode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oauth_client.api import parse_challenges
-from oauth_client.encoding import b64url_decode, b64url_encode, build_query, parse_query, percent_encode
+from spalab_auth.core.api import parse_challenges
+from spalab_auth.core.encoding import b64url_decode, b64url_encode, build_query, parse_query, percent_encode
 
 # Any text that is valid UTF-8 (lone surrogates cannot be encoded by anyone).
 TEXT = st.text(st.characters(exclude_categories=["Cs"]))

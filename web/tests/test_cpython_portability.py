@@ -6,7 +6,7 @@ import pathlib
 
 import pytest
 
-CORE = pathlib.Path(__file__).resolve().parent.parent / "oauth_client"
+CORE = pathlib.Path(__file__).resolve().parent.parent / "client" / "spalab_auth" / "core"
 MODULES = sorted(CORE.glob("*.py"))
 FORBIDDEN_IMPORTS = {
     "__future__",

@@ -23,14 +23,14 @@ from cpython_verify import cryptography_verify
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
-from oauth_client.callback import parse_callback
-from oauth_client.encoding import build_query
-from oauth_client.errors import AtHashMismatch, InvalidAccessToken, InvalidIdToken, TokenSubstitution
-from oauth_client.implicit import validate_implicit_response
-from oauth_client.jwks import verify_signature
-from oauth_client.jwt import compute_at_hash, decode_jwt
-from oauth_client.session import TokenSet
-from oauth_client.token import parse_token_response
+from spalab_auth.core.callback import parse_callback
+from spalab_auth.core.encoding import build_query
+from spalab_auth.core.errors import AtHashMismatch, InvalidAccessToken, InvalidIdToken, TokenSubstitution
+from spalab_auth.core.implicit import validate_implicit_response
+from spalab_auth.core.jwks import verify_signature
+from spalab_auth.core.jwt import compute_at_hash, decode_jwt
+from spalab_auth.core.session import TokenSet
+from spalab_auth.core.token import parse_token_response
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from oauth_client import (
+from spa.timeline import Timeline, add_checks, failure_recorded, url_parts
+from spalab_auth.core import (
     ApiError,
     AuthorizationDenied,
     IssuerMismatch,
@@ -16,9 +17,9 @@ from oauth_client import (
     TokenSubstitution,
     errors,
 )
-from oauth_client.callback import RESPONSE_PARAMETERS
-from spa.messages import SignOutReport, describe
-from spa.timeline import Timeline, add_checks, failure_recorded, url_parts
+from spalab_auth.core.callback import RESPONSE_PARAMETERS
+from spalab_auth.explain import SignOutReport
+from spalab_auth.explain import explain as describe
 
 ALL_ERRORS = [cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, OAuthClientError)]
 

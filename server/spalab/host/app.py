@@ -36,6 +36,7 @@ from .assets import (
     warm,
 )
 from .lab_pages import lab_routes
+from .package import PLAIN_PREFIX, BuiltWheel, build_wheel
 from .vendor import RuntimeFiles, Vendored, VendorURLs, find_vendored
 
 # web/ of a checkout (scripts/demo and the tests run from one). An installed wheel has none: the SPA
@@ -215,6 +216,10 @@ def create_spa_app(
     cache = EncodedCache()
     vendored = find_vendored(web_dir / "node_modules")
     urls = VendorURLs(vendored)
+    # The spalab-auth package, when this web/ has its sources (a checkout's does).
+    wheel = build_wheel(web_dir / "client") if (web_dir / "client" / "pyproject.toml").is_file() else None
+    if wheel is not None:
+        urls.pairs.append((PLAIN_PREFIX, wheel.prefix))
 
     async def requests_seen(request: Request) -> Response:
         since = parse_since(request.query_params.getlist("since"))
@@ -238,6 +243,9 @@ def create_spa_app(
         files = RuntimeFiles(directory=v.directory, cache=cache, cache_control=IMMUTABLE)
         routes.append(Mount(v.prefix.rstrip("/"), files))
     routes.append(Route("/vendor/{path:path}", _vendor_not_found(vendored)))
+    if wheel is not None:
+        routes.append(Route(wheel.url, _wheel(wheel)))
+    routes.append(Route("/pkg/{path:path}", _package_not_found(wheel)))
     # html=True: a directory's index.html (/ → index.html, /baseline/ → baseline/index.html).
     # The pages themselves (a few KB) are never stored: a page that held tokens in memory must not
     # come back from the back/forward cache, and a fresh load is what the app's checks expect.
@@ -298,11 +306,33 @@ def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> di
             config["files"] = versioned(config.get("files", {}))
             if interpreter is not None:
                 config["interpreter"] = interpreter
+                # MicroPython has no wheel installer: PyScript unpacks the same wheel (a zip) from "files".
+                wheels = [url for url in config.pop("packages", []) if url.startswith("/pkg/")]
+                config.pop("packages_cache", None)
+                config["files"] = {**{url: "./*" for url in wheels}, **config["files"]}
             return bytes_source(urls.text(json.dumps(config, separators=(",", ":"))).encode(), "application/json")
 
         return source
 
     return {"/pyscript.json": build(None), "/mpy.json": build("/vendor/micropython/micropython.mjs")}
+
+
+def _wheel(wheel: BuiltWheel) -> Callable[[Request], Awaitable[Response]]:
+    async def served(request: Request) -> Response:
+        headers = {"Cache-Control": IMMUTABLE, "ETag": f'"{wheel.digest}"'}
+        return Response(wheel.content, media_type="application/zip", headers=headers)
+
+    return served
+
+
+def _package_not_found(wheel: BuiltWheel | None) -> Callable[[Request], Awaitable[Response]]:
+    served = f"spalab-auth is served at:\n{wheel.url}" if wheel else "this web directory has no web/client to build"
+
+    async def not_found(request: Request) -> Response:
+        text = f"404: no such package file; {served}\n"
+        return PlainTextResponse(text, status_code=404, headers={"Cache-Control": "no-cache"})
+
+    return not_found
 
 
 def _vendor_not_found(vendored: list[Vendored]) -> Callable[[Request], Awaitable[Response]]:

@@ -131,7 +131,10 @@ def test_mpy_config_is_the_same_config_on_micropython(spa: TestClient) -> None:
     pyodide, micropython = spa.get("/pyscript.json").json(), spa.get("/mpy.json").json()
     assert micropython["interpreter"] == f"{MICROPYTHON}/micropython.mjs"
     listed = json.loads((WEB_DIR / "pyscript.json").read_text())["files"]
-    assert micropython["files"] == pyodide["files"]
+    [wheel] = pyodide["packages"]
+    # MicroPython has no wheel installer: PyScript unpacks the same wheel (a zip) into its directory.
+    assert micropython["files"] == {wheel: "./*", **pyodide["files"]}
+    assert "packages" not in micropython
     assert {url.split("?v=")[0]: dest for url, dest in pyodide["files"].items()} == listed
     assert micropython["spalab"] == SETTINGS
     assert spa.get(micropython["interpreter"]).status_code == 200
@@ -142,6 +145,7 @@ def other_pages(tmp_path: Path) -> TestClient:
     """A web/ with the pages others are adding (a popup callback, the baseline client)."""
     shutil.copy(WEB_DIR / "pyscript.json", tmp_path / "pyscript.json")
     os.symlink(MODULES, tmp_path / "node_modules")
+    os.symlink(WEB_DIR / "client", tmp_path / "client")
     page = '<script type="module" src="/vendor/oidc-client-ts/oidc-client-ts.min.js"></script>' * 40
     (tmp_path / "popup-callback.html").write_text(page)
     (tmp_path / "baseline").mkdir()
@@ -240,7 +244,7 @@ def test_zip_and_tiny_files_are_not_compressed(spa: TestClient, path: str, relat
     assert fetch(spa, f"{PYODIDE}/pyodide.mjs", accept_encoding="br, gzip")[0].headers["content-encoding"] == "br"
 
 
-@pytest.mark.parametrize("path", ["/", "/pyscript.json", "/mpy.json", "/main.py", "/app.css", "/boot.js"])
+@pytest.mark.parametrize("path", ["/", "/main.py", "/app.css", "/boot.js"])
 def test_app_files_are_compressed_and_revalidated(spa: TestClient, path: str) -> None:
     """The app's own files change with every edit: no-cache (pages: no-store), compressed like the rest."""
     response, body = fetch(spa, path, accept_encoding="br")

@@ -1,6 +1,6 @@
 // Run the client core's portable unit tests inside a WebAssembly Python under Node:
 // MicroPython 1.28 (the npm build PyScript's `mpy` uses; the default) or Pyodide (`py`).
-// Copies web/oauth_client/*.py and the portable test modules into the interpreter's
+// Copies the sans-I/O core (web/client/spalab_auth/core) and the portable test modules into the interpreter's
 // in-memory file system, then hands over to portable_runner.py, which prints
 // "N passed, M failed". Exit status: 0 only if M == 0 and N > 0.
 //
@@ -13,7 +13,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const testsDir = dirname(here);
 const webDir = dirname(testsDir);
-const packageDir = join(webDir, "oauth_client");
+const packageDir = join(webDir, "client", "spalab_auth");
+const coreDir = join(packageDir, "core");
 const RUNTIMES = {
   micropython: join(webDir, "node_modules", "@micropython", "micropython-webassembly-pyscript", "micropython.mjs"),
   pyodide: join(webDir, "node_modules", "pyodide", "pyodide.mjs"),
@@ -61,7 +62,9 @@ async function main() {
   const python = await load(runtime, print);
 
   const testModules = pythonFiles(testsDir, isPortableTest);
-  copyInto(python.FS, packageDir, "/spalab/oauth_client", pythonFiles(packageDir, () => true));
+  // The package's __init__ too: outside a PyScript page it must import the core alone.
+  copyInto(python.FS, packageDir, "/spalab/spalab_auth", ["__init__.py"]);
+  copyInto(python.FS, coreDir, "/spalab/spalab_auth/core", pythonFiles(coreDir, () => true));
   copyInto(python.FS, testsDir, "/spalab/tests", [...SUPPORT, ...testModules]);
   copyInto(python.FS, here, "/spalab/tests", ["portable_runner.py"]);
 

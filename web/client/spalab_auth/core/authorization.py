@@ -9,11 +9,23 @@ from .session import split_scope
 from .transaction import CODE, Transaction
 from .urls import add_query
 
+# OIDC Core §3.1.2.1: the prompt values a client may send ("none" alone, never with another).
+PROMPTS = ("none", "login", "consent", "select_account")
 
-def build_authorization_url(metadata: ProviderMetadata, client: ClientConfig, transaction: Transaction) -> str:
-    """The URL to send the browser to; every value comes from ``transaction``."""
+
+def build_authorization_url(
+    metadata: ProviderMetadata, client: ClientConfig, transaction: Transaction, prompt: "str | None" = None
+) -> str:
+    """The URL to send the browser to; every value comes from ``transaction``. ``prompt``:
+    "none" (a silent sign-in that fails with login_required rather than show a page),
+    "login" (sign in again even with a live provider session), "consent" or "select_account"."""
     check_authorization_request(metadata, client, transaction)
-    return add_query(metadata.authorization_endpoint, authorization_parameters(transaction))
+    params = authorization_parameters(transaction)
+    if prompt is not None:
+        if prompt not in PROMPTS:
+            raise ConfigurationError("unknown prompt value", reason="invalid_prompt", parameter="prompt")
+        params.append(("prompt", prompt))
+    return add_query(metadata.authorization_endpoint, params)
 
 
 def check_authorization_request(metadata: ProviderMetadata, client: ClientConfig, transaction: Transaction) -> None:

@@ -23,6 +23,7 @@ _ENDPOINTS = (
     "introspection_endpoint",
     "userinfo_endpoint",
     "jwks_uri",
+    "end_session_endpoint",
 )
 _LISTS = (
     "response_types_supported",
@@ -50,6 +51,8 @@ class ProviderMetadata:
         self.introspection_endpoint = raw.get("introspection_endpoint")  # type: str | None
         self.userinfo_endpoint = raw.get("userinfo_endpoint")  # type: str | None
         self.jwks_uri = raw.get("jwks_uri")  # type: str | None
+        # OpenID Connect RP-Initiated Logout 1.0 §2.1
+        self.end_session_endpoint = raw.get("end_session_endpoint")  # type: str | None
         self.response_types_supported = list(raw["response_types_supported"])  # type: list[str]
         # OIDC Discovery §3: response_modes_supported defaults to ["query", "fragment"]
         modes = raw.get("response_modes_supported") or _DEFAULT_RESPONSE_MODES

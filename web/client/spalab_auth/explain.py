@@ -1,9 +1,10 @@
-"""Readable messages for every error the client core or the network can raise.
+"""Readable messages for every error the package can raise, and what a sign-out did.
 
-Pure Python (no `js`): the one table the shell consults in its single catch.
+Pure Python (no `js`): the one table an app consults in its single
+``except OAuthClientError as error: show(explain(error))``.
 """
 
-from oauth_client import ApiError, AuthorizationDenied, OAuthClientError, TokenEndpointError
+from .core import ApiError, AuthorizationDenied, OAuthClientError, TokenEndpointError
 
 _BY_CODE = {
     "configuration_error": "The app is misconfigured: {detail}.",
@@ -26,6 +27,8 @@ _BY_CODE = {
     "token_substitution": "The access token was not issued to this app (token substitution); refused.",
     "revocation_error": "The provider did not confirm the revocation ({detail}).",
     "not_signed_in": "You are not signed in: sign in first.",
+    "session_ended": "Your session ended (signed out in another tab, or the provider refused to renew it): "
+    "sign in again.",
 }
 
 _DENIED = {
@@ -43,7 +46,16 @@ _TOKEN = {
 }
 
 
-def describe(error: Exception) -> str:
+def explain(error: Exception) -> str:
+    """One readable sentence for any error of this package (never a token value)."""
+    popup = getattr(error, "popup_reason", None)
+    if popup == "blocked":
+        return "The browser blocked the sign-in window. Allow popups for this page, or sign in with a redirect."
+    if popup is not None:
+        return "The sign-in window was closed before the sign-in finished; you are not signed in."
+    url = getattr(error, "url", None)
+    if url is not None:
+        return "Could not reach " + str(url) + ": the server may be down, or it refused this origin (CORS)."
     if isinstance(error, AuthorizationDenied):
         text = _DENIED.get(error.error or "", "The provider refused the sign-in (" + str(error.error) + ").")
         return text + (" Provider says: " + error.error_description if error.error_description else "")
@@ -56,14 +68,6 @@ def describe(error: Exception) -> str:
     if isinstance(error, OAuthClientError):
         template = _BY_CODE.get(error.code, "Sign-in failed ({detail}).")
         return template.replace("{detail}", error.detail or error.reason)
-    popup = getattr(error, "popup_reason", None)
-    if popup == "blocked":
-        return "The browser blocked the sign-in window. Allow popups for this page, or sign in with a redirect."
-    if popup is not None:
-        return "The sign-in window was closed before the sign-in finished; you are not signed in."
-    url = getattr(error, "url", None)
-    if url is not None:
-        return "Could not reach " + str(url) + ": the server may be down, or it refused this origin (CORS)."
     return "Something went wrong: " + type(error).__name__ + "."
 
 

@@ -1,4 +1,4 @@
-"""spalab's portable OAuth 2.0 / OpenID Connect client core for browser apps.
+"""spalab_auth.core: the portable OAuth 2.0 / OpenID Connect client core for browser apps.
 
 Runs unchanged on CPython 3.11+, Pyodide and MicroPython 1.28. It performs no I/O
 and reads no clock: each network step is a pair, ``build_*`` returning an
@@ -25,7 +25,7 @@ from .api import (
     parse_api_response,
     parse_userinfo_response,
 )
-from .authorization import authorization_parameters, build_authorization_url
+from .authorization import PROMPTS, authorization_parameters, build_authorization_url
 from .callback import CallbackResult, find_callback_states, parse_callback
 from .config import ClientConfig
 from .discovery import (
@@ -64,6 +64,7 @@ from .id_token import validate_id_token
 from .implicit import implicit_signature_inputs, validate_implicit_response
 from .jwks import PrecomputedVerifier, SignatureInput, select_jwk, signature_input, verify_signature
 from .jwt import ALLOWED_ALGS, compute_at_hash, decode_jwt
+from .logout import build_end_session_url, check_logout_return, logout_return_state, new_logout_state
 from .messages import HttpRequest, HttpResponse
 from .pkce import code_challenge_s256, generate_code_verifier
 from .revocation import build_revocation_request, parse_revocation_response
@@ -88,6 +89,7 @@ __all__ = [
     "build_api_request",
     "build_authorization_url",
     "build_code_exchange_request",
+    "build_end_session_url",
     "build_authorization_server_request",
     "build_discovery_request",
     "build_query",
@@ -95,6 +97,7 @@ __all__ = [
     "build_revocation_request",
     "build_userinfo_request",
     "CallbackResult",
+    "check_logout_return",
     "ClientConfig",
     "code_challenge_s256",
     "compute_at_hash",
@@ -114,9 +117,11 @@ __all__ = [
     "InvalidTokenResponse",
     "InvalidTransaction",
     "is_jwt_access_token",
+    "logout_return_state",
     "IssuerMismatch",
     "masked",
     "merge_authorization_server_metadata",
+    "new_logout_state",
     "new_transaction",
     "NonceMismatch",
     "OAUTH_AUTHORIZATION_SERVER",
@@ -133,6 +138,7 @@ __all__ = [
     "percent_decode",
     "percent_encode",
     "PrecomputedVerifier",
+    "PROMPTS",
     "ProviderMetadata",
     "random_value",
     "ResponseModeMismatch",

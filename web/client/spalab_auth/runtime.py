@@ -16,7 +16,7 @@ import json
 import sys
 
 import js
-from pyscript.ffi import to_js
+from pyscript.ffi import create_proxy, to_js
 
 try:  # for static checkers only; MicroPython has no typing module
     from typing import Any
@@ -30,7 +30,7 @@ except ImportError:
     # jsffi.JsException, with args (error, error.name, error.message).
     from jsffi import JsException  # noqa: F401 - re-exported
 
-__all__ = ["INTERPRETER", "JsException", "bytes_from_js", "bytes_to_js", "js_object", "pretty_json"]
+__all__ = ["INTERPRETER", "JsException", "create_proxy", "bytes_from_js", "bytes_to_js", "js_object", "pretty_json"]
 
 INTERPRETER = "MicroPython" if sys.implementation.name == "micropython" else "Pyodide"
 

@@ -3,7 +3,8 @@ and the WebCrypto signature checks the client core asks about (done before it as
 
 import json
 
-from oauth_client import (
+from . import browser
+from .core import (
     DiscoveryError,
     HttpRequest,
     InvalidIdToken,
@@ -18,8 +19,6 @@ from oauth_client import (
     parse_discovery_response,
     signature_input,
 )
-
-from . import browser
 
 try:  # for static checkers only; MicroPython has no typing module
     from typing import Any

@@ -1,6 +1,6 @@
-"""The browser's I/O for the client core: fetch, randomness, clock, storage and
-WebCrypto signature checks. The only module of the SPA (with main.py and ui.py)
-that touches `js` — everything here is a thin wrapper, no OAuth logic.
+"""The browser's I/O for the client core: fetch, randomness, clock, storage, WebCrypto
+signature checks, the address bar, Web Locks and BroadcastChannel. Thin wrappers, no
+OAuth logic; with runtime.py, the only modules of the package that touch `js`.
 """
 
 import json
@@ -13,24 +13,27 @@ try:  # for static checkers only; MicroPython has no typing module
 except ImportError:
     pass
 
-from oauth_client import HttpRequest, HttpResponse, SignatureInput
+from .core import HttpRequest, HttpResponse, OAuthClientError, SignatureInput
+from .runtime import JsException, bytes_from_js, bytes_to_js, create_proxy, js_object
 
-from .runtime import JsException, bytes_from_js, bytes_to_js, js_object
 
-
-class NetworkError(Exception):
+class NetworkError(OAuthClientError):
     """fetch failed: the server is down, unreachable, or CORS refused the response."""
 
+    code = "network_error"
+
     def __init__(self, url: str) -> None:
-        super().__init__(url)
+        super().__init__("could not reach " + url, reason="unreachable")
         self.url = url
 
 
-class PopupError(Exception):
-    """The popup sign-in could not finish: "blocked" (never opened) or "closed" (by the user)."""
+class PopupError(OAuthClientError):
+    """The popup sign-in could not finish: reason "blocked" (never opened) or "closed" (by the user)."""
+
+    code = "popup_error"
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__("popup " + reason, reason=reason)
         self.popup_reason = reason
 
 
@@ -138,14 +141,6 @@ class Storage:
         return found
 
 
-def take_callback_url() -> "str | None":
-    """The redirect callback boot.js captured (and scrubbed from the address bar) before
-    the interpreter started; None when this page load carried no authorization response.
-    Taking it forgets it, so it is read once."""
-    url = js.window.spalabTakeCallback()
-    return url if isinstance(url, str) else None
-
-
 def open_popup() -> "Any":
     """Opens the sign-in popup (web/popup.js) at once, while the click still counts as a user gesture."""
     popup = js.window.spalabPopup.open()
@@ -173,3 +168,99 @@ def mark(name: str) -> None:
 
 def navigate(url: str) -> None:
     js.window.location.assign(url)
+
+
+# --- the address bar ------------------------------------------------------------------
+
+# Names that mark an authorization response (RFC 6749 §4.1.2, §4.2.2; OIDC Core §3.2.2.5).
+_RESPONSE_NAMES = ("code", "error", "access_token", "id_token")
+
+
+def _carries_response(part: str) -> bool:
+    names = [pair.split("=")[0] for pair in part.split("&") if pair]
+    return "state" in names and any(name in names for name in _RESPONSE_NAMES)
+
+
+_captured = []  # type: list[str]
+
+
+def capture_callback() -> None:
+    """Takes an authorization response out of the address bar at once (history.replaceState),
+    so the code or tokens do not sit there while the app starts; take_callback_url() hands
+    it over. Runs when the package is imported. A page with an earlier scrub script
+    (window.spalabTakeCallback, e.g. the demo's boot.js) has already done this."""
+    location = js.window.location
+    search, fragment = str(location.search)[1:], str(location.hash)[1:]
+    if _carries_response(search) or _carries_response(fragment):
+        _captured.append(str(location.href))
+        js.history.replaceState(None, "", str(location.pathname))
+
+
+def take_callback_url() -> "str | None":
+    """The redirect callback captured (and scrubbed from the address bar) before the app's
+    code ran; None when this page load carried no authorization response. Read once."""
+    if _captured:
+        return _captured.pop()
+    early = getattr(js.window, "spalabTakeCallback", None)
+    if early is None:
+        return None
+    url = early()
+    return url if isinstance(url, str) else None
+
+
+def current_url() -> str:
+    return str(js.window.location.href)
+
+
+def replace_url(url: str) -> None:
+    """Changes the address bar without a navigation or a history entry."""
+    js.history.replaceState(None, "", url)
+
+
+# --- other tabs ---------------------------------------------------------------------------
+
+
+def has_web_locks() -> bool:
+    """The Web Locks API exists in secure contexts (https, localhost) of current engines."""
+    try:
+        return bool(js.navigator.locks)
+    except AttributeError:
+        return False
+
+
+def hold_lock(name: str, granted: "Any") -> None:
+    """Asks for the Web Lock `name` and keeps it for as long as this page lives; `granted()`
+    runs once the lock is ours (at once if no other tab holds it). Leader election: of all
+    tabs asking, exactly one holds it, and the next one gets it when that tab closes."""
+
+    def on_grant(lock: "Any") -> "Any":
+        granted()
+        return js.Promise.new(create_proxy(lambda resolve, reject: None))  # never settles
+
+    js.navigator.locks.request(name, create_proxy(on_grant))
+
+
+class Channel:
+    """A BroadcastChannel between this app's tabs (same origin only, by construction).
+    Messages are JSON objects; `listener(message)` gets the others' messages, not its own."""
+
+    def __init__(self, name: str, listener: "Any") -> None:
+        self._channel = None  # type: Any
+        try:
+            self._channel = js.BroadcastChannel.new(name)
+        except (AttributeError, JsException):
+            return  # no BroadcastChannel: tabs stay independent
+
+        def on_message(event: "Any") -> None:
+            try:
+                message = json.loads(str(event.data))
+            except ValueError:
+                return
+            if isinstance(message, dict):
+                listener(message)
+
+        self._channel.onmessage = create_proxy(on_message)
+
+    def post(self, message: "dict[str, Any]") -> None:
+        if self._channel is not None:
+            self._channel.postMessage(json.dumps(message))

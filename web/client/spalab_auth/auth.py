@@ -1,0 +1,747 @@
+"""Auth: sign-in for a PyScript page in one object, over the sans-I/O core.
+
+    auth = Auth("https://idp.example.com", "my-spa", "https://app.example.com/")
+    user = await auth.start()           # finishes a sign-in, cleans the URL, restores a session
+    await auth.sign_in()                # code + PKCE, by redirect (or popup=True)
+    data = await auth.get_json(api)     # bearer token added, refreshed when due, one retry on 401
+    await auth.sign_out()               # revokes, then ends the provider session
+
+Every check of the core runs on this path (state, iss, PKCE, the id_token's signature,
+nonce, at_hash, audience, expiry) and every failure raises an OAuthClientError with a
+stable ``code`` and ``reason``; ``explain(error)`` turns it into a sentence.
+
+Where things live (docs/SECURITY.md C7): tokens in memory by default; "session" keeps them
+in this tab's sessionStorage; "shared" lets this app's open tabs hand them to each other
+over a BroadcastChannel. Never localStorage. Transactions (state, nonce, PKCE verifier)
+sit in sessionStorage, keyed by state, until their callback uses them once.
+"""
+
+import asyncio
+import json
+
+from . import browser
+from .core import (
+    AuthorizationDenied,
+    CallbackResult,
+    ClientConfig,
+    ConfigurationError,
+    HttpResponse,
+    OAuthClientError,
+    ProviderMetadata,
+    RevocationError,
+    StateMismatch,
+    TokenEndpointError,
+    TokenSet,
+    Transaction,
+    bearer_challenge,
+    build_api_request,
+    build_authorization_url,
+    build_code_exchange_request,
+    build_end_session_url,
+    build_refresh_request,
+    build_revocation_request,
+    find_callback_states,
+    implicit_signature_inputs,
+    logout_return_state,
+    new_logout_state,
+    new_transaction,
+    parse_api_response,
+    parse_callback,
+    parse_refresh_response,
+    parse_revocation_response,
+    parse_token_response,
+    validate_implicit_response,
+)
+from .core.urls import is_secure_url, split_url
+from .explain import SignOutReport
+from .provider import Provider, verified
+
+try:  # for static checkers only; MicroPython has no typing module
+    from typing import Any, Callable
+except ImportError:
+    pass
+
+STORAGES = ("memory", "session", "shared")
+RESPONSE_MODES = ("query", "fragment")
+IMPLICIT = ("token", "id_token token", "id_token")
+# OIDC Core §3.1.2.6: the answers to prompt=none that mean "not without the visitor".
+SILENT_REFUSALS = ("login_required", "consent_required", "interaction_required", "account_selection_required")
+PREFIX = "spalab_auth:"
+# How long a new tab of a "shared" app waits for another tab's tokens at start.
+ASK_TABS_SECONDS = 0.4
+# How long a tab that is not the refresher waits for the refresher's new tokens.
+WAIT_FOR_REFRESHER_SECONDS = 10.0
+
+
+class NotSignedIn(OAuthClientError):
+    """An action that needs tokens was asked for while signed out."""
+
+    code = "not_signed_in"
+
+
+class SessionEnded(OAuthClientError):
+    """The session ended while the app was using it: refresh refused, or another tab signed out."""
+
+    code = "session_ended"
+
+
+class User:
+    """Who is signed in: the verified id_token's claims, or userinfo's without an id_token."""
+
+    __slots__ = ("claims",)
+
+    def __init__(self, claims: "dict[str, Any]") -> None:
+        self.claims = dict(claims)
+
+    @property
+    def sub(self) -> "str | None":
+        value = self.claims.get("sub")
+        return value if isinstance(value, str) else None
+
+    @property
+    def name(self) -> str:
+        """A display name: name, preferred_username, email or sub, whichever comes first."""
+        for key in ("name", "preferred_username", "email", "sub"):
+            value = self.claims.get(key)
+            if isinstance(value, str) and value:
+                return value
+        return ""
+
+    @property
+    def email(self) -> "str | None":
+        value = self.claims.get("email")
+        return value if isinstance(value, str) else None
+
+    def get(self, claim: str, default: object = None) -> object:
+        return self.claims.get(claim, default)
+
+    def __repr__(self) -> str:
+        return "User(sub=%r)" % (self.sub,)
+
+
+class Event:
+    """What happened, for listeners registered with Auth.on(). ``type`` is one of:
+
+    signed_in, refreshed, signed_out (data["reason"]: "user", "other_tab", "refresh_failed",
+    "restore_failed", "provider"), error (data["error"]), and the steps of a flow, for pages
+    that show them: discovery, authorization_request, callback, callback_checks,
+    token_request, tokens, refresh_request, api_request, revocation, end_session."""
+
+    __slots__ = ("type", "data")
+
+    def __init__(self, type: str, data: "dict[str, Any]") -> None:
+        self.type = type
+        self.data = data
+
+    def __repr__(self) -> str:
+        return "Event(%r)" % (self.type,)
+
+
+class Auth:
+    """One app's sign-in with one provider. Create it once, at start-up, then ``await start()``."""
+
+    def __init__(
+        self,
+        issuer: str,
+        client_id: str,
+        redirect_uri: str,
+        scope: str = "openid",
+        *,
+        popup_redirect_uri: "str | None" = None,
+        post_logout_redirect_uri: "str | None" = None,
+        storage: str = "memory",
+        refresh_margin: float = 60,
+        restore: bool = True,
+        response_mode: str = "query",
+        allow_implicit: bool = False,
+    ) -> None:
+        """``issuer``: the provider's issuer URL (discovery must report exactly this value).
+        ``client_id``, ``redirect_uri`` (registered, matched exactly) and ``scope`` as registered
+        at the provider, a public client with PKCE. ``popup_redirect_uri``: a second registered
+        redirect URI for popup sign-in (a page like popup-callback.html). ``post_logout_redirect_uri``:
+        where the provider sends the browser after ending its session (registered there).
+        ``storage``: "memory" (default), "session" or "shared" (see the module docstring).
+        ``refresh_margin``: seconds before expiry to refresh (at most half the token's lifetime).
+        ``restore``: after a reload with "memory", sign in again without a page (prompt=none) when
+        the provider session is alive. ``response_mode``: "query" or "fragment" for the code.
+        ``allow_implicit``: the legacy implicit flow may be asked for (off: RFC 9700 §2.1.2)."""
+        self.client = ClientConfig(issuer, client_id, redirect_uri, scope)
+        self.popup_client = None  # type: ClientConfig | None
+        if popup_redirect_uri:
+            self.popup_client = ClientConfig(issuer, client_id, popup_redirect_uri, scope)
+        if post_logout_redirect_uri is not None and not is_secure_url(post_logout_redirect_uri):
+            raise ConfigurationError(
+                "post_logout_redirect_uri must be absolute https",
+                reason="invalid_post_logout_redirect_uri",
+                parameter="post_logout_redirect_uri",
+            )
+        if storage not in STORAGES:
+            raise ConfigurationError("storage must be memory, session or shared", reason="invalid_storage")
+        if response_mode not in RESPONSE_MODES:
+            raise ConfigurationError("response_mode must be query or fragment", reason="unsupported_response_mode")
+        if not _is_number(refresh_margin) or refresh_margin < 0:
+            raise ConfigurationError("refresh_margin must be a number of seconds", reason="invalid_refresh_margin")
+        self.post_logout_redirect_uri = post_logout_redirect_uri
+        self.storage = storage
+        self.refresh_margin = refresh_margin
+        self.restore = restore
+        self.response_mode = response_mode
+        self.allow_implicit = allow_implicit
+        self.provider = Provider(issuer)
+        self.response_type = ""
+        self._tokens = None  # type: TokenSet | None
+        self._claims = {}  # type: dict[str, Any]
+        self._listeners = []  # type: list[Callable[[Event], Any]]
+        self._store = browser.Storage(PREFIX + client_id + ":")
+        self._generation = 0  # bumped at every sign-in and sign-out: an old refresh timer stops
+        self._refreshing = None  # type: Any
+        self._news = None  # type: Any
+        name = PREFIX + issuer + "|" + client_id
+        # Which tab refreshes a shared session: the one holding this Web Lock (one at a time).
+        self.refresher = storage != "shared" or not browser.has_web_locks()
+        if not self.refresher:
+            browser.hold_lock(name + ":refresher", self._became_refresher)
+        self._channel = browser.Channel(name, self._on_tab_message)
+
+    @classmethod
+    def from_config(cls, settings: "dict[str, Any]") -> "Auth":
+        """From a dict, e.g. a section of the PyScript config: the keyword names of __init__."""
+        known = (
+            "scope",
+            "popup_redirect_uri",
+            "post_logout_redirect_uri",
+            "storage",
+            "refresh_margin",
+            "restore",
+            "response_mode",
+            "allow_implicit",
+        )
+        options = {key: settings[key] for key in known if key in settings}
+        return cls(
+            str(settings.get("issuer", "")),
+            str(settings.get("client_id", "")),
+            str(settings.get("redirect_uri", "")),
+            **options,
+        )
+
+    # --- what the page reads ------------------------------------------------------------
+
+    @property
+    def signed_in(self) -> bool:
+        return self._tokens is not None
+
+    @property
+    def user(self) -> "User | None":
+        """Who is signed in, or None."""
+        if self._tokens is None:
+            return None
+        return User(self._claims)
+
+    @property
+    def tokens(self) -> "TokenSet | None":
+        """The current tokens (for display or your own requests), or None."""
+        return self._tokens
+
+    def on(self, listener: "Callable[[Event], Any]") -> "Callable[[], None]":
+        """Calls ``listener(event)`` on every Event; returns a function that unsubscribes."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    # --- start-up -------------------------------------------------------------------------
+
+    async def start(self) -> "User | None":
+        """Run once at start-up: finishes a sign-in callback (redirect), checks a return from
+        the provider's sign-out, or restores the session; returns the signed-in User or None.
+        The address bar is already clean: the package took the response out when imported.
+        A failed callback raises its OAuthClientError (and the page stays signed out)."""
+        url = browser.take_callback_url()
+        if url is not None:
+            await self._finish_callback(url, "redirect")
+            return self.user
+        if self._logout_returned():
+            return None
+        if self.storage == "session":
+            self._restore_from_storage()
+        elif self.storage == "shared":
+            await self._ask_other_tabs()
+        if self._tokens is None and self.restore and self._store.get("active") and self.storage != "session":
+            # A reload with tokens in memory only: the provider session may still be alive.
+            await self._sign_in_silently()
+        return self.user
+
+    # --- signing in -------------------------------------------------------------------------
+
+    async def sign_in(
+        self,
+        popup: bool = False,
+        response_mode: "str | None" = None,
+        prompt: "str | None" = None,
+        implicit: "str | None" = None,
+    ) -> "User | None":
+        """Sign in with authorization code + PKCE. By redirect (the default) this page leaves for
+        the provider and the call never returns; start() finishes the sign-in when the browser
+        comes back. With ``popup=True`` (call it straight from a click handler, before any other
+        await) this page stays and the call returns the User. ``prompt``: "login" to ask for the
+        password even with a live provider session, "consent", "select_account" or "none".
+        ``implicit``: "token", "id_token token" or "id_token", the legacy flow, only with
+        allow_implicit=True; tokens then travel in the URL fragment."""
+        window = browser.open_popup() if popup else None
+        try:
+            client = self.client
+            if window is not None:
+                if self.popup_client is None:
+                    raise ConfigurationError("no popup_redirect_uri", reason="no_popup_redirect_uri")
+                client = self.popup_client
+            response_type, mode = "code", response_mode or self.response_mode
+            if implicit is not None:
+                if not self.allow_implicit:
+                    raise ConfigurationError("the implicit flow is switched off", reason="implicit_not_allowed")
+                response_type, mode = implicit, "fragment"
+            metadata = await self._discover()
+            tx = new_transaction(client, response_type, mode, browser.random_bytes, browser.now())
+            url = build_authorization_url(metadata, client, tx, prompt)
+            self._store.set("tx:" + tx.state, tx.to_json())
+            if prompt == "none":
+                self._store.set("silent:" + tx.state, "1")
+            self._emit("authorization_request", transaction=tx, url=url, popup=window is not None)
+            if window is None:
+                browser.navigate(url)
+                await _forever()
+            browser.popup_navigate(window, url)
+            await self.provider.keys()  # fetched while the visitor is at the provider
+            await self._finish_callback(await browser.popup_callback(window), "popup")
+            return self.user
+        except OAuthClientError as error:
+            self._emit("error", error=error)
+            raise
+        finally:
+            if window is not None:
+                window.close()
+
+    async def _sign_in_silently(self) -> None:
+        # The flag goes first: if this attempt fails in any way, the next load will not retry.
+        self._store.remove("active")
+        try:
+            await self.sign_in(prompt="none")
+        except OAuthClientError:
+            return  # no silent sign-in possible now: the page shows signed out
+
+    async def _finish_callback(self, url: str, via: str) -> None:
+        self._emit("callback", url=url, via=via)
+        try:
+            tx, silent = self._take_transaction(url)
+            metadata = await self._discover()
+            try:
+                result = parse_callback(url, tx, metadata, browser.now())
+            except AuthorizationDenied as error:
+                if silent and error.error in SILENT_REFUSALS:
+                    self._emit("signed_out", reason="restore_failed")
+                    return
+                raise
+            self._emit("callback_checks", checks=result.checks)
+            if tx.response_type == "code":
+                tokens = await self._exchange(tx, result.code or "", self._client_for(tx), metadata)
+            else:
+                tokens = await self._accept_implicit(tx, result, metadata)
+        except OAuthClientError as error:
+            self._emit("error", error=error)
+            raise
+        self._signed_in(tokens, tx.response_type)
+        if tokens.id_token_claims is None:
+            await self._load_profile()
+        self._emit("signed_in", user=self.user)
+        self._share()
+
+    def _take_transaction(self, url: str) -> "tuple[Transaction, bool]":
+        """docs/SECURITY.md C1/C3: the transaction is found by state and used at most once."""
+        for state in find_callback_states(url):
+            stored = self._store.get("tx:" + state)
+            if stored is not None:
+                silent = self._store.get("silent:" + state) is not None
+                self._store.remove("tx:" + state)
+                self._store.remove("silent:" + state)
+                return Transaction.from_json(stored), silent
+        raise StateMismatch(
+            "no transaction for this state", reason="unknown_state", parameter="state", checks=[("state", "failed")]
+        )
+
+    def _client_for(self, tx: Transaction) -> ClientConfig:
+        if self.popup_client is not None and tx.redirect_uri == self.popup_client.redirect_uri:
+            return self.popup_client
+        return self.client
+
+    async def _exchange(self, tx: Transaction, code: str, client: ClientConfig, metadata: ProviderMetadata) -> TokenSet:
+        request = build_code_exchange_request(metadata, client, tx, code)
+        self._emit("token_request", request=request)
+        response = await browser.send(request)
+        verifier = await self.provider.verifier_for(_id_tokens(response))
+        tokens = parse_token_response(
+            response, metadata, client, browser.now(), tx, await self.provider.keys(), verifier
+        )
+        self._emit("tokens", tokens=tokens, response_type=tx.response_type)
+        return tokens
+
+    async def _accept_implicit(self, tx: Transaction, result: CallbackResult, metadata: ProviderMetadata) -> TokenSet:
+        jwks = await self.provider.keys()
+        verifier = await verified(implicit_signature_inputs(result, jwks))
+        tokens = validate_implicit_response(result, metadata, self._client_for(tx), tx, browser.now(), jwks, verifier)
+        self._emit("tokens", tokens=tokens, response_type=tx.response_type, callback_checks=len(result.checks))
+        return tokens
+
+    async def _load_profile(self) -> None:
+        """Without an id_token the app learns who signed in from userinfo (OIDC Core §5.3)."""
+        endpoint = (await self._discover()).userinfo_endpoint
+        tokens = self._tokens
+        if not endpoint or tokens is None:
+            return
+        request = build_api_request(endpoint, tokens.access_token)
+        response = await browser.send(request)
+        self._emit("api_request", request=request, response=response, access_token=tokens.access_token)
+        profile = parse_api_response(response)
+        self._claims = profile if isinstance(profile, dict) else {}
+
+    # --- using the session ----------------------------------------------------------------
+
+    async def fetch(
+        self,
+        url: str,
+        method: str = "GET",
+        body: "str | None" = None,
+        content_type: "str | None" = None,
+    ) -> HttpResponse:
+        """Sends a request with the access token (Authorization: Bearer, CORS, no cookies).
+        Refreshes first when the token is within the margin of expiry, and once more after
+        a 401 whose WWW-Authenticate says invalid_token; returns the HttpResponse as is."""
+        tokens = await self._fresh_tokens()
+        request = build_api_request(url, tokens.access_token, method, body, content_type)
+        response = await browser.send(request)
+        self._emit("api_request", request=request, response=response, access_token=tokens.access_token)
+        if response.status == 401 and _invalid_token(response) and self._tokens is tokens:
+            if await self._renew(tokens):
+                tokens = self._current()
+                request = build_api_request(url, tokens.access_token, method, body, content_type)
+                response = await browser.send(request)
+                self._emit("api_request", request=request, response=response, access_token=tokens.access_token)
+        return response
+
+    async def get_json(self, url: str) -> object:
+        """fetch(url) and its JSON body; an error answer raises ApiError (status, error)."""
+        return parse_api_response(await self.fetch(url))
+
+    async def refresh(self) -> TokenSet:
+        """Refreshes now (refresh token rotation, RFC 9700 §4.14.2). A refused refresh signs out
+        (event signed_out, reason "refresh_failed") and raises."""
+        tokens = self._current()
+        if not self.refresher:
+            if not await self._wait_for_refresher(tokens):
+                raise SessionEnded("no new tokens from the refreshing tab", reason="refresher_silent")
+            return self._current()
+        return await self._refresh(tokens)
+
+    async def _refresh(self, tokens: TokenSet) -> TokenSet:
+        if self._refreshing is not None:  # one refresh at a time in this tab too
+            await self._refreshing.wait()
+            return self._current()
+        self._refreshing = asyncio.Event()
+        try:
+            metadata = await self._discover()
+            request = build_refresh_request(metadata, self.client, tokens.refresh_token or "")
+            self._emit("refresh_request", request=request, old=tokens)
+            try:
+                response = await browser.send(request)
+                verifier = await self.provider.verifier_for(_id_tokens(response))
+                fresh = parse_refresh_response(
+                    response, metadata, self.client, tokens, browser.now(), await self.provider.keys(), verifier
+                )
+            except TokenEndpointError as error:
+                self._emit("error", error=error)
+                self._signed_out("refresh_failed")
+                self._channel.post({"type": "signed_out"})
+                raise SessionEnded(error.detail, reason="refresh_refused", error=error.error) from None
+            if tokens is not self._tokens:  # signed out (or in again) meanwhile: drop the answer
+                raise SessionEnded("signed out during the refresh", reason="signed_out")
+            self._signed_in(fresh, self.response_type)
+            self._emit("refreshed", old=tokens, tokens=fresh)
+            self._share(tokens.refresh_token)
+            return fresh
+        finally:
+            done, self._refreshing = self._refreshing, None
+            done.set()
+
+    async def _fresh_tokens(self) -> TokenSet:
+        tokens = self._current()
+        if tokens.refresh_token and tokens.is_expired(browser.now(), self._margin(tokens)):
+            await self._renew(tokens)
+        return self._current()
+
+    async def _renew(self, tokens: TokenSet) -> bool:
+        """A new token set if one can be had: from the refresh, or from the refreshing tab."""
+        if not tokens.refresh_token:
+            return False
+        try:
+            await self.refresh()
+        except SessionEnded:
+            raise
+        except OAuthClientError:
+            return False
+        return True
+
+    def _margin(self, tokens: TokenSet) -> float:
+        if tokens.expires_at is None:
+            return 0
+        return min(self.refresh_margin, (tokens.expires_at - tokens.issued_at) / 2)
+
+    async def _refresh_timer(self, generation: int) -> None:
+        """Refreshes ahead of expiry for as long as this session lasts (in the refreshing tab)."""
+        while generation == self._generation and self.refresher:
+            tokens = self._tokens
+            if tokens is None or not tokens.refresh_token or tokens.expires_at is None:
+                return
+            due = tokens.expires_at - self._margin(tokens) - browser.now()
+            await asyncio.sleep(max(due, 1))
+            if generation != self._generation or tokens is not self._tokens:
+                continue
+            try:
+                await self._refresh(tokens)
+            except OAuthClientError:
+                return  # signed out, told through the events
+
+    # --- signing out ----------------------------------------------------------------------
+
+    async def sign_out(self, end_session: bool = True) -> SignOutReport:
+        """Drops the tokens here first (whatever fails later, this tab is signed out), tells the
+        app's other tabs, revokes the tokens (RFC 7009) where the provider offers it, and then,
+        with ``end_session`` and a provider that offers it, sends the browser to end the provider
+        session (RP-Initiated Logout 1.0): the page leaves and comes back to
+        post_logout_redirect_uri, where start() checks the returned state. The report says
+        truthfully which tokens the provider confirmed revoked."""
+        tokens = self._tokens
+        self._signed_out("user")
+        self._channel.post({"type": "signed_out"})
+        metadata = await self.provider.with_revocation()
+        report = SignOutReport(metadata.revocation_endpoint, tokens.expires_in(browser.now()) if tokens else None)
+        if tokens is not None:
+            for token, hint in ((tokens.refresh_token, "refresh_token"), (tokens.access_token, "access_token")):
+                if token and metadata.revocation_endpoint:
+                    outcome = await self._revoke(metadata, token, hint)
+                    (report.failed if outcome else report.revoked).append(hint)
+                    self._emit("revocation", hint=hint, token=token, outcome=outcome)
+        if end_session and metadata.end_session_endpoint:
+            state = new_logout_state(browser.random_bytes) if self.post_logout_redirect_uri else None
+            id_token = tokens.id_token if tokens is not None else None
+            url = build_end_session_url(metadata, self.client, id_token, self.post_logout_redirect_uri, state)
+            if state:
+                self._store.set("logout", state)
+            self._emit("end_session", url=url, report=report)
+            browser.navigate(url)
+            await _forever()
+        return report
+
+    async def _revoke(self, metadata: ProviderMetadata, token: str, hint: str) -> str:
+        """Why the provider did not confirm the revocation (RFC 7009 §2.2); empty when it did."""
+        request = build_revocation_request(metadata, self.client, token, hint)
+        try:
+            parse_revocation_response(await browser.send(request))
+        except RevocationError as error:
+            return "HTTP " + str(error.status) + (" " + error.error if error.error else "")
+        except browser.NetworkError:
+            return "unreachable"
+        return ""
+
+    def _logout_returned(self) -> bool:
+        """Back from the provider's sign-out: the state it echoes must be the one we sent."""
+        expected = self._store.get("logout")
+        if expected is None:
+            return False
+        url = browser.current_url()
+        base = split_url(url)[0]
+        if self.post_logout_redirect_uri is None or base != split_url(self.post_logout_redirect_uri)[0]:
+            return False
+        returned = logout_return_state(url)
+        if returned is None:
+            return False
+        self._store.remove("logout")
+        browser.replace_url(base)
+        if returned != expected:
+            error = StateMismatch("logout state differs", reason="logout_state", parameter="state")
+            self._emit("error", error=error)
+            raise error
+        self._emit("signed_out", reason="provider")
+        return True
+
+    # --- state ----------------------------------------------------------------------------
+
+    def _current(self) -> TokenSet:
+        if self._tokens is None:
+            raise NotSignedIn("no tokens")
+        return self._tokens
+
+    def _signed_in(self, tokens: TokenSet, response_type: str) -> None:
+        self._tokens, self.response_type = tokens, response_type
+        self._claims = tokens.id_token_claims or self._claims
+        self._store.set("active", "1")  # a non-secret hint for restore after a reload
+        if self.storage == "session":
+            self._store.set("tokens", json.dumps(_record(tokens, response_type, self._claims)))
+        self._generation += 1
+        asyncio.create_task(self._refresh_timer(self._generation))
+
+    def _signed_out(self, reason: str) -> None:
+        was_signed_in = self._tokens is not None
+        self._tokens, self.response_type, self._claims = None, "", {}
+        self._generation += 1
+        self._store.remove("tokens")
+        self._store.remove("active")
+        if was_signed_in:
+            self._emit("signed_out", reason=reason)
+
+    def _restore_from_storage(self) -> None:
+        stored = self._store.get("tokens")
+        if not stored:
+            return
+        try:
+            tokens, response_type, claims = _from_record(json.loads(stored))
+        except (ValueError, KeyError, TypeError):
+            self._store.remove("tokens")  # damaged: start signed out rather than fail
+            return
+        self._claims = claims
+        self._signed_in(tokens, response_type)
+        self._emit("signed_in", user=self.user, restored=True)
+
+    # --- other tabs -----------------------------------------------------------------------
+
+    def _share(self, replaces: "str | None" = None) -> None:
+        """ "shared": hand the new token set to this app's other tabs."""
+        tokens = self._tokens
+        if self.storage == "shared" and tokens is not None:
+            record = _record(tokens, self.response_type, self._claims)
+            self._channel.post({"type": "tokens", "record": record, "replaces": replaces})
+
+    async def _ask_other_tabs(self) -> None:
+        self._news = asyncio.Event()
+        self._channel.post({"type": "hello"})
+        try:
+            await asyncio.wait_for(self._news.wait(), ASK_TABS_SECONDS)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _wait_for_refresher(self, tokens: TokenSet) -> bool:
+        self._news = asyncio.Event()
+        self._channel.post({"type": "refresh"})
+        try:
+            await asyncio.wait_for(self._news.wait(), WAIT_FOR_REFRESHER_SECONDS)
+        except asyncio.TimeoutError:
+            return False
+        return self._tokens is not None and self._tokens is not tokens
+
+    def _became_refresher(self) -> None:
+        self.refresher = True
+        if self._tokens is not None:
+            self._generation += 1
+            asyncio.create_task(self._refresh_timer(self._generation))
+
+    def _on_tab_message(self, message: "dict[str, Any]") -> None:
+        kind = message.get("type")
+        if kind == "signed_out":
+            self._signed_out("other_tab")
+        elif kind == "hello" or (kind == "refresh" and self.refresher):
+            if kind == "refresh" and self._tokens is not None:
+                asyncio.create_task(self._refresh_for_other_tab(self._tokens))
+            else:
+                self._share()
+        elif kind == "tokens" and self.storage == "shared":
+            self._adopt(message)
+
+    async def _refresh_for_other_tab(self, tokens: TokenSet) -> None:
+        try:
+            await self._refresh(tokens)
+        except OAuthClientError:
+            pass  # told through the events
+
+    def _adopt(self, message: "dict[str, Any]") -> None:
+        """Another tab's tokens: taken when this tab has none, or when they replace ours."""
+        current = self._tokens
+        if current is not None and message.get("replaces") != current.refresh_token:
+            return
+        try:
+            tokens, response_type, claims = _from_record(message["record"])
+        except (KeyError, TypeError):
+            return
+        self._claims = claims
+        self._signed_in(tokens, response_type)
+        self._emit("refreshed" if current is not None else "signed_in", tokens=tokens, user=self.user, shared=True)
+        if self._news is not None:
+            self._news.set()
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    async def _discover(self) -> ProviderMetadata:
+        first = self.provider.metadata is None
+        metadata = await self.provider.discover()
+        if first:
+            self._emit("discovery", issuer=self.client.issuer)
+        return metadata
+
+    def _emit(self, kind: str, **data: "Any") -> None:
+        event = Event(kind, data)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception as error:  # noqa: BLE001 - a page's listener must not break a sign-in
+                print("spalab_auth: a listener failed on " + kind + ": " + type(error).__name__)
+
+
+async def _forever() -> None:
+    """The page is navigating away: nothing after this should run."""
+    await asyncio.Event().wait()
+
+
+def _is_number(value: object) -> bool:
+    return (isinstance(value, int) or isinstance(value, float)) and not isinstance(value, bool)
+
+
+def _invalid_token(response: HttpResponse) -> bool:
+    """RFC 6750 §3.1: the resource server says the token is expired, revoked or malformed."""
+    return bearer_challenge(response.header("www-authenticate") or "").get("error") == "invalid_token"
+
+
+def _id_tokens(response: HttpResponse) -> "list[str]":
+    try:
+        data = json.loads(response.body)
+    except ValueError:
+        return []
+    token = data.get("id_token") if isinstance(data, dict) and response.status == 200 else None
+    return [token] if isinstance(token, str) else []
+
+
+def _record(tokens: TokenSet, response_type: str, claims: "dict[str, Any]") -> "dict[str, Any]":
+    return {
+        "access_token": tokens.access_token,
+        "issued_at": tokens.issued_at,
+        "expires_at": tokens.expires_at,
+        "scopes": tokens.scopes,
+        "refresh_token": tokens.refresh_token,
+        "id_token": tokens.id_token,
+        "id_token_claims": tokens.id_token_claims,
+        "claims": claims,
+        "response_type": response_type,
+    }
+
+
+def _from_record(data: "dict[str, Any]") -> "tuple[TokenSet, str, dict[str, Any]]":
+    tokens = TokenSet(
+        data["access_token"],
+        "Bearer",
+        data["issued_at"],
+        data["expires_at"],
+        data["scopes"],
+        data["refresh_token"],
+        data["id_token"],
+        data["id_token_claims"],
+    )
+    claims = data["claims"] if isinstance(data["claims"], dict) else {}
+    return tokens, str(data["response_type"]), claims
