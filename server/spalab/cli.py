@@ -158,16 +158,21 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
             scope="openid profile email contacts.read",
             api_base=issuer + "/api",
             request_logs={"spa-host": spa_origin + "/_spalab/requests", "provider": issuer + "/_spalab/requests"},
+            example_api=issuer + "/api/me",
         )
         origins = [origin_of(issuer)]
     else:
         origins = _connect_origins(issuer)
+        # The example app's "API call" at another provider: its userinfo endpoint.
+        userinfo = (_read_metadata(f"{issuer}/.well-known/openid-configuration") or {}).get("userinfo_endpoint")
+        settings["example_api"] = userinfo if isinstance(userinfo, str) else ""
     servers.append(("spa-host", create_spa_app(origins, settings, web_dir, warm_cache=True), spa_sockets))
     print(f"spalab demo: open {spa_origin}/ (provider {issuer})", flush=True)
     if args.issuer is not None:
         print(
-            f"spalab demo: register these redirect URIs at {issuer}: {spa_origin}/ (redirect sign-in) and "
-            f"{spa_origin}/popup-callback.html (popup sign-in)",
+            f"spalab demo: register these redirect URIs at {issuer}: {spa_origin}/ (redirect sign-in), "
+            f"{spa_origin}/popup-callback.html (popup sign-in), and {spa_origin}/example/ and "
+            f"{spa_origin}/example/mpy.html (the example app; also as post-logout redirect URIs)",
             flush=True,
         )
     return servers

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -79,6 +79,9 @@ SPA_FILES = (
     "popup-callback.js",
     "app.css",
     "main.py",
+    "example/index.html",
+    "example/mpy.html",
+    "example/main.py",
 )
 
 
@@ -291,7 +294,8 @@ def _config(build: Callable[[], Source], cache: EncodedCache) -> Callable[[Reque
 def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> dict[str, Callable[[], Source]]:
     """/pyscript.json (Pyodide) and /mpy.json (MicroPython, for <script type="mpy">): web/pyscript.json
     plus the settings, with versioned interpreter URLs and each Python file named by its content
-    version. Built per request (file hashes are cached by mtime), so an edit shows at once."""
+    version. Built per request (file hashes are cached by mtime), so an edit shows at once.
+    The example app (web/example/) gets the same pair under /example/, its settings under "auth"."""
 
     def versioned(files: dict[str, str]) -> dict[str, str]:
         named = {}
@@ -300,9 +304,11 @@ def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> di
             named[f"{url}?v={content_version(str(path))}" if path.is_file() else url] = destination
         return named
 
-    def build(interpreter: str | None) -> Callable[[], Source]:
+    def build(
+        config_file: Path, key: str, app_settings: dict[str, object], interpreter: str | None
+    ) -> Callable[[], Source]:
         def source() -> Source:
-            config = {**json.loads((web_dir / "pyscript.json").read_text()), "spalab": settings}
+            config = {**json.loads(config_file.read_text()), key: app_settings}
             config["files"] = versioned(config.get("files", {}))
             if interpreter is not None:
                 config["interpreter"] = interpreter
@@ -314,7 +320,31 @@ def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> di
 
         return source
 
-    return {"/pyscript.json": build(None), "/mpy.json": build("/vendor/micropython/micropython.mjs")}
+    micropython = "/vendor/micropython/micropython.mjs"
+    configs = {
+        "/pyscript.json": build(web_dir / "pyscript.json", "spalab", settings, None),
+        "/mpy.json": build(web_dir / "pyscript.json", "spalab", settings, micropython),
+    }
+    example = web_dir / "example" / "pyscript.json"
+    if example.is_file():
+        configs["/example/pyscript.json"] = build(example, "auth", example_settings(settings, ""), None)
+        configs["/example/mpy.json"] = build(example, "auth", example_settings(settings, "mpy.html"), micropython)
+    return configs
+
+
+def example_settings(settings: dict[str, object], page: str) -> dict[str, object]:
+    """The example app's Auth settings (web/example/): the demo's provider and client, its own
+    page as redirect and post-logout URI, tabs sharing one session, and an API to call."""
+    page_url = urljoin(str(settings.get("redirect_uri", "")), "/example/" + page)
+    return {
+        "issuer": settings.get("issuer"),
+        "client_id": settings.get("client_id"),
+        "redirect_uri": page_url,
+        "post_logout_redirect_uri": page_url,
+        "scope": settings.get("scope", "openid"),
+        "storage": "shared",
+        "api": settings.get("example_api", ""),
+    }
 
 
 def _wheel(wheel: BuiltWheel) -> Callable[[Request], Awaitable[Response]]:

@@ -1,0 +1,44 @@
+import asyncio
+import json
+
+from pyscript import config, document, when
+
+from spalab_auth import Auth, OAuthClientError, explain
+
+settings = config["auth"]  # issuer, client_id, redirect_uri, ...: Auth's keyword names
+auth = Auth.from_config(settings)
+
+
+def show(text: str = "") -> None:
+    user = auth.user
+    document.querySelector("#who").textContent = "Signed in as " + user.name if user else "Signed out"
+    for button, visible in (("#sign-in", not user), ("#call-api", user), ("#sign-out", user)):
+        document.querySelector(button).hidden = not visible
+    document.querySelector("#out").textContent = text
+
+
+async def run(action, *args) -> None:
+    try:
+        result = await action(*args)
+    except OAuthClientError as error:  # every failure; error.code and error.reason are stable
+        return show(explain(error))
+    show(json.dumps(result) if isinstance(result, (dict, list)) else "")
+
+
+@when("click", "#sign-in")
+async def sign_in(event) -> None:
+    await run(auth.sign_in)
+
+
+@when("click", "#call-api")
+async def call_api(event) -> None:
+    await run(auth.get_json, settings["api"])
+
+
+@when("click", "#sign-out")
+async def sign_out(event) -> None:
+    await run(auth.sign_out)  # revokes, then ends the provider session and comes back here
+
+
+auth.on(lambda event: show() if event.type in ("signed_in", "signed_out") else None)
+asyncio.create_task(run(auth.start))
