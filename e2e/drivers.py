@@ -104,6 +104,17 @@ class Browser:
         """Whether the window being driven has closed (a popup that closed itself)."""
         raise NotImplementedError
 
+    def open_tab(self, url: str) -> Any:
+        """Opens `url` in a new tab of the same context/session (same cookies and origin
+        storage); returns a handle for in_tab(). The current tab stays the one acted on."""
+        raise NotImplementedError
+
+    @contextmanager
+    def in_tab(self, handle: Any) -> Iterator[None]:
+        """Acts on the tab `handle` inside the block, then on the current one again."""
+        raise NotImplementedError
+        yield
+
     def close_window(self) -> None:
         """Closes the window being driven, as a user closing a popup would."""
         raise NotImplementedError
@@ -226,6 +237,20 @@ class PlaywrightBrowser(Browser):
 
     def closed(self) -> bool:
         return self.page.is_closed()
+
+    def open_tab(self, url: str) -> Any:
+        page = self.page.context.new_page()
+        page.set_default_timeout(DEFAULT_TIMEOUT * 1000)
+        page.goto(url if "://" in url else self.base_url + url)
+        return page
+
+    @contextmanager
+    def in_tab(self, handle: Any) -> Iterator[None]:
+        current, self.page = self.page, handle
+        try:
+            yield
+        finally:
+            self.page = current
 
     def close_window(self) -> None:
         self.page.close()
@@ -350,6 +375,23 @@ class SeleniumBrowser(Browser):
             yield
         finally:
             self.driver.switch_to.window(opener)
+
+    def open_tab(self, url: str) -> Any:
+        current = self.driver.current_window_handle
+        self.driver.switch_to.new_window("tab")
+        handle = self.driver.current_window_handle
+        self.goto(url)
+        self.driver.switch_to.window(current)
+        return handle
+
+    @contextmanager
+    def in_tab(self, handle: Any) -> Iterator[None]:
+        current = self.driver.current_window_handle
+        self.driver.switch_to.window(handle)
+        try:
+            yield
+        finally:
+            self.driver.switch_to.window(current)
 
     def closed(self) -> bool:
         try:

@@ -60,8 +60,15 @@ class Demo:
             return list(json.load(response)["entries"])
 
 
-def start_demo(data_dir: Path, *extra: str) -> Demo:
+def start_demo(data_dir: Path, *extra: str, config: str | None = None) -> Demo:
+    """`spalab serve` on free ports; `config`: a provider config's text to use instead of the
+    built-in demo's, with @ISSUER@ and @SPA_ORIGIN@ filled in here."""
     spa_port, provider_port = free_port(), free_port()
+    if config is not None:
+        path = data_dir / "provider.toml"
+        issuer, spa = f"http://127.0.0.1:{provider_port}", f"http://localhost:{spa_port}"
+        path.write_text(config.replace("@ISSUER@", issuer).replace("@SPA_ORIGIN@", spa))
+        extra = (*extra, "--config", str(path))
     # A file, not a pipe: a pipe nobody reads fills up and freezes the server mid-run.
     log = data_dir / "server.log"
     process = subprocess.Popen(

@@ -1,0 +1,155 @@
+"""The spalab-auth package as an adopter uses it: the example app (web/example/, one page
+per runtime, the wheel its only config entry) in Chromium, Firefox and WebKitGTK.
+
+- sign-in, the user, an API call and sign-out, the URL clean at each step;
+- sign-out ends the provider session (RP-Initiated Logout), and the state comes back;
+- a reload restores the session without the login page (prompt=none);
+- two tabs sharing a session whose tokens expire together both stay signed in, and the
+  provider sees each refresh token used once (Web Locks + BroadcastChannel).
+"""
+
+from collections.abc import Iterator
+from contextlib import nullcontext
+from pathlib import Path
+
+import pytest
+from drivers import Browser, journey
+from harness import Demo, start_demo
+from spa_page import authenticate
+
+pytestmark = pytest.mark.filterwarnings("ignore:setting remote_server_addr:DeprecationWarning")
+
+PAGES = {"py": "/example/", "mpy": "/example/mpy.html"}
+DEMO_TOML = Path(__file__).resolve().parents[1] / "server" / "spalab" / "provider" / "demo.toml"
+SHORT_LIFETIME = 16  # seconds: refreshed every 8 s (at most half the lifetime ahead of expiry)
+
+
+@pytest.fixture(params=["py", "mpy"])
+def runtime(request: pytest.FixtureRequest, browser_page: Browser) -> str:
+    browser_page.runtime = str(request.param)
+    return browser_page.runtime
+
+
+@pytest.fixture(scope="session")
+def short_lived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """The demo with access tokens that live SHORT_LIFETIME seconds."""
+    config = f"access_token_lifetime = {SHORT_LIFETIME}\n" + DEMO_TOML.read_text()
+    running = start_demo(tmp_path_factory.mktemp("short-lived"), config=config)
+    yield running
+    running.process.terminate()
+    running.process.wait(timeout=10)
+
+
+def open_example(browser: Browser, url: str) -> None:
+    browser.goto(url)
+    browser.wait_for(
+        lambda: browser.is_visible("#sign-in") or browser.is_visible("#call-api"), "the example app to start"
+    )
+
+
+def sign_in(browser: Browser, url: str) -> None:
+    open_example(browser, url)
+    browser.click("#sign-in")
+    browser.wait_visible("#username")
+    authenticate(browser)
+    browser.wait_visible("#call-api")
+
+
+def provider_saw(demo: Demo, path: str, since: int = 0) -> list[dict[str, object]]:
+    return [e for e in demo.requests_seen("provider") if e["path"] == path and int(str(e["seq"])) > since]
+
+
+def last_seq(demo: Demo) -> int:
+    entries = demo.requests_seen("provider")
+    return int(str(entries[-1]["seq"])) if entries else 0
+
+
+def names(entry: dict[str, object], part: str = "query") -> dict[str, str]:
+    return {str(p["name"]): str(p["value"]) for p in entry[part]}  # type: ignore[attr-defined]
+
+
+@journey(
+    "package-example",
+    "Example app ({runtime}): sign in, API, sign out",
+    "signed in as Alice; the API answers; sign-out revokes and ends the provider session",
+    "issue 10; RP-Initiated Logout 1.0",
+)
+def test_example_app_signs_in_calls_the_api_and_signs_out(browser_page: Browser, demo: Demo, runtime: str) -> None:
+    page = demo.spa + PAGES[runtime]
+    sign_in(browser_page, page)
+    assert browser_page.text("#who") == "Signed in as Alice Liddell"
+    assert browser_page.url == page  # the package took the code out of the address bar
+    browser_page.click("#call-api")
+    browser_page.wait_text("#out", '"sub": "alice"')
+
+    before = last_seq(demo)
+    browser_page.click("#sign-out")
+    browser_page.wait_for(lambda: bool(provider_saw(demo, "/end-session", before)), "the end-session request")
+    browser_page.wait_url(lambda url: url == page, "back on the app, the state checked and gone")
+    browser_page.wait_visible("#sign-in")
+    assert browser_page.text("#who") == "Signed out"
+    revoked = [names(e, "form")["token_type_hint"] for e in provider_saw(demo, "/revoke", before)]
+    assert sorted(revoked) == ["access_token", "refresh_token"]
+    [end_session] = provider_saw(demo, "/end-session", before)
+    sent = names(end_session)
+    assert {"id_token_hint", "post_logout_redirect_uri", "state", "client_id"} <= set(sent)
+    assert sent["post_logout_redirect_uri"] == page
+    # The provider session is over: signing in again asks for the password.
+    browser_page.click("#sign-in")
+    browser_page.wait_visible("#username")
+
+
+@journey(
+    "package-reload",
+    "Example app ({runtime}): reload",
+    "still signed in after a reload, without the login page (prompt=none)",
+    "issue 10",
+)
+def test_a_reload_restores_the_session_without_the_login_page(browser_page: Browser, demo: Demo, runtime: str) -> None:
+    page = demo.spa + PAGES[runtime]
+    sign_in(browser_page, page)
+    before = last_seq(demo)
+    browser_page.reload()
+    browser_page.wait_visible("#call-api")
+    assert browser_page.text("#who") == "Signed in as Alice Liddell"
+    assert browser_page.url == page
+    [silent] = provider_saw(demo, "/authorize", before)
+    assert names(silent)["prompt"] == "none"
+    assert not provider_saw(demo, "/login", before)
+    assert [names(e, "form")["grant_type"] for e in provider_saw(demo, "/token", before)] == ["authorization_code"]
+
+
+@journey(
+    "package-two-tabs",
+    "Example app ({runtime}): two tabs, tokens expiring together",
+    "both tabs stay signed in; each refresh token is used once",
+    "issue 10; RFC 9700 §4.14.2",
+)
+def test_two_tabs_share_one_refresh_and_both_stay_signed_in(
+    browser_page: Browser, short_lived: Demo, runtime: str
+) -> None:
+    browser_page.base_url = short_lived.spa  # authenticate() knows the app by its origin
+    page = short_lived.spa + PAGES[runtime]
+    sign_in(browser_page, page)
+    before = last_seq(short_lived)
+    second = browser_page.open_tab(page)
+    with browser_page.in_tab(second):
+        browser_page.wait_visible("#call-api")  # the first tab handed its tokens over
+        assert browser_page.text("#who") == "Signed in as Alice Liddell"
+    assert not provider_saw(short_lived, "/authorize", before)  # no second sign-in
+
+    # Three refresh periods: both tabs' access tokens expire together each time.
+    def refreshes() -> list[dict[str, object]]:
+        return [
+            e for e in provider_saw(short_lived, "/token", before) if names(e, "form")["grant_type"] == "refresh_token"
+        ]
+
+    browser_page.wait_for(lambda: len(refreshes()) >= 3, "three refreshes", timeout=4 * SHORT_LIFETIME)
+    used = [names(e, "form")["refresh_token"] for e in refreshes()]
+    assert [e["status"] for e in refreshes()] == [200] * len(used)
+    assert len(set(used)) == len(used)  # no refresh token was presented twice: no reuse
+    for tab in (None, second):
+        with browser_page.in_tab(tab) if tab is not None else nullcontext():
+            assert browser_page.text("#who") == "Signed in as Alice Liddell"
+            browser_page.click("#call-api")
+            browser_page.wait_text("#out", '"sub": "alice"')
