@@ -160,7 +160,7 @@ class Auth:
         at the provider, a public client with PKCE. ``popup_redirect_uri``: a second registered
         redirect URI for popup sign-in (a page like popup-callback.html). ``post_logout_redirect_uri``:
         where the provider sends the browser after ending its session (registered there).
-        ``storage``: "memory" (default), "session" or "shared" (see the module docstring).
+        ``storage``: "memory" (default), "session" or "shared" (see the README's lifecycle).
         ``refresh_margin``: seconds before expiry to refresh (at most half the token's lifetime).
         ``restore``: after a reload with "memory", sign in again without a page (prompt=none) when
         the provider session is alive. ``response_mode``: "query" or "fragment" for the code.
@@ -228,6 +228,7 @@ class Auth:
 
     @property
     def signed_in(self) -> bool:
+        """Whether this page holds tokens now."""
         return self._tokens is not None
 
     @property

@@ -1,0 +1,101 @@
+"""The spalab-auth package (web/client) as adopters get it: one py3-none-any wheel, built by
+the standard tooling, served by the SPA host at an immutable URL that changes with its sources."""
+
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from spalab.host.app import WEB_DIR, create_spa_app
+from spalab.host.package import build_wheel, source_digest
+
+CLIENT = WEB_DIR / "client"
+SETTINGS = {"issuer": "http://127.0.0.1:9000", "client_id": "spa-demo", "redirect_uri": "http://localhost:8000/"}
+
+
+@pytest.fixture(scope="module")
+def spa() -> TestClient:
+    return TestClient(create_spa_app(["http://127.0.0.1:9000"], SETTINGS), base_url="http://localhost:8000")
+
+
+def wheel_files(content: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        return {name: archive.read(name) for name in archive.namelist() if not name.endswith("RECORD")}
+
+
+def test_the_documented_build_command_makes_the_wheel_the_host_serves(tmp_path: Path) -> None:
+    """README: `python -m build --wheel web/client` (here without isolation: no download)."""
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(CLIENT)],
+        check=True,
+        capture_output=True,
+    )
+    (built,) = tmp_path.glob("*.whl")
+    served = build_wheel(CLIENT)
+    assert built.name == served.filename == f"spalab_auth-{served.version}-py3-none-any.whl"
+    assert wheel_files(built.read_bytes()) == wheel_files(served.content)
+
+
+def test_the_wheel_is_the_whole_package_and_nothing_else() -> None:
+    files = wheel_files(build_wheel(CLIENT).content)
+    modules = {name for name in files if name.endswith(".py")}
+    on_disk = {p.relative_to(CLIENT).as_posix() for p in (CLIENT / "spalab_auth").rglob("*.py")}
+    assert modules == on_disk
+    assert "spalab_auth/core/logout.py" in modules and "spalab_auth/auth.py" in modules
+    metadata = files[next(n for n in files if n.endswith("METADATA"))].decode()
+    assert "Name: spalab-auth" in metadata
+    assert "Requires-Dist" not in metadata  # pure Python, no dependencies: it runs on MicroPython too
+    assert not [n for n in files if "tests" in n or n.endswith((".pyc", ".pyi"))]
+
+
+def test_the_configs_name_the_wheel_at_its_immutable_url(spa: TestClient) -> None:
+    wheel = build_wheel(CLIENT)
+    for path in ("/pyscript.json", "/example/pyscript.json"):
+        assert spa.get(path).json()["packages"] == [wheel.url]
+    for path in ("/mpy.json", "/example/mpy.json"):
+        config = spa.get(path).json()
+        assert config["files"][wheel.url] == "./*" and "packages" not in config
+    response = spa.get(wheel.url)
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert wheel_files(response.content) == wheel_files(wheel.content)
+
+
+def test_the_url_changes_with_the_sources(tmp_path: Path) -> None:
+    """Immutable is only safe if an edited package gets a new URL."""
+    copy = tmp_path / "client"
+    subprocess.run(["cp", "-r", str(CLIENT), str(copy)], check=True)
+    before = source_digest(copy)
+    (copy / "spalab_auth" / "auth.py").write_text((copy / "spalab_auth" / "auth.py").read_text() + "\n# edited\n")
+    assert source_digest(copy) != before
+    assert build_wheel(copy).prefix != build_wheel(CLIENT).prefix
+
+
+@pytest.mark.parametrize(
+    "path", ["/pkg/spalab-auth/spalab_auth-0.1.0-py3-none-any.whl", "/pkg/spalab-auth@0.0.1/x.whl", "/pkg/"]
+)
+def test_other_package_urls_are_a_readable_404(spa: TestClient, path: str) -> None:
+    response = spa.get(path)
+    assert response.status_code == 404
+    assert build_wheel(CLIENT).url in response.text
+
+
+def test_the_version_is_one_value() -> None:
+    """__version__ is what the wheel, the configs and the changelog say."""
+    wheel = build_wheel(CLIENT)
+    init = (CLIENT / "spalab_auth" / "__init__.py").read_text()
+    assert f'__version__ = "{wheel.version}"' in init
+    assert f"## {wheel.version}" in (CLIENT / "CHANGELOG.md").read_text()
+    for config in (WEB_DIR / "pyscript.json", WEB_DIR / "example" / "pyscript.json"):
+        assert json.loads(config.read_text())["packages"] == [f"/pkg/spalab-auth/{wheel.filename}"]
+
+
+def test_the_readme_reference_is_the_docstrings_of_today() -> None:
+    script = WEB_DIR.parent / "scripts" / "client_reference.py"
+    result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
