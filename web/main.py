@@ -1,7 +1,7 @@
 """The demo SPA's entry point: wires the page's events to spa.signin.SpaApp.
 
-All logic lives in importable modules (spa/, oauth_client/); errors from any
-step are caught here, in one place, and shown in the page.
+The flows live in the spalab_auth package (Auth); spa/ tells them on the timeline.
+Errors from any step are caught here, in one place, and shown in the page.
 """
 
 import asyncio
@@ -22,22 +22,22 @@ except ImportError:
 
 settings = config.get("spalab", {})
 app = SpaApp(settings)
-session = app.session
+auth = app.auth
 STORAGE_NOTE = (
     "Tokens are kept in this tab's sessionStorage (opt-in): they survive a reload of this tab."
-    if session.keep
+    if app.keep
     else "Tokens are kept in memory only: reloading the page signs you out."
 )
 
 
 def render() -> None:
     ui.timeline(app.narrator.timeline.steps)
-    tokens = session.tokens
-    if tokens is None:
+    tokens, user = auth.tokens, auth.user
+    if tokens is None or user is None:
         ui.signed_out(STORAGE_NOTE)
         return
-    subject = str(session.profile.get("sub", "unknown"))
-    who = str(session.profile.get("name", subject)) + " (" + subject + ")"
+    subject = str(user.claims.get("sub", "unknown"))
+    who = str(user.claims.get("name", subject)) + " (" + subject + ")"
     shown = [("access_token", tokens.access_token)]
     if tokens.refresh_token:
         shown.append(("refresh_token", tokens.refresh_token))
@@ -45,7 +45,7 @@ def render() -> None:
         shown.append(("id_token", tokens.id_token))
     ui.signed_in(
         who,
-        FLOW_NAMES.get(session.response_type, session.response_type),
+        FLOW_NAMES.get(auth.response_type, auth.response_type),
         tokens.scopes,
         expiry_text(tokens),
         shown,
@@ -64,7 +64,7 @@ async def guarded(action: "Callable[..., Awaitable[Any]]", *args: object) -> "An
     ui.message("")
     try:
         return await action(*args)
-    except (OAuthClientError, browser.NetworkError, browser.PopupError) as error:
+    except OAuthClientError as error:  # every failure of the package, the network's and the popup's too
         ui.message(explain(error))
     except Exception as error:  # noqa: BLE001 - last resort: a bug must show in the page, not only the console
         ui.message("Unexpected error in the app (" + type(error).__name__ + "). Details are in the browser console.")
@@ -78,13 +78,8 @@ async def guarded(action: "Callable[..., Awaitable[Any]]", *args: object) -> "An
 
 
 async def sign_in(response_type: str, response_mode: str) -> None:
-    """Redirect sign-in, or popup sign-in (the popup is opened first, while the click still counts)."""
-    popup = browser.open_popup() if ui.chosen("signin-window") == "popup" else None
-    try:
-        await app.start(response_type, response_mode, popup)
-    finally:
-        if popup is not None:
-            popup.close()
+    """Redirect sign-in, or popup sign-in (the package opens the popup first, while the click still counts)."""
+    await app.sign_in(response_type, response_mode, ui.chosen("signin-window") == "popup")
 
 
 @when("click", "#signin-code")
@@ -129,13 +124,16 @@ def clear_timeline(event: object) -> None:
     render()
 
 
-async def boot() -> None:
-    ui.popup_available(app.popup_client is not None)
-    url = browser.take_callback_url()  # captured and scrubbed by boot.js before Python started
-    if url is not None:
-        await guarded(app.finish_callback, url)
-    else:
+def on_session_change(event: "Any") -> None:
+    """Signed out in another tab, or refreshed in the background: the page shows it at once."""
+    if event.type in ("signed_out", "refreshed"):
         render()
+
+
+async def boot() -> None:
+    ui.popup_available(app.popup_available)
+    auth.on(on_session_change)
+    await guarded(app.start)  # finishes a redirect sign-in that boot.js captured and scrubbed
     ui.ready(True)
     browser.mark("spalab:ready")
 

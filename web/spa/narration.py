@@ -131,12 +131,6 @@ class Narrator:
         ]
         self.save()
 
-    def sign_out(self, second_lookup: "str | None") -> "Step":
-        step = self.step("Sign out", "info", "Signing out.")
-        if second_lookup:
-            step["kv"].append(["RFC 8414 metadata", second_lookup])
-        return step
-
     def signed_out(self, step: "Step", report: SignOutReport) -> None:
         """Says "revoked" only if the provider confirmed it (messages.SignOutReport)."""
         step["status"], step["detail"] = report.status(), report.detail()

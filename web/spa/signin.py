@@ -1,46 +1,25 @@
-"""The SPA's sign-in orchestration: the client core's build/parse pairs, sent
-with fetch, each step told on the timeline (narration.py).
+"""The demo's sign-in: spalab_auth.Auth does every step; this module tells them on the
+timeline (narration.py) as the package's events arrive, and adds what only the demo shows:
+what each server saw, and whether the API still takes a token after sign-out.
 
-Per-sign-in state (state, code_verifier, nonce, response_mode) lives in
-sessionStorage keyed by state and is deleted as soon as the callback uses it;
-tokens live in memory unless the page is configured to keep them in
-sessionStorage (token_store.py; an explicit opt-in; never localStorage: docs/SECURITY.md C7).
+Per-sign-in state and tokens live where the package keeps them (sessionStorage for the
+transaction; tokens in memory unless the page opts into "token_storage": "sessionStorage";
+never localStorage: docs/SECURITY.md C7).
 """
 
-import json
-
-from spalab_auth import browser
+from spalab_auth import Auth, Event, NotSignedIn, browser
 from spalab_auth.core import (
-    CallbackResult,
-    ClientConfig,
     ConfigurationError,
-    HttpResponse,
-    ProviderMetadata,
-    RevocationError,
+    OAuthClientError,
     StateMismatch,
-    Transaction,
     build_api_request,
-    build_authorization_url,
-    build_code_exchange_request,
-    build_refresh_request,
-    build_revocation_request,
-    find_callback_states,
-    implicit_signature_inputs,
-    new_transaction,
     parse_api_response,
-    parse_callback,
-    parse_refresh_response,
-    parse_revocation_response,
-    parse_token_response,
-    validate_implicit_response,
 )
 from spalab_auth.explain import SignOutReport
-from spalab_auth.provider import Provider, verified
 
 from .narration import FLOW_NAMES, Narrator
 from .request_log import RequestLogs
 from .timeline import add_checks, shown
-from .token_store import TokenStore
 
 try:  # for static checkers only; MicroPython has no typing module
     from typing import Any
@@ -49,113 +28,112 @@ except ImportError:
 
 __all__ = ["FLOW_NAMES", "SpaApp"]
 
-TX_PREFIX = "tx:"
+# The pages the redirect part of a sign-in passes through, on each server.
+FRONT_CHANNEL = ("/", "/popup-callback.html", "/authorize", "/login", "/consent")
 
 
 class SpaApp:
     def __init__(self, settings: "dict[str, Any]") -> None:
-        self.client = ClientConfig.from_dict(settings)
-        # Popup sign-in returns to a second registered redirect URI: a tiny page without Python.
-        popup_uri = settings.get("popup_redirect_uri")
-        self.popup_client = None  # type: ClientConfig | None
-        if popup_uri:
-            self.popup_client = ClientConfig(self.client.issuer, self.client.client_id, popup_uri, self.client.scope)
+        self.auth = Auth(
+            str(settings.get("issuer", "")),
+            str(settings.get("client_id", "")),
+            str(settings.get("redirect_uri", "")),
+            str(settings.get("scope", "openid")),
+            popup_redirect_uri=settings.get("popup_redirect_uri"),
+            storage="session" if settings.get("token_storage") == "sessionStorage" else "memory",
+            # The demo shows every sign-in step by step: a reload starts signed out, as the page says.
+            restore=False,
+            allow_implicit=True,
+        )
         self.api_base = str(settings.get("api_base", ""))
         self.storage = browser.Storage("spalab:")
-        self.provider = Provider(self.client.issuer)
         self.narrator = Narrator(self.storage)
         self.request_logs = RequestLogs(settings.get("request_logs") or {}, self.storage)
-        self.session = TokenStore(self.storage, settings.get("token_storage") == "sessionStorage")
+        self.keep = self.auth.storage == "session"
+        self.pending = None  # type: dict[str, Any] | None
+        self.phase = ""
+        self.last_api_step = None  # type: dict[str, Any] | None
+        self.refresh_request = None  # type: Any
+        self.sign_out_step = None  # type: dict[str, Any] | None
+        self.auth.on(self.narrate)
 
-    # --- starting a sign-in -------------------------------------------------------
+    @property
+    def popup_available(self) -> bool:
+        return self.auth.popup_client is not None
 
-    async def start(self, response_type: str, response_mode: str, popup: "Any" = None) -> None:
-        """Redirects this page to the provider or, given an open `popup` (browser.open_popup),
-        signs in there while this page stays booted, and finishes the sign-in here."""
-        client = self.client if popup is None else self.popup_client
-        if client is None:  # the page offers the popup only when popup_redirect_uri is configured
-            raise ConfigurationError("no popup_redirect_uri", reason="no_popup_redirect_uri")
-        self.narrator.timeline.clear()
-        metadata = await self.provider.discover()
-        self.narrator.discovery(self.client.issuer)
-        tx = new_transaction(client, response_type, response_mode, browser.random_bytes, browser.now())
-        self.storage.set(TX_PREFIX + tx.state, tx.to_json())
-        url = build_authorization_url(metadata, client, tx)
-        await self.request_logs.mark()
-        self.narrator.authorization_request(tx, url, popup is not None)
-        if popup is None:
-            browser.navigate(url)
-            return
-        browser.popup_navigate(popup, url)
-        await self.provider.keys()  # fetched while the visitor is at the provider, off the path after the callback
-        await self.finish_callback(await browser.popup_callback(popup), "popup")
+    # --- the package's events, told on the timeline ----------------------------------------
 
-    def client_for(self, tx: Transaction) -> ClientConfig:
-        """The registration the transaction was started with (redirect or popup)."""
-        if self.popup_client is not None and tx.redirect_uri == self.popup_client.redirect_uri:
-            return self.popup_client
-        return self.client
+    def narrate(self, event: Event) -> "Any":
+        kind, data, narrator = event.type, event.data, self.narrator
+        if kind == "discovery":
+            narrator.discovery(data["issuer"])
+        elif kind == "authorization_request":
+            narrator.authorization_request(data["transaction"], data["url"], data["popup"])
+            return self.request_logs.mark()  # awaited by the package before the page leaves
+        elif kind == "callback":
+            self.phase = ""
+            narrator.redirect_back(data["url"], data["via"])
+            self.show_server_views(FRONT_CHANNEL)
+        elif kind == "callback_checks":
+            narrator.response_checks(data["checks"])
+            self.phase = "implicit" if data["response_type"] != "code" else ""
+        elif kind == "token_request":
+            self.pending = narrator.token_request(data["request"])
+        elif kind == "tokens":
+            self._tokens(data)
+        elif kind == "userinfo":
+            narrator.userinfo(data["endpoint"], data["profile"])
+        elif kind == "api_request":
+            self.last_api_step = narrator.api_call(data["request"], data["response"], data["access_token"])
+        elif kind == "refresh_request":
+            self.refresh_request = data["request"]
+        elif kind == "refreshed" and self.refresh_request is not None:
+            narrator.refreshed(self.refresh_request, data["old"], data["tokens"])
+        elif kind == "revocation" and self.sign_out_step is not None:
+            token, hint, outcome = data["token"], data["hint"], data["outcome"]
+            line = ["not revoked " + hint if outcome else "revoked " + hint, outcome or shown(hint, token)]
+            self.sign_out_step["kv"].append(line)
+        elif kind == "error":
+            self._failed(data["error"])
+        narrator.save()
+        return None
 
-    # --- the callback ---------------------------------------------------------------
-
-    async def finish_callback(self, url: str, via: str = "redirect") -> None:
-        """`via`: "redirect" (boot.js captured and cleaned the URL before Python started) or
-        "popup" (popup-callback.html cleaned its own URL and handed it over)."""
-        self.narrator.redirect_back(url, via)
-        tx = self._take_transaction(url)
-        self.show_server_views(("/", "/popup-callback.html", "/authorize", "/login", "/consent"))
-        metadata = await self.provider.discover()
-        try:
-            result = parse_callback(url, tx, metadata, browser.now())
-        finally:
-            self.narrator.save()
-        self.narrator.response_checks(result.checks)
-        if tx.response_type == "code":
-            await self._exchange(tx, result.code or "", self.client_for(tx))
+    def _tokens(self, data: "dict[str, Any]") -> None:
+        tokens = data["tokens"]
+        if data["response_type"] == "code" and self.pending is not None:
+            self.narrator.tokens_received(self.pending, tokens)
+            self.pending = None
+            self.show_server_views(("/token",))
         else:
-            await self._accept_implicit(tx, result)
-        self.narrator.save()
+            step = self.narrator.implicit_checks()
+            add_checks(step, tokens.checks[data.get("callback_checks", 0) :])
 
-    def _take_transaction(self, url: str) -> Transaction:
-        """docs/SECURITY.md C1/C3: the transaction is found by state and used at most once."""
-        for state in find_callback_states(url):
-            stored = self.storage.get(TX_PREFIX + state)
-            if stored is not None:
-                self.storage.remove(TX_PREFIX + state)
-                return Transaction.from_json(stored)
-        with self.narrator.failure_recorded(self.narrator.unknown_state()):
-            raise StateMismatch(
-                "no transaction for this state", reason="unknown_state", parameter="state", checks=[("state", "failed")]
-            )
+    def _failed(self, error: OAuthClientError) -> None:
+        """Marks the step that was running failed, with the checks the error carries."""
+        if isinstance(error, StateMismatch) and error.reason == "unknown_state":
+            self.narrator.unknown_state()
+        elif self.pending is not None:
+            add_checks(self.pending, error.checks or [("token response", "failed")])
+            self.pending["status"] = "fail"
+            self.pending = None
+        elif self.phase == "implicit":  # the tokens of an implicit response failed their checks
+            step = self.narrator.implicit_checks()
+            add_checks(step, error.checks)
+            step["status"] = "fail"
+        self.phase = ""
 
-    async def _exchange(self, tx: Transaction, code: str, client: ClientConfig) -> None:
-        metadata = await self.provider.discover()
-        request = build_code_exchange_request(metadata, client, tx, code)
-        step = self.narrator.token_request(request)
-        response = await browser.send(request)
-        verifier = await self.provider.verifier_for(_id_tokens(response))
-        with self.narrator.failure_recorded(step, [("token response", "failed")]):
-            tokens = parse_token_response(
-                response, metadata, client, browser.now(), tx, await self.provider.keys(), verifier
-            )
-        self.narrator.tokens_received(step, tokens)
-        self.show_server_views(("/token",))
-        self.session.signed_in(tokens, tx.response_type)
+    # --- what the page asks for -------------------------------------------------------------
 
-    async def _accept_implicit(self, tx: Transaction, result: CallbackResult) -> None:
-        metadata, jwks = await self.provider.discover(), await self.provider.keys()
-        verifier = await verified(implicit_signature_inputs(result, jwks))
-        step = self.narrator.implicit_checks()
-        with self.narrator.failure_recorded(step):
-            tokens = validate_implicit_response(
-                result, metadata, self.client_for(tx), tx, browser.now(), jwks, verifier
-            )
-        add_checks(step, tokens.checks[len(result.checks) :])
-        self.session.signed_in(tokens, tx.response_type)
-        if tokens.id_token_claims is None:
-            await self._load_profile()
+    async def start(self) -> None:
+        """At start-up: finishes a redirect sign-in (boot.js captured and cleaned the URL)."""
+        await self.auth.start()
 
-    # --- what the servers saw -------------------------------------------------------
+    async def sign_in(self, response_type: str, response_mode: str, popup: bool = False) -> None:
+        """Redirects this page to the provider or, with `popup`, signs in in a popup window
+        while this page stays booted (the package opens it first, while the click counts)."""
+        self.narrator.timeline.clear()
+        implicit = None if response_type == "code" else response_type
+        await self.auth.sign_in(popup, response_mode, None, implicit)
 
     def show_server_views(self, paths: "tuple[str, ...]") -> None:
         """Adds a "What the servers saw" step here, in its place on the timeline; its entries
@@ -170,32 +148,20 @@ class SpaApp:
         self.narrator.save()
         return True
 
-    # --- using the session ------------------------------------------------------------
-
-    async def _load_profile(self) -> None:
-        """Without an id_token the app learns who signed in from userinfo (OIDC Core §5.3)."""
-        endpoint = (await self.provider.discover()).userinfo_endpoint
-        if not endpoint:
-            return
-        request = build_api_request(endpoint, self.session.current().access_token)
-        profile = parse_api_response(await browser.send(request))
-        self.narrator.userinfo(endpoint, profile)
-        self.session.profile = profile if isinstance(profile, dict) else {}
-
     async def _api_url(self, path: str) -> str:
         # Against another provider the one protected resource we know is its userinfo endpoint.
         if self.api_base:
             return self.api_base + path
-        endpoint = (await self.provider.discover()).userinfo_endpoint
+        endpoint = (await self.auth.metadata()).userinfo_endpoint
         if not endpoint:
             raise ConfigurationError("no api_base and no userinfo endpoint", reason="no_api")
         return endpoint
 
     async def call_api(self, path: str = "/contacts") -> object:
-        access_token = self.session.current().access_token
-        request = build_api_request(await self._api_url(path), access_token)
-        response = await browser.send(request)
-        step = self.narrator.api_call(request, response, access_token)
+        response = await self.auth.fetch(await self._api_url(path))
+        step = self.last_api_step
+        if step is None:
+            return parse_api_response(response)
         with self.narrator.failure_recorded(step):
             data = parse_api_response(response)
         step["status"] = "ok"
@@ -203,32 +169,22 @@ class SpaApp:
         return data
 
     async def refresh(self) -> None:
-        old, metadata = self.session.current(), await self.provider.discover()
-        request = build_refresh_request(metadata, self.client, old.refresh_token or "")
-        response = await browser.send(request)
-        verifier = await self.provider.verifier_for(_id_tokens(response))
-        tokens = parse_refresh_response(
-            response, metadata, self.client, old, browser.now(), await self.provider.keys(), verifier
-        )
-        self.session.signed_in(tokens, self.session.response_type)
-        self.narrator.refreshed(request, old, tokens)
+        await self.auth.refresh()
 
     async def sign_out(self) -> SignOutReport:
-        """Drops the tokens here first (whatever fails later, the visitor is signed out), revokes
-        them (RFC 7009) where the provider offers it, then shows whether the API still accepts the
-        old access token, where there is an API to ask."""
-        tokens = self.session.current()
-        self.session.signed_out()
-        metadata = await self.provider.with_revocation()
-        report = SignOutReport(metadata.revocation_endpoint, tokens.expires_in(browser.now()))
-        step = self.narrator.sign_out(self.provider.second_lookup)
-        for token, hint in ((tokens.refresh_token, "refresh_token"), (tokens.access_token, "access_token")):
-            if token and metadata.revocation_endpoint:
-                outcome = await self._revoke(metadata, token, hint)
-                (report.failed if outcome else report.revoked).append(hint)
-                step["kv"].append(
-                    ["not revoked " + hint if outcome else "revoked " + hint, outcome or shown(hint, token)]
-                )
+        """The package drops the tokens, then revokes them; the demo then shows whether the API
+        still accepts the old access token, where there is an API to ask. The provider session
+        stays (end_session=False): the demo's next sign-in shows the consent it remembers."""
+        tokens = self.auth.tokens
+        if tokens is None:
+            raise NotSignedIn("no tokens")
+        self.sign_out_step = step = self.narrator.step("Sign out", "info", "Signing out.")
+        try:
+            report = await self.auth.sign_out(end_session=False)
+        finally:
+            self.sign_out_step = None
+        if self.auth.provider.second_lookup:
+            step["kv"].insert(0, ["RFC 8414 metadata", self.auth.provider.second_lookup])
         try:
             after = await browser.send(build_api_request(await self._api_url("/me"), tokens.access_token))
         except (ConfigurationError, browser.NetworkError):
@@ -238,23 +194,3 @@ class SpaApp:
             step["kv"].append(["API with the old access token", "HTTP " + str(after.status)])
         self.narrator.signed_out(step, report)
         return report
-
-    async def _revoke(self, metadata: ProviderMetadata, token: str, hint: str) -> str:
-        """Why the provider did not confirm the revocation (RFC 7009 §2.2); empty when it did."""
-        request = build_revocation_request(metadata, self.client, token, hint)
-        try:
-            parse_revocation_response(await browser.send(request))
-        except RevocationError as error:
-            return "HTTP " + str(error.status) + (" " + error.error if error.error else "")
-        except browser.NetworkError:
-            return "unreachable"
-        return ""
-
-
-def _id_tokens(response: HttpResponse) -> "list[str]":
-    try:
-        data = json.loads(response.body)
-    except ValueError:
-        return []
-    token = data.get("id_token") if isinstance(data, dict) and response.status == 200 else None
-    return [token] if isinstance(token, str) else []

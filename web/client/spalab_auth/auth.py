@@ -124,8 +124,9 @@ class Event:
 
     signed_in, refreshed, signed_out (data["reason"]: "user", "other_tab", "refresh_failed",
     "restore_failed", "provider"), error (data["error"]), and the steps of a flow, for pages
-    that show them: discovery, authorization_request, callback, callback_checks,
-    token_request, tokens, refresh_request, api_request, revocation, end_session."""
+    that show them: discovery, authorization_request (a listener may return an awaitable:
+    the page leaves once it is done), callback, callback_checks, token_request, tokens,
+    userinfo, refresh_request, api_request, revocation, end_session."""
 
     __slots__ = ("type", "data")
 
@@ -303,13 +304,15 @@ class Auth:
                 if not self.allow_implicit:
                     raise ConfigurationError("the implicit flow is switched off", reason="implicit_not_allowed")
                 response_type, mode = implicit, "fragment"
-            metadata = await self._discover()
+            metadata = await self.provider.discover()
+            self._emit("discovery", issuer=self.client.issuer)
             tx = new_transaction(client, response_type, mode, browser.random_bytes, browser.now())
             url = build_authorization_url(metadata, client, tx, prompt)
             self._store.set("tx:" + tx.state, tx.to_json())
             if prompt == "none":
                 self._store.set("silent:" + tx.state, "1")
-            self._emit("authorization_request", transaction=tx, url=url, popup=window is not None)
+            # A listener may return an awaitable here: the page leaves only once it is done.
+            await self._announce("authorization_request", transaction=tx, url=url, popup=window is not None)
             if window is None:
                 browser.navigate(url)
                 await _forever()
@@ -336,7 +339,7 @@ class Auth:
         self._emit("callback", url=url, via=via)
         try:
             tx, silent = self._take_transaction(url)
-            metadata = await self._discover()
+            metadata = await self.provider.discover()
             try:
                 result = parse_callback(url, tx, metadata, browser.now())
             except AuthorizationDenied as error:
@@ -344,7 +347,7 @@ class Auth:
                     self._emit("signed_out", reason="restore_failed")
                     return
                 raise
-            self._emit("callback_checks", checks=result.checks)
+            self._emit("callback_checks", checks=result.checks, response_type=tx.response_type)
             if tx.response_type == "code":
                 tokens = await self._exchange(tx, result.code or "", self._client_for(tx), metadata)
             else:
@@ -396,15 +399,14 @@ class Auth:
 
     async def _load_profile(self) -> None:
         """Without an id_token the app learns who signed in from userinfo (OIDC Core §5.3)."""
-        endpoint = (await self._discover()).userinfo_endpoint
+        endpoint = (await self.provider.discover()).userinfo_endpoint
         tokens = self._tokens
         if not endpoint or tokens is None:
             return
         request = build_api_request(endpoint, tokens.access_token)
-        response = await browser.send(request)
-        self._emit("api_request", request=request, response=response, access_token=tokens.access_token)
-        profile = parse_api_response(response)
+        profile = parse_api_response(await browser.send(request))
         self._claims = profile if isinstance(profile, dict) else {}
+        self._emit("userinfo", endpoint=endpoint, profile=self._claims)
 
     # --- using the session ----------------------------------------------------------------
 
@@ -450,7 +452,7 @@ class Auth:
             return self._current()
         self._refreshing = asyncio.Event()
         try:
-            metadata = await self._discover()
+            metadata = await self.provider.discover()
             request = build_refresh_request(metadata, self.client, tokens.refresh_token or "")
             self._emit("refresh_request", request=request, old=tokens)
             try:
@@ -680,20 +682,25 @@ class Auth:
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    async def _discover(self) -> ProviderMetadata:
-        first = self.provider.metadata is None
-        metadata = await self.provider.discover()
-        if first:
-            self._emit("discovery", issuer=self.client.issuer)
-        return metadata
+    async def metadata(self) -> ProviderMetadata:
+        """The provider's validated discovery document (fetched once per page load)."""
+        return await self.provider.discover()
 
-    def _emit(self, kind: str, **data: "Any") -> None:
+    async def _announce(self, kind: str, **data: "Any") -> None:
+        """_emit, then waits for what the listeners returned that can be awaited."""
+        for result in self._emit(kind, **data):
+            if hasattr(result, "send"):  # a coroutine, on CPython/Pyodide and on MicroPython
+                await result
+
+    def _emit(self, kind: str, **data: "Any") -> "list[Any]":
         event = Event(kind, data)
+        results = []
         for listener in list(self._listeners):
             try:
-                listener(event)
+                results.append(listener(event))
             except Exception as error:  # noqa: BLE001 - a page's listener must not break a sign-in
                 print("spalab_auth: a listener failed on " + kind + ": " + type(error).__name__)
+        return results
 
 
 async def _forever() -> None:
