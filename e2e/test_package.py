@@ -153,3 +153,27 @@ def test_two_tabs_share_one_refresh_and_both_stay_signed_in(
             assert browser_page.text("#who") == "Signed in as Alice Liddell"
             browser_page.click("#call-api")
             browser_page.wait_text("#out", '"sub": "alice"')
+    # Sign-out in one tab signs out the other at once: told, not found out by a refused refresh.
+    signing_out = last_seq(short_lived)
+    browser_page.click("#sign-out")
+    with browser_page.in_tab(second):
+        browser_page.wait_visible("#sign-in", timeout=5)
+        assert browser_page.text("#who") == "Signed out"
+    browser_page.wait_url(lambda url: url == page, "back from the provider's sign-out")
+    assert not provider_saw(short_lived, "/token", signing_out)
+
+
+@journey(
+    "package-logout-state",
+    "Example app ({runtime}): a forged return from sign-out",
+    "refused: the state is not the one this tab sent",
+    "RP-Initiated Logout 1.0 §3",
+)
+def test_a_logout_return_with_another_state_is_refused(browser_page: Browser, demo: Demo, runtime: str) -> None:
+    page = demo.spa + PAGES[runtime]
+    open_example(browser_page, page)
+    # This tab is waiting for the provider's sign-out to come back with state "sent".
+    browser_page.evaluate('sessionStorage.setItem("spalab_auth:spa-demo:logout", "sent")')
+    browser_page.goto(page + "?state=forged")
+    browser_page.wait_text("#out", "state check failed")
+    assert browser_page.url == page  # cleaned all the same
