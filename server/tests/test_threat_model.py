@@ -51,6 +51,7 @@ def named_tests() -> list[str]:
 
 @pytest.fixture(scope="module", autouse=True)
 def client_core_importable() -> None:
+    sys.path.insert(0, str(ROOT / "web" / "client"))
     sys.path.insert(0, str(ROOT / "web"))
 
 

@@ -1,2 +1,2 @@
-"""The demo SPA's browser shell: everything between the page and the portable
-client core in oauth_client/. Only browser.py and ui.py import `js`/`pyscript`."""
+"""The demo SPA's page: the timeline of what spalab_auth (web/client) does, what the
+servers saw, and rendering. Only ui.py imports `js`; the flows live in the package."""

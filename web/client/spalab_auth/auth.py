@@ -40,6 +40,7 @@ from .core import (
     build_end_session_url,
     build_refresh_request,
     build_revocation_request,
+    check_logout_return,
     find_callback_states,
     implicit_signature_inputs,
     logout_return_state,
@@ -198,7 +199,7 @@ class Auth:
         self._refreshing = None  # type: Any
         self._news = None  # type: Any
         name = PREFIX + issuer + "|" + client_id
-        # Which tab refreshes a shared session: the one holding this Web Lock (one at a time).
+        # docs/SECURITY.md C10: which tab refreshes a shared session: the one holding this Web Lock.
         self.refresher = storage != "shared" or not browser.has_web_locks()
         if not self.refresher:
             browser.hold_lock(name + ":refresher", self._became_refresher)
@@ -328,7 +329,7 @@ class Auth:
                 window.close()
 
     async def _sign_in_silently(self) -> None:
-        # The flag goes first: if this attempt fails in any way, the next load will not retry.
+        # docs/SECURITY.md C14: the flag goes first: if this attempt fails in any way, the next load will not retry.
         self._store.remove("active")
         try:
             await self.sign_in(prompt="none")
@@ -570,10 +571,11 @@ class Auth:
             return False
         self._store.remove("logout")
         browser.replace_url(base)
-        if returned != expected:
-            error = StateMismatch("logout state differs", reason="logout_state", parameter="state")
+        try:
+            check_logout_return(url, expected)  # docs/SECURITY.md C13
+        except StateMismatch as error:
             self._emit("error", error=error)
-            raise error
+            raise
         self._emit("signed_out", reason="provider")
         return True
 

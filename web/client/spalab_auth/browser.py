@@ -184,7 +184,7 @@ def _carries_response(part: str) -> bool:
 _captured = []  # type: list[str]
 
 
-def capture_callback() -> None:
+def capture_callback() -> None:  # docs/SECURITY.md C15
     """Takes an authorization response out of the address bar at once (history.replaceState),
     so the code or tokens do not sit there while the app starts; take_callback_url() hands
     it over. Runs when the package is imported. A page with an earlier scrub script
