@@ -8,13 +8,15 @@ per runtime, the wheel its only config entry) in Chromium, Firefox and WebKitGTK
   provider sees each refresh token used once (Web Locks + BroadcastChannel).
 """
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
 from drivers import Browser, journey
-from harness import Demo, start_demo
+from harness import ROOT, Demo, free_port, start_demo, wait_until_up
 from spa_page import authenticate
 
 pytestmark = pytest.mark.filterwarnings("ignore:setting remote_server_addr:DeprecationWarning")
@@ -177,3 +179,60 @@ def test_a_logout_return_with_another_state_is_refused(browser_page: Browser, de
     browser_page.goto(page + "?state=forged")
     browser_page.wait_text("#out", "state check failed")
     assert browser_page.url == page  # cleaned all the same
+
+
+@pytest.fixture(scope="session")
+def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """`spalab serve --issuer URL --client-id ID`: the SPA host alone, pointed at a provider it
+    knows only by discovery (here a separate `spalab provider`, client "my-spa")."""
+    folder = tmp_path_factory.mktemp("elsewhere")
+    spa_port, provider_port = free_port(), free_port()
+    spa, issuer = f"http://localhost:{spa_port}", f"http://127.0.0.1:{provider_port}"
+    pages = f'["{spa}/example/", "{spa}/example/mpy.html"]'
+    (folder / "provider.toml").write_text(
+        f'issuer = "{issuer}"\nrequest_log = true\n\n[[clients]]\nclient_id = "my-spa"\n'
+        f'redirect_uris = {pages}\npost_logout_redirect_uris = {pages}\ncors_origins = ["{spa}"]\n\n'
+        '[[users]]\nusername = "alice"\npassword = "wonderland"\nclaims = { name = "Alice Liddell" }\n'
+    )
+    command = [sys.executable, "-m", "spalab"]
+    provider = subprocess.Popen(
+        [*command, "provider", "--config", str(folder / "provider.toml"), "--port", str(provider_port)]
+        + ["--data-dir", str(folder), "--request-log"],
+        stdout=(folder / "provider.log").open("w"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    wait_until_up(issuer + "/.well-known/openid-configuration", provider, folder / "provider.log")
+    host = subprocess.Popen(
+        [*command, "serve", "--issuer", issuer, "--client-id", "my-spa", "--spa-port", str(spa_port)],
+        stdout=(folder / "host.log").open("w"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    wait_until_up(spa + "/", host, folder / "host.log")
+    yield Demo(spa, issuer, provider)
+    for process in (host, provider):
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@journey(
+    "package-elsewhere",
+    "Example app ({runtime}) against another provider (--issuer/--client-id)",
+    "signed in; userinfo answers; signed out at that provider",
+    "issue 10",
+)
+def test_the_example_app_works_against_a_provider_given_by_issuer(
+    browser_page: Browser, elsewhere: Demo, runtime: str
+) -> None:
+    browser_page.base_url = elsewhere.spa
+    page = elsewhere.spa + PAGES[runtime]
+    sign_in(browser_page, page)
+    assert browser_page.text("#who") == "Signed in as Alice Liddell"
+    browser_page.click("#call-api")  # the example's API there: the provider's userinfo endpoint
+    browser_page.wait_text("#out", '"sub": "alice"')
+    before = last_seq(elsewhere)
+    browser_page.click("#sign-out")
+    browser_page.wait_for(lambda: bool(provider_saw(elsewhere, "/end-session", before)), "the end-session request")
+    browser_page.wait_url(lambda url: url == page, "back on the app")
+    browser_page.wait_visible("#sign-in")
