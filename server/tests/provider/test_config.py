@@ -68,11 +68,13 @@ def test_builtin_demo_config_loads() -> None:
     """DESIGN.md: the demo's own config is valid, with the SPA origin filled in."""
     config = load_demo_config("http://127.0.0.1:9000", "http://localhost:8000")
     assert config.demo and config.request_log
+    pages = ("http://localhost:8000/example/", "http://localhost:8000/example/mpy.html")  # the example app's
     assert config.clients["spa-demo"].redirect_uris == (
         "http://localhost:8000/",
         "http://localhost:8000/popup-callback.html",
+        *pages,
     )
-    assert config.clients["spa-demo"].post_logout_redirect_uris == ("http://localhost:8000/",)
+    assert config.clients["spa-demo"].post_logout_redirect_uris == ("http://localhost:8000/", *pages)
     assert config.clients["baseline-oidc-client-ts"].redirect_uris == ("http://localhost:8000/baseline/",)
     assert not config.clients["baseline-oidc-client-ts"].is_confidential
     assert config.clients["confidential-demo"].is_confidential
