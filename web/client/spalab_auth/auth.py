@@ -668,9 +668,11 @@ class Auth:
             pass  # told through the events
 
     def _adopt(self, message: "dict[str, Any]") -> None:
-        """Another tab's tokens: taken when this tab has none, or when they replace ours."""
+        """Another tab's tokens: a sign-in's (or a greeting's answer) when this tab has none, or
+        a refresh's when they replace ours. A tab without tokens never takes a replacement: it
+        may have signed out this moment, with that refresh still on its way (C10)."""
         current = self._tokens
-        if current is not None and message.get("replaces") != current.refresh_token:
+        if message.get("replaces") != (current.refresh_token if current is not None else None):
             return
         try:
             tokens, response_type, claims = _from_record(message["record"])
