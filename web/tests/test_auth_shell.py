@@ -23,3 +23,29 @@ def test_a_tab_that_signs_out_does_not_take_the_refresh_another_tab_finishes_mea
 
         asyncio.run(run())
         assert not signing_out.signed_in
+
+
+def test_a_refused_refresh_of_tokens_dropped_meanwhile_leaves_the_new_session_alone() -> None:
+    """A refresh sent before a sign-out (the old refresh token is then revoked) comes back
+    invalid_grant after the visitor signed in again: the new session and the other tabs stay."""
+    with browser_page() as page:
+        tab, other = page.auth(), page.auth(refresher=False)
+        core = page.module.core
+        page.answer = lambda request: core.HttpResponse(400, {}, '{"error": "invalid_grant"}')
+
+        async def run() -> None:
+            tab._signed_in(page.tokens(0), "code")
+            other._signed_in(page.tokens(9), "code")
+            refreshing = asyncio.create_task(tab._refresh(tab.tokens))
+            await asyncio.sleep(0)
+            tab._signed_out("user")
+            tab._signed_in(page.tokens(1), "code")  # signed in again while the refresh was out
+            try:
+                await refreshing
+            except core.OAuthClientError:
+                pass
+            page.deliver()
+
+        asyncio.run(run())
+        assert tab.tokens is not None and tab.tokens.access_token == "at1"
+        assert other.signed_in

@@ -463,6 +463,8 @@ class Auth:
                     response, metadata, self.client, tokens, browser.now(), await self.provider.keys(), verifier
                 )
             except TokenEndpointError as error:
+                if tokens is not self._tokens:  # refused for tokens dropped meanwhile: not this session's end
+                    raise SessionEnded("signed out during the refresh", reason="signed_out") from None
                 self._emit("error", error=error)
                 self._signed_out("refresh_failed")
                 self._channel.post({"type": "signed_out"})
