@@ -2,6 +2,7 @@
 browser: the races between tabs, refreshes and sign-out that a browser test cannot time."""
 
 import asyncio
+from typing import Any
 
 from fake_browser import browser_page, token_answer
 
@@ -49,3 +50,29 @@ def test_a_refused_refresh_of_tokens_dropped_meanwhile_leaves_the_new_session_al
         asyncio.run(run())
         assert tab.tokens is not None and tab.tokens.access_token == "at1"
         assert other.signed_in
+
+
+def test_concurrent_refreshes_in_a_tab_that_does_not_refresh_share_the_one_answer() -> None:
+    """docs/SECURITY.md C10: two API calls at once in a tab that waits for the refreshing tab
+    both get the rotated tokens; neither waits out the timeout and fails."""
+    with browser_page() as page:
+        page.module.auth.WAIT_FOR_REFRESHER_SECONDS = 1.0
+        refresher, waiting = page.auth(), page.auth(refresher=False)
+        page.answer = lambda request: token_answer(1)
+
+        async def deliver_forever() -> None:
+            while True:
+                page.deliver()
+                await asyncio.sleep(0.001)
+
+        async def run() -> "list[Any]":
+            refresher._signed_in(page.tokens(0), "code")
+            waiting._signed_in(page.tokens(0), "code")
+            postman = asyncio.create_task(deliver_forever())
+            results = list(await asyncio.gather(waiting.refresh(), waiting.refresh(), return_exceptions=True))
+            postman.cancel()
+            return results
+
+        results = asyncio.run(run())
+        assert [getattr(result, "access_token", result) for result in results] == ["at1", "at1"]
+        assert len(page.requests) == 1

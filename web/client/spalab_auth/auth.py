@@ -198,6 +198,7 @@ class Auth:
         self._generation = 0  # bumped at every sign-in and sign-out: an old refresh timer stops
         self._refreshing = None  # type: Any
         self._news = None  # type: Any
+        self._asked = None  # type: Any  # the pending request to the refreshing tab, shared by its waiters
         name = PREFIX + issuer + "|" + client_id
         # docs/SECURITY.md C10: which tab refreshes a shared session: the one holding this Web Lock.
         self.refresher = storage != "shared" or not browser.has_web_locks()
@@ -637,12 +638,19 @@ class Auth:
             pass
 
     async def _wait_for_refresher(self, tokens: TokenSet) -> bool:
-        self._news = asyncio.Event()
-        self._channel.post({"type": "refresh"})
+        """Asks the refreshing tab once; concurrent callers (two API calls at once) wait for
+        the same answer rather than each for an event only the last one would see set."""
+        asked = self._asked
+        if asked is None:
+            asked = self._asked = asyncio.Event()
+            self._channel.post({"type": "refresh"})
         try:
-            await asyncio.wait_for(self._news.wait(), WAIT_FOR_REFRESHER_SECONDS)
+            await asyncio.wait_for(asked.wait(), WAIT_FOR_REFRESHER_SECONDS)
         except asyncio.TimeoutError:
             return False
+        finally:
+            if self._asked is asked:
+                self._asked = None
         return self._tokens is not None and self._tokens is not tokens
 
     def _became_refresher(self) -> None:
@@ -683,8 +691,9 @@ class Auth:
         self._claims = claims
         self._signed_in(tokens, response_type)
         self._emit("refreshed" if current is not None else "signed_in", tokens=tokens, user=self.user, shared=True)
-        if self._news is not None:
-            self._news.set()
+        for news in (self._news, self._asked):
+            if news is not None:
+                news.set()
 
     # --- plumbing ---------------------------------------------------------------------------
 
