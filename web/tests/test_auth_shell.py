@@ -76,3 +76,33 @@ def test_concurrent_refreshes_in_a_tab_that_does_not_refresh_share_the_one_answe
         results = asyncio.run(run())
         assert [getattr(result, "access_token", result) for result in results] == ["at1", "at1"]
         assert len(page.requests) == 1
+
+
+def test_the_refresh_timer_wakes_at_least_hourly_and_refreshes_only_when_due() -> None:
+    """A token that lives for weeks: JS setTimeout fires at once past 2**31 ms (24.8 days) and
+    MicroPython's asyncio raises OverflowError past 2**29 ms (6.2 days), so the timer must
+    never ask for such a sleep; waking early must not refresh."""
+    with browser_page() as page:
+        tab = page.auth()
+        slept = []  # type: list[float]
+
+        class Clock:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(asyncio, name)
+
+            async def sleep(self, seconds: float) -> None:
+                slept.append(seconds)
+                if len(slept) == 3:
+                    tab._generation += 1  # the session ends: the timer stops
+
+        async def run() -> None:
+            tab._tokens = page.tokens(0, lifetime=30 * 86400)
+            page.module.auth.asyncio = Clock()
+            try:
+                await tab._refresh_timer(tab._generation)
+            finally:
+                page.module.auth.asyncio = asyncio
+
+        asyncio.run(run())
+        assert slept and max(slept) <= 3600
+        assert page.requests == []

@@ -72,6 +72,9 @@ PREFIX = "spalab_auth:"
 ASK_TABS_SECONDS = 0.4
 # How long a tab that is not the refresher waits for the refresher's new tokens.
 WAIT_FOR_REFRESHER_SECONDS = 10.0
+# The refresh timer's longest sleep: JS setTimeout fires at once past 2**31 ms (24.8 days) and
+# MicroPython's asyncio raises OverflowError past 2**29 ms (6.2 days); a longer wait loops.
+TIMER_STEP_SECONDS = 3600
 
 
 class NotSignedIn(OAuthClientError):
@@ -510,8 +513,8 @@ class Auth:
             if tokens is None or not tokens.refresh_token or tokens.expires_at is None:
                 return
             due = tokens.expires_at - self._margin(tokens) - browser.now()
-            await asyncio.sleep(max(due, 1))
-            if generation != self._generation or tokens is not self._tokens:
+            await asyncio.sleep(min(max(due, 1), TIMER_STEP_SECONDS))
+            if generation != self._generation or tokens is not self._tokens or due > TIMER_STEP_SECONDS:
                 continue
             try:
                 await self._refresh(tokens)
