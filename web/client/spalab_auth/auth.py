@@ -534,7 +534,8 @@ class Auth:
         self._signed_out("user")
         self._channel.post({"type": "signed_out"})
         metadata = await self.provider.with_revocation()
-        report = SignOutReport(metadata.revocation_endpoint, tokens.expires_in(browser.now()) if tokens else None)
+        expires_in = tokens.expires_in(browser.now()) if tokens else None
+        report = SignOutReport(metadata.revocation_endpoint, expires_in, tokens is not None)
         if tokens is not None:
             for token, hint in ((tokens.refresh_token, "refresh_token"), (tokens.access_token, "access_token")):
                 if token and metadata.revocation_endpoint:
