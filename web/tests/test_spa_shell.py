@@ -146,3 +146,14 @@ def test_sign_out_with_every_token_revoked_says_so() -> None:
     report.api_status = 401
     assert report.status() == "ok"
     assert "revoked" in report.message() and "HTTP 401" in report.message()
+
+
+def test_sign_out_without_tokens_claims_no_unconfirmed_revocation() -> None:
+    """Signed out already (by another tab, a refused refresh): no token was sent anywhere,
+    so none "may stay valid" and no revocation "was not confirmed"."""
+    for endpoint in ("http://127.0.0.1:9000/revoke", None):
+        report = SignOutReport(endpoint, None, held=False)
+        assert report.status() == "info"
+        for text in (report.message(), report.detail()):
+            assert "nothing to revoke" in text
+            assert "did not confirm" not in text and "stay valid" not in text

@@ -72,6 +72,9 @@ PREFIX = "spalab_auth:"
 ASK_TABS_SECONDS = 0.4
 # How long a tab that is not the refresher waits for the refresher's new tokens.
 WAIT_FOR_REFRESHER_SECONDS = 10.0
+# The refresh timer's longest sleep: JS setTimeout fires at once past 2**31 ms (24.8 days) and
+# MicroPython's asyncio raises OverflowError past 2**29 ms (6.2 days); a longer wait loops.
+TIMER_STEP_SECONDS = 3600
 
 
 class NotSignedIn(OAuthClientError):
@@ -198,6 +201,7 @@ class Auth:
         self._generation = 0  # bumped at every sign-in and sign-out: an old refresh timer stops
         self._refreshing = None  # type: Any
         self._news = None  # type: Any
+        self._asked = None  # type: Any  # the pending request to the refreshing tab, shared by its waiters
         name = PREFIX + issuer + "|" + client_id
         # docs/SECURITY.md C10: which tab refreshes a shared session: the one holding this Web Lock.
         self.refresher = storage != "shared" or not browser.has_web_locks()
@@ -463,6 +467,8 @@ class Auth:
                     response, metadata, self.client, tokens, browser.now(), await self.provider.keys(), verifier
                 )
             except TokenEndpointError as error:
+                if tokens is not self._tokens:  # refused for tokens dropped meanwhile: not this session's end
+                    raise SessionEnded("signed out during the refresh", reason="signed_out") from None
                 self._emit("error", error=error)
                 self._signed_out("refresh_failed")
                 self._channel.post({"type": "signed_out"})
@@ -507,8 +513,8 @@ class Auth:
             if tokens is None or not tokens.refresh_token or tokens.expires_at is None:
                 return
             due = tokens.expires_at - self._margin(tokens) - browser.now()
-            await asyncio.sleep(max(due, 1))
-            if generation != self._generation or tokens is not self._tokens:
+            await asyncio.sleep(min(max(due, 1), TIMER_STEP_SECONDS))
+            if generation != self._generation or tokens is not self._tokens or due > TIMER_STEP_SECONDS:
                 continue
             try:
                 await self._refresh(tokens)
@@ -528,7 +534,8 @@ class Auth:
         self._signed_out("user")
         self._channel.post({"type": "signed_out"})
         metadata = await self.provider.with_revocation()
-        report = SignOutReport(metadata.revocation_endpoint, tokens.expires_in(browser.now()) if tokens else None)
+        expires_in = tokens.expires_in(browser.now()) if tokens else None
+        report = SignOutReport(metadata.revocation_endpoint, expires_in, tokens is not None)
         if tokens is not None:
             for token, hint in ((tokens.refresh_token, "refresh_token"), (tokens.access_token, "access_token")):
                 if token and metadata.revocation_endpoint:
@@ -635,12 +642,19 @@ class Auth:
             pass
 
     async def _wait_for_refresher(self, tokens: TokenSet) -> bool:
-        self._news = asyncio.Event()
-        self._channel.post({"type": "refresh"})
+        """Asks the refreshing tab once; concurrent callers (two API calls at once) wait for
+        the same answer rather than each for an event only the last one would see set."""
+        asked = self._asked
+        if asked is None:
+            asked = self._asked = asyncio.Event()
+            self._channel.post({"type": "refresh"})
         try:
-            await asyncio.wait_for(self._news.wait(), WAIT_FOR_REFRESHER_SECONDS)
+            await asyncio.wait_for(asked.wait(), WAIT_FOR_REFRESHER_SECONDS)
         except asyncio.TimeoutError:
             return False
+        finally:
+            if self._asked is asked:
+                self._asked = None
         return self._tokens is not None and self._tokens is not tokens
 
     def _became_refresher(self) -> None:
@@ -668,9 +682,11 @@ class Auth:
             pass  # told through the events
 
     def _adopt(self, message: "dict[str, Any]") -> None:
-        """Another tab's tokens: taken when this tab has none, or when they replace ours."""
+        """Another tab's tokens: a sign-in's (or a greeting's answer) when this tab has none, or
+        a refresh's when they replace ours. A tab without tokens never takes a replacement: it
+        may have signed out this moment, with that refresh still on its way (C10)."""
         current = self._tokens
-        if current is not None and message.get("replaces") != current.refresh_token:
+        if message.get("replaces") != (current.refresh_token if current is not None else None):
             return
         try:
             tokens, response_type, claims = _from_record(message["record"])
@@ -679,8 +695,9 @@ class Auth:
         self._claims = claims
         self._signed_in(tokens, response_type)
         self._emit("refreshed" if current is not None else "signed_in", tokens=tokens, user=self.user, shared=True)
-        if self._news is not None:
-            self._news.set()
+        for news in (self._news, self._asked):
+            if news is not None:
+                news.set()
 
     # --- plumbing ---------------------------------------------------------------------------
 

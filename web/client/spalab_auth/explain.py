@@ -76,11 +76,12 @@ class SignOutReport:
     provider's revocation endpoint confirmed (RFC 7009 §2.2: HTTP 200), never for a skipped
     or failed request: the visitor must learn which tokens still work, and for how long."""
 
-    __slots__ = ("endpoint", "expires_in", "revoked", "failed", "api_status")
+    __slots__ = ("endpoint", "expires_in", "revoked", "failed", "api_status", "held")
 
-    def __init__(self, endpoint: "str | None", expires_in: "int | None") -> None:
+    def __init__(self, endpoint: "str | None", expires_in: "int | None", held: bool = True) -> None:
         self.endpoint = endpoint
         self.expires_in = expires_in
+        self.held = held  # whether this page held tokens when the sign-out began
         self.revoked = []  # type: list[str]
         self.failed = []  # type: list[str]
         self.api_status = None  # type: int | None
@@ -97,6 +98,8 @@ class SignOutReport:
     def detail(self) -> str:
         if self.fully_revoked():
             return "Tokens revoked at the provider (RFC 7009) and dropped from memory."
+        if not self.held:
+            return self._not_revoked()
         return "Tokens dropped from memory. " + self._not_revoked()
 
     def message(self) -> str:
@@ -111,6 +114,8 @@ class SignOutReport:
         return "Signed out here; " + reason[0].lower() + reason[1:] + after
 
     def _not_revoked(self) -> str:
+        if not self.held:
+            return "No tokens were held here, so there was nothing to revoke."  # not "may stay valid"
         until = "until they expire" + ("" if self.expires_in is None else " (in " + str(self.expires_in) + " s)")
         if not self.endpoint:
             return "The provider offers no revocation endpoint, so the tokens stay valid " + until + "."

@@ -1,0 +1,190 @@
+"""A stand-in for the browser, so the package's shell (spalab_auth.auth) runs under pytest on
+CPython: `js` (sessionStorage, the address bar, BroadcastChannel, Web Locks), pyscript.ffi and
+pyodide.ffi. Several Auth objects of one test are the app's tabs: their channel messages wait
+in `page.messages` until `page.deliver()`, as a browser delivers them later, in another task.
+Nothing reaches the network: a test sets `page.answer` to reply to browser.send.
+
+`with browser_page() as page:` imports a fresh spalab_auth against the fakes and restores
+sys.modules afterwards, so no other test sees them."""
+
+import asyncio
+import contextlib
+import json
+import sys
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from client_support import metadata_document
+
+ORIGIN = "https://app.example.com"
+_FAKED = ("js", "pyscript", "pyscript.ffi", "pyodide", "pyodide.ffi")
+
+
+class _Object:
+    def __init__(self, **attributes: Any) -> None:
+        self.__dict__.update(attributes)
+
+
+class _SessionStorage:
+    def __init__(self) -> None:
+        self.items: dict[str, str] = {}
+
+    def getItem(self, key: str) -> "str | None":  # noqa: N802 - the DOM's name
+        return self.items.get(key)
+
+    def setItem(self, key: str, value: str) -> None:  # noqa: N802
+        self.items[key] = str(value)
+
+    def removeItem(self, key: str) -> None:  # noqa: N802
+        self.items.pop(key, None)
+
+    @property
+    def length(self) -> int:
+        return len(self.items)
+
+    def key(self, index: int) -> str:
+        return list(self.items)[index]
+
+
+class _Location:
+    def __init__(self, href: str) -> None:
+        self.href = self.pathname = self.search = self.hash = ""
+        self.go(href)
+
+    def go(self, href: str) -> None:
+        self.href = ORIGIN + href if href.startswith("/") else href
+        rest, _, fragment = self.href[len(ORIGIN) :].partition("#")
+        path, _, query = rest.partition("?")
+        self.pathname = path or "/"
+        self.search = "?" + query if query else ""
+        self.hash = "#" + fragment if fragment else ""
+
+    def assign(self, url: str) -> None:
+        raise AssertionError("the page left for " + url)
+
+
+class FakePage:
+    def __init__(self, href: str) -> None:
+        self.location = _Location(href)
+        self.storage = _SessionStorage()
+        self.channels: list[Any] = []
+        self.messages: list[tuple[Any, str]] = []
+        self.requests: list[Any] = []
+        self.answer: Callable[[Any], Any] | None = None
+        self.module = types.ModuleType("spalab_auth")
+
+    def deliver(self) -> None:
+        """Hands every posted message to the other tabs' channels, in order."""
+        while self.messages:
+            channel, data = self.messages.pop(0)
+            channel.onmessage(_Object(data=data))
+
+    def js(self) -> types.ModuleType:
+        page = self
+
+        class BroadcastChannel:
+            def __init__(self, name: str) -> None:
+                self.name = name
+                self.onmessage: Any = None
+                page.channels.append(self)
+
+            @classmethod
+            def new(cls, name: str) -> "BroadcastChannel":
+                return cls(name)
+
+            def postMessage(self, data: str) -> None:  # noqa: N802
+                for other in page.channels:
+                    if other is not self and other.name == self.name and other.onmessage is not None:
+                        page.messages.append((other, data))
+
+        module = types.ModuleType("js")
+        history = _Object(replaceState=lambda state, title, url: self.location.go(url))
+        module.__dict__.update(
+            window=_Object(location=self.location),
+            history=history,
+            sessionStorage=self.storage,
+            BroadcastChannel=BroadcastChannel,
+            navigator=_Object(locks=_Object(request=lambda name, granted: None)),
+            performance=_Object(mark=lambda name: None),
+            Promise=_Object(new=lambda executor: None),
+        )
+        return module
+
+    def auth(self, storage: str = "shared", refresher: bool = True) -> Any:
+        """An Auth of this app in a new tab; ``refresher``: it holds the Web Lock."""
+        tab = self.module.Auth(
+            metadata_document()["issuer"],
+            "spalab-spa",
+            ORIGIN + "/",
+            "openid",
+            storage=storage,
+            post_logout_redirect_uri=ORIGIN + "/",
+        )
+        tab.refresher = refresher
+        return tab
+
+    def tokens(self, number: int, lifetime: float = 3600) -> Any:
+        core, now = self.module.core, self.module.browser.now()
+        return core.TokenSet("at" + str(number), "Bearer", now, now + lifetime, ["openid"], "rt" + str(number))
+
+
+def token_answer(number: int) -> Any:
+    """What a token endpoint that rotates refresh tokens answers, the ``number``th time."""
+    from spalab_auth.core import HttpResponse
+
+    body = {"access_token": "at%d" % number, "token_type": "Bearer", "expires_in": 3600}
+    body["refresh_token"] = "rt%d" % number
+    return HttpResponse(200, {"content-type": "application/json"}, json.dumps(body))
+
+
+def _ours(name: str) -> bool:
+    return name in _FAKED or name == "spalab_auth" or name.startswith("spalab_auth.")
+
+
+@contextlib.contextmanager
+def browser_page(href: str = ORIGIN + "/") -> Iterator[FakePage]:
+    saved = {name: module for name, module in sys.modules.items() if _ours(name)}
+    for name in saved:
+        del sys.modules[name]
+    page = FakePage(href)
+    ffi = types.ModuleType("pyscript.ffi")
+    ffi.__dict__.update(create_proxy=lambda function: function, to_js=lambda value: value)
+    pyscript = types.ModuleType("pyscript")
+    pyscript.__dict__.update(ffi=ffi)
+    pyodide_ffi = types.ModuleType("pyodide.ffi")
+    pyodide_ffi.__dict__.update(JsException=type("JsException", (Exception,), {}))
+    pyodide = types.ModuleType("pyodide")
+    pyodide.__dict__.update(ffi=pyodide_ffi)
+    sys.modules.update(
+        {"js": page.js(), "pyscript": pyscript, "pyscript.ffi": ffi, "pyodide": pyodide, "pyodide.ffi": pyodide_ffi}
+    )
+    try:
+        import spalab_auth
+
+        page.module = spalab_auth
+        metadata = spalab_auth.core.ProviderMetadata(metadata_document())
+
+        async def discover(provider: Any) -> Any:
+            return metadata
+
+        async def keys(provider: Any) -> Any:
+            return {"keys": []}
+
+        async def send(request: Any) -> Any:
+            page.requests.append(request)
+            await asyncio.sleep(0.01)  # an answer comes later, after other tasks ran
+            if page.answer is None:
+                raise AssertionError("unexpected request to " + request.url)
+            return page.answer(request)
+
+        provider = spalab_auth.provider.Provider
+        provider.discover = discover  # type: ignore[method-assign,assignment]
+        provider.with_revocation = discover  # type: ignore[method-assign,assignment]
+        provider.keys = keys  # type: ignore[method-assign,assignment]
+        spalab_auth.browser.send = send
+        yield page
+    finally:
+        for name in [name for name in sys.modules if _ours(name)]:
+            del sys.modules[name]
+        sys.modules.update(saved)

@@ -1,0 +1,108 @@
+"""The package's shell (spalab_auth.auth) on CPython, against fake_browser's stand-in for the
+browser: the races between tabs, refreshes and sign-out that a browser test cannot time."""
+
+import asyncio
+from typing import Any
+
+from fake_browser import browser_page, token_answer
+
+
+def test_a_tab_that_signs_out_does_not_take_the_refresh_another_tab_finishes_meanwhile() -> None:
+    """docs/SECURITY.md C10: sign-out in one tab is final there, even with a shared refresh in flight."""
+    with browser_page() as page:
+        signing_out, refresher = page.auth(refresher=False), page.auth()
+        page.answer = lambda request: token_answer(1)
+
+        async def run() -> None:
+            signing_out._signed_in(page.tokens(0), "code")
+            refresher._signed_in(page.tokens(0), "code")
+            refreshing = asyncio.create_task(refresher._refresh(refresher.tokens))
+            await asyncio.sleep(0)  # the refresh request is on its way
+            await signing_out.sign_out(end_session=False)
+            await refreshing  # rotated, and handed to the other tabs before they heard of the sign-out
+            page.deliver()
+
+        asyncio.run(run())
+        assert not signing_out.signed_in
+
+
+def test_a_refused_refresh_of_tokens_dropped_meanwhile_leaves_the_new_session_alone() -> None:
+    """A refresh sent before a sign-out (the old refresh token is then revoked) comes back
+    invalid_grant after the visitor signed in again: the new session and the other tabs stay."""
+    with browser_page() as page:
+        tab, other = page.auth(), page.auth(refresher=False)
+        core = page.module.core
+        page.answer = lambda request: core.HttpResponse(400, {}, '{"error": "invalid_grant"}')
+
+        async def run() -> None:
+            tab._signed_in(page.tokens(0), "code")
+            other._signed_in(page.tokens(9), "code")
+            refreshing = asyncio.create_task(tab._refresh(tab.tokens))
+            await asyncio.sleep(0)
+            tab._signed_out("user")
+            tab._signed_in(page.tokens(1), "code")  # signed in again while the refresh was out
+            try:
+                await refreshing
+            except core.OAuthClientError:
+                pass
+            page.deliver()
+
+        asyncio.run(run())
+        assert tab.tokens is not None and tab.tokens.access_token == "at1"
+        assert other.signed_in
+
+
+def test_concurrent_refreshes_in_a_tab_that_does_not_refresh_share_the_one_answer() -> None:
+    """docs/SECURITY.md C10: two API calls at once in a tab that waits for the refreshing tab
+    both get the rotated tokens; neither waits out the timeout and fails."""
+    with browser_page() as page:
+        page.module.auth.WAIT_FOR_REFRESHER_SECONDS = 1.0
+        refresher, waiting = page.auth(), page.auth(refresher=False)
+        page.answer = lambda request: token_answer(1)
+
+        async def deliver_forever() -> None:
+            while True:
+                page.deliver()
+                await asyncio.sleep(0.001)
+
+        async def run() -> "list[Any]":
+            refresher._signed_in(page.tokens(0), "code")
+            waiting._signed_in(page.tokens(0), "code")
+            postman = asyncio.create_task(deliver_forever())
+            results = list(await asyncio.gather(waiting.refresh(), waiting.refresh(), return_exceptions=True))
+            postman.cancel()
+            return results
+
+        results = asyncio.run(run())
+        assert [getattr(result, "access_token", result) for result in results] == ["at1", "at1"]
+        assert len(page.requests) == 1
+
+
+def test_the_refresh_timer_wakes_at_least_hourly_and_refreshes_only_when_due() -> None:
+    """A token that lives for weeks: JS setTimeout fires at once past 2**31 ms (24.8 days) and
+    MicroPython's asyncio raises OverflowError past 2**29 ms (6.2 days), so the timer must
+    never ask for such a sleep; waking early must not refresh."""
+    with browser_page() as page:
+        tab = page.auth()
+        slept = []  # type: list[float]
+
+        class Clock:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(asyncio, name)
+
+            async def sleep(self, seconds: float) -> None:
+                slept.append(seconds)
+                if len(slept) == 3:
+                    tab._generation += 1  # the session ends: the timer stops
+
+        async def run() -> None:
+            tab._tokens = page.tokens(0, lifetime=30 * 86400)
+            page.module.auth.asyncio = Clock()
+            try:
+                await tab._refresh_timer(tab._generation)
+            finally:
+                page.module.auth.asyncio = asyncio
+
+        asyncio.run(run())
+        assert slept and max(slept) <= 3600
+        assert page.requests == []
