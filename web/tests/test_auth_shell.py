@@ -4,6 +4,7 @@ browser: the races between tabs, refreshes and sign-out that a browser test cann
 import asyncio
 from typing import Any
 
+from client_support import metadata_document
 from fake_browser import browser_page, token_answer
 
 
@@ -106,3 +107,85 @@ def test_the_refresh_timer_wakes_at_least_hourly_and_refreshes_only_when_due() -
         asyncio.run(run())
         assert slept and max(slept) <= 3600
         assert page.requests == []
+
+
+def test_only_a_response_to_this_tabs_own_sign_in_is_taken_from_the_address_bar() -> None:
+    """docs/SECURITY.md C15: an app's own ?state=…&code=… (or a crafted link) stays untouched and
+    start() does not fail on it; a response whose state names a pending transaction is taken."""
+    with browser_page("https://app.example.com/?state=CA&code=42") as page:
+        browser = page.module.browser
+        browser._captured.clear()
+        browser.capture_callback()
+        assert page.location.href.endswith("/?state=CA&code=42")
+        tab = page.auth(storage="memory")
+        assert asyncio.run(tab.start()) is None
+
+        page.storage.setItem("spalab_auth:spalab-spa:tx:mine", "{}")
+        page.location.go("/?code=c&state=mine&iss=x")
+        browser.capture_callback()
+        assert page.location.href == "https://app.example.com/"
+        assert browser.take_callback_url() == "https://app.example.com/?code=c&state=mine&iss=x"
+
+
+def test_a_sign_out_abandoned_long_ago_does_not_claim_the_apps_own_state() -> None:
+    """docs/SECURITY.md C13: the pending logout state expires; an app's ?state= later is its own."""
+    with browser_page("https://app.example.com/?state=app") as page:
+        tab = page.auth(storage="memory")
+        old = page.module.browser.now() - 2 * page.module.auth.LOGOUT_WAIT_SECONDS
+        page.storage.setItem("spalab_auth:spalab-spa:logout", '{"state": "sent", "at": %f}' % old)
+        assert tab._logout_returned() is False
+        assert "spalab_auth:spalab-spa:logout" not in page.storage.items
+        assert page.location.href.endswith("?state=app")
+
+
+def test_fetch_never_sends_the_token_over_plain_http() -> None:
+    """RFC 6750 §5.3: a bearer token goes to https (or loopback) only."""
+    with browser_page() as page:
+        tab = page.auth(storage="memory")
+        core = page.module.core
+
+        async def run() -> Any:
+            tab._signed_in(page.tokens(0), "code")
+            try:
+                await tab.fetch("http://api.example.com/me")
+            except core.ConfigurationError as error:
+                return error.reason
+            return None
+
+        assert asyncio.run(run()) == "insecure_url"
+        assert page.requests == []
+
+
+def test_a_new_sign_in_in_one_tab_replaces_the_others_session() -> None:
+    """docs/SECURITY.md C10: the app's tabs share one session, so the one refreshing tab keeps
+    every tab's tokens fresh; a sign-in elsewhere is adopted, not kept beside the old one."""
+    with browser_page() as page:
+        refresher, signing_in = page.auth(), page.auth(refresher=False)
+
+        async def run() -> None:
+            refresher._signed_in(page.tokens(0), "code")
+            signing_in._signed_in(page.tokens(5), "code", {"sub": "alice"})
+            signing_in._share(signin=True)
+            page.deliver()
+
+        asyncio.run(run())
+        assert refresher.tokens.refresh_token == "rt5"
+        assert refresher.user.sub == "alice"
+
+
+def test_abandoned_transactions_go_when_the_next_sign_in_starts() -> None:
+    """docs/SECURITY.md C3: the verifier of a sign-in never finished does not stay in storage."""
+    with browser_page() as page:
+        tab = page.auth(storage="memory")
+        module, now = page.module, page.module.browser.now()
+        client = module.core.ClientConfig(
+            module.core.ProviderMetadata(metadata_document()).issuer, "c", "https://app.example.com/"
+        )
+        fresh = module.core.new_transaction(client, "code", "query", lambda n: bytes(n), now)
+        stale = module.core.new_transaction(client, "code", "query", lambda n: bytes([1] * n), now - 3600)
+        page.storage.setItem("spalab_auth:spalab-spa:tx:fresh", fresh.to_json())
+        page.storage.setItem("spalab_auth:spalab-spa:tx:stale", stale.to_json())
+        page.storage.setItem("spalab_auth:spalab-spa:silent:stale", "1")
+        page.storage.setItem("spalab_auth:spalab-spa:tx:broken", "{")
+        tab._forget_abandoned_transactions()
+        assert sorted(page.storage.items) == ["spalab_auth:spalab-spa:tx:fresh"]

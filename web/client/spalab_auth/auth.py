@@ -67,9 +67,13 @@ RESPONSE_MODES = ("query", "fragment")
 IMPLICIT = ("token", "id_token token", "id_token")
 # OIDC Core §3.1.2.6: the answers to prompt=none that mean "not without the visitor".
 SILENT_REFUSALS = ("login_required", "consent_required", "interaction_required", "account_selection_required")
-PREFIX = "spalab_auth:"
+PREFIX = browser.TRANSACTIONS  # one prefix for all the package keeps in sessionStorage
 # How long a new tab of a "shared" app waits for another tab's tokens at start.
 ASK_TABS_SECONDS = 0.4
+# A refresh that found the provider unreachable is tried again this much later.
+RETRY_SECONDS = 30
+# How long a sign-out at the provider may take to come back with its state.
+LOGOUT_WAIT_SECONDS = 3600
 # How long a tab that is not the refresher waits for the refresher's new tokens.
 WAIT_FOR_REFRESHER_SECONDS = 10.0
 # The refresh timer's longest sleep: JS setTimeout fires at once past 2**31 ms (24.8 days) and
@@ -130,7 +134,11 @@ class Event:
     "restore_failed", "provider"), error (data["error"]), and the steps of a flow, for pages
     that show them: discovery, authorization_request (a listener may return an awaitable:
     the page leaves once it is done), callback, callback_checks, token_request, tokens,
-    userinfo, refresh_request, api_request, revocation, end_session."""
+    userinfo, refresh_request, api_request, revocation, end_session.
+
+    ``data`` carries the real values (the callback URL, the code, the tokens, the
+    transaction with its verifier): a listener that shows them must shorten them, and
+    none should log or store them (spalab's demo shows the first characters only)."""
 
     __slots__ = ("type", "data")
 
@@ -201,6 +209,8 @@ class Auth:
         self._generation = 0  # bumped at every sign-in and sign-out: an old refresh timer stops
         self._refreshing = None  # type: Any
         self._news = None  # type: Any
+        self._told = None  # type: Any
+        self._orphans = []  # type: list[TokenSet]
         self._asked = None  # type: Any  # the pending request to the refreshing tab, shared by its waiters
         name = PREFIX + issuer + "|" + client_id
         # docs/SECURITY.md C10: which tab refreshes a shared session: the one holding this Web Lock.
@@ -267,14 +277,14 @@ class Auth:
         The address bar is already clean: the package took the response out when imported.
         A failed callback raises its OAuthClientError (and the page stays signed out)."""
         url = browser.take_callback_url()
+        if url is None and self._logout_returned():
+            return None
+        if self.storage == "session":
+            self._restore_from_storage()  # first: a failed callback below leaves this session alone
         if url is not None:
             await self._finish_callback(url, "redirect")
             return self.user
-        if self._logout_returned():
-            return None
-        if self.storage == "session":
-            self._restore_from_storage()
-        elif self.storage == "shared":
+        if self.storage == "shared":
             await self._ask_other_tabs()
         if self._tokens is None and self.restore and self._store.get("active") and self.storage != "session":
             # A reload with tokens in memory only: the provider session may still be alive.
@@ -313,6 +323,7 @@ class Auth:
             self._emit("discovery", issuer=self.client.issuer)
             tx = new_transaction(client, response_type, mode, browser.random_bytes, browser.now())
             url = build_authorization_url(metadata, client, tx, prompt)
+            self._forget_abandoned_transactions()
             self._store.set("tx:" + tx.state, tx.to_json())
             if prompt == "none":
                 self._store.set("silent:" + tx.state, "1")
@@ -326,7 +337,8 @@ class Auth:
             await self._finish_callback(await browser.popup_callback(window), "popup")
             return self.user
         except OAuthClientError as error:
-            self._emit("error", error=error)
+            if error is not self._told:  # _finish_callback told it already
+                self._emit("error", error=error)
             raise
         finally:
             if window is not None:
@@ -338,7 +350,7 @@ class Auth:
         try:
             await self.sign_in(prompt="none")
         except OAuthClientError:
-            return  # no silent sign-in possible now: the page shows signed out
+            self._emit("signed_out", reason="restore_failed")  # no silent sign-in now: the page shows signed out
 
     async def _finish_callback(self, url: str, via: str) -> None:
         self._emit("callback", url=url, via=via)
@@ -347,8 +359,8 @@ class Auth:
             metadata = await self.provider.discover()
             try:
                 result = parse_callback(url, tx, metadata, browser.now())
-            except AuthorizationDenied as error:
-                if silent and error.error in SILENT_REFUSALS:
+            except AuthorizationDenied:
+                if silent:  # whatever the provider's reason: a failed restore is "signed out", not an error
                     self._emit("signed_out", reason="restore_failed")
                     return
                 raise
@@ -357,14 +369,15 @@ class Auth:
                 tokens = await self._exchange(tx, result.code or "", self._client_for(tx), metadata)
             else:
                 tokens = await self._accept_implicit(tx, result, metadata)
+            # Who signed in, before the session counts as begun: a failure here leaves no tokens held.
+            claims = tokens.id_token_claims or await self._load_profile(tokens)
         except OAuthClientError as error:
+            self._told = error
             self._emit("error", error=error)
             raise
-        self._signed_in(tokens, tx.response_type)
-        if tokens.id_token_claims is None:
-            await self._load_profile()
+        self._signed_in(tokens, tx.response_type, claims)
         self._emit("signed_in", user=self.user)
-        self._share()
+        self._share(signin=True)
 
     def _take_transaction(self, url: str) -> "tuple[Transaction, bool]":
         """docs/SECURITY.md C1/C3: the transaction is found by state and used at most once."""
@@ -378,6 +391,21 @@ class Auth:
         raise StateMismatch(
             "no transaction for this state", reason="unknown_state", parameter="state", checks=[("state", "failed")]
         )
+
+    def _forget_abandoned_transactions(self) -> None:
+        """docs/SECURITY.md C3: a sign-in the visitor never finished leaves no verifier behind
+        for long: transactions past their age limit (or damaged) go when the next one starts."""
+        now = browser.now()
+        for key in self._store.keys():
+            if not key.startswith("tx:"):
+                continue
+            try:
+                expired = Transaction.from_json(self._store.get(key) or "").is_expired(now)
+            except OAuthClientError:
+                expired = True
+            if expired:
+                self._store.remove(key)
+                self._store.remove("silent:" + key[3:])
 
     def _client_for(self, tx: Transaction) -> ClientConfig:
         if self.popup_client is not None and tx.redirect_uri == self.popup_client.redirect_uri:
@@ -402,16 +430,16 @@ class Auth:
         self._emit("tokens", tokens=tokens, response_type=tx.response_type, callback_checks=len(result.checks))
         return tokens
 
-    async def _load_profile(self) -> None:
+    async def _load_profile(self, tokens: TokenSet) -> "dict[str, Any]":
         """Without an id_token the app learns who signed in from userinfo (OIDC Core §5.3)."""
         endpoint = (await self.provider.discover()).userinfo_endpoint
-        tokens = self._tokens
-        if not endpoint or tokens is None:
-            return
+        if not endpoint:
+            return {}
         request = build_api_request(endpoint, tokens.access_token)
         profile = parse_api_response(await browser.send(request))
-        self._claims = profile if isinstance(profile, dict) else {}
-        self._emit("userinfo", endpoint=endpoint, profile=self._claims)
+        claims = profile if isinstance(profile, dict) else {}
+        self._emit("userinfo", endpoint=endpoint, profile=claims)
+        return claims
 
     # --- using the session ----------------------------------------------------------------
 
@@ -425,6 +453,8 @@ class Auth:
         """Sends a request with the access token (Authorization: Bearer, CORS, no cookies).
         Refreshes first when the token is within the margin of expiry, and once more after
         a 401 whose WWW-Authenticate says invalid_token; returns the HttpResponse as is."""
+        if not is_secure_url(url):  # RFC 6750 §5.3: a bearer token travels over TLS only (loopback aside)
+            raise ConfigurationError("the API URL must be https", reason="insecure_url", parameter="url")
         tokens = await self._fresh_tokens()
         request = build_api_request(url, tokens.access_token, method, body, content_type)
         response = await browser.send(request)
@@ -473,7 +503,8 @@ class Auth:
                 self._signed_out("refresh_failed")
                 self._channel.post({"type": "signed_out"})
                 raise SessionEnded(error.detail, reason="refresh_refused", error=error.error) from None
-            if tokens is not self._tokens:  # signed out (or in again) meanwhile: drop the answer
+            if tokens is not self._tokens:  # signed out (or in again) meanwhile: drop the answer,
+                self._orphans.append(fresh)  # and let sign_out revoke what it holds
                 raise SessionEnded("signed out during the refresh", reason="signed_out")
             self._signed_in(fresh, self.response_type)
             self._emit("refreshed", old=tokens, tokens=fresh)
@@ -518,6 +549,8 @@ class Auth:
                 continue
             try:
                 await self._refresh(tokens)
+            except browser.NetworkError:
+                await asyncio.sleep(RETRY_SECONDS)  # the provider is unreachable now: try again later
             except OAuthClientError:
                 return  # signed out, told through the events
 
@@ -533,21 +566,32 @@ class Auth:
         tokens = self._tokens
         self._signed_out("user")
         self._channel.post({"type": "signed_out"})
-        metadata = await self.provider.with_revocation()
+        if self._refreshing is not None:  # a refresh on its way: its answer is revoked too
+            await self._refreshing.wait()
+        held = ([tokens] if tokens is not None else []) + self._orphans
+        self._orphans = []
+        try:
+            metadata = await self.provider.with_revocation()  # type: ProviderMetadata | None
+        except OAuthClientError:
+            metadata = self.provider.metadata  # the provider is unreachable: nothing revoked, said so
+        endpoint = metadata.revocation_endpoint if metadata is not None else None
         expires_in = tokens.expires_in(browser.now()) if tokens else None
-        report = SignOutReport(metadata.revocation_endpoint, expires_in, tokens is not None)
-        if tokens is not None:
-            for token, hint in ((tokens.refresh_token, "refresh_token"), (tokens.access_token, "access_token")):
-                if token and metadata.revocation_endpoint:
+        report = SignOutReport(endpoint, expires_in, tokens is not None)
+        for held_tokens in held:
+            for token, hint in (
+                (held_tokens.refresh_token, "refresh_token"),
+                (held_tokens.access_token, "access_token"),
+            ):
+                if token and metadata is not None and endpoint:
                     outcome = await self._revoke(metadata, token, hint)
                     (report.failed if outcome else report.revoked).append(hint)
                     self._emit("revocation", hint=hint, token=token, outcome=outcome)
-        if end_session and metadata.end_session_endpoint:
+        if end_session and metadata is not None and metadata.end_session_endpoint:
             state = new_logout_state(browser.random_bytes) if self.post_logout_redirect_uri else None
             id_token = tokens.id_token if tokens is not None else None
             url = build_end_session_url(metadata, self.client, id_token, self.post_logout_redirect_uri, state)
             if state:
-                self._store.set("logout", state)
+                self._store.set("logout", json.dumps({"state": state, "at": browser.now()}))
             self._emit("end_session", url=url, report=report)
             browser.navigate(url)
             await _forever()
@@ -566,8 +610,9 @@ class Auth:
 
     def _logout_returned(self) -> bool:
         """Back from the provider's sign-out: the state it echoes must be the one we sent."""
-        expected = self._store.get("logout")
+        expected = _pending_logout(self._store.get("logout"), browser.now())
         if expected is None:
+            self._store.remove("logout")  # none, or abandoned long ago: an app's own ?state= stays its own
             return False
         url = browser.current_url()
         base = split_url(url)[0]
@@ -593,10 +638,12 @@ class Auth:
             raise NotSignedIn("no tokens")
         return self._tokens
 
-    def _signed_in(self, tokens: TokenSet, response_type: str) -> None:
+    def _signed_in(self, tokens: TokenSet, response_type: str, claims: "dict[str, Any] | None" = None) -> None:
+        """`claims`: who signed in, for a new session; a refresh keeps them unless it brings an id_token."""
         self._tokens, self.response_type = tokens, response_type
-        self._claims = tokens.id_token_claims or self._claims
+        self._claims = claims if claims is not None else (tokens.id_token_claims or self._claims)
         self._store.set("active", "1")  # a non-secret hint for restore after a reload
+        self._store.remove("logout")
         if self.storage == "session":
             self._store.set("tokens", json.dumps(_record(tokens, response_type, self._claims)))
         self._generation += 1
@@ -620,18 +667,18 @@ class Auth:
         except (ValueError, KeyError, TypeError):
             self._store.remove("tokens")  # damaged: start signed out rather than fail
             return
-        self._claims = claims
-        self._signed_in(tokens, response_type)
+        self._signed_in(tokens, response_type, claims)
         self._emit("signed_in", user=self.user, restored=True)
 
     # --- other tabs -----------------------------------------------------------------------
 
-    def _share(self, replaces: "str | None" = None) -> None:
-        """ "shared": hand the new token set to this app's other tabs."""
+    def _share(self, replaces: "str | None" = None, signin: bool = False) -> None:
+        """ "shared": hand the new token set to this app's other tabs; a new sign-in's replaces
+        whatever they hold, so the app's tabs always share one session, refreshed by one tab."""
         tokens = self._tokens
         if self.storage == "shared" and tokens is not None:
             record = _record(tokens, self.response_type, self._claims)
-            self._channel.post({"type": "tokens", "record": record, "replaces": replaces})
+            self._channel.post({"type": "tokens", "record": record, "replaces": replaces, "signin": signin})
 
     async def _ask_other_tabs(self) -> None:
         self._news = asyncio.Event()
@@ -666,7 +713,10 @@ class Auth:
     def _on_tab_message(self, message: "dict[str, Any]") -> None:
         kind = message.get("type")
         if kind == "signed_out":
+            tokens = self._tokens
             self._signed_out("other_tab")
+            if tokens is not None and self.storage != "shared":  # a session of this tab's own: revoke it
+                asyncio.create_task(self._revoke_quietly(tokens))
         elif kind == "hello" or (kind == "refresh" and self.refresher):
             if kind == "refresh" and self._tokens is not None:
                 asyncio.create_task(self._refresh_for_other_tab(self._tokens))
@@ -674,6 +724,16 @@ class Auth:
                 self._share()
         elif kind == "tokens" and self.storage == "shared":
             self._adopt(message)
+
+    async def _revoke_quietly(self, tokens: TokenSet) -> None:
+        try:
+            metadata = await self.provider.with_revocation()
+        except OAuthClientError:
+            return
+        for token, hint in ((tokens.refresh_token, "refresh_token"), (tokens.access_token, "access_token")):
+            if token and metadata.revocation_endpoint:
+                outcome = await self._revoke(metadata, token, hint)
+                self._emit("revocation", hint=hint, token=token, outcome=outcome)
 
     async def _refresh_for_other_tab(self, tokens: TokenSet) -> None:
         try:
@@ -686,14 +746,16 @@ class Auth:
         a refresh's when they replace ours. A tab without tokens never takes a replacement: it
         may have signed out this moment, with that refresh still on its way (C10)."""
         current = self._tokens
-        if message.get("replaces") != (current.refresh_token if current is not None else None):
+        signin = message.get("signin") is True
+        if not signin and message.get("replaces") != (current.refresh_token if current is not None else None):
             return
         try:
             tokens, response_type, claims = _from_record(message["record"])
         except (KeyError, TypeError):
             return
-        self._claims = claims
-        self._signed_in(tokens, response_type)
+        if current is not None and current.refresh_token == tokens.refresh_token:
+            return  # ours already
+        self._signed_in(tokens, response_type, claims)
         self._emit("refreshed" if current is not None else "signed_in", tokens=tokens, user=self.user, shared=True)
         for news in (self._news, self._asked):
             if news is not None:
@@ -708,8 +770,11 @@ class Auth:
     async def _announce(self, kind: str, **data: "Any") -> None:
         """_emit, then waits for what the listeners returned that can be awaited."""
         for result in self._emit(kind, **data):
-            if hasattr(result, "send"):  # a coroutine, on CPython/Pyodide and on MicroPython
-                await result
+            if hasattr(result, "send") and hasattr(result, "throw"):  # a coroutine (Pyodide and MicroPython)
+                try:
+                    await result
+                except Exception as error:  # noqa: BLE001 - a page's listener must not break a sign-in
+                    print("spalab_auth: a listener failed on " + kind + ": " + type(error).__name__)
 
     def _emit(self, kind: str, **data: "Any") -> "list[Any]":
         event = Event(kind, data)
@@ -720,6 +785,17 @@ class Auth:
             except Exception as error:  # noqa: BLE001 - a page's listener must not break a sign-in
                 print("spalab_auth: a listener failed on " + kind + ": " + type(error).__name__)
         return results
+
+
+def _pending_logout(stored: "str | None", now: float) -> "str | None":
+    """The state of a sign-out at the provider still worth waiting for (sent within the hour)."""
+    try:
+        data = json.loads(stored or "")
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("state"), str) or not _is_number(data.get("at")):
+        return None
+    return data["state"] if 0 <= now - data["at"] <= LOGOUT_WAIT_SECONDS else None
 
 
 async def _forever() -> None:

@@ -172,13 +172,20 @@ def navigate(url: str) -> None:
 
 # --- the address bar ------------------------------------------------------------------
 
+# Where Auth keeps its transactions: sessionStorage keys "spalab_auth:<client_id>:tx:<state>".
+TRANSACTIONS = "spalab_auth:"
 # Names that mark an authorization response (RFC 6749 §4.1.2, §4.2.2; OIDC Core §3.2.2.5).
 _RESPONSE_NAMES = ("code", "error", "access_token", "id_token")
 
 
-def _carries_response(part: str) -> bool:
-    names = [pair.split("=")[0] for pair in part.split("&") if pair]
-    return "state" in names and any(name in names for name in _RESPONSE_NAMES)
+def _response_state(part: str) -> "str | None":
+    """The state of an authorization response in a query or fragment, else None."""
+    pairs = [pair.split("=", 1) for pair in part.split("&") if pair]
+    names = [pair[0] for pair in pairs]
+    if not any(name in names for name in _RESPONSE_NAMES):
+        return None
+    states = [pair[1] for pair in pairs if pair[0] == "state" and len(pair) == 2]
+    return states[0] if len(states) == 1 else None
 
 
 _captured = []  # type: list[str]
@@ -187,13 +194,18 @@ _captured = []  # type: list[str]
 def capture_callback() -> None:  # docs/SECURITY.md C15
     """Takes an authorization response out of the address bar at once (history.replaceState),
     so the code or tokens do not sit there while the app starts; take_callback_url() hands
-    it over. Runs when the package is imported. A page with an earlier scrub script
+    it over. Runs when the package is imported. Only a response to a sign-in this tab started
+    is taken (its state names a pending transaction): an app's own ?state=…&code=… and a
+    link someone else crafted stay where they are. A page with an earlier scrub script
     (window.spalabTakeCallback, e.g. the demo's boot.js) has already done this."""
     location = js.window.location
-    search, fragment = str(location.search)[1:], str(location.hash)[1:]
-    if _carries_response(search) or _carries_response(fragment):
-        _captured.append(str(location.href))
-        js.history.replaceState(None, "", str(location.pathname))
+    pending = [key for key in Storage(TRANSACTIONS).keys() if ":tx:" in key]
+    for part in (str(location.search)[1:], str(location.hash)[1:]):
+        state = _response_state(part)
+        if state is not None and any(key.endswith(":tx:" + state) for key in pending):
+            _captured.append(str(location.href))
+            js.history.replaceState(None, "", str(location.pathname))
+            return
 
 
 def take_callback_url() -> "str | None":
