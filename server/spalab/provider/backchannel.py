@@ -12,12 +12,12 @@ from starlette.responses import JSONResponse, Response
 from ..requestlog import parse_since
 from . import params
 from .context import Provider, provider_of
-from .dpop import RESOURCE, TOKEN_ENDPOINT, uses_dpop
 from .core import client_auth, dpop, grants
 from .core.claims import profile_claims
 from .core.errors import InvalidClient, InvalidDPoPProof, InvalidRequest, InvalidToken, OAuthError, UseDPoPNonce
 from .core.metadata import server_metadata
 from .core.records import Client
+from .dpop import RESOURCE, TOKEN_ENDPOINT, uses_dpop
 
 # RFC 6749 §5.1: token responses must not be cached.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

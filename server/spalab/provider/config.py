@@ -174,7 +174,11 @@ def _load_clients(items: list[Any], locate: "_Locator") -> dict[str, Client]:
                 raise locate.error("cors_origins", where, f"{origin!r} is not an origin (scheme://host[:port])")
         # docs/SECURITY.md P34: implicit tokens leave through the URL, without a proof, so they cannot be bound.
         if item.get("dpop_bound_access_tokens", False) and item.get("allow_implicit", False):
-            raise locate.error("dpop_bound_access_tokens", where, "cannot be true with allow_implicit (implicit tokens cannot be DPoP-bound)")
+            raise locate.error(
+                "dpop_bound_access_tokens",
+                where,
+                "cannot be true with allow_implicit (implicit tokens cannot be DPoP-bound)",
+            )
         clients[client_id] = Client(
             client_id=client_id,
             redirect_uris=uris,

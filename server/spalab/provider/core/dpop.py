@@ -38,7 +38,11 @@ MAX_JTI = 256
 HEADER_MEMBERS = frozenset({"typ", "alg", "jwk"})
 # RFC 7517 §9.2, RFC 7518 §6.2.2, §6.3.2, §6.4: the members that hold private or secret key material.
 PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-KEY_TYPES = {"ES": ("EC", ECKey), "PS": ("RSA", RSAKey), "RS": ("RSA", RSAKey)}
+KEY_TYPES: dict[str, tuple[str, type[ECKey] | type[RSAKey]]] = {
+    "ES": ("EC", ECKey),
+    "PS": ("RSA", RSAKey),
+    "RS": ("RSA", RSAKey),
+}
 DPOP, BEARER = "dpop", "bearer"
 
 _COMPACT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
