@@ -79,7 +79,7 @@ REFUSED: list[tuple[str, list[str], dpop.Expected]] = [
     ("header nested too deep", [b64url(b"[" * 1500 + b"]" * 1500) + ".e30.c2ln"], EXPECTED),
     ("claims not JSON", [KEY.sign_raw(_valid_header(), b"{nope")], EXPECTED),
     ("claims a JSON array", [KEY.sign_raw(_valid_header(), b"[1]")], EXPECTED),
-    ("claims nested too deep", [KEY.sign_raw(_valid_header(), b"[" * 3000 + b"]" * 3000)], EXPECTED),
+    ("claims nested too deep", [KEY.sign_raw(_valid_header(), b"[" * 2000 + b"]" * 2000)], EXPECTED),
     # (3) the required members, of the right types
     ("no typ", [_proof(header={"typ": REMOVE})], EXPECTED),
     ("no jwk", [_proof(header={"jwk": REMOVE})], EXPECTED),

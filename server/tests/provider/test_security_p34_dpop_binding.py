@@ -169,3 +169,27 @@ def test_the_config_keys_are_typed(tmp_path: Path) -> None:
         parse_config(TEST_CONFIG.replace("request_log = true\n", 'request_log = true\ndpop_nonce = "yes"\n'), "x")
     with pytest.raises(ConfigError, match="dpop_bound_access_tokens"):
         parse_config(TEST_CONFIG + BOUND_CLIENT.replace("= true", "= 1"), "x")
+
+
+def test_a_data_dir_from_before_dpop_still_opens_and_its_refresh_tokens_are_unbound(tmp_path: Path) -> None:
+    """A database made before refresh tokens carried a DPoP key gains the column; its tokens are bound to none."""
+    import sqlite3
+
+    from spalab.provider.store import Store, digest
+
+    path = tmp_path / "spalab.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE refresh_tokens (token_hash TEXT PRIMARY KEY, grant_id TEXT NOT NULL,"
+        " expires_at INTEGER NOT NULL, used_at INTEGER)"
+    )
+    old.execute("INSERT INTO refresh_tokens VALUES (?, 'g', 99, NULL)", (digest("rt"),))
+    old.commit()
+    old.close()
+    store = Store(path)
+    try:
+        assert store.find_refresh_token("rt") == ("g", False, 99, None)
+        store.save_refresh_token("rt2", "g", 99, "jkt")
+        assert store.find_refresh_token("rt2") == ("g", False, 99, "jkt")
+    finally:
+        store.close()

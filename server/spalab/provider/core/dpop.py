@@ -181,8 +181,6 @@ def public_key(header: dict[str, Any], alg: str) -> ECKey | RSAKey:
         key = key_class.import_key(jwk)
     except _UNREADABLE:
         raise InvalidDPoPProof("the DPoP proof's jwk is not a valid key") from None
-    if key.is_private:
-        raise InvalidDPoPProof("the DPoP proof's jwk holds private key material")
     # RFC 7518 §3.3: RSA keys of at least 2048 bits.
     if isinstance(key, RSAKey) and key.public_key.key_size < RSA_MIN_BITS:
         raise InvalidDPoPProof(f"RSA keys must have at least {RSA_MIN_BITS} bits")
