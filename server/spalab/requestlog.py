@@ -146,6 +146,8 @@ class RequestLogMiddleware:
                 "origin": headers.get("origin"),
                 "referer": sanitize_url(headers["referer"]) if "referer" in headers else None,
                 "authorization": auth_scheme(headers["authorization"]) if "authorization" in headers else None,
+                # RFC 9449: whether a DPoP proof came along; the proof itself is not kept (docs/SECURITY.md P21).
+                "dpop": "dpop" in headers,
                 "status": status,
             }
         )

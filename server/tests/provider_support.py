@@ -303,7 +303,9 @@ def live_providers(config: ProviderConfig, tmp_path: Path) -> Iterator[list[str]
         yield [first, second]
 
 
-def race(base_urls: list[str], path: str, form: dict[str, str], racers: int) -> list[httpx.Response]:
+def race(
+    base_urls: list[str], path: str, form: dict[str, str], racers: int, headers: dict[str, str] | None = None
+) -> list[httpx.Response]:
     """`racers` POSTs released together by a barrier, spread over the instances."""
     start = threading.Barrier(racers)
     answers: list[httpx.Response] = []
@@ -311,7 +313,7 @@ def race(base_urls: list[str], path: str, form: dict[str, str], racers: int) -> 
     def send(base_url: str) -> None:
         with httpx.Client(base_url=base_url, timeout=60) as racer:
             start.wait()
-            answers.append(racer.post(path, data=form))
+            answers.append(racer.post(path, data=form, headers=headers))
 
     threads = [threading.Thread(target=send, args=(base_urls[i % len(base_urls)],)) for i in range(racers)]
     for thread in threads:

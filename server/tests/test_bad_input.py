@@ -22,8 +22,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from dpop_support import TOKEN_URL, Holder, b64url, dpop_tokens, unsigned
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from joserfc.jwk import OctKey
 from provider_support import ISSUER, POST_LOGOUT, REDIRECT, SECRET, TEST_CONFIG, Clock, Flow, challenge_of, seeded
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
@@ -46,6 +48,8 @@ OAUTH_ERRORS = {
     "unsupported_token_type",
     "invalid_token",
     "insufficient_scope",
+    "invalid_dpop_proof",
+    "use_dpop_nonce",
 }
 # A traceback, or a source path of the provider or a library, in a response body.
 LEAK = re.compile(rb'Traceback|\.py", line \d|site-packages|[/\\]spalab[/\\]\w+\.py')
@@ -124,6 +128,8 @@ class Target:
     api_token: str
     spare_token: str
     refresh_token: str
+    dpop_key: Holder  # the key dpop_token is bound to (RFC 9449 §6.1)
+    dpop_token: str
 
     def fresh(self, needed: bytes = b"{COOKIE}{REQUEST_ID}") -> dict[str, str]:
         """Placeholders → values: a new session with a pending consent, and CSRF tokens for both.
@@ -151,7 +157,14 @@ class Target:
             "{REFRESH_TOKEN}": refresh,
             "{USER}": "nobody-" + secrets.token_hex(8),
             "{ID_TOKEN_HINT}": hint,
+            "{DPOP_TOKEN}": self.dpop_token,
         }
+
+    def proof(self, method: str, path: str, authorization: bytes | None) -> str:
+        """A valid DPoP proof for this request, hashing the token in its Authorization header if there is one."""
+        match = re.match(rb"^(?:dpop|bearer) +(\S+)$", authorization or b"", re.IGNORECASE)
+        token = match.group(1).decode("ascii") if match else None
+        return self.dpop_key.proof(method, ISSUER + path, self.app.state.provider.clock(), access_token=token)
 
     def new_refresh_token(self) -> str:
         """A refresh token of its own for each case: a used one is refused (rotation, docs/SECURITY.md P12)."""
@@ -187,7 +200,9 @@ def _target(data_dir: Path) -> Target:
         api_token = flow.tokens()["access_token"]
         spare_token = flow.tokens()["access_token"]
         refresh_token = flow.tokens()["refresh_token"]
-    return Target(app, api_token, spare_token, refresh_token)
+        dpop_key = Holder()
+        dpop_token = dpop_tokens(flow, dpop_key, app.state.provider.clock())["access_token"]
+    return Target(app, api_token, spare_token, refresh_token, dpop_key, dpop_token)
 
 
 @pytest.fixture(scope="module")
@@ -423,6 +438,90 @@ OTHER_HEADERS = [
 ]
 
 
+_KEY = Holder()
+_NOW = Clock().now  # the target's clock, which no test moves
+
+
+def _bad_proof(header: dict[str, object] | None = None, **claims: object) -> bytes:
+    """A signed proof with one defect (each refused at every endpoint: its htm and htu are the token endpoint's)."""
+    return _KEY.proof("POST", TOKEN_URL, _NOW, header=header, **claims).encode()
+
+
+def _other_signature() -> bytes:
+    header, claims, _ = _KEY.proof("POST", TOKEN_URL, _NOW, iat=_NOW - 3600).split(".")
+    return f"{header}.{claims}.{Holder().proof('POST', TOKEN_URL, _NOW).split('.')[2]}".encode()
+
+
+_NONE_HEADER = {"typ": "dpop+jwt", "alg": "none", "jwk": _KEY.jwk}
+_CLAIMS = {"jti": "j", "htm": "POST", "htu": TOKEN_URL, "iat": _NOW - 3600}
+_OCT = Holder("HS256", OctKey.generate_key(256))
+# The DPoP header's hostile shapes (RFC 9449 §4.3), besides the valid proof "{PROOF}" made for each request.
+DPOP_SHAPES: list[tuple[str, list[bytes]]] = [
+    ("valid proof", [b"{PROOF}"]),
+    ("two proofs", [b"{PROOF}", b"{PROOF}"]),
+    ("empty", [b""]),
+    ("spaces", [b"   "]),
+    ("junk bytes", [b"\xff\xfe junk !!"]),
+    ("non-ASCII parts", ["é.é.é".encode()]),
+    ("three dots", [b"..."]),
+    ("two parts", [b"eyJhbGciOiJFUzI1NiJ9.e30"]),
+    ("over-long", [b"A" * 10_000 + b"." + b"A" * 10_000 + b".A"]),
+    ("header not JSON", [f"{b64url(b'{nope')}.e30.c2ln".encode()]),
+    ("header a JSON string", [b64url(b'"xalgx"').encode() + b".e30.c2ln"]),
+    ("header nested deep", [f"{b64url(b'[' * 700 + b']' * 700)}.e30.c2ln".encode()]),
+    ("claims nested too deep", [_KEY.sign_raw(_NONE_HEADER | {"alg": "ES256"}, b"[" * 2000 + b"]" * 2000).encode()]),
+    ("claims not JSON", [_KEY.sign_raw(_NONE_HEADER | {"alg": "ES256"}, b"{nope").encode()]),
+    ("alg none", [unsigned(_NONE_HEADER, _CLAIMS).encode()]),
+    ("alg none with a signature", [unsigned(_NONE_HEADER, _CLAIMS).encode() + b"c2ln"]),
+    ("alg HS256", [_OCT.proof("POST", TOKEN_URL, _NOW).encode()]),
+    ("private key in jwk", [_bad_proof(header={"jwk": dict(_KEY.key.as_dict(private=True))})]),
+    ("jwk not an object", [_bad_proof(header={"jwk": "key"})]),
+    ("jwk of wrong member types", [_bad_proof(header={"jwk": {"kty": "EC", "crv": 1, "x": [], "y": {}}})]),
+    ("typ JWT", [_bad_proof(header={"typ": "JWT"})]),
+    ("crit header", [_bad_proof(header={"crit": ["b64"], "b64": False})]),
+    ("signed by another key", [_other_signature()]),
+    ("jti null", [_bad_proof(jti=None, iat=_NOW - 3600)]),
+    ("iat a string", [_bad_proof(iat="now")]),
+    ("iat infinite", [_bad_proof(iat=float("inf"))]),
+    ("iat an hour ago", [_bad_proof(iat=_NOW - 3600)]),
+    ("htu not a string", [_bad_proof(htu=[1], iat=_NOW - 3600)]),
+    ("htu not a URL", [_bad_proof(htu="http://[::1", iat=_NOW - 3600)]),
+]
+# The DPoP scheme at the protected resources: (label, Authorization values, DPoP values, expected answer).
+DPOP_SCHEME_SHAPES: list[tuple[str, list[bytes], list[bytes], tuple[str, int, str]]] = [
+    ("DPoP without a token", [b"DPoP"], [b"{PROOF}"], ("json", 401, "invalid_token")),
+    ("DPoP junk", [b"DPoP \xff\xfe junk"], [b"{PROOF}"], ("json", 401, "invalid_token")),
+    ("DPoP in lower case", [b"dpop {DPOP_TOKEN}"], [b"{PROOF}"], ("ok", 200, "")),
+    ("DPoP with a bearer token", [b"DPoP {API_TOKEN}"], [b"{PROOF}"], ("json", 401, "invalid_token")),
+    ("bound token as Bearer", [b"Bearer {DPOP_TOKEN}"], [], ("json", 401, "invalid_token")),
+    ("bound token as Bearer with a proof", [b"Bearer {DPOP_TOKEN}"], [b"{PROOF}"], ("json", 401, "invalid_token")),
+    ("DPoP and Bearer", [b"DPoP {DPOP_TOKEN}", b"Bearer {API_TOKEN}"], [b"{PROOF}"], ("json", 400, "invalid_request")),
+]
+RESOURCES = ("/api/me", "/api/contacts", "/userinfo")
+# Endpoints that never read the DPoP header get a few shapes only: it is ignored there.
+IGNORED_DPOP_SHAPES = ("valid proof", "two proofs", "junk bytes", "over-long")
+
+
+def _dpop_cases(endpoint: Endpoint, headers: tuple[tuple[bytes, bytes], ...]) -> Iterator[Case]:
+    params = _encode(list(endpoint.params))
+    reads_dpop = endpoint.path in (*RESOURCES, "/token")
+    for label, values in DPOP_SHAPES:
+        if reads_dpop or label in IGNORED_DPOP_SHAPES:
+            dpop_headers = tuple((b"dpop", v) for v in values)
+            yield Case(endpoint, f"DPoP header: {label}", endpoint.method, params, headers + dpop_headers)
+    if endpoint.path not in RESOURCES:
+        return
+    others = tuple(h for h in headers if h[0] != b"authorization")
+    scheme = others + ((b"authorization", b"DPoP {DPOP_TOKEN}"),)
+    for label, values in DPOP_SHAPES:
+        yield Case(
+            endpoint, f"DPoP scheme: {label}", endpoint.method, params, scheme + tuple((b"dpop", v) for v in values)
+        )
+    for label, authorizations, proofs, _ in DPOP_SCHEME_SHAPES:
+        extra = tuple((b"authorization", v) for v in authorizations) + tuple((b"dpop", v) for v in proofs)
+        yield Case(endpoint, f"DPoP scheme: {label}", endpoint.method, params, others + extra)
+
+
 def _cases() -> Iterator[Case]:
     for endpoint in ENDPOINTS:
         headers = tuple((k.encode(), v.encode()) for k, v in endpoint.headers)
@@ -445,6 +544,7 @@ def _cases() -> Iterator[Case]:
             )
         for label, extra in OTHER_HEADERS:
             yield Case(endpoint, label, endpoint.method, _encode(list(endpoint.params)), headers + tuple(extra))
+        yield from _dpop_cases(endpoint, headers)
 
 
 CASES = list(_cases())
@@ -458,6 +558,9 @@ def _fill(raw: bytes, values: dict[str, str]) -> bytes:
 
 def _request(case: Case, target: Target) -> Raw:
     values = target.fresh(b"".join([case.params, case.body or b"", *(v for _, v in case.headers)]))
+    if any(b"{PROOF}" in v for _, v in case.headers):
+        authorization = next((_fill(v, values) for k, v in case.headers if k == b"authorization"), None)
+        values["{PROOF}"] = target.proof(case.method, case.endpoint.path, authorization)
     params = _fill(case.params, values)
     headers = [(k, _fill(v, values)) for k, v in case.headers]
     if case.endpoint.in_body or case.body is not None:
@@ -533,6 +636,8 @@ def _shape(case: Case) -> tuple[str, str]:
     first = names[0] if names else "x"
     if label in ("valid", "name without value") or label in dict(AUTHORIZATION_SHAPES) or label in dict(OTHER_HEADERS):
         return "valid", ""  # a nameless or empty field is ignored (RFC 6749 §3.1); headers leave parameters alone
+    if label.startswith("DPoP "):
+        return "valid", ""  # the DPoP shapes change headers only
     if label.startswith(("bad percent escape in a name", "lone percent in a name")):
         return "valid", ""  # an unknown name that decodes to itself: ignored
     if label.startswith(ENCODING):
@@ -572,7 +677,24 @@ def expected(case: Case) -> Outcome:
         return _other_method(case)
     if case.content_type != FORM or case.body is not None or case.query is not None:
         return _content(case)
+    if case.label.startswith("DPoP "):
+        return _dpop(case)
     return ORACLES[endpoint.path](case, *_shape(case))
+
+
+def _dpop(case: Case) -> Outcome:
+    """RFC 9449 §4.3, §7; docs/SECURITY.md P30-P35: what the DPoP header does, endpoint by endpoint."""
+    kind, _, shape = case.label.partition(": ")
+    path = case.endpoint.path
+    scheme_shapes = {label: outcome for label, _, _, outcome in DPOP_SCHEME_SHAPES}
+    if shape in scheme_shapes:
+        return scheme_shapes[shape]
+    if kind == "DPoP scheme":  # a bound token under the DPoP scheme: the proof decides (401 at a resource)
+        return ("ok", 200, "") if shape == "valid proof" else ("json", 401, "invalid_dpop_proof")
+    if path == "/token" and shape != "valid proof":
+        return ("json", 400, "invalid_dpop_proof")  # checked after client authentication, before the grant
+    # Elsewhere the header is not read (beside a Bearer token it is ignored): the request's usual answer.
+    return ORACLES[path](case, "valid", "")
 
 
 def _other_method(case: Case) -> Outcome:
@@ -887,6 +1009,23 @@ def test_any_authorization_header_at_the_api(target: Target, value: bytes) -> No
     """docs/SECURITY.md P22, RFC 6750 §3.1: any Authorization value → 4xx with an OAuth error."""
     answer = call(target.app, Raw("GET", "/api/me", b"", [(b"authorization", b"Bearer " + value)]))
     assert_clear_answer(ME, "GET", answer)
+
+
+_PROOF_PIECES = st.sampled_from([b"eyJ0eXAiOiJkcG9wK2p3dCJ9", b".", b"e30", b"c2ln", b"-", b"_", b"=", b"\xff", b" "])
+PROOF_BYTES = st.lists(st.one_of(st.binary(max_size=30), _PROOF_PIECES), max_size=12).map(b"".join)
+
+
+@PROPERTY
+@given(value=PROOF_BYTES.filter(lambda b: b"\r" not in b and b"\n" not in b))
+def test_any_dpop_header_at_the_api_and_the_token_endpoint(target: Target, value: bytes) -> None:
+    """docs/SECURITY.md P22, P30: any DPoP header value with a bound token → 4xx with an OAuth error, never 5xx."""
+    authorization = f"DPoP {target.dpop_token}".encode()
+    answer = call(target.app, Raw("GET", "/api/me", b"", [(b"authorization", authorization), (b"dpop", value)]))
+    assert_clear_answer(ME, "GET", answer)
+    assert answer.status == 401
+    form = _encode([("grant_type", "refresh_token"), ("refresh_token", "x"), ("client_id", "spa")])
+    answer = call(target.app, Raw("POST", "/token", b"", [(b"content-type", FORM), (b"dpop", value)], form))
+    assert_clear_answer(TOKEN, "POST", answer)
 
 
 # --- known 500s, each with its own test (P22 hardening) ---------------------------------------------

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
+from dpop_support import Holder
 from provider_support import Flow, challenge_of, hidden
 from starlette.routing import Mount, Route
 
@@ -203,6 +204,7 @@ class Secrets:
     values: dict[str, list[str]] = field(default_factory=dict)
     cookies: list[str] = field(default_factory=list)
     bearer: list[str] = field(default_factory=list)
+    dpop: list[bytes] = field(default_factory=list)  # DPoP proofs: valid ones for the token endpoint, and junk
 
 
 BAD_TEXT = [
@@ -422,6 +424,7 @@ class Generator:
                     [b"http://[::1/x?code=abc", b"\xff", b"x" * 3000, self.servers.spa.encode() + b"/?code=abc&state=s"]
                 ),
             ),
+            (0.1, b"dpop", lambda: self.pick(self.secrets.dpop or [b"x"])),
             (0.05, b"x-forwarded-for", lambda: self.pick([b"1.2.3.4", b"\xff", b"::1, 10.0.0.1"])),
             (0.05, b"accept", lambda: self.pick([b"application/json", b"*/*;q=x", b"\xff"])),
             (0.05, b"expect", lambda: b"100-continue"),
@@ -457,6 +460,8 @@ class Generator:
                 b"",
                 b"Bearer " + b"A" * 9000,
                 b"bearer  " + token,
+                b"DPoP " + token,
+                b"DPoP " + raw,
             ]
         )
 
@@ -702,6 +707,14 @@ def mint_secrets(servers: Servers) -> Secrets:
         }
         found.cookies = ["; ".join(f"{k}={v}" for k, v in client.cookies.items())]
         found.bearer = [tokens["access_token"]]
+        holder, now = Holder(), int(time.time())
+        found.dpop = [
+            holder.proof("POST", servers.issuer + "/token", now).encode(),
+            holder.proof("GET", servers.issuer + "/api/me", now, access_token=tokens["access_token"]).encode(),
+            b"a.b.c",
+            b"\xff\xfe",
+            b"",
+        ]
     return found
 
 

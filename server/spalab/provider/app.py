@@ -21,6 +21,7 @@ from .config import ProviderConfig
 from .context import Clock, Provider, system_clock
 from .core.errors import PageError
 from .cors import cors_route
+from .dpop import DPoPShell
 from .issuance import Issuer
 from .keys import KeyRing
 from .pages import error_page
@@ -45,6 +46,14 @@ def create_provider_app(
         # restart or another instance still honours the forms and device cookies it handed out.
         csrf_key=bytes.fromhex(store.provider_secret("csrf_key", secrets.token_hex(32))),
         cookie_suffix=hashlib.sha256(config.issuer.encode()).hexdigest()[:8],
+        # docs/SECURITY.md P32: the nonce key is kept in the store too, so every instance issues and accepts
+        # the same DPoP nonces.
+        dpop=DPoPShell(
+            config.issuer,
+            store,
+            bytes.fromhex(store.provider_secret("dpop_nonce_key", secrets.token_hex(32))),
+            config.dpop_nonce,
+        ),
     )
     app = Starlette(
         routes=_routes(config, log is not None),

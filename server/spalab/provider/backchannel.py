@@ -12,16 +12,17 @@ from starlette.responses import JSONResponse, Response
 from ..requestlog import parse_since
 from . import params
 from .context import Provider, provider_of
-from .core import client_auth, grants
+from .core import client_auth, dpop, grants
 from .core.claims import profile_claims
-from .core.errors import InvalidClient, InvalidRequest, InvalidToken, OAuthError
+from .core.errors import InvalidClient, InvalidDPoPProof, InvalidRequest, InvalidToken, OAuthError, UseDPoPNonce
 from .core.metadata import server_metadata
 from .core.records import Client
+from .dpop import RESOURCE, TOKEN_ENDPOINT, uses_dpop
 
 # RFC 6749 §5.1: token responses must not be cached.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-# RFC 6750 §2.1: b64token syntax.
-_BEARER = re.compile(r"^Bearer +([A-Za-z0-9\-._~+/]+=*)$", re.IGNORECASE)
+# RFC 6750 §2.1, RFC 9449 §7.1: the scheme, then a b64token / token68.
+_CREDENTIAL = re.compile(r"^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*)$", re.IGNORECASE)
 
 DEMO_CONTACTS = {
     "alice": [
@@ -71,25 +72,31 @@ async def _client_request(request: Request) -> tuple[Provider, dict[str, str], C
     return provider, form, client
 
 
-def _client_error(request: Request, exc: OAuthError) -> JSONResponse:
+def _client_error(request: Request, exc: OAuthError, headers: Mapping[str, str] | None = None) -> JSONResponse:
     # RFC 6749 §5.2: a failed Basic authentication answers 401 with a Basic challenge.
     if isinstance(exc, InvalidClient) and "authorization" in request.headers:
-        return oauth_error(exc, {"WWW-Authenticate": 'Basic realm="spalab"'})
-    return oauth_error(exc)
+        return oauth_error(exc, {"WWW-Authenticate": 'Basic realm="spalab"', **(headers or {})})
+    return oauth_error(exc, headers)
 
 
 async def token(request: Request) -> Response:
+    provider = provider_of(request)
+    now = provider.clock()
     try:
         provider, form, client = await _client_request(request)
         grant_type = grants.validate_grant_type(form)
-        now = provider.clock()
+        # RFC 9449 §5: the proof is checked in full, and the client's policy applied, before the grant is
+        # looked at; only then is its jti spent (docs/SECURITY.md P30, P31, P34).
+        proof = provider.dpop.check(request, now, TOKEN_ENDPOINT)
+        dpop.require_proof(client, proof)
+        provider.dpop.spend(proof, now)
         if grant_type == "authorization_code":
-            body = provider.issuer.exchange_code(form, client, now)
+            body = provider.issuer.exchange_code(form, client, now, proof)
         else:
-            body = provider.issuer.refresh(form, client, now)
+            body = provider.issuer.refresh(form, client, now, proof)
     except OAuthError as exc:
-        return _client_error(request, exc)
-    return JSONResponse(body, headers=NO_STORE)
+        return _client_error(request, exc, provider.dpop.response_headers(request, TOKEN_ENDPOINT, now))
+    return JSONResponse(body, headers={**NO_STORE, **provider.dpop.response_headers(request, TOKEN_ENDPOINT, now)})
 
 
 async def revoke(request: Request) -> Response:
@@ -117,10 +124,11 @@ async def introspect(request: Request) -> Response:
     return JSONResponse(body, headers=NO_STORE)
 
 
-# --- bearer-protected resources ------------------------------------------------------
+# --- protected resources: Bearer and DPoP --------------------------------------------
 
 
-def bearer_token(request: Request) -> str:
+def presented_token(request: Request) -> tuple[str, str]:
+    """The access token and its scheme (dpop.BEARER or dpop.DPOP), from the one Authorization header."""
     # RFC 6750 §2.3 / docs/SECURITY.md P17: tokens in the URL end up in logs and Referer.
     query = request.scope.get("query_string", b"").decode("latin-1")
     if any(name == "access_token" for name, _ in parse_qsl(query, keep_blank_values=True)):
@@ -130,20 +138,30 @@ def bearer_token(request: Request) -> str:
         raise InvalidToken("")
     if len(values) > 1:
         raise InvalidRequest("more than one Authorization header")
-    match = _BEARER.match(values[0])
+    match = _CREDENTIAL.match(values[0])
     if match is None:
-        raise InvalidToken("the Authorization header must be: Bearer <token>")
-    return match.group(1)
+        raise InvalidToken("the Authorization header must be: Bearer <token>, or DPoP <token>")
+    return match.group(1).lower(), match.group(2)
 
 
-def _challenge(exc: OAuthError, scope: str | None) -> dict[str, str]:
-    """RFC 6750 §3: WWW-Authenticate with the error code (none when no token was sent)."""
-    parts = ['Bearer realm="spalab"']
-    if exc.description or not isinstance(exc, InvalidToken):
-        parts.append(f'error="{exc.error}"')
+def _challenge(exc: OAuthError, scope: str | None, dpop_used: bool) -> dict[str, str]:
+    """RFC 6750 §3, RFC 9449 §7.1: WWW-Authenticate with the error code (none when no token was sent): in the
+    DPoP scheme when the request used DPoP or the token is DPoP-bound, else Bearer; both when nothing was sent."""
+    algs = f'algs="{" ".join(dpop.ALGORITHMS)}"'
+    if isinstance(exc, InvalidToken) and not exc.description:
+        return {"WWW-Authenticate": f'Bearer realm="spalab", DPoP realm="spalab", {algs}'}
+    parts = ['DPoP realm="spalab"' if dpop_used else 'Bearer realm="spalab"', f'error="{exc.error}"']
     if scope:
         parts.append(f'scope="{scope}"')
+    if dpop_used:
+        parts.append(algs)
     return {"WWW-Authenticate": ", ".join(parts)}
+
+
+def _resource_error(exc: OAuthError, scope: str | None, dpop_used: bool, headers: dict[str, str]) -> JSONResponse:
+    # RFC 9449 §7.1, §9: a protected resource answers a bad or nonce-less proof with 401 and a DPoP challenge.
+    status = 401 if isinstance(exc, (InvalidDPoPProof, UseDPoPNonce)) else exc.status_code
+    return error_json(exc.error, exc.description, status, {**_challenge(exc, scope, dpop_used), **headers})
 
 
 Handler = Callable[[Provider, dict[str, Any]], Awaitable[dict[str, Any] | list[Any]]]
@@ -151,11 +169,23 @@ Handler = Callable[[Provider, dict[str, Any]], Awaitable[dict[str, Any] | list[A
 
 async def _protected(request: Request, scope: str | None, handler: Handler) -> Response:
     provider = provider_of(request)
+    now = provider.clock()
+    dpop_used = uses_dpop(request)
     try:
-        claims = provider.issuer.authenticate_bearer(bearer_token(request), provider.clock(), scope)
+        scheme, token = presented_token(request)
+        claims = provider.issuer.verify_access_token(token, now)
+        bound_jkt = dpop.token_binding(claims)
+        dpop_used = scheme == dpop.DPOP or bound_jkt is not None
+        # RFC 9449 §7.1: under the DPoP scheme the proof is checked in full, ath included; a DPoP header
+        # beside a Bearer credential is not looked at (check_presentation refuses a bound token there).
+        proof = provider.dpop.check(request, now, RESOURCE, token) if scheme == dpop.DPOP else None
+        dpop.check_presentation(scheme, bound_jkt, proof)
+        provider.dpop.spend(proof, now)
+        provider.issuer.check_scope(claims, scope)
     except OAuthError as exc:
-        return oauth_error(exc, _challenge(exc, scope))
-    return JSONResponse(await handler(provider, claims), headers=NO_STORE)
+        return _resource_error(exc, scope, dpop_used, provider.dpop.response_headers(request, RESOURCE, now))
+    headers = {**NO_STORE, **provider.dpop.response_headers(request, RESOURCE, now)}
+    return JSONResponse(await handler(provider, claims), headers=headers)
 
 
 async def _me(provider: Provider, claims: dict[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,8 @@ class ProviderConfig:
     demo: bool = False
     # docs/SECURITY.md P24: host names answered besides the issuer's and the loopback names.
     allowed_hosts: tuple[str, ...] = ()
+    # docs/SECURITY.md P32: DPoP proofs must carry a server nonce (RFC 9449 §8, §9).
+    dpop_nonce: bool = False
 
     @property
     def cors_origins(self) -> frozenset[str]:
@@ -61,6 +63,7 @@ _TOP_KEYS: dict[str, type] = {
     "session_lifetime": int,
     "request_log": bool,
     "allowed_hosts": list,
+    "dpop_nonce": bool,
     "clients": list,
     "users": list,
 }
@@ -74,6 +77,7 @@ _CLIENT_KEYS: dict[str, type] = {
     "cors_origins": list,
     "refresh_tokens": bool,
     "post_logout_redirect_uris": list,
+    "dpop_bound_access_tokens": bool,
 }
 _USER_KEYS: dict[str, type] = {
     "username": str,
@@ -130,6 +134,7 @@ def parse_config(text: str, source: str, **overrides: Any) -> ProviderConfig:
         api_audience=data.get("api_audience", issuer + "/api"),
         request_log=data.get("request_log", False),
         allowed_hosts=_allowed_hosts(data, locate),
+        dpop_nonce=data.get("dpop_nonce", False),
         **lifetimes,
         **overrides,
     )
@@ -167,6 +172,13 @@ def _load_clients(items: list[Any], locate: "_Locator") -> dict[str, Client]:
         for origin in origins:
             if origin != origin_of(origin):
                 raise locate.error("cors_origins", where, f"{origin!r} is not an origin (scheme://host[:port])")
+        # docs/SECURITY.md P34: implicit tokens leave through the URL, without a proof, so they cannot be bound.
+        if item.get("dpop_bound_access_tokens", False) and item.get("allow_implicit", False):
+            raise locate.error(
+                "dpop_bound_access_tokens",
+                where,
+                "cannot be true with allow_implicit (implicit tokens cannot be DPoP-bound)",
+            )
         clients[client_id] = Client(
             client_id=client_id,
             redirect_uris=uris,
@@ -177,6 +189,7 @@ def _load_clients(items: list[Any], locate: "_Locator") -> dict[str, Client]:
             cors_origins=tuple(origins),
             refresh_tokens=item.get("refresh_tokens", True),
             post_logout_redirect_uris=post_logout_uris,
+            dpop_bound_access_tokens=item.get("dpop_bound_access_tokens", False),
         )
     return clients
 

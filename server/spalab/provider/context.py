@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from ..requestlog import RequestLog
 from .config import ProviderConfig
+from .dpop import DPoPShell
 from .issuance import Issuer
 from .store import Store
 
@@ -29,6 +30,7 @@ class Provider:
     request_log: RequestLog | None
     csrf_key: bytes
     cookie_suffix: str
+    dpop: DPoPShell
 
     @property
     def secure_cookies(self) -> bool:

@@ -18,9 +18,11 @@ def cors_route(path: str, endpoint: Endpoint, methods: list[str], origins: Colle
         request_response(_preflight_only_options(endpoint, methods)),
         allow_origins=list(origins),
         allow_methods=methods,
-        allow_headers=["authorization", "content-type"],
-        # RFC 6750 §3: the SPA reads the error code from WWW-Authenticate, which CORS hides by default.
-        expose_headers=["WWW-Authenticate"],
+        # RFC 9449 §4.1: a DPoP client sends its proof in the DPoP header.
+        allow_headers=["authorization", "content-type", "dpop"],
+        # RFC 6750 §3: the SPA reads the error code from WWW-Authenticate, which CORS hides by default;
+        # RFC 9449 §8, §9: and the server's nonce from DPoP-Nonce.
+        expose_headers=["WWW-Authenticate", "DPoP-Nonce"],
         # Credentials (cookies) are never needed: tokens travel in headers and bodies.
         allow_credentials=False,
         max_age=600,

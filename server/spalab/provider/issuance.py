@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import ProviderConfig
-from .core import grants
+from .core import dpop, grants
 from .core.authorization import CODE, ID_TOKEN_TOKEN, AuthorizationRequest
 from .core.claims import access_token_claims, id_token_claims, profile_claims
 from .core.errors import InsufficientScope, InvalidToken
@@ -57,7 +57,9 @@ class Issuer:
 
     # --- the token endpoint -------------------------------------------------------
 
-    def exchange_code(self, form: dict[str, str], client: Client, now: int) -> dict[str, Any]:
+    def exchange_code(
+        self, form: dict[str, str], client: Client, now: int, proof: dpop.Proof | None = None
+    ) -> dict[str, Any]:
         code = form.get("code", "")
         record, consumed = self.store.find_code(code)
         self._revoke_on_replay(grants.code_replay(record, consumed), now)
@@ -66,17 +68,21 @@ class Issuer:
         self._revoke_on_replay(grants.code_replay(record, not self.store.consume_code(code, now)), now)
         grant = self.store.get_grant(record.grant_id)
         assert grant is not None
-        return self._token_response(grant, client, tuple(grant.scope.split()), record.nonce, now, grant.expires_at)
+        scopes = tuple(grant.scope.split())
+        return self._token_response(grant, client, scopes, record.nonce, now, grant.expires_at, proof)
 
-    def refresh(self, form: dict[str, str], client: Client, now: int) -> dict[str, Any]:
+    def refresh(
+        self, form: dict[str, str], client: Client, now: int, proof: dpop.Proof | None = None
+    ) -> dict[str, Any]:
         token = form.get("refresh_token", "")
-        grant_id, used, expires_at = self.store.find_refresh_token(token)
+        grant_id, used, expires_at, bound_jkt = self.store.find_refresh_token(token)
         grant = self.store.get_grant(grant_id) if grant_id else None
         self._revoke_on_replay(grants.refresh_replay(grant, used), now)
         scopes = grants.validate_refresh(form, client, grant, expires_at, now)
+        dpop.check_refresh_token_binding(bound_jkt, proof)
         assert grant is not None
         self._revoke_on_replay(grants.refresh_replay(grant, not self.store.use_refresh_token(token, now)), now)
-        return self._token_response(grant, client, scopes, None, now, expires_at)
+        return self._token_response(grant, client, scopes, None, now, expires_at, proof)
 
     def _revoke_on_replay(self, replay: grants.RevokeGrant | None, now: int) -> None:
         """Performs the core's replay decision (grants.code_replay, grants.refresh_replay)."""
@@ -85,19 +91,29 @@ class Issuer:
             raise replay.error
 
     def _token_response(
-        self, grant: Grant, client: Client, scopes: tuple[str, ...], nonce: str | None, now: int, rt_expires: int
+        self,
+        grant: Grant,
+        client: Client,
+        scopes: tuple[str, ...],
+        nonce: str | None,
+        now: int,
+        rt_expires: int,
+        proof: dpop.Proof | None,
     ) -> dict[str, Any]:
-        access_token, expires_in = self._access_token(grant, scopes, now)
+        # RFC 9449 §5, §6.1 / docs/SECURITY.md P34: with a proof, the access token is bound to its key.
+        jkt = proof.jkt if proof is not None else None
+        access_token, expires_in = self._access_token(grant, scopes, now, jkt)
         response: dict[str, Any] = {
             "access_token": access_token,
-            "token_type": "Bearer",
+            "token_type": dpop.token_type(jkt),
             "expires_in": expires_in,
             "scope": " ".join(scopes),
         }
         if client.refresh_tokens:
             refresh_token = new_secret()
             # docs/SECURITY.md P12: the new token inherits the family's absolute expiry.
-            self.store.save_refresh_token(refresh_token, grant.grant_id, rt_expires)
+            rt_jkt = dpop.refresh_token_binding(client, proof)
+            self.store.save_refresh_token(refresh_token, grant.grant_id, rt_expires, rt_jkt)
             response["refresh_token"] = refresh_token
         if "openid" in scopes:
             response["id_token"] = self._id_token(grant, nonce, now, None)
@@ -119,7 +135,9 @@ class Issuer:
         self.store.create_grant(grant)
         return grant
 
-    def _access_token(self, grant: Grant, scopes: tuple[str, ...], now: int) -> tuple[str, int]:
+    def _access_token(
+        self, grant: Grant, scopes: tuple[str, ...], now: int, dpop_jkt: str | None = None
+    ) -> tuple[str, int]:
         lifetime = self.config.access_token_lifetime
         jti = new_secret()
         claims = access_token_claims(
@@ -131,6 +149,7 @@ class Issuer:
             now,
             lifetime,
             jti,
+            dpop_jkt,
         )
         self.store.save_access_token(jti, grant.grant_id, now + lifetime)
         return self.keys.sign(claims, "at+jwt"), lifetime
@@ -152,14 +171,19 @@ class Issuer:
 
     # --- using and revoking tokens ------------------------------------------------
 
-    def authenticate_bearer(self, token: str, now: int, required_scope: str | None = None) -> dict[str, Any]:
-        """RFC 6750 / RFC 9068 §4: a valid, unrevoked token for our API audience."""
+    def verify_access_token(self, token: str, now: int) -> dict[str, Any]:
+        """RFC 6750 / RFC 9068 §4: a valid, unrevoked token for our API audience (how it was presented is
+        judged by the caller: core/dpop.py check_presentation)."""
         claims = self.keys.verify_access_token(token, self.config.issuer, self.config.api_audience, now)
         if not self.store.access_token_active(str(claims["jti"]), now):
             raise InvalidToken("the access token was revoked")
+        return claims
+
+    @staticmethod
+    def check_scope(claims: dict[str, Any], required_scope: str | None) -> None:
+        # RFC 6750 §3.1: a token without the resource's scope is insufficient_scope.
         if required_scope and required_scope not in str(claims.get("scope", "")).split():
             raise InsufficientScope(f"this resource needs the {required_scope} scope")
-        return claims
 
     def revoke(self, token: str, client: Client, now: int) -> None:
         """RFC 7009 §2.1: revoke a refresh token (its whole grant) or an access token."""
@@ -175,7 +199,7 @@ class Issuer:
 
     def introspect(self, token: str, client: Client, now: int) -> dict[str, Any]:
         """RFC 7662 §2.2: active flag plus the token's claims."""
-        grant_id, used, expires_at = self.store.find_refresh_token(token)
+        grant_id, used, expires_at, _ = self.store.find_refresh_token(token)
         if grant_id is not None:
             grant = self.store.get_grant(grant_id)
             if grant is None or not grants.refresh_token_active(grant, used, expires_at, now):
@@ -192,12 +216,14 @@ class Issuer:
                 "iss": self.config.issuer,
             }
         try:
-            claims = self.authenticate_bearer(token, now)
+            claims = self.verify_access_token(token, now)
+            jkt = dpop.token_binding(claims)
         except InvalidToken:
             return {"active": False}
         if not grants.may_introspect(client, str(claims["client_id"])):
             return {"active": False}
-        return {"active": True, "token_type": "Bearer", **claims}
+        # RFC 9449 §6.2: a bound token introspects with its cnf (among the claims) and token_type DPoP.
+        return {"active": True, "token_type": dpop.token_type(jkt), **claims}
 
     def _grant_of(self, token: str, now: int) -> str | None:
         grant_id = self.store.find_refresh_token(token)[0]

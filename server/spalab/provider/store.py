@@ -41,10 +41,11 @@ CREATE TABLE IF NOT EXISTS codes (
     code_challenge_method TEXT, expires_at INTEGER NOT NULL, consumed_at INTEGER);
 CREATE TABLE IF NOT EXISTS refresh_tokens (
     token_hash TEXT PRIMARY KEY, grant_id TEXT NOT NULL,
-    expires_at INTEGER NOT NULL, used_at INTEGER);
+    expires_at INTEGER NOT NULL, used_at INTEGER, dpop_jkt TEXT);
 CREATE TABLE IF NOT EXISTS access_tokens (
     jti TEXT PRIMARY KEY, grant_id TEXT NOT NULL, expires_at INTEGER NOT NULL,
     revoked_at INTEGER);
+CREATE TABLE IF NOT EXISTS dpop_proofs (proof_hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS login_failures (
     subject TEXT NOT NULL, failed_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS login_failures_subject ON login_failures (subject, failed_at);
@@ -62,6 +63,7 @@ CREATE INDEX IF NOT EXISTS refresh_tokens_expires ON refresh_tokens (expires_at)
 CREATE INDEX IF NOT EXISTS refresh_tokens_grant ON refresh_tokens (grant_id);
 CREATE INDEX IF NOT EXISTS access_tokens_expires ON access_tokens (expires_at);
 CREATE INDEX IF NOT EXISTS access_tokens_grant ON access_tokens (grant_id);
+CREATE INDEX IF NOT EXISTS dpop_proofs_expires ON dpop_proofs (expires_at);
 CREATE INDEX IF NOT EXISTS login_failures_failed_at ON login_failures (failed_at);
 """
 
@@ -69,9 +71,11 @@ CREATE INDEX IF NOT EXISTS login_failures_failed_at ON login_failures (failed_at
 # Codes go once expired, consumed or not: until then a replay must still find them and
 # revoke (RFC 6749 §4.1.2). Every refresh token of a family carries the family's absolute
 # expiry, so a used one stays known, and its replay revokes, for as long as the family
-# could live (RFC 9700 §4.14.2). A grant goes last, once expired and no longer referenced.
+# could live (RFC 9700 §4.14.2). A DPoP proof is remembered until its iat leaves the accepted
+# window (docs/SECURITY.md P31). A grant goes last, once expired and no longer referenced.
 EXPIRED = (
     ("sessions", "session_hash", "expires_at <= ?"),
+    ("dpop_proofs", "proof_hash", "expires_at <= ?"),
     ("pending_authorizations", "request_id", "expires_at <= ?"),
     ("codes", "code_hash", "expires_at <= ?"),
     ("access_tokens", "jti", "expires_at <= ?"),
@@ -122,6 +126,10 @@ class Store:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(consents)")}
         if "implicit" not in columns:
             self._db.execute("ALTER TABLE consents ADD COLUMN implicit INTEGER NOT NULL DEFAULT 0")
+        # Data dirs made before DPoP (docs/SECURITY.md P34): their refresh tokens are bound to no key.
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(refresh_tokens)")}
+        if "dpop_jkt" not in columns:
+            self._db.execute("ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -279,13 +287,15 @@ class Store:
         sql = "UPDATE codes SET consumed_at = ? WHERE code_hash = ? AND consumed_at IS NULL"
         return self._run(sql, now, digest(code)) == 1
 
-    def save_refresh_token(self, token: str, grant_id: str, expires_at: int) -> None:
-        self._run("INSERT INTO refresh_tokens VALUES (?, ?, ?, NULL)", digest(token), grant_id, expires_at)
+    def save_refresh_token(self, token: str, grant_id: str, expires_at: int, dpop_jkt: str | None = None) -> None:
+        sql = "INSERT INTO refresh_tokens (token_hash, grant_id, expires_at, dpop_jkt) VALUES (?, ?, ?, ?)"
+        self._run(sql, digest(token), grant_id, expires_at, dpop_jkt)
 
-    def find_refresh_token(self, token: str) -> tuple[str | None, bool, int]:
-        """Returns (grant_id, used, expires_at)."""
-        row = self._one("SELECT grant_id, used_at, expires_at FROM refresh_tokens WHERE token_hash = ?", digest(token))
-        return (row[0], row[1] is not None, row[2]) if row else (None, False, 0)
+    def find_refresh_token(self, token: str) -> tuple[str | None, bool, int, str | None]:
+        """Returns (grant_id, used, expires_at, the DPoP key thumbprint it is bound to or None)."""
+        sql = "SELECT grant_id, used_at, expires_at, dpop_jkt FROM refresh_tokens WHERE token_hash = ?"
+        row = self._one(sql, digest(token))
+        return (row[0], row[1] is not None, row[2], row[3]) if row else (None, False, 0, None)
 
     def use_refresh_token(self, token: str, now: int) -> bool:
         """Marks a refresh token used; exactly one concurrent caller gets True."""
@@ -310,6 +320,17 @@ class Store:
 
     def revoke_access_token(self, jti: str, now: int) -> None:
         self._run("UPDATE access_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL", now, jti)
+
+    # --- DPoP proofs seen (docs/SECURITY.md P31) ------------------------------------------
+
+    def use_dpop_proof(self, replay_key: str, expires_at: int, now: int) -> bool:
+        """Records a proof until `expires_at`; exactly one concurrent caller gets True. One statement, so
+        atomic on any SQL database; a row whose time has passed (not yet purged) counts as unseen."""
+        sql = (
+            "INSERT INTO dpop_proofs VALUES (?, ?) ON CONFLICT (proof_hash)"
+            " DO UPDATE SET expires_at = excluded.expires_at WHERE dpop_proofs.expires_at <= ?"
+        )
+        return self._run(sql, digest(replay_key), expires_at, now) == 1
 
     # --- bounded storage (docs/SECURITY.md P28) -----------------------------------------
 

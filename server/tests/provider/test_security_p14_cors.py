@@ -197,3 +197,15 @@ def test_an_introspection_from_an_unregistered_origin_is_refused(flow: Flow, ori
     )
     assert foreign.status_code == 401 and foreign.json()["error"] == "invalid_client"
     assert "active" not in foreign.json()
+
+
+@pytest.mark.parametrize(("path", "method"), [("/token", "POST"), ("/userinfo", "GET"), ("/api/me", "GET")])
+def test_a_dpop_client_may_send_its_proof_and_read_the_nonce(client: TestClient, path: str, method: str) -> None:
+    """RFC 9449 §4.1, §8, §9 (docs/SECURITY.md P30, P32): the SPA sends a DPoP header from its own origin (the
+    preflight allows it) and reads DPoP-Nonce (exposed) as well as WWW-Authenticate."""
+    preflight = _preflight(client, path, SPA, method, "authorization, content-type, dpop")
+    assert preflight.status_code == 200
+    assert "dpop" in preflight.headers["access-control-allow-headers"].lower()
+    answer = client.request(method, path, headers={"Origin": SPA, "DPoP": "x"})
+    exposed = {h.strip().lower() for h in answer.headers["access-control-expose-headers"].split(",")}
+    assert {"dpop-nonce", "www-authenticate"} <= exposed

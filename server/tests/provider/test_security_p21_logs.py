@@ -6,7 +6,19 @@ import json
 import logging
 
 import pytest
-from provider_support import CONFIDENTIAL_REDIRECT, REDIRECT, SECRET, SPA, Flow, api, hidden, response_params
+from dpop_support import Holder, dpop_tokens
+from provider_support import (
+    CONFIDENTIAL_REDIRECT,
+    ISSUER,
+    REDIRECT,
+    SECRET,
+    SPA,
+    Clock,
+    Flow,
+    api,
+    hidden,
+    response_params,
+)
 from starlette.testclient import TestClient
 
 WRONG_PASSWORD = "hunter2-not-right"
@@ -125,7 +137,7 @@ def test_request_log_still_tells_the_story(client: TestClient) -> None:
     assert shown["client_secret"] == "(hidden)"
     assert 0 < len(shown["code"]) <= 8
     assert any(e["referer"] and "code=" in e["referer"] for e in token_requests)
-    assert all(e["authorization"] in (None, "Basic", "Bearer") for e in entries)
+    assert all(e["authorization"] in (None, "Basic", "Bearer") and e["dpop"] is False for e in entries)
 
 
 def test_the_request_log_tells_its_newest_entry_so_a_reader_can_ask_only_for_what_follows(client) -> None:  # type: ignore[no-untyped-def]
@@ -149,3 +161,17 @@ def test_a_malformed_authorization_header_is_not_kept_whole(flow: Flow, client: 
     logged = [e["authorization"] for e in entries if e["path"] == "/api/me"]
     assert logged[-4:] == ["(malformed)", "(malformed)", "(malformed)", "Bearer"]
     assert _leaks(json.dumps(entries), [access_token, basic, SECRET]) == []
+
+
+def test_a_dpop_request_is_logged_by_its_scheme_and_a_flag_only(flow: Flow, client: TestClient, clock: Clock) -> None:
+    """docs/SECURITY.md P21, P35: the log says a DPoP proof came (for the demo's timeline), never the proof or
+    the token."""
+    holder = Holder()
+    tokens = dpop_tokens(flow, holder, clock.now)
+    proof = holder.proof("GET", ISSUER + "/api/me", clock.now, access_token=tokens["access_token"])
+    client.get("/api/me", headers={"Authorization": f"DPoP {tokens['access_token']}", "DPoP": proof})
+    entries = client.get("/_spalab/requests").json()["entries"]
+    api_entry = next(e for e in entries if e["path"] == "/api/me")
+    assert (api_entry["authorization"], api_entry["dpop"]) == ("DPoP", True)
+    assert [e["dpop"] for e in entries if e["path"] == "/token"][-1] is True
+    assert _leaks(json.dumps(entries), [proof, tokens["access_token"], tokens["refresh_token"]]) == []

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from dpop_support import TOKEN_URL, Holder
 from provider_support import ISSUER, REDIRECT, Clock, Flow, api, challenge_of, hidden, new_verifier, response_params
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -20,7 +21,7 @@ from starlette.testclient import TestClient
 from spalab.provider import store
 from spalab.provider.app import create_provider_app
 from spalab.provider.config import parse_config
-from spalab.provider.core import throttle
+from spalab.provider.core import dpop, throttle
 from spalab.provider.frontchannel import PENDING_LIFETIME
 from spalab.provider.purge import INTERVAL
 
@@ -108,14 +109,26 @@ def test_access_token_outliving_its_grant_works_until_it_expires(
 # --- what a purge must remove ---------------------------------------------------------------
 
 
+def _exchange(flow: Flow) -> dict[str, str]:
+    code = flow.code()
+    return {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "client_id": "spa",
+        "code_verifier": flow.verifier,
+    }
+
+
 def test_everything_expired_is_purged(
     client: TestClient, flow: Flow, clock: Clock, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """docs/SECURITY.md P28: once every lifetime has passed, only keys, the provider's own secret and
+    """docs/SECURITY.md P28, P31: once every lifetime has passed, only keys, the provider's own secrets and
     consents remain, however many batches that takes."""
     monkeypatch.setattr(store, "PURGE_BATCH", 2)
-    for _ in range(3):  # a session, grants, codes, access and refresh tokens, a consent
-        flow.tokens()
+    for _ in range(3):  # a session, grants, codes, access and refresh tokens, a consent, DPoP proofs seen
+        proof = Holder().proof("POST", TOKEN_URL, clock.now)
+        assert flow.client.post("/token", data=_exchange(flow), headers={"DPoP": proof}).status_code == 200
     assert flow.authorize(flow.code_params(prompt="consent")).status_code == 200  # left pending
     assert flow.sign_in(password="wrong").status_code == 400  # two login failures
     assert all(RowCounter(data_dir)().values())
@@ -174,6 +187,8 @@ ROWS_KEPT = {
     "sessions": (STEP / LIFETIMES["session_lifetime"], LIFETIMES["session_lifetime"] + INTERVAL),
     "pending_authorizations": (1 / SIDE_EVERY, PENDING_LIFETIME + INTERVAL),
     "login_failures": (2 / SIDE_EVERY, throttle.WINDOW + INTERVAL),
+    # Each flow sends two DPoP proofs; one is remembered until its iat leaves the window (docs/SECURITY.md P31).
+    "dpop_proofs": (2, dpop.IAT_WINDOW + 1 + INTERVAL),
     "signing_keys": None,
     "provider_secrets": None,
     "consents": None,
@@ -184,7 +199,7 @@ def steady_limit(table: str) -> int:
     """Twice what the flows add while a row is kept: independent of how many flows run."""
     rate = ROWS_KEPT[table]
     if rate is None:
-        return 1
+        return 2  # a fixed few: one signing key, one consent, the provider's two secrets (CSRF, DPoP nonces)
     per_flow, seconds = rate
     return math.ceil(2 * per_flow * (seconds / STEP + 1))
 
@@ -192,8 +207,10 @@ def steady_limit(table: str) -> int:
 class Browser:
     """One signed-in browser and its SPA, driving complete flows over in-process HTTP."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, clock: Clock) -> None:
         self.http = http
+        self.clock = clock
+        self.dpop = Holder()  # the SPA's DPoP key: its token requests carry proofs (docs/SECURITY.md P31)
         self.verifier = new_verifier()
         # No openid: an id_token adds no row, and its RSA signature took a third of the run's time.
         self.params = {
@@ -233,7 +250,7 @@ class Browser:
         assert (await self.http.post("/consent", data=form)).status_code == 303
 
     async def complete_flow(self) -> None:
-        """/authorize with a session and remembered consent → /token → refresh."""
+        """/authorize with a session and remembered consent → /token → refresh, each with a DPoP proof."""
         code = response_params((await self.authorize()).headers["location"])["code"]
         exchange = {
             "grant_type": "authorization_code",
@@ -242,10 +259,13 @@ class Browser:
             "client_id": "spa",
             "code_verifier": self.verifier,
         }
-        tokens = (await self.http.post("/token", data=exchange)).json()
+        tokens = (await self.http.post("/token", data=exchange, headers=self._proof())).json()
         renewal = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": "spa"}
-        refreshed = await self.http.post("/token", data=renewal)
+        refreshed = await self.http.post("/token", data=renewal, headers=self._proof())
         assert refreshed.status_code == 200, refreshed.text
+
+    def _proof(self) -> dict[str, str]:
+        return {"DPoP": self.dpop.proof("POST", TOKEN_URL, self.clock())}
 
     async def side_events(self) -> None:
         """An abandoned consent page (a pending request) and a failed sign-in (two failures)."""
@@ -260,7 +280,7 @@ async def run_flows(app: object, clock: Clock, count_rows: RowCounter) -> tuple[
     limits = {table: steady_limit(table) for table in count_rows.tables}
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:
-        browser = Browser(http)
+        browser = Browser(http, clock)
         await browser.consent()
         for n in range(FLOWS):
             await browser.complete_flow()

@@ -17,10 +17,18 @@ def at_hash(access_token: str) -> str:
 
 
 def access_token_claims(
-    issuer: str, audience: str, subject: str, client_id: str, scope: str, now: int, lifetime: int, jti: str
+    issuer: str,
+    audience: str,
+    subject: str,
+    client_id: str,
+    scope: str,
+    now: int,
+    lifetime: int,
+    jti: str,
+    dpop_jkt: str | None = None,
 ) -> dict[str, Any]:
     # RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti; scope per §2.2.3.
-    return {
+    claims: dict[str, Any] = {
         "iss": issuer,
         "sub": subject,
         "aud": audience,
@@ -30,6 +38,10 @@ def access_token_claims(
         "exp": now + lifetime,
         "jti": jti,
     }
+    # RFC 9449 §6.1: a DPoP-bound token names its key's thumbprint in cnf.jkt.
+    if dpop_jkt is not None:
+        claims["cnf"] = {"jkt": dpop_jkt}
+    return claims
 
 
 def id_token_claims(

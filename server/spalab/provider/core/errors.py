@@ -92,6 +92,19 @@ class InsufficientScope(OAuthError):
     status_code = 403
 
 
+class InvalidDPoPProof(OAuthError):
+    """RFC 9449 §5, §7.1: the DPoP proof is missing where one is needed, malformed, or does not fit the
+    request. 400 at the token endpoint; a protected resource answers 401 with a DPoP challenge."""
+
+    error = "invalid_dpop_proof"
+
+
+class UseDPoPNonce(OAuthError):
+    """RFC 9449 §8, §9: the proof must carry the nonce the server sends in its DPoP-Nonce header."""
+
+    error = "use_dpop_nonce"
+
+
 class PageError(Exception):
     """An error shown as a page, never as a redirect (RFC 6749 §4.1.2.1:
     client or redirect URI not yet validated)."""

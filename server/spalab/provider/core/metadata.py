@@ -6,6 +6,7 @@ from typing import Any
 
 from .authorization import RESPONSE_MODES, RESPONSE_TYPES
 from .claims import ALG
+from .dpop import ALGORITHMS as DPOP_ALGORITHMS
 from .grants import GRANT_TYPES
 from .records import SCOPES, Client
 
@@ -39,6 +40,8 @@ def server_metadata(issuer: str, clients: Iterable[Client]) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],
         # RFC 9207 §3: iss is on every authorization response.
         "authorization_response_iss_parameter_supported": True,
+        # RFC 9449 §5.1 / docs/SECURITY.md P33: the proof algorithms accepted, asymmetric only.
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
         "claims_supported": [
             "sub",
             "iss",

@@ -19,6 +19,8 @@ class Client:
     cors_origins: tuple[str, ...] = ()
     refresh_tokens: bool = True
     post_logout_redirect_uris: tuple[str, ...] = ()
+    # RFC 9449 §5.2: every token request of this client must carry a DPoP proof.
+    dpop_bound_access_tokens: bool = False
 
     @property
     def is_confidential(self) -> bool:
