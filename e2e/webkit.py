@@ -7,6 +7,7 @@ a fresh session is a fresh context (no cookies, no storage).
 
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -44,11 +45,29 @@ def xvfb_display() -> Iterator[str]:
         process.wait(timeout=10)
 
 
+# Starting a session once hung for the whole test timeout on a loaded machine (the client
+# waits on its socket with no deadline): a start that takes longer is abandoned and retried.
+START_SECONDS = 90
+START_ATTEMPTS = 2
+
+
 def new_driver(display: str) -> webdriver.WebKitGTK:
+    for _ in range(START_ATTEMPTS):
+        service = Service(WEBDRIVER, env={**os.environ, "DISPLAY": display})
+        started: list[webdriver.WebKitGTK] = []
+        thread = threading.Thread(target=lambda: started.append(_start(service)), daemon=True)
+        thread.start()
+        thread.join(START_SECONDS)
+        if started:
+            return started[0]
+        service.stop()  # ends WebKitWebDriver (and its MiniBrowser): the stuck call returns
+    raise RuntimeError(f"WebKitWebDriver did not start a session in {START_ATTEMPTS} tries of {START_SECONDS} s")
+
+
+def _start(service: Service) -> webdriver.WebKitGTK:
     options = Options()
     options.binary_location = MINIBROWSER
     options.add_argument("--automation")
-    service = Service(WEBDRIVER, env={**os.environ, "DISPLAY": display})
     driver = webdriver.WebKitGTK(options=options, service=service)
     driver.set_window_size(1100, 900)
     # A page or script that never finishes fails its test instead of holding the session.
