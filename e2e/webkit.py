@@ -55,7 +55,7 @@ def new_driver(display: str) -> webdriver.WebKitGTK:
     for _ in range(START_ATTEMPTS):
         service = Service(WEBDRIVER, env={**os.environ, "DISPLAY": display})
         started: list[webdriver.WebKitGTK] = []
-        thread = threading.Thread(target=lambda: started.append(_start(service)), daemon=True)
+        thread = threading.Thread(target=_start, args=(service, started), daemon=True)
         thread.start()
         thread.join(START_SECONDS)
         if started:
@@ -64,7 +64,7 @@ def new_driver(display: str) -> webdriver.WebKitGTK:
     raise RuntimeError(f"WebKitWebDriver did not start a session in {START_ATTEMPTS} tries of {START_SECONDS} s")
 
 
-def _start(service: Service) -> webdriver.WebKitGTK:
+def _start(service: Service, started: list[webdriver.WebKitGTK]) -> None:
     options = Options()
     options.binary_location = MINIBROWSER
     options.add_argument("--automation")
@@ -73,4 +73,4 @@ def _start(service: Service) -> webdriver.WebKitGTK:
     # A page or script that never finishes fails its test instead of holding the session.
     driver.set_page_load_timeout(60)
     driver.set_script_timeout(30)
-    return driver
+    started.append(driver)
