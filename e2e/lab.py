@@ -89,7 +89,7 @@ MARKS = {"pass": "✓", "fail": "✗", "recorded": "recorded"}
 
 # One line per experiment for the summary matrix: what it shows (details in e2e/FINDINGS.md).
 CLAIMS = {
-    "E1": "Server logs: a fragment's tokens reach no server; a query code reaches the SPA host",
+    "E1": "Server logs: a fragment's tokens reach none; a query code reaches the SPA host",
     "E2": "Referer: no-referrer leaks nothing; without a policy the fragment is still never sent",
     "E3": "A 302 without a fragment carries the fragment (and its token) to the next page",
     "E4": "History: location, referrer, Back and Forward never bring back a code or token",
@@ -98,7 +98,7 @@ CLAIMS = {
     "E7": "A stolen code is useless without the PKCE verifier or the client's secret",
     "E8": "The SPA refuses an access token issued to another client; a naive client accepts it",
     "E9": "Login CSRF: a callback with a foreign state is refused before any token request",
-    "E10": "After the URL is scrubbed the timing entry keeps it: its code is spent, its token works",
+    "E10": "A scrubbed URL stays in the timing entry: a code read there is spent, a token works",
 }
 
 _NUMBER = re.compile(r"(\d+)")
@@ -305,7 +305,7 @@ thead th {{ background: #1f3a73; color: #fff; font-weight: 600; }}
 th small, td small {{ display: block; color: #5b6475; font-weight: normal; font-size: .8rem; }}
 thead th small {{ color: #d6e0f5; }}
 .matrix th, .matrix td {{ padding: .2rem .5rem; }}
-.matrix col.label {{ width: 13rem; }} .matrix col.engine {{ width: 8.5rem; }}
+.matrix col.label {{ width: 15rem; }} .matrix col.engine {{ width: 7.5rem; }}
 .matrix td.claim {{ white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }}
 .matrix td.pass, .matrix td.fail, .matrix td.recorded, .matrix td.na {{ text-align: center; padding: 0; }}
 .matrix td a {{ display: block; padding: .2rem .5rem; text-decoration: none; font-weight: 600; }}
@@ -314,8 +314,9 @@ thead th small {{ color: #d6e0f5; }}
 .matrix tbody th a {{ text-decoration: none; }}
 .matrix tr.sep th {{ background: #eef1f6; font-weight: 600; }}
 .matrix tr.fail th, .matrix tr.fail td.claim {{ color: #b3261e; }}
-td.pass {{ background: #eaf7ee; }} td.fail {{ background: #fdecec; color: #b3261e; }}
-td.recorded {{ background: #eef2fb; color: #1f3a73; }} td.na {{ color: #8a93a3; }}
+td.pass {{ background: #eaf7ee; }} td.fail {{ background: #fdecec; }} td.recorded {{ background: #eef2fb; }}
+td.na {{ color: #8a93a3; }} td.pass b, .matrix td.pass {{ color: #1e6b3c; }}
+td.fail b, .matrix td.fail {{ color: #b3261e; }} td.recorded b, .matrix td.recorded {{ color: #1f3a73; }}
 .detail th, .detail td {{ padding: .35rem .5rem; font-size: .85rem; }}
 .detail thead th:first-child {{ width: 28%; }}
 .detail small.spec {{ font-style: italic; }}
