@@ -157,8 +157,8 @@ def verdict(data: dict[str, Any]) -> str:
     recorded = sum(outcome(o) == "recorded" for o in observations)
     ran = [e for e in engine_columns(data["engines"]) if e in data["engines"]]
     failed = sorted(
-        {(exp, title): None for (exp, title), obs in checks.items() if any(outcome(o) == "fail" for o in obs)},
-        key=lambda check: row_key(check[0]),
+        (check for check, obs in checks.items() if any(outcome(o) == "fail" for o in obs)),
+        key=lambda check: (row_key(check[0]), natural_key(check[1])),
     )
     engines = f"{len(ran)} engine{'s' if len(ran) != 1 else ''} ({', '.join(engine_name(e) for e in ran)})"
     if failed:

@@ -198,6 +198,13 @@ def test_verdict_names_what_failed_and_where() -> None:
     assert 'class="verdict fail"' in page and "<tr class='fail'>" in page
 
 
+def test_verdict_lists_the_first_five_failures_in_natural_order() -> None:
+    rows = [obs(f"E{n}", "webkit", passed=False) for n in (10, 9, 8, 7, 6, 2, 1)] + [obs("E3", "webkit")]
+    line = lab.verdict(report(rows, {"webkit": "2.50.6"}))
+    assert line.startswith("7 of 8 defences FAILED (E1 in WebKit, E2 in WebKit, E6 in WebKit, E7 in WebKit, ")
+    assert "E8 in WebKit and 2 more); run in 1 engine (WebKit); not run: Chromium, Firefox;" in line
+
+
 def test_verdict_says_which_engines_did_not_run() -> None:
     rows = [obs("E1", "chromium"), obs("E2", "chromium"), obs("E2", "firefox")]
     line = lab.verdict(report(rows, {"chromium": "156.0", "firefox": "153.8.0"}))
