@@ -90,7 +90,7 @@ MARKS = {"pass": "✓", "fail": "✗", "recorded": "recorded"}
 # One line per experiment for the summary matrix: what it shows (details in e2e/FINDINGS.md).
 CLAIMS = {
     "E1": "Server logs: a fragment's tokens reach none; a query code reaches the SPA host",
-    "E2": "Referer: no-referrer leaks nothing; without a policy the fragment is still never sent",
+    "E2": "Referer: no-referrer leaks nothing; without a policy the fragment is never sent",
     "E3": "A 302 without a fragment carries the fragment (and its token) to the next page",
     "E4": "History: location, referrer, Back and Forward never bring back a code or token",
     "E5": "CORS: only registered origins use /token; a foreign page's request spends nothing",
@@ -98,7 +98,7 @@ CLAIMS = {
     "E7": "A stolen code is useless without the PKCE verifier or the client's secret",
     "E8": "The SPA refuses an access token issued to another client; a naive client accepts it",
     "E9": "Login CSRF: a callback with a foreign state is refused before any token request",
-    "E10": "A scrubbed URL stays in the timing entry: a code read there is spent, a token works",
+    "E10": "A scrubbed URL stays in the timing entry: its code is spent, its token works",
 }
 
 _NUMBER = re.compile(r"(\d+)")
