@@ -175,7 +175,9 @@ def test_a_logout_return_with_another_state_is_refused(browser_page: Browser, de
     page = demo.spa + PAGES[runtime]
     open_example(browser_page, page)
     # This tab is waiting for the provider's sign-out to come back with state "sent".
-    browser_page.evaluate('sessionStorage.setItem("spalab_auth:spa-demo:logout", "sent")')
+    browser_page.evaluate(
+        'sessionStorage.setItem("spalab_auth:spa-demo:logout", JSON.stringify({state: "sent", at: Date.now() / 1000}))'
+    )
     browser_page.goto(page + "?state=forged")
     browser_page.wait_text("#out", "state check failed")
     assert browser_page.url == page  # cleaned all the same
