@@ -28,13 +28,16 @@ def wheel_files(content: bytes) -> dict[str, bytes]:
         return {name: archive.read(name) for name in archive.namelist() if not name.endswith("RECORD")}
 
 
-def test_the_documented_build_command_makes_the_wheel_the_host_serves(tmp_path: Path) -> None:
-    """README: `python -m build --wheel web/client` (here without isolation: no download)."""
-    subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(CLIENT)],
-        check=True,
-        capture_output=True,
-    )
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["pip", "wheel", "--no-deps", "--no-build-isolation", "-w"],  # README's, with the demo's venv
+        ["build", "--wheel", "--no-isolation", "--outdir"],
+    ],
+    ids=["pip-wheel", "build"],
+)
+def test_the_documented_build_commands_make_the_wheel_the_host_serves(tmp_path: Path, command: list[str]) -> None:
+    subprocess.run([sys.executable, "-m", *command, str(tmp_path), str(CLIENT)], check=True, capture_output=True)
     (built,) = tmp_path.glob("*.whl")
     served = build_wheel(CLIENT)
     assert built.name == served.filename == f"spalab_auth-{served.version}-py3-none-any.whl"
