@@ -23,7 +23,7 @@ from harness import start_demo
 from playwright.sync_api import sync_playwright
 
 from bench.browser import measure_engine
-from bench.provider import format_provider, measure_provider
+from bench.provider import bench_config, format_provider, measure_provider
 from bench.report import APPS, describe, failures, format_browser
 
 OUT = Path(__file__).resolve().parent / "out" / "bench.json"
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     provider_failed: list[dict[str, str]] = []
     finished = False
     with tempfile.TemporaryDirectory(prefix="spalab-bench-") as data_dir:
-        demo = start_demo(Path(data_dir))
+        demo = start_demo(Path(data_dir), config=bench_config())
         try:
             with sync_playwright() as playwright:
                 for engine in engines:
