@@ -20,24 +20,33 @@ What is measured, per engine and variant (medians of `runs` repetitions):
   booting the interpreter again after a redirect, token exchange, checks, API).
 - **URL scrubbed**: time from the first byte of the callback response to the
   `spalab:url-scrubbed` mark, i.e. how long the code or tokens sat in the address bar.
+- **first sign-in** (not a figure): alice signs in once per engine, by redirect, through the
+  provider's login and consent pages, so the round trips above meet neither.
+
+How the driver follows the pages: a redirect sign-in replaces the document several times
+(app -> provider -> app, plus the login and consent forms), and a `page.evaluate` that lands
+on a document being replaced fails with "Execution context was destroyed". So nothing here
+evaluates in a page that may be leaving: every wait is a `wait_for_function` (Playwright runs
+it again in the new document after a navigation) whose predicate returns a primitive value
+(read without a second call into the page), and the page that is about to be left is tagged
+first (`window.benchLeft`), so the next step waits for a *new* document instead of reading
+the old one. The remaining `page.evaluate`s read a page that has settled (booted, result on
+screen); if one fails, the page navigated when it should not have: a real failure.
+
+A figure that fails is recorded with its error (bench/report.py) and the run goes on with the
+next one; nothing is retried.
 """
 
-import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from harness import CHROMIUM_ARGS, Demo
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 
-VARIANTS = (
-    ("pyodide", "redirect"),
-    ("pyodide", "popup"),
-    ("micropython", "redirect"),
-    ("micropython", "popup"),
-    ("baseline", "redirect"),
-)
-APPS = ("pyodide", "micropython", "baseline")
+from bench.report import APPS, VARIANTS, describe, median
+
 RUNTIME = {"pyodide": "py", "micropython": "mpy"}
 LAUNCH: dict[str, dict[str, Any]] = {
     "chromium": {"executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS},
@@ -45,7 +54,8 @@ LAUNCH: dict[str, dict[str, Any]] = {
 }
 TIMEOUT_MS = 60_000
 
-READY_MS = "performance.getEntriesByName('spalab:ready')[0]?.startTime ?? null"
+# Truthy (a number) once the app has booted; a primitive, so reading it needs no second call into the page.
+READY_MS = "() => performance.getEntriesByName('spalab:ready')[0]?.startTime ?? null"
 TRANSFER = """(() => {
     const entries = [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")];
     return {transferred: entries.reduce((n, e) => n + (e.transferSize || 0), 0),
@@ -57,24 +67,73 @@ SCRUB_REDIRECT = """(() => {
     return mark && nav ? mark.startTime - nav.responseStart : null;
 })()"""
 SCRUB_POPUP = "performance.getEntriesByName('spalab:popup-callback').at(-1)?.detail?.scrubbedMs ?? null"
+# Where a sign-in stands, in a document the driver has not acted on yet: "login" or "consent"
+# (the provider's forms; "login: <alert>" when the form came back with an error), "provider:
+# <text>" (any other provider page, once loaded: an error page), "app" (back in an app page that
+# has booted), "error: <message>" (the page the driver left showed an error instead of leaving),
+# or null (still on the page it left, or loading).
+WHERE = """(issuer) => {
+    const text = (element) => (element?.textContent || "").trim().replace(/\\s+/g, " ").slice(0, 300);
+    if (window.benchLeft) {
+        const message = document.querySelector("#message");
+        return message && !message.hidden && text(message) ? "error: " + text(message) : null;
+    }
+    if (location.origin === issuer) {
+        if (document.readyState !== "complete") return null;
+        const alert = text(document.querySelector("[role=alert]"));
+        if (document.querySelector("#username")) return alert ? "login: " + alert : "login";
+        if (document.querySelector("button[name=decision]")) return "consent";
+        return "provider: " + (text(document.querySelector("main")) || text(document.body) || document.title);
+    }
+    return performance.getEntriesByName("spalab:ready").length ? "app" : null;
+}"""
+# The app shows an error (its #message box) or the state `done` asks for: a string, or null while waiting.
+OUTCOME = """([done]) => {
+    const message = document.querySelector("#message");
+    if (message && !message.hidden && message.textContent.trim()) return "error: " + message.textContent.trim();
+    const signedIn = document.querySelector("#signed-in"), callApi = document.querySelector("#call-api");
+    const ok = {
+        "signed-in": signedIn ? !signedIn.hidden : callApi && !callApi.disabled,
+        "api-result": document.querySelector("#api-result")?.textContent.includes("White Rabbit"),
+    }[done];
+    return ok ? "ok" : null;
+}"""
 
 
 def app_url(app: str) -> str:
     return "/baseline/" if app == "baseline" else f"/?runtime={RUNTIME[app]}"
 
 
+def _wait_value(page: Page, predicate: str, arg: Any = None) -> Any:
+    """Waits until `predicate` (a JS function returning a primitive) is truthy in the page's
+    current document, across navigations, and returns that value."""
+    return page.wait_for_function(predicate, arg=arg, timeout=TIMEOUT_MS).json_value()
+
+
 def _ready(page: Page) -> float:
-    page.wait_for_function(f"({READY_MS}) !== null", timeout=TIMEOUT_MS)
-    return float(page.evaluate(READY_MS))
+    return float(_wait_value(page, READY_MS))
+
+
+def _leave(page: Page, action: Callable[[], None]) -> None:
+    """Tags this (settled) document, then does what makes the page leave it: the next
+    `_wait_value(WHERE)` then waits for the document that replaces it."""
+    page.evaluate("window.benchLeft = true")
+    action()
+
+
+def _new_context(browser: Browser, demo: Demo) -> BrowserContext:
+    context = browser.new_context(base_url=demo.spa)
+    context.set_default_timeout(TIMEOUT_MS)
+    return context
 
 
 def measure_load(browser: Browser, demo: Demo, app: str) -> dict[str, Any]:
-    context = browser.new_context(base_url=demo.spa)
+    context = _new_context(browser, demo)
     try:
         page = context.new_page()
         page.goto(app_url(app))
         cold = _ready(page)
-        sizes = page.evaluate(TRANSFER)
+        sizes = page.evaluate(TRANSFER)  # booted: the page stays
         page.goto(app_url(app))
         warm = _ready(page)
         return {"cold_ms": cold, "warm_ms": warm, **sizes}
@@ -82,30 +141,39 @@ def measure_load(browser: Browser, demo: Demo, app: str) -> dict[str, Any]:
         context.close()
 
 
-def _sign_in_once(context: BrowserContext, demo: Demo) -> None:
+def _sign_in_once(context: BrowserContext, demo: Demo) -> dict[str, Any]:
     """Signs alice in at the provider and remembers her consent for both clients (either may
-    be remembered already: the provider then answers at once)."""
+    be remembered already: the provider then answers at once), by redirect, following each
+    page the provider shows; any page it does not expect fails with what that page says."""
     page = context.new_page()
-    for app, button in (("pyodide", "#signin-code"), ("baseline", "#signin")):
-        page.goto(app_url(app))
-        _ready(page)
-        page.evaluate("window.benchBefore = true")
-        page.click(button)
-        deadline = time.monotonic() + TIMEOUT_MS / 1000
-        while time.monotonic() < deadline:
-            if page.url.startswith(demo.issuer):
-                if page.is_visible("#username"):
+    try:
+        for app, button in (("pyodide", "#signin-code"), ("baseline", "#signin")):
+            page.goto(app_url(app))
+            _ready(page)
+            _leave(page, partial(page.click, button))
+            shown: list[str] = []
+            while True:
+                where = str(_wait_value(page, WHERE, demo.issuer))
+                kind = where.partition(":")[0]
+                if kind in shown or where.startswith("login:"):  # a form again: the last answer was refused
+                    raise RuntimeError(f"{app}: the provider showed {where!r} after {shown} (at {page.url})")
+                shown.append(kind)
+                if kind == "login":
                     page.fill("#username", "alice")
                     page.fill("#password", "wonderland")
-                    page.get_by_role("button", name="Sign in").click()
-                elif page.is_visible("button[name=decision]"):
-                    page.get_by_role("button", name="Allow").click()
-            elif page.evaluate(f"!window.benchBefore && ({READY_MS}) !== null"):
-                break  # back in the app, a new page, booted
-            page.wait_for_timeout(100)
-        else:
-            raise RuntimeError(f"{app}: the first sign-in did not finish (at {page.url})")
-    page.close()
+                    _leave(page, lambda: page.get_by_role("button", name="Sign in").click())
+                elif kind == "consent":
+                    _leave(page, lambda: page.get_by_role("button", name="Allow").click())
+                elif kind == "app":
+                    break
+                else:
+                    raise RuntimeError(f"{app}: the sign-in stopped at {page.url}: {where}")
+            outcome = str(_wait_value(page, OUTCOME, ["signed-in"]))
+            if outcome != "ok":
+                raise RuntimeError(f"{app}: back in the app but not signed in: {outcome}")
+        return {}
+    finally:
+        page.close()
 
 
 def round_trip(context: BrowserContext, app: str, mode: str) -> dict[str, Any]:
@@ -113,26 +181,36 @@ def round_trip(context: BrowserContext, app: str, mode: str) -> dict[str, Any]:
     try:
         page.goto(app_url(app))
         _ready(page)
-        signin, signed_in = ("#signin", "#call-api:enabled") if app == "baseline" else ("#signin-code", "#signed-in")
+        signin = "#signin" if app == "baseline" else "#signin-code"
         if app != "baseline":
             page.check(f'input[name="signin-window"][value="{mode}"]')
         started = time.perf_counter()
         page.click(signin)
-        page.wait_for_selector(signed_in, state="visible", timeout=TIMEOUT_MS)
+        # By redirect the page is replaced on the way: waited for in whichever document is current.
+        outcome = _wait_value(page, OUTCOME, ["signed-in"])
+        if outcome != "ok":
+            raise RuntimeError(f"sign-in failed in the app: {outcome}")
         page.click("#call-api")
-        page.wait_for_function(
-            "document.querySelector('#api-result')?.textContent.includes('White Rabbit')", timeout=TIMEOUT_MS
-        )
+        outcome = _wait_value(page, OUTCOME, ["api-result"])
         seconds = time.perf_counter() - started
-        scrubbed = page.evaluate(SCRUB_POPUP if mode == "popup" else SCRUB_REDIRECT)
+        if outcome != "ok":
+            raise RuntimeError(f"API call failed in the app: {outcome}")
+        scrubbed = page.evaluate(SCRUB_POPUP if mode == "popup" else SCRUB_REDIRECT)  # result shown: page settled
         return {"ms": seconds * 1000, "scrubbed_ms": scrubbed}
     finally:
-        page.close()
+        for open_page in context.pages:  # this one, and a popup a failed sign-in left open
+            open_page.close()
 
 
-def median(values: list[Any]) -> float | None:
-    numbers = [v for v in values if isinstance(v, (int, float))]
-    return round(statistics.median(numbers), 1) if numbers else None
+def _samples(runs: int, sample: Callable[[], dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
+    """`runs` samples, stopping at the first failure: (the samples taken, that failure or None)."""
+    samples: list[dict[str, Any]] = []
+    try:
+        for _ in range(runs):
+            samples.append(sample())
+    except Exception as error:  # noqa: BLE001 - recorded with the figure; the run goes on with the next
+        return samples, describe(error)
+    return samples, None
 
 
 def measure_engine(
@@ -144,13 +222,22 @@ def measure_engine(
     apps: tuple[str, ...] = APPS,
 ) -> dict[str, Any]:
     """`apps` limits the figures to some of pyodide, micropython and baseline (the baseline is
-    needed for the × baseline column)."""
-    browser = getattr(playwright, engine).launch(**LAUNCH[engine])
+    needed for the × baseline column). Never raises for a figure that fails: that figure gets
+    an "error" (bench/report.py) and the others are still measured."""
     try:
-        loads: dict[str, Any] = {}
+        browser = getattr(playwright, engine).launch(**LAUNCH[engine])
+    except Exception as launch_error:  # noqa: BLE001 - this engine has no figures; the next one may
+        progress(f"{engine}: FAILED to start: {describe(launch_error)}")
+        return {"error": describe(launch_error)}
+    try:
+        results: dict[str, Any] = {"version": browser.version, "load": {}, "sign_in": {}, "round_trip": {}}
         for app in apps:
-            samples = [measure_load(browser, demo, app) for _ in range(runs)]
-            loads[app] = {
+            samples, failure = _samples(runs, partial(measure_load, browser, demo, app))
+            if failure:
+                results["load"][app] = {"error": failure, "samples": samples}
+                progress(f"{engine}: {app} load FAILED: {failure}")
+                continue
+            results["load"][app] = figure = {
                 "cold_ms": median([s["cold_ms"] for s in samples]),
                 "warm_ms": median([s["warm_ms"] for s in samples]),
                 "cold_kb_transferred": round(samples[0]["transferred"] / 1024),
@@ -158,60 +245,47 @@ def measure_engine(
                 "requests": samples[0]["requests"],
                 "samples": samples,
             }
-            progress(f"{engine}: {app} load cold {loads[app]['cold_ms']} ms, warm {loads[app]['warm_ms']} ms")
-        context = browser.new_context(base_url=demo.spa)
+            progress(f"{engine}: {app} load cold {figure['cold_ms']} ms, warm {figure['warm_ms']} ms")
+        contexts: list[BrowserContext] = []
+
+        def sign_in() -> dict[str, Any]:
+            contexts.append(_new_context(browser, demo))
+            return _sign_in_once(contexts[0], demo)
+
         try:
-            _sign_in_once(context, demo)
-            trips: dict[str, Any] = {}
+            _, sign_in_failure = _samples(1, sign_in)
+            if sign_in_failure:
+                results["sign_in"] = {"error": sign_in_failure}
+                progress(f"{engine}: first sign-in FAILED: {sign_in_failure}")
             for app, mode in (v for v in VARIANTS if v[0] in apps):
-                round_trip(context, app, mode)  # warm-up: caches filled, discovery and keys served once
-                samples = [round_trip(context, app, mode) for _ in range(runs)]
-                trips[f"{app} {mode}"] = {
+                key = f"{app} {mode}"
+                if sign_in_failure:
+                    results["round_trip"][key] = {"error": "not measured: the first sign-in failed"}
+                    continue
+                # The first trip is a warm-up (caches filled, discovery and keys served once), not counted.
+                samples, failure = _samples(runs + 1, partial(round_trip, contexts[0], app, mode))
+                samples = samples[1:]
+                if failure:
+                    results["round_trip"][key] = {"error": failure, "samples": samples}
+                    progress(f"{engine}: {key} round trip FAILED: {failure}")
+                    continue
+                results["round_trip"][key] = figure = {
                     "ms": median([s["ms"] for s in samples]),
                     "scrubbed_ms": median([s["scrubbed_ms"] for s in samples]),
                     "samples": samples,
                 }
-                progress(f"{engine}: {app} {mode} round trip {trips[f'{app} {mode}']['ms']} ms")
+                progress(f"{engine}: {key} round trip {figure['ms']} ms")
         finally:
-            context.close()
-        return {"version": browser.version, "load": loads, "round_trip": trips}
+            for context in contexts:
+                _quietly(context.close, f"{engine}: closing the browser context", progress)
+        return results
     finally:
-        browser.close()
+        _quietly(browser.close, f"{engine}: closing the browser", progress)
 
 
-def format_browser(results: dict[str, Any]) -> str:
-    engines = list(results)
-    apps = [app for app in APPS if all(app in results[e]["load"] for e in engines)]
-    lines = ["Page load → app ready (ms, median; cold = empty cache) and bytes of a cold visit"]
-    header = ["app"] + [f"{e} {k}" for e in engines for k in ("cold", "warm", "KB")]
-    rows = [
-        [app] + [results[e]["load"][app][k] for e in engines for k in ("cold_ms", "warm_ms", "cold_kb_transferred")]
-        for app in apps
-    ]
-    lines += _table(header, rows)
-    lines += [
-        "",
-        "Sign-in round trip, click → API data shown (ms, median), and × the oidc-client-ts baseline;",
-        "URL scrubbed = ms the code sat in the address bar after the callback's first byte",
-    ]
-    header = ["variant"] + [f"{e} {k}" for e in engines for k in ("ms", "× baseline", "scrubbed")]
-    rows = []
-    for app, mode in (v for v in VARIANTS if v[0] in apps):
-        key = f"{app} {mode}"
-        row: list[Any] = [key]
-        for e in engines:
-            baseline = results[e]["round_trip"].get("baseline redirect")
-            trip, base = results[e]["round_trip"][key], baseline["ms"] if baseline else None
-            row += [trip["ms"], round(trip["ms"] / base, 2) if base else None, trip["scrubbed_ms"]]
-        rows.append(row)
-    lines += _table(header, rows)
-    return "\n".join(lines)
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    cells = [header] + [["-" if v is None else str(v) for v in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    return [
-        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-        for row in cells
-    ]
+def _quietly(close: Callable[[], None], what: str, progress: Callable[[str], None]) -> None:
+    """Closing after a browser crashed may fail too; the figures already say what failed."""
+    try:
+        close()
+    except Exception as error:  # noqa: BLE001
+        progress(f"{what} failed: {describe(error)}")

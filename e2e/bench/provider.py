@@ -9,9 +9,10 @@ connection, its own cookie jar) driven by asyncio; all clients live in this one
 process.
 
 Setup, once per simulated client and outside every timed part: the client signs
-in as alice the way a browser does (GET /authorize -> GET /login -> POST /login
-with the CSRF token -> back to /authorize -> the consent form the first time ->
-code -> POST /token). After that it holds a provider session cookie, and alice's
+in as its own account of eight (ACCOUNTS, added to the demo's config; see there
+why) the way a browser does (GET /authorize -> GET /login -> POST /login with the
+CSRF token -> back to /authorize -> the consent form the first time -> code ->
+POST /token). After that it holds a provider session cookie, and its account's
 consent for the client is remembered, so no page is shown any more. Signing in
 costs an Argon2id verification (about 0.2 s of CPU each) that would otherwise
 dominate every figure; it is measured on its own instead (see *Login* below).
@@ -44,7 +45,7 @@ until the last one ends. flows_per_s = flows / seconds.
 Percentiles use the nearest-rank method: the p-th percentile of n sorted samples
 is the ceil(p/100 * n)-th smallest, always an observed value.
 
-Login: POST /login (valid CSRF token, alice/wonderland, expect 303) at 1 and 8
+Login: POST /login (valid CSRF token, each client its own account, expect 303) at 1 and 8
 concurrent clients for a fixed number of requests; the CSRF token is fetched
 beforehand. This is the cost of a real sign-in.
 
@@ -90,14 +91,35 @@ import httpx
 
 CLIENT_ID = "spa-demo"
 SCOPE = "openid profile email contacts.read"
-USERNAME, PASSWORD = "alice", "wonderland"
+PASSWORD = "wonderland"
+# The simulated clients sign in as these accounts, client i as ACCOUNTS[i % 8]: the provider keeps
+# an account's newest 20 sessions only (docs/SECURITY.md P28) and runs at most two of its password
+# checks at once (P23), so 64 clients as one account would lose most of their sessions and 8
+# concurrent sign-ins of one account would mostly be refused. The accounts are added to the
+# built-in demo's config (bench_config), with which the benchmarks start the demo.
+ACCOUNTS = tuple(f"bench{n}" for n in range(1, 9))
+DEMO_TOML = Path(__file__).resolve().parents[2] / "server" / "spalab" / "provider" / "demo.toml"
 OUT_DIR = Path(__file__).resolve().parent / "out"
 TIMEOUT = httpx.Timeout(30.0)
+BUSY_ATTEMPTS = 30  # setup sign-ins refused with 503 (P23) are tried again, this many times at most
 _HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
 
 
 class SetupError(Exception):
     """A simulated client could not sign in: nothing can be measured."""
+
+
+def bench_config() -> str:
+    """The built-in demo's provider config (for start_demo's `config`) plus ACCOUNTS."""
+    users = "".join(
+        f'\n[[users]]\nusername = "{name}"\npassword = "{PASSWORD}"\nclaims = {{ name = "{name}" }}\n'
+        for name in ACCOUNTS
+    )
+    return DEMO_TOML.read_text() + users
+
+
+def account(index: int) -> str:
+    return ACCOUNTS[index % len(ACCOUNTS)]
 
 
 def percentile(samples: Sequence[float], p: float) -> float | None:
@@ -245,13 +267,19 @@ def _hidden_fields(html: str) -> dict[str, str]:
     return {name: unescape(value) for name, value in _HIDDEN.findall(html)}
 
 
-async def _follow_sign_in(client: httpx.AsyncClient, response: httpx.Response) -> httpx.Response:
+async def _follow_sign_in(client: httpx.AsyncClient, response: httpx.Response, username: str) -> httpx.Response:
     """From /authorize's redirect to /login, through sign-in and (once) consent, to the client."""
     if response.status_code != 302 or not response.headers.get("location", "").startswith("/login?"):
         raise SetupError(f"/authorize did not send an unknown browser to sign in (HTTP {response.status_code})")
     page = await client.get(response.headers["location"])
     fields = _hidden_fields(page.text)
-    response = await client.post("/login", data={**fields, "username": USERNAME, "password": PASSWORD})
+    for _ in range(BUSY_ATTEMPTS):
+        response = await client.post("/login", data={**fields, "username": username, "password": PASSWORD})
+        if response.status_code != 503:
+            break
+        # docs/SECURITY.md P23: the provider checks a bounded number of passwords at once and refuses
+        # the rest; a refused sign-in tries again when told, as a browser's user would. Untimed setup.
+        await asyncio.sleep(float(response.headers.get("retry-after", "1")))
     if response.status_code != 303:
         raise SetupError(f"POST /login answered HTTP {response.status_code}")
     response = await client.get(response.headers["location"])
@@ -260,10 +288,10 @@ async def _follow_sign_in(client: httpx.AsyncClient, response: httpx.Response) -
     return response
 
 
-async def sign_in(target: Target, client: httpx.AsyncClient) -> None:
-    """Gives `client` a provider session and alice's consent, checked by one full flow."""
+async def sign_in(target: Target, client: httpx.AsyncClient, username: str) -> None:
+    """Gives `client` a provider session and `username`'s consent, checked by one full flow."""
     query, verifier = target.authorization_request()
-    response = await _follow_sign_in(client, await client.get("/authorize", params=query))
+    response = await _follow_sign_in(client, await client.get("/authorize", params=query), username)
     code = target.code_from(response, query)
     if code is None:
         raise SetupError(f"sign-in did not end with a code (HTTP {response.status_code})")
@@ -276,12 +304,12 @@ async def _signed_in_clients(target: Target, count: int, at_once: int = 8) -> li
     clients = [target.new_client() for _ in range(count)]
     gate = asyncio.Semaphore(at_once)
 
-    async def one(client: httpx.AsyncClient) -> None:
+    async def one(index: int, client: httpx.AsyncClient) -> None:
         async with gate:
-            await sign_in(target, client)
+            await sign_in(target, client, account(index))
 
     try:
-        await asyncio.gather(*(one(client) for client in clients))
+        await asyncio.gather(*(one(index, client) for index, client in enumerate(clients)))
     except BaseException:
         await _close(clients)
         raise
@@ -295,8 +323,10 @@ async def _close(clients: Sequence[httpx.AsyncClient]) -> None:
 # --- login (Argon2id) -----------------------------------------------------------------
 
 
-async def _login_worker(client: httpx.AsyncClient, fields: dict[str, str], count: int, tally: Tally) -> None:
-    form = {**fields, "username": USERNAME, "password": PASSWORD}
+async def _login_worker(
+    client: httpx.AsyncClient, fields: dict[str, str], username: str, count: int, tally: Tally
+) -> None:
+    form = {**fields, "username": username, "password": PASSWORD}
     for _ in range(count):
         started = time.perf_counter()
         try:
@@ -319,10 +349,11 @@ async def measure_login(target: Target, concurrency: int, per_client: int, serve
         fields = [_hidden_fields(page.text) for page in pages]
         # Warm-up: one sign-in per client, not counted (errors are).
         warmup = Tally()
-        await asyncio.gather(*(_login_worker(c, f, 1, warmup) for c, f in zip(clients, fields, strict=True)))
+        workers = list(enumerate(zip(clients, fields, strict=True)))
+        await asyncio.gather(*(_login_worker(c, f, account(i), 1, warmup) for i, (c, f) in workers))
         tally = Tally()
         server_before, started = _process_cpu_seconds(server_pid), time.perf_counter()
-        await asyncio.gather(*(_login_worker(c, f, per_client, tally) for c, f in zip(clients, fields, strict=True)))
+        await asyncio.gather(*(_login_worker(c, f, account(i), per_client, tally) for i, (c, f) in workers))
         seconds = time.perf_counter() - started
         server_cpu = _cpu_percent(server_before, _process_cpu_seconds(server_pid), seconds)
     finally:
@@ -623,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
     from harness import start_demo  # e2e/ is on sys.path when run as `cd e2e && python -m bench.provider`
 
     with tempfile.TemporaryDirectory(prefix="spalab-bench-") as data_dir:
-        demo = start_demo(Path(data_dir))
+        demo = start_demo(Path(data_dir), config=bench_config())
         try:
             results = measure_provider(
                 demo.issuer,
