@@ -162,9 +162,10 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
         )
         origins = [origin_of(issuer)]
     else:
-        origins = _connect_origins(issuer)
+        openid = _read_metadata(f"{issuer}/.well-known/openid-configuration")  # read once, used twice
+        origins = _connect_origins(issuer, openid)
         # The example app's "API call" at another provider: its userinfo endpoint.
-        userinfo = (_read_metadata(f"{issuer}/.well-known/openid-configuration") or {}).get("userinfo_endpoint")
+        userinfo = (openid or {}).get("userinfo_endpoint")
         settings["example_api"] = userinfo if isinstance(userinfo, str) else ""
     servers.append(("spa-host", create_spa_app(origins, settings, web_dir, warm_cache=True), spa_sockets))
     print(f"spalab demo: open {spa_origin}/ (provider {issuer})", flush=True)
@@ -178,13 +179,14 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
     return servers
 
 
-def _connect_origins(issuer: str) -> list[str]:
+def _connect_origins(issuer: str, openid: dict[str, object] | None) -> list[str]:
     """The origins the SPA may fetch from (its CSP connect-src): the issuer's, plus those of the
-    endpoints its discovery documents name, which may differ. Both documents: the SPA looks up a
-    revocation endpoint in the RFC 8414 one when the OpenID one lists none."""
+    endpoints its discovery documents name (`openid`, already read, and the RFC 8414 one), which
+    may differ. Both documents: the SPA looks up a revocation endpoint in the RFC 8414 one when
+    the OpenID one lists none."""
     origins = [origin_of(issuer)]
     for document in ("openid-configuration", "oauth-authorization-server"):
-        metadata = _read_metadata(f"{issuer}/.well-known/{document}")
+        metadata = openid if document == "openid-configuration" else _read_metadata(f"{issuer}/.well-known/{document}")
         if metadata is None and document == "openid-configuration":
             print(
                 f"spalab demo: warning: cannot read {issuer}'s discovery document now; "

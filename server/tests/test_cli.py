@@ -278,7 +278,7 @@ def test_serve_with_another_issuer_allows_the_endpoints_of_both_discovery_docume
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from spalab.cli import _connect_origins
+    from spalab.cli import _connect_origins, _read_metadata
 
     issuer: list[str] = []
 
@@ -296,4 +296,7 @@ def test_serve_with_another_issuer_allows_the_endpoints_of_both_discovery_docume
     )
     with serving(app) as base:
         issuer.append(base)
-        assert _connect_origins(base) == [base, "https://revoke.example.test"]
+        assert _connect_origins(base, _read_metadata(base + "/.well-known/openid-configuration")) == [
+            base,
+            "https://revoke.example.test",
+        ]

@@ -53,6 +53,7 @@ from .core import (
     parse_token_response,
     validate_implicit_response,
 )
+from .core.transaction import _is_number
 from .core.urls import is_secure_url, split_url
 from .explain import SignOutReport
 from .provider import Provider, verified
@@ -578,14 +579,9 @@ class Auth:
         expires_in = tokens.expires_in(browser.now()) if tokens else None
         report = SignOutReport(endpoint, expires_in, tokens is not None)
         for held_tokens in held:
-            for token, hint in (
-                (held_tokens.refresh_token, "refresh_token"),
-                (held_tokens.access_token, "access_token"),
-            ):
-                if token and metadata is not None and endpoint:
-                    outcome = await self._revoke(metadata, token, hint)
+            if metadata is not None:
+                for hint, outcome in await self._revoke_all(metadata, held_tokens):
                     (report.failed if outcome else report.revoked).append(hint)
-                    self._emit("revocation", hint=hint, token=token, outcome=outcome)
         if end_session and metadata is not None and metadata.end_session_endpoint:
             state = new_logout_state(browser.random_bytes) if self.post_logout_redirect_uri else None
             id_token = tokens.id_token if tokens is not None else None
@@ -730,10 +726,18 @@ class Auth:
             metadata = await self.provider.with_revocation()
         except OAuthClientError:
             return
+        await self._revoke_all(metadata, tokens)
+
+    async def _revoke_all(self, metadata: ProviderMetadata, tokens: TokenSet) -> "list[tuple[str, str]]":
+        """Revokes the refresh token, then the access token, where the provider offers it:
+        (hint, why not) per token sent, "" when the provider confirmed it (RFC 7009 §2.2)."""
+        outcomes = []
         for token, hint in ((tokens.refresh_token, "refresh_token"), (tokens.access_token, "access_token")):
             if token and metadata.revocation_endpoint:
                 outcome = await self._revoke(metadata, token, hint)
                 self._emit("revocation", hint=hint, token=token, outcome=outcome)
+                outcomes.append((hint, outcome))
+        return outcomes
 
     async def _refresh_for_other_tab(self, tokens: TokenSet) -> None:
         try:
@@ -801,10 +805,6 @@ def _pending_logout(stored: "str | None", now: float) -> "str | None":
 async def _forever() -> None:
     """The page is navigating away: nothing after this should run."""
     await asyncio.Event().wait()
-
-
-def _is_number(value: object) -> bool:
-    return (isinstance(value, int) or isinstance(value, float)) and not isinstance(value, bool)
 
 
 def _invalid_token(response: HttpResponse) -> bool:

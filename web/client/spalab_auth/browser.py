@@ -13,7 +13,7 @@ try:  # for static checkers only; MicroPython has no typing module
 except ImportError:
     pass
 
-from .core import HttpRequest, HttpResponse, OAuthClientError, SignatureInput
+from .core import HttpRequest, HttpResponse, OAuthClientError, SignatureInput, find_callback_states
 from .runtime import JsException, bytes_from_js, bytes_to_js, create_proxy, js_object
 
 
@@ -174,20 +174,6 @@ def navigate(url: str) -> None:
 
 # Where Auth keeps its transactions: sessionStorage keys "spalab_auth:<client_id>:tx:<state>".
 TRANSACTIONS = "spalab_auth:"
-# Names that mark an authorization response (RFC 6749 §4.1.2, §4.2.2; OIDC Core §3.2.2.5).
-_RESPONSE_NAMES = ("code", "error", "access_token", "id_token")
-
-
-def _response_state(part: str) -> "str | None":
-    """The state of an authorization response in a query or fragment, else None."""
-    pairs = [pair.split("=", 1) for pair in part.split("&") if pair]
-    names = [pair[0] for pair in pairs]
-    if not any(name in names for name in _RESPONSE_NAMES):
-        return None
-    states = [pair[1] for pair in pairs if pair[0] == "state" and len(pair) == 2]
-    return states[0] if len(states) == 1 else None
-
-
 _captured = []  # type: list[str]
 
 
@@ -200,12 +186,13 @@ def capture_callback() -> None:  # docs/SECURITY.md C15
     (window.spalabTakeCallback, e.g. the demo's boot.js) has already done this."""
     location = js.window.location
     pending = [key for key in Storage(TRANSACTIONS).keys() if ":tx:" in key]
-    for part in (str(location.search)[1:], str(location.hash)[1:]):
-        state = _response_state(part)
-        if state is not None and any(key.endswith(":tx:" + state) for key in pending):
-            _captured.append(str(location.href))
-            js.history.replaceState(None, "", str(location.pathname))
-            return
+    try:
+        states = find_callback_states(str(location.href))
+    except OAuthClientError:  # malformed percent-encoding: not a response of ours
+        return
+    if any(key.endswith(":tx:" + state) for key in pending for state in states):
+        _captured.append(str(location.href))
+        js.history.replaceState(None, "", str(location.pathname))
 
 
 def take_callback_url() -> "str | None":
