@@ -270,6 +270,12 @@ def test_without_a_policy_referer_never_carries_the_fragment(
     browser_page.back()
     browser_page.click("#link-cross")
     browser_page.wait_url(lambda url: url == f"{demo.issuer}/static/provider.css?via=link-cross", "the cross target")
+    # A server logs a request once its response has gone out, which can be after the browser shows
+    # the new URL: wait for the two navigations' entries too.
+    browser_page.wait_for(
+        lambda: {"link-same", "link-cross"} <= {param(e, "via") for s in seen_since(demo, before).values() for e in s},
+        "the servers' log entries for both links",
+    )
     source = demo.spa + "/lab/referer/source"
     kinds = {}
     for entry in (e for s in seen_since(demo, before).values() for e in s):
