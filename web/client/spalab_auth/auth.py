@@ -33,26 +33,31 @@ from .core import (
     TokenEndpointError,
     TokenSet,
     Transaction,
-    bearer_challenge,
     build_api_request,
     build_authorization_url,
     build_code_exchange_request,
     build_end_session_url,
     build_refresh_request,
     build_revocation_request,
+    challenge_params,
     check_logout_return,
     find_callback_states,
     implicit_signature_inputs,
+    jwk_thumbprint,
     logout_return_state,
     new_logout_state,
+    new_proof,
     new_transaction,
     parse_api_response,
     parse_callback,
     parse_refresh_response,
     parse_revocation_response,
     parse_token_response,
+    response_nonce,
+    retry_nonce,
     validate_implicit_response,
 )
+from .core.dpop import RESOURCE, TOKEN_ENDPOINT
 from .core.transaction import _is_number
 from .core.urls import is_secure_url, split_url
 from .explain import SignOutReport
@@ -135,7 +140,9 @@ class Event:
     "restore_failed", "provider"), error (data["error"]), and the steps of a flow, for pages
     that show them: discovery, authorization_request (a listener may return an awaitable:
     the page leaves once it is done), callback, callback_checks, token_request, tokens,
-    userinfo, refresh_request, api_request, revocation, end_session.
+    userinfo, refresh_request, api_request, revocation, end_session; with DPoP, dpop_proof
+    (data: header, claims, proof, jkt) for each proof signed and dpop_nonce when a server
+    demands a nonce.
 
     ``data`` carries the real values (the callback URL, the code, the tokens, the
     transaction with its verifier): a listener that shows them must shorten them, and
@@ -168,6 +175,7 @@ class Auth:
         restore: bool = True,
         response_mode: str = "query",
         allow_implicit: bool = False,
+        dpop: bool = False,
     ) -> None:
         """``issuer``: the provider's issuer URL (discovery must report exactly this value).
         ``client_id``, ``redirect_uri`` (registered, matched exactly) and ``scope`` as registered
@@ -178,7 +186,10 @@ class Auth:
         ``refresh_margin``: seconds before expiry to refresh (at most half the token's lifetime).
         ``restore``: after a reload with "memory", sign in again without a page (prompt=none) when
         the provider session is alive. ``response_mode``: "query" or "fragment" for the code.
-        ``allow_implicit``: the legacy implicit flow may be asked for (off: RFC 9700 §2.1.2)."""
+        ``allow_implicit``: the legacy implicit flow may be asked for (off: RFC 9700 §2.1.2).
+        ``dpop``: sender-constrained tokens (RFC 9449): every token request and API call carries a
+        proof signed with a non-extractable key this browser keeps, and the provider must bind the
+        tokens to it (a copied token or refresh token is useless without the key)."""
         self.client = ClientConfig(issuer, client_id, redirect_uri, scope)
         self.popup_client = None  # type: ClientConfig | None
         if popup_redirect_uri:
@@ -201,6 +212,7 @@ class Auth:
         self.restore = restore
         self.response_mode = response_mode
         self.allow_implicit = allow_implicit
+        self.dpop = bool(dpop)
         self.provider = Provider(issuer)
         self.response_type = ""
         self._tokens = None  # type: TokenSet | None
@@ -214,6 +226,9 @@ class Auth:
         self._orphans = []  # type: list[TokenSet]
         self._asked = None  # type: Any  # the pending request to the refreshing tab, shared by its waiters
         name = PREFIX + issuer + "|" + client_id
+        # docs/SECURITY.md C11: the DPoP key, one per app and provider, shared by the app's tabs.
+        self._key = browser.DPoPKey(name) if self.dpop else None
+        self._nonces = {}  # type: dict[str, str]  # RFC 9449 §8, §9: the last nonce of each server
         # docs/SECURITY.md C10: which tab refreshes a shared session: the one holding this Web Lock.
         self.refresher = storage != "shared" or not browser.has_web_locks()
         if not self.refresher:
@@ -232,6 +247,7 @@ class Auth:
             "restore",
             "response_mode",
             "allow_implicit",
+            "dpop",
         )
         options = {key: settings[key] for key in known if key in settings}
         return cls(
@@ -319,8 +335,11 @@ class Auth:
             if implicit is not None:
                 if not self.allow_implicit:
                     raise ConfigurationError("the implicit flow is switched off", reason="implicit_not_allowed")
+                if self.dpop:  # RFC 9449 binds tokens at the token endpoint, which implicit never reaches
+                    raise ConfigurationError("DPoP needs the code flow", reason="implicit_not_allowed")
                 response_type, mode = implicit, "fragment"
             metadata = await self.provider.discover()
+            _check_dpop_support(metadata, self.dpop)
             self._emit("discovery", issuer=self.client.issuer)
             tx = new_transaction(client, response_type, mode, browser.random_bytes, browser.now())
             url = build_authorization_url(metadata, client, tx, prompt)
@@ -415,11 +434,10 @@ class Auth:
 
     async def _exchange(self, tx: Transaction, code: str, client: ClientConfig, metadata: ProviderMetadata) -> TokenSet:
         request = build_code_exchange_request(metadata, client, tx, code)
-        self._emit("token_request", request=request)
-        response = await browser.send(request)
+        response = await self._token_call(request, "token_request")
         verifier = await self.provider.verifier_for(_id_tokens(response))
         tokens = parse_token_response(
-            response, metadata, client, browser.now(), tx, await self.provider.keys(), verifier
+            response, metadata, client, browser.now(), tx, await self.provider.keys(), verifier, self.dpop
         )
         self._emit("tokens", tokens=tokens, response_type=tx.response_type)
         return tokens
@@ -436,8 +454,7 @@ class Auth:
         endpoint = (await self.provider.discover()).userinfo_endpoint
         if not endpoint:
             return {}
-        request = build_api_request(endpoint, tokens.access_token)
-        profile = parse_api_response(await browser.send(request))
+        profile = parse_api_response(await self._call_api(endpoint, tokens, "GET", None, None, False))
         claims = profile if isinstance(profile, dict) else {}
         self._emit("userinfo", endpoint=endpoint, profile=claims)
         return claims
@@ -457,16 +474,71 @@ class Auth:
         if not is_secure_url(url):  # RFC 6750 §5.3: a bearer token travels over TLS only (loopback aside)
             raise ConfigurationError("the API URL must be https", reason="insecure_url", parameter="url")
         tokens = await self._fresh_tokens()
-        request = build_api_request(url, tokens.access_token, method, body, content_type)
-        response = await browser.send(request)
-        self._emit("api_request", request=request, response=response, access_token=tokens.access_token)
+        response = await self._call_api(url, tokens, method, body, content_type)
         if response.status == 401 and _invalid_token(response) and self._tokens is tokens:
             if await self._renew(tokens):
-                tokens = self._current()
-                request = build_api_request(url, tokens.access_token, method, body, content_type)
-                response = await browser.send(request)
-                self._emit("api_request", request=request, response=response, access_token=tokens.access_token)
+                response = await self._call_api(url, self._current(), method, body, content_type)
         return response
+
+    async def _call_api(
+        self,
+        url: str,
+        tokens: TokenSet,
+        method: str,
+        body: "str | None",
+        content_type: "str | None",
+        announce: bool = True,
+    ) -> HttpResponse:
+        """One request with the token: a DPoP-bound one with a fresh proof (RFC 9449 §7.1), sent
+        again once with the nonce the resource demands (RFC 9449 §9)."""
+        for attempt in (1, 2):
+            proof = None
+            if tokens.token_type == "DPoP":
+                proof = await self._proof(method, url, RESOURCE, tokens.access_token)
+            request = build_api_request(url, tokens.access_token, method, body, content_type, tokens.token_type, proof)
+            response = await browser.send(request)
+            if announce:
+                self._emit("api_request", request=request, response=response, access_token=tokens.access_token)
+            if proof is None or not self._noted_nonce(response, RESOURCE, url) or attempt == 2:
+                return response
+        return response  # not reached
+
+    async def _token_call(self, request: "Any", kind: str, **data: "Any") -> HttpResponse:
+        """A token endpoint request; with DPoP, its proof, and once more with the nonce the
+        provider demands (RFC 9449 §8)."""
+        for attempt in (1, 2):
+            if self._key is not None:
+                request.headers["DPoP"] = await self._proof(request.method, request.url, TOKEN_ENDPOINT)
+            self._emit(kind, request=request, **data)
+            response = await browser.send(request)
+            if self._key is None or not self._noted_nonce(response, TOKEN_ENDPOINT, request.url) or attempt == 2:
+                return response
+        return response  # not reached
+
+    async def _proof(self, method: str, url: str, server: str, access_token: "str | None" = None) -> str:
+        """A DPoP proof for one request, signed in WebCrypto with the key that never leaves it."""
+        key = self._key
+        if key is None:
+            raise ConfigurationError("DPoP is off", reason="dpop_off")
+        await key.load()
+        jwk = key.jwk or {}
+        proof = new_proof(
+            jwk, method, url, browser.now(), browser.random_bytes, self._nonces.get(_server(server, url)), access_token
+        )
+        compact = proof.compact(await key.sign(proof.signing_input))
+        self._emit("dpop_proof", header=proof.header, claims=proof.claims, proof=compact, jkt=jwk_thumbprint(jwk))
+        return compact
+
+    def _noted_nonce(self, response: HttpResponse, server: str, url: str) -> bool:
+        """Keeps the nonce a server sent (RFC 9449 §8.2: it may send a new one with any answer);
+        True when the answer says to send the request again with it."""
+        nonce = response_nonce(response)
+        if nonce is not None:
+            self._nonces[_server(server, url)] = nonce
+        if retry_nonce(response, server) is None:
+            return False
+        self._emit("dpop_nonce", server=server, nonce=nonce)
+        return True
 
     async def get_json(self, url: str) -> object:
         """fetch(url) and its JSON body; an error answer raises ApiError (status, error)."""
@@ -490,12 +562,18 @@ class Auth:
         try:
             metadata = await self.provider.discover()
             request = build_refresh_request(metadata, self.client, tokens.refresh_token or "")
-            self._emit("refresh_request", request=request, old=tokens)
             try:
-                response = await browser.send(request)
+                response = await self._token_call(request, "refresh_request", old=tokens)
                 verifier = await self.provider.verifier_for(_id_tokens(response))
                 fresh = parse_refresh_response(
-                    response, metadata, self.client, tokens, browser.now(), await self.provider.keys(), verifier
+                    response,
+                    metadata,
+                    self.client,
+                    tokens,
+                    browser.now(),
+                    await self.provider.keys(),
+                    verifier,
+                    self.dpop,
                 )
             except TokenEndpointError as error:
                 if tokens is not self._tokens:  # refused for tokens dropped meanwhile: not this session's end
@@ -582,6 +660,8 @@ class Auth:
             if metadata is not None:
                 for hint, outcome in await self._revoke_all(metadata, held_tokens):
                     (report.failed if outcome else report.revoked).append(hint)
+        if self._key is not None:  # the next session gets a new key: nothing bound to this one works again
+            await self._key.discard()
         if end_session and metadata is not None and metadata.end_session_endpoint:
             state = new_logout_state(browser.random_bytes) if self.post_logout_redirect_uri else None
             id_token = tokens.id_token if tokens is not None else None
@@ -648,6 +728,8 @@ class Auth:
     def _signed_out(self, reason: str) -> None:
         was_signed_in = self._tokens is not None
         self._tokens, self.response_type, self._claims = None, "", {}
+        if self._key is not None:
+            self._key.forget()  # another tab may discard it and sign in with a new one
         self._generation += 1
         self._store.remove("tokens")
         self._store.remove("active")
@@ -759,6 +841,8 @@ class Auth:
             return
         if current is not None and current.refresh_token == tokens.refresh_token:
             return  # ours already
+        if signin and self._key is not None:
+            self._key.forget()  # the signing tab may have made a new key: read it again
         self._signed_in(tokens, response_type, claims)
         self._emit("refreshed" if current is not None else "signed_in", tokens=tokens, user=self.user, shared=True)
         for news in (self._news, self._asked):
@@ -808,8 +892,33 @@ async def _forever() -> None:
 
 
 def _invalid_token(response: HttpResponse) -> bool:
-    """RFC 6750 §3.1: the resource server says the token is expired, revoked or malformed."""
-    return bearer_challenge(response.header("www-authenticate") or "").get("error") == "invalid_token"
+    """RFC 6750 §3.1, RFC 9449 §7.1: the resource server says the token is expired, revoked or malformed."""
+    for scheme in ("bearer", "dpop"):
+        if challenge_params(response, scheme).get("error") == "invalid_token":
+            return True
+    return False
+
+
+def _server(server: str, url: str) -> str:
+    """Whose nonce (RFC 9449 §8, §9): the token endpoint's, or the resource server's at this origin."""
+    if server == TOKEN_ENDPOINT:
+        return server
+    base = split_url(url)[0]
+    scheme, _, rest = base.partition("://")
+    return server + ":" + scheme.lower() + "://" + rest.partition("/")[0].lower()
+
+
+def _check_dpop_support(metadata: ProviderMetadata, dpop: bool) -> None:
+    """RFC 9449 §5.1: a provider that lists its DPoP algorithms must accept ES256 (the one WebCrypto
+    signs with non-extractable keys everywhere); one that lists none may still bind, and the token
+    response tells (token_type DPoP, or the sign-in is refused)."""
+    algs = metadata.dpop_signing_alg_values_supported
+    if dpop and algs and not metadata.supports_dpop("ES256"):
+        raise ConfigurationError(
+            "the provider does not accept ES256 DPoP proofs",
+            reason="dpop_alg_unsupported",
+            parameter="dpop_signing_alg_values_supported",
+        )
 
 
 def _id_tokens(response: HttpResponse) -> "list[str]":
@@ -830,6 +939,7 @@ def _record(tokens: TokenSet, response_type: str, claims: "dict[str, Any]") -> "
         "refresh_token": tokens.refresh_token,
         "id_token": tokens.id_token,
         "id_token_claims": tokens.id_token_claims,
+        "token_type": tokens.token_type,
         "claims": claims,
         "response_type": response_type,
     }
@@ -838,7 +948,7 @@ def _record(tokens: TokenSet, response_type: str, claims: "dict[str, Any]") -> "
 def _from_record(data: "dict[str, Any]") -> "tuple[TokenSet, str, dict[str, Any]]":
     tokens = TokenSet(
         data["access_token"],
-        "Bearer",
+        "DPoP" if data.get("token_type") == "DPoP" else "Bearer",
         data["issued_at"],
         data["expires_at"],
         data["scopes"],

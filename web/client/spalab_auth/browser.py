@@ -263,3 +263,95 @@ class Channel:
     def post(self, message: "dict[str, Any]") -> None:
         if self._channel is not None:
             self._channel.postMessage(json.dumps(message))
+
+
+# --- the DPoP key ---------------------------------------------------------------------------
+
+_KEY_DB, _KEY_STORE = "spalab_auth", "dpop_keys"
+_EC_P256 = {"name": "ECDSA", "namedCurve": "P-256"}
+_ES256 = {"name": "ECDSA", "hash": "SHA-256"}
+
+
+def _settled(request: "Any") -> "Any":
+    """An IndexedDB request as a Promise of its result (IDBRequest predates promises)."""
+
+    def executor(resolve: "Any", reject: "Any") -> None:
+        request.onsuccess = create_proxy(lambda event: resolve(request.result))
+        request.onerror = create_proxy(lambda event: reject(request.error))
+
+    return js.Promise.new(create_proxy(executor))
+
+
+async def _key_store(mode: str) -> "Any":
+    opening = js.indexedDB.open(_KEY_DB, 1)
+
+    def upgrade(event: "Any") -> None:
+        opening.result.createObjectStore(_KEY_STORE)
+
+    opening.onupgradeneeded = create_proxy(upgrade)
+    database = await _settled(opening)
+    return database.transaction(_KEY_STORE, mode).objectStore(_KEY_STORE)
+
+
+class DPoPKey:
+    """docs/SECURITY.md C11: an ECDSA P-256 key pair made by WebCrypto with extractable=false, so
+    no script (ours, a library's, an injected one) can ever read the private key out; it can only
+    ask this page to sign with it. Kept in IndexedDB under `name` (structured clone keeps a
+    CryptoKey non-extractable), so a reload signs with the same key and the tokens bound to it
+    stay usable. Without IndexedDB the key lives as long as the page."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._pair = None  # type: Any
+        self.jwk = None  # type: dict[str, Any] | None
+        self.persistent = False
+
+    async def load(self) -> None:
+        """The stored key, or a new one (stored unless another tab stored one first: then that one)."""
+        if self._pair is not None:
+            return
+        pair = await self._stored()
+        if pair is None:
+            pair = await js.crypto.subtle.generateKey(js_object(_EC_P256), False, js_object(["sign", "verify"]))
+            if not await self._store(pair):
+                pair = await self._stored() or pair
+        exported = await js.crypto.subtle.exportKey("jwk", pair.publicKey)
+        self.jwk = json.loads(str(js.JSON.stringify(exported)))
+        self._pair = pair
+
+    async def sign(self, data: bytes) -> bytes:
+        """ECDSA P-256 / SHA-256 over `data`: WebCrypto returns the raw R || S a JWS wants."""
+        await self.load()
+        signature = await js.crypto.subtle.sign(js_object(_ES256), self._pair.privateKey, bytes_to_js(data))
+        return bytes_from_js(js.Uint8Array.new(signature))
+
+    def forget(self) -> None:
+        """Drops the key from this page (a new one is loaded or made at the next use)."""
+        self._pair, self.jwk = None, None
+
+    async def discard(self) -> None:
+        """Deletes the key for good: tokens bound to it become useless everywhere."""
+        self.forget()
+        try:
+            await _settled((await _key_store("readwrite")).delete(self.name))
+        except (JsException, AttributeError):
+            pass
+
+    async def _stored(self) -> "Any":
+        try:
+            pair = await _settled((await _key_store("readonly")).get(self.name))
+        except (JsException, AttributeError):
+            return None  # no IndexedDB here (or it refused): the key lives as long as the page
+        if pair is None or not hasattr(pair, "privateKey"):
+            return None
+        self.persistent = True
+        return pair
+
+    async def _store(self, pair: "Any") -> bool:
+        """add(), not put(): of two tabs making a key at once, the first stored wins."""
+        try:
+            await _settled((await _key_store("readwrite")).add(pair, self.name))
+        except (JsException, AttributeError):
+            return False
+        self.persistent = True
+        return True

@@ -22,6 +22,7 @@ from .api import (
     bearer_challenge,
     build_api_request,
     build_userinfo_request,
+    challenge_params,
     parse_api_response,
     parse_userinfo_response,
 )
@@ -37,6 +38,7 @@ from .discovery import (
     merge_authorization_server_metadata,
     parse_discovery_response,
 )
+from .dpop import ProofInput, jwk_thumbprint, new_proof, public_jwk, response_nonce, retry_nonce
 from .encoding import b64url_decode, b64url_encode, build_query, parse_query, percent_decode, percent_encode
 from .errors import (
     ApiError,
@@ -97,6 +99,7 @@ __all__ = [
     "build_revocation_request",
     "build_userinfo_request",
     "CallbackResult",
+    "challenge_params",
     "check_logout_return",
     "ClientConfig",
     "code_challenge_s256",
@@ -117,11 +120,13 @@ __all__ = [
     "InvalidTokenResponse",
     "InvalidTransaction",
     "is_jwt_access_token",
+    "jwk_thumbprint",
     "logout_return_state",
     "IssuerMismatch",
     "masked",
     "merge_authorization_server_metadata",
     "new_logout_state",
+    "new_proof",
     "new_transaction",
     "NonceMismatch",
     "OAUTH_AUTHORIZATION_SERVER",
@@ -139,9 +144,13 @@ __all__ = [
     "percent_encode",
     "PrecomputedVerifier",
     "PROMPTS",
+    "ProofInput",
     "ProviderMetadata",
+    "public_jwk",
     "random_value",
+    "response_nonce",
     "ResponseModeMismatch",
+    "retry_nonce",
     "RevocationError",
     "select_jwk",
     "signature_input",

@@ -1,4 +1,4 @@
-"""Calling a protected resource with a Bearer token (RFC 6750) and reading its refusals."""
+"""Calling a protected resource with a Bearer (RFC 6750) or DPoP-bound (RFC 9449 §7) token, and reading its refusals."""
 
 import json
 
@@ -23,16 +23,38 @@ def build_api_request(
     method: str = "GET",
     body: "str | None" = None,
     content_type: "str | None" = None,
+    token_type: str = "Bearer",
+    proof: "str | None" = None,
 ) -> HttpRequest:
-    """The token goes in the Authorization header only, never the URL (RFC 6750 §2.1, RFC 9700 §2.4)."""
+    """The token goes in the Authorization header only, never the URL (RFC 6750 §2.1, RFC 9700 §2.4).
+    A DPoP-bound token goes as ``Authorization: DPoP`` with its proof in the ``DPoP`` header
+    (RFC 9449 §7.1); a bound token sent as Bearer would be refused, and must never be."""
     check_bearer_token(access_token)
     # RFC 6750 §5.3 / RFC 9700 §4.3.2: a token in the query leaks into logs and Referer
     if "access_token=" in split_url(url)[1]:
         raise ConfigurationError("access_token in the URL", reason="token_in_url", parameter="access_token")
-    headers = {"Authorization": "Bearer " + access_token, "Accept": JSON_CONTENT_TYPE}
+    scheme = _scheme(token_type)
+    headers = {"Authorization": scheme + " " + access_token, "Accept": JSON_CONTENT_TYPE}
+    if scheme == "DPoP":
+        # RFC 9449 §7.1: a DPoP-bound token is always accompanied by a proof
+        if not proof:
+            raise ConfigurationError("a DPoP token needs a proof", reason="missing_dpop_proof", parameter="DPoP")
+        headers["DPoP"] = proof
+    elif proof:
+        raise ConfigurationError("a proof goes with a DPoP token only", reason="unexpected_dpop_proof")
     if content_type:
         headers["Content-Type"] = content_type
     return HttpRequest(method, url, headers, body)
+
+
+def _scheme(token_type: str) -> str:
+    # RFC 6749 §7.1, RFC 9449 §5: the token type names the scheme, compared case-insensitively
+    lowered = token_type.lower() if isinstance(token_type, str) else ""
+    if lowered == "bearer":
+        return "Bearer"
+    if lowered == "dpop":
+        return "DPoP"
+    raise ConfigurationError("unsupported token type", reason="unsupported_token_type", parameter="token_type")
 
 
 def check_bearer_token(access_token: str) -> None:
@@ -52,11 +74,13 @@ def check_bearer_token(access_token: str) -> None:
         )
 
 
-def build_userinfo_request(metadata: ProviderMetadata, access_token: str) -> HttpRequest:
+def build_userinfo_request(
+    metadata: ProviderMetadata, access_token: str, token_type: str = "Bearer", proof: "str | None" = None
+) -> HttpRequest:
     """GET the UserInfo endpoint (OIDC Core §5.3.1)."""
     if not metadata.userinfo_endpoint:
         raise ConfigurationError("no userinfo_endpoint", reason="missing_endpoint", parameter="userinfo_endpoint")
-    return build_api_request(metadata.userinfo_endpoint, access_token)
+    return build_api_request(metadata.userinfo_endpoint, access_token, token_type=token_type, proof=proof)
 
 
 def parse_api_response(response: HttpResponse) -> object:
@@ -84,8 +108,8 @@ def parse_userinfo_response(response: HttpResponse, expected_sub: str) -> "dict[
 
 
 def api_error(response: HttpResponse) -> ApiError:
-    """ApiError with the RFC 6750 §3.1 error code of the Bearer challenge, if any."""
-    challenge = bearer_challenge(response.header("www-authenticate") or "")
+    """ApiError with the error code of the Bearer (RFC 6750 §3.1) or DPoP (RFC 9449 §7.1) challenge, if any."""
+    challenge = bearer_challenge(response.header("www-authenticate") or "") or challenge_params(response, "dpop")
     error = challenge.get("error")
     reason = "error_response" if error else "http_status"
     return ApiError(
@@ -99,8 +123,17 @@ def api_error(response: HttpResponse) -> ApiError:
 
 def bearer_challenge(header: str) -> "dict[str, str]":
     """Parameters of the Bearer challenge in a WWW-Authenticate value (RFC 9110 §11.6.1)."""
-    for scheme, params in parse_challenges(header):
-        if scheme.lower() == "bearer":
+    return _challenge(header, "bearer")
+
+
+def challenge_params(response: HttpResponse, scheme: str) -> "dict[str, str]":
+    """Parameters of the response's WWW-Authenticate challenge for ``scheme`` ("bearer", "dpop")."""
+    return _challenge(response.header("www-authenticate") or "", scheme)
+
+
+def _challenge(header: str, scheme: str) -> "dict[str, str]":
+    for name, params in parse_challenges(header):
+        if name.lower() == scheme:
             return params
     return {}
 

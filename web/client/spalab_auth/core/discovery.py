@@ -30,6 +30,7 @@ _LISTS = (
     "response_modes_supported",
     "code_challenge_methods_supported",
     "id_token_signing_alg_values_supported",
+    "dpop_signing_alg_values_supported",
 )
 _DEFAULT_RESPONSE_MODES = ["query", "fragment"]
 # Optional endpoints an OpenID provider may list only in its RFC 8414 document.
@@ -61,6 +62,9 @@ class ProviderMetadata:
         self.code_challenge_methods_supported = list(methods)  # type: list[str]
         algs = raw.get("id_token_signing_alg_values_supported") or []
         self.id_token_signing_alg_values_supported = list(algs)  # type: list[str]
+        # RFC 9449 §5.1: the algorithms the provider accepts for DPoP proofs; absent: no DPoP
+        dpop_algs = raw.get("dpop_signing_alg_values_supported") or []
+        self.dpop_signing_alg_values_supported = list(dpop_algs)  # type: list[str]
         # RFC 9207 §3: only a JSON true advertises iss support
         self.authorization_response_iss_parameter_supported = (
             raw.get("authorization_response_iss_parameter_supported") is True
@@ -69,6 +73,9 @@ class ProviderMetadata:
     def supports_pkce_s256(self) -> bool:
         # RFC 8414 §2: an absent code_challenge_methods_supported means no PKCE support.
         return "S256" in self.code_challenge_methods_supported
+
+    def supports_dpop(self, alg: str = "ES256") -> bool:
+        return alg in self.dpop_signing_alg_values_supported
 
     def to_json(self) -> str:
         return json.dumps(self.raw)

@@ -87,10 +87,12 @@ def parse_token_response(
     transaction: "Transaction | None" = None,
     jwks: "dict[str, Any] | None" = None,
     verify: "Verifier | None" = None,
+    dpop: bool = False,
 ) -> TokenSet:
-    """Validate a code-exchange response (RFC 6749 §5.1, OIDC Core §3.1.3.3)."""
+    """Validate a code-exchange response (RFC 6749 §5.1, OIDC Core §3.1.3.3); ``dpop``: the
+    request carried a DPoP proof, so the token must come back bound (token_type DPoP)."""
     checks = []  # type: list[tuple[str, str]]
-    data = read_token_response(response, checks)
+    data = read_token_response(response, checks, dpop)
     claims = None
     if data.get("id_token") is not None:
         claims = validate_id_token(
@@ -116,10 +118,11 @@ def parse_refresh_response(
     now: float,
     jwks: "dict[str, Any] | None" = None,
     verify: "Verifier | None" = None,
+    dpop: bool = False,
 ) -> TokenSet:
     """Validate a refresh response; the new refresh token replaces the old one."""
     checks = []  # type: list[tuple[str, str]]
-    data = read_token_response(response, checks)
+    data = read_token_response(response, checks, dpop)
     claims = previous.id_token_claims
     id_token = previous.id_token
     if data.get("id_token") is not None:
@@ -136,7 +139,9 @@ def parse_refresh_response(
     return token_set
 
 
-def read_token_response(response: HttpResponse, checks: "list[tuple[str, str]]") -> "dict[str, Any]":
+def read_token_response(
+    response: HttpResponse, checks: "list[tuple[str, str]]", dpop: bool = False
+) -> "dict[str, Any]":
     """The guards every token response passes; returns the JSON object."""
     # RFC 6749 §5.2: an error response is 400 (or 401) with a JSON error object
     if response.status != 200:
@@ -146,7 +151,14 @@ def read_token_response(response: HttpResponse, checks: "list[tuple[str, str]]")
     _require_string(data, "access_token", checks)
     # RFC 6749 §5.1 / §7.1: token_type is required; compared case-insensitively
     _require_string(data, "token_type", checks)
-    if data["token_type"].lower() != "bearer":
+    token_type = data["token_type"].lower()
+    if dpop:
+        # RFC 9449 §5: a proof was sent, so the token must be bound to its key (docs/SECURITY.md C11):
+        # a Bearer answer would leave the app holding a token anyone who copies it can use
+        if token_type != "dpop":
+            raise _invalid("token_not_bound", "token_type", checks)
+        checks.append(("token_type", "DPoP"))
+    elif token_type != "bearer":
         raise _invalid("unsupported_token_type", "token_type", checks)
     # RFC 6749 §5.1: expires_in is a lifetime in seconds
     if "expires_in" in data and not (is_number(data["expires_in"]) and data["expires_in"] >= 0):
@@ -201,7 +213,7 @@ def _token_set(
     expires_at = now + data["expires_in"] if "expires_in" in data else None
     return TokenSet(
         data["access_token"],
-        "Bearer",
+        "DPoP" if data["token_type"].lower() == "dpop" else "Bearer",
         now,
         expires_at,
         scopes,
