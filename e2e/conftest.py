@@ -3,7 +3,7 @@ free loopback ports, and the Debian browsers (Chromium, Firefox ESR over
 WebDriver BiDi) driven by Playwright. A fresh browser context per test."""
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +116,17 @@ def browser_page(open_browser: Any, request: pytest.FixtureRequest, pytestconfig
 
 def _slug(nodeid: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in nodeid).strip("-")[:200]
+
+
+@pytest.fixture
+def observe(browser_page: Any) -> Callable[..., None]:
+    """Records a lab observation (e2e/lab.py) for this test's engine."""
+    from lab import record
+
+    def _observe(
+        experiment: str, title: str, observed: str, expected: str, spec: str, passed: bool, recorded: bool = False
+    ) -> None:
+        """`recorded`: engine behaviour no spec pins down, shown as "recorded" in the report, not ✓."""
+        record(experiment, title, browser_page.engine, browser_page.version, observed, expected, spec, passed, recorded)
+
+    return _observe

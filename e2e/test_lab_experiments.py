@@ -16,7 +16,6 @@ import httpx
 import pytest
 from drivers import Browser
 from harness import Demo
-from lab import record
 from lab_helpers import (
     authorize_in_page,
     fetch_in_page,
@@ -46,17 +45,6 @@ FLOW_NAMES = {
     ("token", "fragment"): "implicit token",
     ("id_token token", "fragment"): "implicit id_token token",
 }
-
-
-@pytest.fixture
-def observe(browser_page: Browser) -> Observe:
-    def _observe(
-        experiment: str, title: str, observed: str, expected: str, spec: str, passed: bool, recorded: bool = False
-    ) -> None:
-        """`recorded`: engine behaviour no spec pins down, shown as "recorded" in the report, not ✓."""
-        record(experiment, title, browser_page.engine, browser_page.version, observed, expected, spec, passed, recorded)
-
-    return _observe
 
 
 def spa_code_request(demo: Demo, challenge: str, **extra: str) -> dict[str, str]:

@@ -58,7 +58,12 @@ def sign_in(browser: Browser, url: str) -> None:
 
 
 def provider_saw(demo: Demo, path: str, since: int = 0) -> list[dict[str, object]]:
-    return [e for e in demo.requests_seen("provider") if e["path"] == path and int(str(e["seq"])) > since]
+    """The provider's log entries for `path` after `since`, CORS preflights left out."""
+    return [
+        e
+        for e in demo.requests_seen("provider")
+        if e["path"] == path and int(str(e["seq"])) > since and e["method"] != "OPTIONS"
+    ]
 
 
 def last_seq(demo: Demo) -> int:
@@ -78,11 +83,17 @@ def names(entry: dict[str, object], part: str = "query") -> dict[str, str]:
 )
 def test_example_app_signs_in_calls_the_api_and_signs_out(browser_page: Browser, demo: Demo, runtime: str) -> None:
     page = demo.spa + PAGES[runtime]
+    before = last_seq(demo)
     sign_in(browser_page, page)
     assert browser_page.text("#who") == "Signed in as Alice Liddell"
     assert browser_page.url == page  # the package took the code out of the address bar
     browser_page.click("#call-api")
     browser_page.wait_text("#out", '"sub": "alice"')
+    # The example turns DPoP on (RFC 9449): the code went with a proof, the API call with
+    # "Authorization: DPoP" and its proof; the API accepts a bound token no other way.
+    [exchange] = provider_saw(demo, "/token", before)
+    [api_call] = provider_saw(demo, "/api/me", before)
+    assert exchange["dpop"] is True and (api_call["authorization"], api_call["dpop"]) == ("DPoP", True)
 
     before = last_seq(demo)
     browser_page.click("#sign-out")

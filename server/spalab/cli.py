@@ -159,6 +159,7 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
             api_base=issuer + "/api",
             request_logs={"spa-host": spa_origin + "/_spalab/requests", "provider": issuer + "/_spalab/requests"},
             example_api=issuer + "/api/me",
+            example_dpop=True,
         )
         origins = [origin_of(issuer)]
     else:
@@ -167,6 +168,9 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
         # The example app's "API call" at another provider: its userinfo endpoint.
         userinfo = (openid or {}).get("userinfo_endpoint")
         settings["example_api"] = userinfo if isinstance(userinfo, str) else ""
+        # DPoP (RFC 9449 §5.1) when the provider says it accepts the ES256 proofs the package signs.
+        algs = (openid or {}).get("dpop_signing_alg_values_supported")
+        settings["example_dpop"] = isinstance(algs, list) and "ES256" in algs
     servers.append(("spa-host", create_spa_app(origins, settings, web_dir, warm_cache=True), spa_sockets))
     print(f"spalab demo: open {spa_origin}/ (provider {issuer})", flush=True)
     if args.issuer is not None:

@@ -334,7 +334,8 @@ def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> di
 
 def example_settings(settings: dict[str, object], page: str) -> dict[str, object]:
     """The example app's Auth settings (web/example/): the demo's provider and client, its own
-    page as redirect and post-logout URI, tabs sharing one session, and an API to call."""
+    page as redirect and post-logout URI, tabs sharing one session, DPoP when the provider offers
+    it, and an API to call."""
     page_url = urljoin(str(settings.get("redirect_uri", "")), "/example/" + page)
     return {
         "issuer": settings.get("issuer"),
@@ -343,6 +344,8 @@ def example_settings(settings: dict[str, object], page: str) -> dict[str, object
         "post_logout_redirect_uri": page_url,
         "scope": settings.get("scope", "openid"),
         "storage": "shared",
+        # Sender-constrained tokens (RFC 9449) wherever the provider offers them.
+        "dpop": settings.get("example_dpop", False) is True,
         "api": settings.get("example_api", ""),
     }
 

@@ -282,6 +282,18 @@ def _settled(request: "Any") -> "Any":
     return js.Promise.new(create_proxy(executor))
 
 
+def _committed(store: "Any") -> "Any":
+    """A write's transaction as a Promise: resolved once it is committed (a request's success comes
+    before that, and WebKit drops an uncommitted write when the page navigates away right after)."""
+    transaction = store.transaction
+
+    def executor(resolve: "Any", reject: "Any") -> None:
+        transaction.oncomplete = create_proxy(lambda event: resolve(True))
+        transaction.onabort = create_proxy(lambda event: reject(transaction.error))
+
+    return js.Promise.new(create_proxy(executor))
+
+
 async def _key_store(mode: str) -> "Any":
     opening = js.indexedDB.open(_KEY_DB, 1)
 
@@ -333,7 +345,9 @@ class DPoPKey:
         """Deletes the key for good: tokens bound to it become useless everywhere."""
         self.forget()
         try:
-            await _settled((await _key_store("readwrite")).delete(self.name))
+            store = await _key_store("readwrite")
+            store.delete(self.name)
+            await _committed(store)
         except (JsException, AttributeError):
             pass
 
@@ -350,7 +364,9 @@ class DPoPKey:
     async def _store(self, pair: "Any") -> bool:
         """add(), not put(): of two tabs making a key at once, the first stored wins."""
         try:
-            await _settled((await _key_store("readwrite")).add(pair, self.name))
+            store = await _key_store("readwrite")
+            store.add(pair, self.name)
+            await _committed(store)
         except (JsException, AttributeError):
             return False
         self.persistent = True

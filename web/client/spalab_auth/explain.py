@@ -31,6 +31,13 @@ _BY_CODE = {
     "sign in again.",
 }
 
+# Guards whose reason says more than their class.
+_BY_REASON = {
+    "token_not_bound": "The provider answered with a bearer token although this app asked for one bound to "
+    "its key (DPoP, RFC 9449). It was refused: anyone who copied a bearer token could use it. "
+    "Turn DPoP on for this client at the provider, or dpop off in the app.",
+}
+
 _DENIED = {
     "access_denied": "You denied access at the provider, so the app is not signed in.",
     "login_required": "The provider needs you to sign in first.",
@@ -65,6 +72,8 @@ def explain(error: Exception) -> str:
         if error.status == 401:
             return "The API refused the access token (" + str(error.error or "invalid_token") + "): sign in again."
         return "The API answered HTTP " + str(error.status) + " (" + str(error.error or "error") + ")."
+    if isinstance(error, OAuthClientError) and error.reason in _BY_REASON:
+        return _BY_REASON[error.reason]
     if isinstance(error, OAuthClientError):
         template = _BY_CODE.get(error.code, "Sign-in failed ({detail}).")
         return template.replace("{detail}", error.detail or error.reason)

@@ -1,0 +1,231 @@
+"""The lab, DPoP (RFC 9449): what an injected script can take when the tokens are bound to a
+non-extractable key, in each engine. The page is the example app (web/example/, Pyodide), which
+turns DPoP on; "elsewhere" is this test process, an attacker's machine with what the script sent it.
+
+- E11: the key. The script finds it in IndexedDB, can make the page's key sign, cannot export it.
+- E12: the access token. The script wraps fetch and copies the token and its proof off the API
+  call; replayed elsewhere (the same proof, as Bearer, with the attacker's own key) it is refused.
+  The demo SPA's bearer token, copied the same way, works elsewhere: the contrast DPoP removes.
+- E13: the refresh token. The script joins the app's BroadcastChannel (storage "shared") and asks
+  for the session like a new tab would; the refresh token it gets is refused elsewhere, without the key.
+"""
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from drivers import Browser
+from harness import Demo
+from joserfc import jws
+from joserfc.jwk import ECKey
+from lab_helpers import forget_provider_session
+from spa_page import call_api
+from spa_page import sign_in as sign_in_demo_spa
+from test_package import PAGES, last_seq, provider_saw, sign_in
+
+pytestmark = pytest.mark.filterwarnings("ignore:setting remote_server_addr:DeprecationWarning")
+Observe = Callable[..., None]
+
+# An injected script reading the app's DPoP key out of IndexedDB and trying to take it away.
+INSPECT_KEY = """async () => {
+    const request = (r) => new Promise((ok, ko) => {
+        r.onsuccess = () => ok(r.result);
+        r.onerror = () => ko(r.error);
+    });
+    const db = await request(indexedDB.open("spalab_auth"));
+    let pairs = [];
+    if (db.objectStoreNames.contains("dpop_keys")) {
+        pairs = await request(db.transaction("dpop_keys").objectStore("dpop_keys").getAll());
+    }
+    db.close();
+    if (!pairs.length) return {keys: 0};
+    const key = pairs[0].privateKey;
+    const out = {keys: pairs.length, extractable: key.extractable, type: key.type,
+                 algorithm: key.algorithm.name + " " + key.algorithm.namedCurve, usages: key.usages.join(",")};
+    for (const format of ["jwk", "pkcs8"]) {
+        try { await crypto.subtle.exportKey(format, key); out[format] = "EXPORTED"; }
+        catch (e) { out[format] = e.name; }
+    }
+    try {
+        const signature = await crypto.subtle.sign({name: "ECDSA", hash: "SHA-256"}, key,
+                                                   new TextEncoder().encode("a proof of the attacker's"));
+        out.sign = signature.byteLength + "-byte signature";
+    } catch (e) { out.sign = e.name; }
+    const pub = await crypto.subtle.exportKey("jwk", pairs[0].publicKey);
+    out.x = pub.x;
+    return out;
+}"""
+
+# An injected script wrapping fetch: every Authorization and DPoP header the app sends is copied.
+WRAP_FETCH = """async () => {
+    window.__stolen = [];
+    const original = window.fetch;
+    window.fetch = function (input, init) {
+        const headers = new Headers((init && init.headers) || {});
+        window.__stolen.push({url: String(input), authorization: headers.get("authorization"),
+                              dpop: headers.get("dpop")});
+        return original.apply(this, arguments);
+    };
+    return true;
+}"""
+
+# An injected script joining the app's BroadcastChannel and greeting it like a newly opened tab.
+ASK_THE_CHANNEL = """async (name) => {
+    const channel = new BroadcastChannel(name);
+    const answer = new Promise((ok) => {
+        channel.onmessage = (event) => {
+            try { const m = JSON.parse(event.data); if (m.type === "tokens") ok(m.record); } catch (e) {}
+        };
+        setTimeout(() => ok(null), 5000);
+    });
+    channel.postMessage(JSON.stringify({type: "hello"}));
+    const record = await answer;
+    channel.close();
+    return record && {refresh_token: record.refresh_token, access_token: record.access_token,
+                      token_type: record.token_type};
+}"""
+
+
+def attacker_proof(method: str, url: str, access_token: str | None = None) -> str:
+    """A well-formed DPoP proof signed with a key of the attacker's own (joserfc, not our client)."""
+    key = ECKey.generate_key("P-256")
+    claims: dict[str, Any] = {"jti": str(uuid.uuid4()), "htm": method, "htu": url, "iat": int(time.time())}
+    if access_token is not None:
+        from spalab.provider.core.dpop import access_token_hash
+
+        claims["ath"] = access_token_hash(access_token)
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
+    return jws.serialize_compact(header, json.dumps(claims).encode(), key)
+
+
+def elsewhere(method: str, url: str, headers: dict[str, str], form: dict[str, str] | None = None) -> str:
+    """The request from outside the browser; "status error" of the answer."""
+    response = httpx.request(method, url, headers=headers, data=form, timeout=10)
+    error = ""
+    if response.status_code >= 400:
+        challenge = re.search(r'^(\w+).*\berror="([^"]*)"', response.headers.get("www-authenticate", ""))
+        if challenge:
+            error = f"{challenge[1]} {challenge[2]}"
+        else:
+            try:
+                error = str(response.json().get("error", ""))
+            except ValueError:
+                error = response.text[:80]
+    return f"{response.status_code} {error}".strip()
+
+
+def test_an_injected_script_can_use_the_dpop_key_but_not_export_it(
+    browser_page: Browser, demo: Demo, observe: Observe
+) -> None:
+    page = demo.spa + PAGES["py"]
+    sign_in(browser_page, page)
+    found = dict(browser_page.evaluate_async(INSPECT_KEY))
+    browser_page.reload()
+    browser_page.wait_visible("#call-api")
+    after_reload = dict(browser_page.evaluate_async(INSPECT_KEY))
+    before = last_seq(demo)
+    browser_page.click("#sign-out")
+    # Signed out here at once; the key is deleted before the page leaves for the provider's sign-out.
+    browser_page.wait_for(lambda: bool(provider_saw(demo, "/end-session", before)), "the end-session request")
+    browser_page.wait_url(lambda url: url == page, "back on the app after sign-out")
+    browser_page.wait_visible("#sign-in")
+    after_sign_out = dict(browser_page.evaluate_async(INSPECT_KEY))
+
+    kept = after_reload.get("x") == found.get("x") is not None
+    taken = [f for f in ("jwk", "pkcs8") if found.get(f) == "EXPORTED"]
+    observed = (
+        f"{found.get('keys')} key in IndexedDB: {found.get('algorithm')}, {found.get('type')} key, "
+        f"extractable={found.get('extractable')}; exportKey jwk → {found.get('jwk')}, pkcs8 → {found.get('pkcs8')}; "
+        f"sign → {found.get('sign')}; same key after a reload: {kept}; "
+        f"keys after sign-out: {after_sign_out.get('keys')}"
+    )
+    passed = found.get("extractable") is False and not taken and kept and after_sign_out.get("keys") == 0
+    observe(
+        "E11",
+        "DPoP key: an injected script can sign with it, never export it",
+        observed,
+        "the private key is non-extractable (every export fails), survives a reload, and is deleted at sign-out; "
+        "a script in the page can still make it sign while the page is open",
+        "RFC 9449 §2, §11.4; W3C WebCrypto §14.3 (extractable); docs/SECURITY.md C11",
+        passed,
+    )
+    assert passed, observed
+
+
+def test_a_copied_dpop_token_is_refused_elsewhere_and_a_bearer_one_is_not(
+    browser_page: Browser, demo: Demo, observe: Observe
+) -> None:
+    api = demo.issuer + "/api/me"
+    # The example app (DPoP): the script copies what the next API call sends.
+    sign_in(browser_page, demo.spa + PAGES["py"])
+    browser_page.evaluate_async(WRAP_FETCH)
+    browser_page.click("#call-api")
+    browser_page.wait_text("#out", '"sub": "alice"')
+    stolen = [s for s in browser_page.evaluate("window.__stolen") if s["url"] == api]
+    scheme, token = stolen[0]["authorization"].split(" ", 1)
+    proof = stolen[0]["dpop"]
+    replayed = elsewhere("GET", api, {"Authorization": f"DPoP {token}", "DPoP": proof})
+    as_bearer = elsewhere("GET", api, {"Authorization": f"Bearer {token}"})
+    own_key = elsewhere("GET", api, {"Authorization": f"DPoP {token}", "DPoP": attacker_proof("GET", api, token)})
+    refused = all(not outcome.startswith("2") for outcome in (replayed, as_bearer, own_key))
+
+    # The demo SPA (bearer tokens), the same script; a new provider session (the login page again).
+    forget_provider_session(browser_page, demo)
+    sign_in_demo_spa(browser_page)
+    browser_page.evaluate_async(WRAP_FETCH)
+    call_api(browser_page)
+    bearer = [s for s in browser_page.evaluate("window.__stolen") if s["authorization"]][0]["authorization"]
+    bearer_elsewhere = elsewhere("GET", api, {"Authorization": bearer})
+
+    observed = (
+        f"DPoP-bound token ({scheme}, with proof: {bool(proof)}) copied off the API call; elsewhere: "
+        f"its own proof replayed → {replayed}; sent as Bearer → {as_bearer}; with the attacker's key → {own_key}. "
+        f"Bearer token copied the same way from the demo SPA; elsewhere → {bearer_elsewhere}"
+    )
+    observe(
+        "E12",
+        "A copied access token: DPoP-bound vs bearer",
+        observed,
+        "the DPoP-bound token is refused elsewhere (replayed proof, Bearer downgrade, another key); "
+        "a bearer token works for whoever holds it",
+        "RFC 9449 §7.1, §11.1; RFC 6750 §5.1",
+        refused and scheme == "DPoP",
+    )
+    assert scheme == "DPoP" and refused, observed
+    assert bearer_elsewhere.startswith("200"), observed  # the contrast: what DPoP removes
+
+
+def test_a_refresh_token_taken_over_the_tabs_channel_is_useless_without_the_key(
+    browser_page: Browser, demo: Demo, observe: Observe
+) -> None:
+    sign_in(browser_page, demo.spa + PAGES["py"])
+    channel = f"spalab_auth:{demo.issuer}|spa-demo"
+    record = browser_page.evaluate_async(ASK_THE_CHANNEL, channel)
+    assert record, "the app's tab did not answer the greeting"
+    token_url = demo.issuer + "/token"
+    grant = {"grant_type": "refresh_token", "refresh_token": record["refresh_token"], "client_id": "spa-demo"}
+    without_proof = elsewhere("POST", token_url, {}, grant)
+    own_key = elsewhere("POST", token_url, {"DPoP": attacker_proof("POST", token_url)}, grant)
+    # The page itself, which holds the key, still refreshes: the session was not harmed.
+    browser_page.click("#call-api")
+    browser_page.wait_text("#out", '"sub": "alice"')
+    observed = (
+        f"a script greeting the app's BroadcastChannel got the session ({record['token_type']} access token and "
+        f"the refresh token); elsewhere: refresh without a proof → {without_proof}; "
+        f"with the attacker's key → {own_key}"
+    )
+    refused = not without_proof.startswith("2") and not own_key.startswith("2")
+    observe(
+        "E13",
+        "A stolen refresh token without the DPoP key",
+        observed,
+        "the refresh token is bound to the key (public client): refused without a proof and with another key",
+        "RFC 9449 §5, §5.0; RFC 9700 §4.14.2",
+        refused,
+    )
+    assert refused, observed
