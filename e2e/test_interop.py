@@ -31,6 +31,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:setting remote_server_addr:Depre
 INTEROP = ROOT / "e2e" / "interop"
 CLIENT_ID = "interop-spa"
 USERNAME = "alice"  # the provider's dev login takes any username and any password
+SHORT_LIFETIME = 10  # seconds: access tokens refreshed every 5 s (half the lifetime ahead of expiry)
 CONSENT_PAGE = "document.querySelector('input[name=prompt][value=consent]') !== null"  # its form, hidden field
 
 
@@ -52,8 +53,8 @@ class Interop:
     request_log: Path
 
     def requests(self, route: str | None = None, since: int = 0) -> list[dict[str, Any]]:
-        """The provider's request log from entry `since` on, of one route (token, userinfo,
-        revocation, end_session, end_session_confirm) or all; CORS preflights left out."""
+        """The provider's request log from entry `since` on, of one route (authorization, token,
+        userinfo, revocation, end_session, end_session_confirm) or all; CORS preflights left out."""
         try:
             lines = self.request_log.read_text().splitlines()
         except FileNotFoundError:
@@ -79,13 +80,11 @@ class Interop:
         return "oidc-provider saw:\n" + "\n".join(json.dumps(e) for e in self.requests(since=since))
 
 
-@pytest.fixture(scope="session")
-def interop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop]:
+def start_interop(folder: Path, *provider_args: str) -> Iterator[Interop]:
     """node e2e/interop/provider.mjs, and `spalab serve --issuer ... --client-id ...` pointed at it."""
     node = shutil.which("node")
     if node is None or not (INTEROP / "node_modules" / "oidc-provider").is_dir():
         pytest.fail("the interop provider needs node and e2e/interop/node_modules: run scripts/setup --test")
-    folder = tmp_path_factory.mktemp("interop")
     spa_port, provider_port = free_port(), free_port()
     spa, issuer = f"http://localhost:{spa_port}", f"http://127.0.0.1:{provider_port}"
     request_log = folder / "requests.jsonl"
@@ -93,7 +92,7 @@ def interop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop]:
     provider = subprocess.Popen(
         [node, "provider.mjs", "--port", str(provider_port), "--client-id", CLIENT_ID]
         + [arg for page in pages for arg in ("--redirect-uri", page)]
-        + ["--request-log", str(request_log)],
+        + ["--request-log", str(request_log), *provider_args],
         stdout=(folder / "provider.log").open("w"),
         stderr=subprocess.STDOUT,
         cwd=INTEROP,
@@ -113,7 +112,18 @@ def interop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop]:
         for process in (host, provider):
             process.terminate()
             process.wait(timeout=10)
-        assert provider.returncode == 0, (folder / "provider.log").read_text()
+    assert provider.returncode == 0, (folder / "provider.log").read_text()  # it stops cleanly on SIGTERM
+
+
+@pytest.fixture(scope="session")
+def interop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop]:
+    yield from start_interop(tmp_path_factory.mktemp("interop"))
+
+
+@pytest.fixture(scope="session")
+def interop_short_lived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop]:
+    """The same, with access tokens that live SHORT_LIFETIME seconds."""
+    yield from start_interop(tmp_path_factory.mktemp("interop-short"), "--access-token-ttl", str(SHORT_LIFETIME))
 
 
 def sign_in_at_oidc_provider(browser: Browser, issuer: str) -> None:
@@ -192,3 +202,37 @@ def test_the_example_app_works_against_node_oidc_provider(
         f"{who!r}; token_type {exchange['token_type']}, DPoP proofs {'sent' if exchange['dpop'] else 'not sent'}; "
         "userinfo answered; signed out after the provider's logout page"
     )
+
+
+@journey(
+    "interop-oidc-provider-reload-refresh",
+    f"Example app ({{runtime}}) against node oidc-provider {OIDC_PROVIDER_VERSION}: reload, refresh",
+    "a reload signs in again without its login page (prompt=none); the refresh token rotates",
+    "OIDC Core §3.1.2.1 prompt=none; RFC 6749 §6; RFC 9700 §4.14.2",
+)
+def test_a_reload_and_a_refresh_work_against_node_oidc_provider(
+    browser_page: Browser, interop_short_lived: Interop, runtime: str
+) -> None:
+    if browser_page.engine != "chromium":
+        pytest.skip("reload and refresh: Chromium only, to keep the interop run short (sign-in runs everywhere)")
+    interop = interop_short_lived
+    browser_page.base_url = interop.spa
+    page = interop.spa + PAGES[runtime]
+    open_example(browser_page, page)
+    browser_page.click("#sign-in")
+    sign_in_at_oidc_provider(browser_page, interop.issuer)
+    browser_page.wait_visible("#call-api")
+    start = interop.count()
+    browser_page.reload()
+    browser_page.wait_visible("#call-api")
+    assert browser_page.url == page, interop.seen(start)
+    assert [e["prompt"] for e in interop.requests("authorization", start)] == ["none"], interop.seen(start)
+
+    def refreshes() -> list[dict[str, Any]]:
+        return [e for e in interop.requests("token", start) if e.get("grant_type") == "refresh_token"]
+
+    browser_page.wait_for(lambda: len(refreshes()) >= 2, "two refreshes", timeout=3 * SHORT_LIFETIME)
+    log = interop.seen(start)
+    assert [e["status"] for e in refreshes()] == [200] * len(refreshes()), log
+    browser_page.click("#call-api")
+    browser_page.wait_text("#out", f'"sub": "{USERNAME}"')

@@ -4,12 +4,13 @@
 // RP-initiated logout and the built-in development login/consent pages (any username works).
 //
 //   node provider.mjs --port N --client-id ID --redirect-uri URL [--redirect-uri URL ...]
-//                     [--request-log FILE]
+//                     [--request-log FILE] [--access-token-ttl SECONDS]
 //
-// or the same through INTEROP_PORT, INTEROP_CLIENT_ID, INTEROP_REDIRECT_URIS (space-separated)
-// and INTEROP_REQUEST_LOG. The redirect URIs are also the post-logout redirect URIs, and their
-// origins the only CORS origins. Prints "oidc-provider ready: issuer <issuer>" once listening;
-// SIGTERM/SIGINT close it and exit 0.
+// or the same through INTEROP_PORT, INTEROP_CLIENT_ID, INTEROP_REDIRECT_URIS (space-separated),
+// INTEROP_REQUEST_LOG and INTEROP_ACCESS_TOKEN_TTL (default 3600). The redirect URIs are also
+// the post-logout redirect URIs, and their origins the only CORS origins. Prints
+// "oidc-provider ready: issuer <issuer>, ..." once listening; SIGTERM/SIGINT close it, exit 0.
+// Bad arguments: a usage message and exit status 2.
 //
 // A local test provider only: the issuer is plain http on loopback, and its keys (signing and
 // cookie) are made afresh at every start and never stored. See README.md, "Against another
@@ -19,12 +20,10 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import Provider from 'oidc-provider';
-
 function usage(message) {
   process.stderr.write(`provider.mjs: ${message}\n`
     + 'usage: node provider.mjs --port N --client-id ID --redirect-uri URL [--redirect-uri URL ...]'
-    + ' [--request-log FILE]\n');
+    + ' [--request-log FILE] [--access-token-ttl SECONDS]\n');
   process.exit(2);
 }
 
@@ -37,6 +36,7 @@ function options() {
         'client-id': { type: 'string' },
         'redirect-uri': { type: 'string', multiple: true },
         'request-log': { type: 'string' },
+        'access-token-ttl': { type: 'string' },
       },
     }).values;
   } catch (error) {
@@ -53,10 +53,19 @@ function options() {
     const url = URL.parse(uri);
     if (!url || !['http:', 'https:'].includes(url.protocol) || url.hash) usage(`--redirect-uri: not an http(s) URL: ${uri}`);
   }
-  return { port, clientId, redirectUris, requestLog: parsed['request-log'] ?? env.INTEROP_REQUEST_LOG };
+  const ttl = parsed['access-token-ttl'] ?? env.INTEROP_ACCESS_TOKEN_TTL;
+  const accessTokenTtl = ttl === undefined ? 3600 : Number(ttl);
+  if (!Number.isInteger(accessTokenTtl) || accessTokenTtl < 1 || accessTokenTtl > 86400) {
+    usage('--access-token-ttl: seconds, 1-86400');
+  }
+  return {
+    port, clientId, redirectUris, accessTokenTtl, requestLog: parsed['request-log'] ?? env.INTEROP_REQUEST_LOG,
+  };
 }
 
-const { port, clientId, redirectUris, requestLog } = options();
+const { port, clientId, redirectUris, accessTokenTtl, requestLog } = options();
+// Imported once the arguments are known good: importing it prints the library's notices.
+const { default: Provider } = await import('oidc-provider');
 const issuer = `http://127.0.0.1:${port}`;
 const spaOrigins = new Set(redirectUris.map((uri) => new URL(uri).origin));
 
@@ -82,6 +91,9 @@ const configuration = {
     post_logout_redirect_uris: redirectUris,
   }],
   jwks: { keys: [signingKey] },
+  // The library's defaults for the rest: a public web client's rotated refresh token keeps
+  // the remaining lifetime of the one it replaces.
+  ttl: { AccessToken: accessTokenTtl },
   cookies: { keys: [randomBytes(32).toString('base64url')] },
   scopes: ['openid', 'offline_access', 'profile', 'email'],
   claims: {
@@ -122,10 +134,12 @@ const configuration = {
 
 const provider = new Provider(issuer, configuration);
 
-// The requests the interop test reads (JSON lines): for token, userinfo, revocation and
-// end_session, the method, path, whether a DPoP proof came and the Authorization scheme, the
-// status, and the token_type the token endpoint answered. Never a token, code or proof.
+// The requests the interop test reads (JSON lines): for authorization, token, userinfo,
+// revocation and end_session, the method, path, status, whether a DPoP proof came and the
+// Authorization scheme; the prompt asked for; the grant_type and the token_type the token
+// endpoint answered. Never a token, code, proof or state.
 const LOGGED = new Map([
+  ['/auth', 'authorization'],
   ['/token', 'token'],
   ['/me', 'userinfo'],
   ['/token/revocation', 'revocation'],
@@ -141,6 +155,22 @@ provider.use(async (ctx, next) => {
     ctx.set('Content-Security-Policy', "style-src 'self' 'unsafe-inline'; font-src 'self'");
   }
   if (route === undefined || !requestLog) return;
+  try {
+    appendFileSync(requestLog, `${JSON.stringify(logEntry(ctx, route, authorization))}\n`);
+  } catch (error) {
+    process.stderr.write(`provider.mjs: cannot log ${ctx.method} ${ctx.path}: ${error.message}\n`);
+  }
+});
+
+// "Bearer", "DPoP", ...: the Authorization header's scheme, never what follows it; null without
+// the header, "(malformed)" when there is no scheme-like word and a space (it may be a bare token).
+function scheme(authorization) {
+  if (!authorization) return null;
+  const match = /^([A-Za-z][A-Za-z0-9_-]{0,19}) /.exec(authorization);
+  return match ? match[1] : '(malformed)';
+}
+
+function logEntry(ctx, route, authorization) {
   const entry = {
     at: new Date().toISOString(),
     route,
@@ -148,20 +178,19 @@ provider.use(async (ctx, next) => {
     path: ctx.path,
     status: ctx.status,
     dpop: Boolean(ctx.get('dpop')),
-    authorization: authorization ? authorization.split(' ', 1)[0] : null,
+    authorization: scheme(authorization),
   };
+  if (route === 'authorization') {
+    entry.prompt = typeof ctx.query.prompt === 'string' ? ctx.query.prompt.slice(0, 40) : null;
+  }
   if (route === 'token' && ctx.method === 'POST') {
     entry.grant_type = typeof ctx.oidc?.params?.grant_type === 'string' ? ctx.oidc.params.grant_type : null;
     const body = ctx.body && typeof ctx.body === 'object' ? ctx.body : {};
     entry.token_type = typeof body.token_type === 'string' ? body.token_type : null;
     entry.refresh_token_issued = typeof body.refresh_token === 'string';
   }
-  try {
-    appendFileSync(requestLog, `${JSON.stringify(entry)}\n`);
-  } catch (error) {
-    process.stderr.write(`provider.mjs: cannot write the request log: ${error.message}\n`);
-  }
-});
+  return entry;
+}
 
 provider.on('server_error', (ctx, error) => {
   process.stderr.write(`provider.mjs: server_error: ${error.stack ?? error}\n`);
