@@ -114,6 +114,13 @@ def browser_page(open_browser: Any, request: pytest.FixtureRequest, pytestconfig
             record_journey(request.function, params, browser, call)
 
 
+@pytest.fixture(params=["py", "mpy"])
+def runtime(request: pytest.FixtureRequest, browser_page: Any) -> str:
+    """The SPA's Python runtime for the test: Pyodide ("py") and MicroPython ("mpy")."""
+    browser_page.runtime = str(request.param)
+    return str(browser_page.runtime)
+
+
 def _slug(nodeid: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in nodeid).strip("-")[:200]
 

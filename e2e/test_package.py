@@ -26,12 +26,6 @@ DEMO_TOML = Path(__file__).resolve().parents[1] / "server" / "spalab" / "provide
 SHORT_LIFETIME = 16  # seconds: refreshed every 8 s (at most half the lifetime ahead of expiry)
 
 
-@pytest.fixture(params=["py", "mpy"])
-def runtime(request: pytest.FixtureRequest, browser_page: Browser) -> str:
-    browser_page.runtime = str(request.param)
-    return browser_page.runtime
-
-
 @pytest.fixture(scope="session")
 def short_lived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """The demo with access tokens that live SHORT_LIFETIME seconds."""
