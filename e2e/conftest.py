@@ -34,10 +34,24 @@ def browser_context_args(browser_context_args: dict[str, Any], demo: Demo) -> di
     return {**browser_context_args, "base_url": demo.spa, "viewport": {"width": 1100, "height": 900}}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "engines(*names): run this test in these browser engines only")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks e2e tests; a test marked engines(...) is not collected for the other engines (deselected,
+    not skipped: it was never meant to run there)."""
+    kept, dropped = [], []
     for item in items:
         if Path(str(item.fspath)).is_relative_to(ROOT / "e2e"):
             item.add_marker(pytest.mark.e2e)
+        marker = item.get_closest_marker("engines")
+        params = getattr(item, "callspec", None)
+        engine = params.params.get("journey_engine") if params is not None else None
+        (dropped if marker is not None and engine is not None and engine not in marker.args else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -390,7 +390,7 @@ class Auth:
             else:
                 tokens = await self._accept_implicit(tx, result, metadata)
             # Who signed in, before the session counts as begun: a failure here leaves no tokens held.
-            claims = tokens.id_token_claims or await self._load_profile(tokens)
+            claims = await self._who(tokens)
         except OAuthClientError as error:
             self._told = error
             self._emit("error", error=error)
@@ -448,6 +448,25 @@ class Auth:
         tokens = validate_implicit_response(result, metadata, self._client_for(tx), tx, browser.now(), jwks, verifier)
         self._emit("tokens", tokens=tokens, response_type=tx.response_type, callback_checks=len(result.checks))
         return tokens
+
+    async def _who(self, tokens: TokenSet) -> "dict[str, Any]":
+        """The signed-in user's claims: the id_token's, completed from userinfo when the scope asked for
+        profile or email claims the id_token leaves out (OIDC Core §5.4 lets a provider put them in
+        userinfo only). Userinfo counts only with the id_token's sub (§5.3.4); the id_token's claims win."""
+        claims = tokens.id_token_claims
+        if claims is None:
+            return await self._load_profile(tokens)
+        if not _lacks_profile(claims, tokens.scopes):
+            return claims
+        try:
+            profile = await self._load_profile(tokens)
+        except OAuthClientError:
+            return claims  # the sign-in stands on its id_token; the profile is a nicety
+        if profile.get("sub") != claims.get("sub"):
+            return claims  # OIDC Core §5.3.4: another subject's answer must not be used
+        merged = dict(profile)
+        merged.update(claims)
+        return merged
 
     async def _load_profile(self, tokens: TokenSet) -> "dict[str, Any]":
         """Without an id_token the app learns who signed in from userinfo (OIDC Core §5.3)."""
@@ -717,7 +736,12 @@ class Auth:
     def _signed_in(self, tokens: TokenSet, response_type: str, claims: "dict[str, Any] | None" = None) -> None:
         """`claims`: who signed in, for a new session; a refresh keeps them unless it brings an id_token."""
         self._tokens, self.response_type = tokens, response_type
-        self._claims = claims if claims is not None else (tokens.id_token_claims or self._claims)
+        if claims is not None:
+            self._claims = claims
+        elif tokens.id_token_claims:  # a refreshed id_token (same sub: checked) updates what it carries
+            merged = dict(self._claims)
+            merged.update(tokens.id_token_claims)
+            self._claims = merged
         self._store.set("active", "1")  # a non-secret hint for restore after a reload
         self._store.remove("logout")
         if self.storage == "session":
@@ -897,6 +921,13 @@ def _invalid_token(response: HttpResponse) -> bool:
         if challenge_params(response, scheme).get("error") == "invalid_token":
             return True
     return False
+
+
+def _lacks_profile(claims: "dict[str, Any]", scopes: "list[str]") -> bool:
+    """The scope granted profile or email claims (OIDC Core §5.4) the id_token does not carry."""
+    if "profile" in scopes and not any(key in claims for key in ("name", "preferred_username", "given_name")):
+        return True
+    return "email" in scopes and "email" not in claims
 
 
 def _server(server: str, url: str) -> str:
