@@ -25,7 +25,7 @@ OUT_DIR = Path(__file__).resolve().parent / "report" / "out"
 
 @dataclass(frozen=True)
 class Observation:
-    experiment: str  # "E1".."E10" or "J:<journey>" ("J:<journey> [mpy]" on MicroPython)
+    experiment: str  # "E1".."E13" or "J:<journey>" ("J:<journey> [mpy]" on MicroPython)
     title: str
     engine: str  # "chromium", "firefox", "webkit"
     engine_version: str
@@ -99,6 +99,9 @@ CLAIMS = {
     "E8": "The SPA refuses an access token issued to another client; a naive client accepts it",
     "E9": "Login CSRF: a callback with a foreign state is refused before any token request",
     "E10": "A scrubbed URL stays in the timing entry: its code is spent, its token works",
+    "E11": "DPoP: an injected script can make the page's key sign, never export it",
+    "E12": "A copied DPoP-bound access token is refused elsewhere; a copied bearer token works",
+    "E13": "A refresh token stolen from the page is useless without the DPoP key",
 }
 
 _NUMBER = re.compile(r"(\d+)")
