@@ -28,8 +28,12 @@ def open_app(browser: Browser) -> None:
     record_timing(browser.engine, RUNTIME_NAMES[browser.runtime] + " boot", time.monotonic() - started)
 
 
-def start(browser: Browser, flow: str = "code", mode: str = "query") -> None:
-    """flow: "code" (mode query or fragment), "token" or "id_token token"."""
+def start(browser: Browser, flow: str = "code", mode: str = "query", dpop: bool = False) -> None:
+    """flow: "code" (mode query or fragment), "token" or "id_token token"; `dpop`: the DPoP switch."""
+    if dpop:
+        browser.check("#dpop")
+    elif browser.evaluate("document.getElementById('dpop').checked"):
+        browser.click("#dpop")  # the switch is kept for the tab: a test without DPoP turns it off
     if flow == "code":
         browser.check(f'input[name="response-mode"][value="{mode}"]')
         browser.click("#signin-code")
@@ -90,12 +94,13 @@ def sign_in(
     username: str = "alice",
     password: str = "wonderland",
     popup: bool = False,
+    dpop: bool = False,
 ) -> None:
     open_app(browser)
     if popup:
         start_in_popup(browser, flow, mode, username, password)
     else:
-        start(browser, flow, mode)
+        start(browser, flow, mode, dpop)
         authenticate(browser, username, password)
     browser.wait_visible("#signed-in", BOOT_TIMEOUT)
 

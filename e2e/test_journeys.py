@@ -198,6 +198,37 @@ def test_refresh_rotates(browser_page: Browser, demo: Demo) -> None:
 
 
 @journey(
+    "dpop",
+    "DPoP switch (code flow)",
+    "tokens bound to the page's key (cnf.jkt = the proof key's thumbprint); proofs on /token, the API and "
+    "the refresh; the timeline shows them",
+    "RFC 9449 §4, §5, §6.1, §7.1",
+)
+def test_the_dpop_switch_binds_the_tokens_and_the_timeline_shows_the_proofs(browser_page: Browser, demo: Demo) -> None:
+    before = max((e["seq"] for e in demo.requests_seen("provider")), default=0)
+    sign_in(browser_page, "code", "query", dpop=True)
+    browser_page.wait_text("#flow", "+ DPoP")
+    call_api(browser_page)
+    browser_page.click("#refresh")
+    browser_page.wait_text("#timeline", "Refresh (rotation)")
+    timeline = browser_page.text("#timeline")
+    # A thumbprint is 43 base64url characters (RFC 7638, SHA-256); engines differ in the whitespace around it.
+    thumbprints = re.findall(r"key thumbprint \(jkt\)\s*([\w-]{43})", timeline)
+    bound = re.findall(r"access token bound to \(cnf\.jkt\)\s*([\w-]{43})", timeline)
+    assert "typ=dpop+jwt alg=ES256" in timeline and "Authorization: DPoP" in timeline, timeline
+    assert len(thumbprints) >= 2 and set(thumbprints) == set(bound), timeline  # one key, the tokens bound to it
+    seen = [e for e in demo.requests_seen("provider") if e["seq"] > before and e["method"] != "OPTIONS"]
+    posts = [e for e in seen if e["path"] == "/token"]
+    api = [e for e in seen if e["path"].startswith("/api/")]
+    assert len(posts) == 2 and all(e["dpop"] for e in posts), posts  # the code exchange and the refresh
+    assert api and all((e["authorization"], e["dpop"]) == ("DPoP", True) for e in api), api
+    browser_page.click("#sign-out")
+    browser_page.wait_text("#message", "Signed out: tokens revoked.")
+    browser_page.wait_visible("#signed-out")
+    browser_page.observed = "bound to one key; proofs on /token (2) and the API; revoked at sign-out"
+
+
+@journey(
     "implicit-no-refresh",
     "Refresh (implicit)",
     "no refresh token; the Refresh button is disabled and says why",

@@ -45,7 +45,7 @@ def render() -> None:
         shown.append(("id_token", tokens.id_token))
     ui.signed_in(
         who,
-        FLOW_NAMES.get(auth.response_type, auth.response_type),
+        FLOW_NAMES.get(auth.response_type, auth.response_type) + (" + DPoP" if tokens.token_type == "DPoP" else ""),
         tokens.scopes,
         expiry_text(tokens),
         shown,
@@ -80,7 +80,8 @@ async def guarded(action: "Callable[..., Awaitable[Any]]", *args: object) -> "An
 
 async def sign_in(response_type: str, response_mode: str) -> None:
     """Redirect sign-in, or popup sign-in (the package opens the popup first, while the click still counts)."""
-    await app.sign_in(response_type, response_mode, ui.chosen("signin-window") == "popup")
+    popup = ui.chosen("signin-window") == "popup"
+    await app.sign_in(response_type, response_mode, popup, response_type == "code" and ui.checked("dpop"))
 
 
 @when("click", "#signin-code")
@@ -146,6 +147,7 @@ def booted() -> None:
 
 async def boot() -> None:
     ui.popup_available(app.popup_available)
+    ui.set_checked("dpop", auth.dpop)
     auth.on(on_session_change)
     await guarded(app.start)  # finishes a redirect sign-in that boot.js captured and scrubbed
 

@@ -5,7 +5,7 @@ Values of codes and tokens are shortened here (timeline.shown), before they are 
 """
 
 from spalab_auth import browser
-from spalab_auth.core import HttpRequest, HttpResponse, TokenSet, Transaction
+from spalab_auth.core import HttpRequest, HttpResponse, OAuthClientError, TokenSet, Transaction, decode_jwt, masked
 from spalab_auth.explain import SignOutReport
 
 from .timeline import Timeline, add_checks, failure_recorded, shown, shown_pairs, url_parts
@@ -88,18 +88,29 @@ class Narrator:
         step = self.step("Response checks", "ok", "Checked before anything else in the response was used.")
         add_checks(step, checks)
 
-    def token_request(self, request: HttpRequest) -> "Step":
+    def token_request(self, request: HttpRequest, proof: "dict[str, Any] | None" = None) -> "Step":
         step = self.step(
             "Token request (fetch with CORS)",
             "info",
             "POST " + request.url + " from this page's origin; the response is read by JavaScript, never put in a URL.",
         )
-        step["kv"] = shown_pairs(request.body or "")
+        step["kv"] = shown_pairs(request.body or "") + proof_lines(proof)
         return step
+
+    def dpop_nonce(self, server: str) -> None:
+        where = "The token endpoint" if server == "token_endpoint" else "The API"
+        self.step(
+            "DPoP nonce",
+            "info",
+            where + " asked for a fresh server nonce (use_dpop_nonce): the request goes again, once, with it.",
+        )
 
     def tokens_received(self, step: "Step", tokens: TokenSet) -> None:
         step["status"] = "ok"
         step["kv"].append(["response", _summary(tokens)])
+        jkt = bound_to(tokens)
+        if jkt is not None:
+            step["kv"].append(["access token bound to (cnf.jkt)", jkt])
         add_checks(step, [("PKCE verifier accepted by the provider", "ok")] + tokens.checks)
 
     def implicit_checks(self) -> "Step":
@@ -113,12 +124,22 @@ class Narrator:
         )
         step["kv"].append(["sub", str(profile.get("sub")) if isinstance(profile, dict) else "?"])
 
-    def api_call(self, request: HttpRequest, response: HttpResponse, access_token: str) -> "Step":
+    def api_call(
+        self, request: HttpRequest, response: HttpResponse, access_token: str, proof: "dict[str, Any] | None" = None
+    ) -> "Step":
+        scheme = "DPoP" if proof is not None else "Bearer"
         step = self.step(
             "API call",
             "info",
-            "GET " + request.url + " with Authorization: Bearer " + shown("access_token", access_token),
+            "GET "
+            + request.url
+            + " with Authorization: "
+            + scheme
+            + " "
+            + shown("access_token", access_token)
+            + (" and a DPoP proof (the token alone is refused)" if proof is not None else ""),
         )
+        step["kv"] = proof_lines(proof)
         step["kv"].append(["status", str(response.status)])
         return step
 
@@ -140,6 +161,42 @@ class Narrator:
         return self.step(
             "What the servers saw", "info", "From each server's request log. The fragment is never sent to any server."
         )
+
+
+def proof_lines(proof: "dict[str, Any] | None") -> "list[list[str]]":
+    """A DPoP proof (RFC 9449 §4.2) for the timeline: its header and claims, values shortened."""
+    if proof is None:
+        return []
+    header, claims = proof["header"], proof["claims"]
+    jwk = header.get("jwk", {})
+    told = [
+        "typ=" + str(header.get("typ")),
+        "alg=" + str(header.get("alg")),
+        "jwk={kty=" + str(jwk.get("kty")) + ", crv=" + str(jwk.get("crv")) + ",",
+        "x=" + masked(str(jwk.get("x"))) + "}",
+    ]
+    said = ["htm=" + str(claims.get("htm")), "htu=" + str(claims.get("htu")), "iat=" + str(claims.get("iat"))]
+    said.append("jti=" + masked(str(claims.get("jti"))))
+    for name in ("nonce", "ath"):
+        if name in claims:
+            said.append(name + "=" + masked(str(claims[name])))
+    signature = str(proof["proof"]).rsplit(".", 1)[-1]
+    return [
+        ["DPoP proof header", " ".join(told)],
+        ["DPoP proof claims", " ".join(said)],
+        ["DPoP signature", masked(signature, 10) + " (ES256, by a key this page cannot export)"],
+        ["key thumbprint (jkt)", str(proof["jkt"])],
+    ]
+
+
+def bound_to(tokens: TokenSet) -> "str | None":
+    """The cnf.jkt a JWT access token is bound to (RFC 9449 §6.1), if it says."""
+    try:
+        confirmation = decode_jwt(tokens.access_token).claims.get("cnf")
+    except OAuthClientError:
+        return None
+    jkt = confirmation.get("jkt") if isinstance(confirmation, dict) else None
+    return jkt if isinstance(jkt, str) else None
 
 
 def _summary(tokens: TokenSet) -> str:

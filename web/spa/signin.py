@@ -44,6 +44,8 @@ class SpaApp:
             # The demo shows every sign-in step by step: a reload starts signed out, as the page says.
             restore=False,
             allow_implicit=True,
+            # The sign-in page's DPoP switch, kept across the redirect (the code exchange needs it).
+            dpop=browser.Storage("spalab:").get("dpop") == "1",
         )
         self.api_base = str(settings.get("api_base", ""))
         self.storage = browser.Storage("spalab:")
@@ -55,6 +57,7 @@ class SpaApp:
         self.last_api_step = None  # type: dict[str, Any] | None
         self.refresh_request = None  # type: Any
         self.sign_out_step = None  # type: dict[str, Any] | None
+        self.proof = None  # type: dict[str, Any] | None  # the DPoP proof the next request carries
         self.auth.on(self.narrate)
 
     @property
@@ -77,16 +80,23 @@ class SpaApp:
         elif kind == "callback_checks":
             narrator.response_checks(data["checks"])
             self.phase = "implicit" if data["response_type"] != "code" else ""
+        elif kind == "dpop_proof":
+            self.proof = data
         elif kind == "token_request":
-            self.pending = narrator.token_request(data["request"])
+            self.pending = narrator.token_request(data["request"], self._take_proof())
         elif kind == "tokens":
             self._tokens(data)
         elif kind == "userinfo":
             narrator.userinfo(data["endpoint"], data["profile"])
         elif kind == "api_request":
-            self.last_api_step = narrator.api_call(data["request"], data["response"], data["access_token"])
+            self.last_api_step = narrator.api_call(
+                data["request"], data["response"], data["access_token"], self._take_proof()
+            )
+        elif kind == "dpop_nonce":
+            narrator.dpop_nonce(data["server"])
         elif kind == "refresh_request":
             self.refresh_request = data["request"]
+            self.proof = None
         elif kind == "refreshed" and self.refresh_request is not None:
             narrator.refreshed(self.refresh_request, data["old"], data["tokens"])
         elif kind == "revocation" and self.sign_out_step is not None:
@@ -97,6 +107,10 @@ class SpaApp:
             self._failed(data["error"])
         narrator.save()
         return None
+
+    def _take_proof(self) -> "dict[str, Any] | None":
+        proof, self.proof = self.proof, None
+        return proof
 
     def _tokens(self, data: "dict[str, Any]") -> None:
         tokens = data["tokens"]
@@ -128,9 +142,12 @@ class SpaApp:
         """At start-up: finishes a redirect sign-in (boot.js captured and cleaned the URL)."""
         await self.auth.start()
 
-    async def sign_in(self, response_type: str, response_mode: str, popup: bool = False) -> None:
+    async def sign_in(self, response_type: str, response_mode: str, popup: bool = False, dpop: bool = False) -> None:
         """Redirects this page to the provider or, with `popup`, signs in in a popup window
-        while this page stays booted (the package opens it first, while the click counts)."""
+        while this page stays booted (the package opens it first, while the click counts).
+        `dpop`: bind the tokens to this browser's non-extractable key (RFC 9449)."""
+        self.auth.dpop = dpop
+        self.storage.set("dpop", "1" if dpop else "0")
         self.narrator.timeline.clear()
         implicit = None if response_type == "code" else response_type
         await self.auth.sign_in(popup, response_mode, None, implicit)
@@ -185,6 +202,10 @@ class SpaApp:
             self.sign_out_step = None
         if self.auth.provider.second_lookup:
             step["kv"].insert(0, ["RFC 8414 metadata", self.auth.provider.second_lookup])
+        if tokens.token_type == "DPoP":
+            step["kv"].append(["API with the old access token", "not asked: DPoP-bound, and its key is deleted"])
+            self.narrator.signed_out(step, report)
+            return report
         try:
             after = await browser.send(build_api_request(await self._api_url("/me"), tokens.access_token))
         except (ConfigurationError, browser.NetworkError):

@@ -58,6 +58,14 @@ def chosen(name: str) -> str:
     return str(js.document.querySelector('input[name="' + name + '"]:checked').value)
 
 
+def checked(id_: str) -> bool:
+    return bool(element(id_).checked)
+
+
+def set_checked(id_: str, value: bool) -> None:
+    element(id_).checked = value
+
+
 def signed_out(storage_note: str) -> None:
     show("signed-in", False)
     show("signed-out", True)

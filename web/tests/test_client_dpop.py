@@ -178,7 +178,7 @@ def test_a_token_asked_for_with_a_proof_must_come_back_bound() -> None:
         response(200, token_body("DPoP")), make_metadata(), make_client(), NOW, make_transaction(), dpop=True
     )
     assert tokens.token_type == "DPoP"
-    assert ("token_type", "DPoP") in tokens.checks
+    assert ("token_type_dpop", "ok") in tokens.checks
     for token_type in ("Bearer", "bearer", "N_A"):
         with raises(InvalidTokenResponse) as caught:
             parse_token_response(

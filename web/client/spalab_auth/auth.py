@@ -212,7 +212,6 @@ class Auth:
         self.restore = restore
         self.response_mode = response_mode
         self.allow_implicit = allow_implicit
-        self.dpop = bool(dpop)
         self.provider = Provider(issuer)
         self.response_type = ""
         self._tokens = None  # type: TokenSet | None
@@ -225,9 +224,9 @@ class Auth:
         self._told = None  # type: Any
         self._orphans = []  # type: list[TokenSet]
         self._asked = None  # type: Any  # the pending request to the refreshing tab, shared by its waiters
-        name = PREFIX + issuer + "|" + client_id
+        name = self._name = PREFIX + issuer + "|" + client_id
         # docs/SECURITY.md C11: the DPoP key, one per app and provider, shared by the app's tabs.
-        self._key = browser.DPoPKey(name) if self.dpop else None
+        self._key = browser.DPoPKey(name) if dpop else None
         self._nonces = {}  # type: dict[str, str]  # RFC 9449 §8, §9: the last nonce of each server
         # docs/SECURITY.md C10: which tab refreshes a shared session: the one holding this Web Lock.
         self.refresher = storage != "shared" or not browser.has_web_locks()
@@ -258,6 +257,20 @@ class Auth:
         )
 
     # --- what the page reads ------------------------------------------------------------
+
+    @property
+    def dpop(self) -> bool:
+        """Whether tokens are bound to this browser's key (RFC 9449). Settable while signed out,
+        e.g. from a switch on the sign-in page; the next sign-in then uses (or stops using) DPoP."""
+        return self._key is not None
+
+    @dpop.setter
+    def dpop(self, enabled: bool) -> None:
+        if bool(enabled) == self.dpop:
+            return
+        if self._tokens is not None:
+            raise ConfigurationError("DPoP is switched while signed out", reason="signed_in")
+        self._key = browser.DPoPKey(self._name) if enabled else None
 
     @property
     def signed_in(self) -> bool:

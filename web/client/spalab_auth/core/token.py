@@ -157,7 +157,7 @@ def read_token_response(
         # a Bearer answer would leave the app holding a token anyone who copies it can use
         if token_type != "dpop":
             raise _invalid("token_not_bound", "token_type", checks)
-        checks.append(("token_type", "DPoP"))
+        checks.append(("token_type_dpop", "ok"))
     elif token_type != "bearer":
         raise _invalid("unsupported_token_type", "token_type", checks)
     # RFC 6749 §5.1: expires_in is a lifetime in seconds
