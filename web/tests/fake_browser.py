@@ -10,6 +10,7 @@ sys.modules afterwards, so no other test sees them."""
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -64,6 +65,47 @@ class _Location:
         raise AssertionError("the page left for " + url)
 
 
+def _url(url: str) -> _Object:
+    """The WHATWG URL parts the package reads: origin and pathname."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    port = "" if parts.port in (None, {"http": 80, "https": 443}[parts.scheme.lower()]) else ":" + str(parts.port)
+    return _Object(origin=parts.scheme.lower() + "://" + (parts.hostname or "") + port, pathname=parts.path or "/")
+
+
+class FakeDPoPKey:
+    """browser.DPoPKey's stand-in: a real ECDSA P-256 key (cryptography), signing as WebCrypto does (R || S)."""
+
+    made = 0
+
+    def __init__(self, name: str) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from joserfc.jwk import ECKey
+
+        self.name, self.persistent, self.discarded = name, True, False
+        self.private = ec.generate_private_key(ec.SECP256R1())
+        self.jwk = ECKey.import_key(self.private.public_key()).as_dict(private=False)
+        FakeDPoPKey.made += 1
+
+    async def current(self) -> tuple[Any, dict[str, Any]]:
+        return self.private, self.jwk
+
+    async def sign(self, pair: Any, data: bytes) -> bytes:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        r, s = decode_dss_signature(pair.sign(data, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    def forget(self) -> None:
+        pass
+
+    async def discard(self) -> None:
+        self.discarded = True
+
+
 class FakePage:
     def __init__(self, href: str) -> None:
         self.location = _Location(href)
@@ -108,10 +150,11 @@ class FakePage:
             navigator=_Object(locks=_Object(request=lambda name, granted: None)),
             performance=_Object(mark=lambda name: None),
             Promise=_Object(new=lambda executor: None),
+            URL=_Object(new=_url),
         )
         return module
 
-    def auth(self, storage: str = "shared", refresher: bool = True) -> Any:
+    def auth(self, storage: str = "shared", refresher: bool = True, dpop: bool = False) -> Any:
         """An Auth of this app in a new tab; ``refresher``: it holds the Web Lock."""
         tab = self.module.Auth(
             metadata_document()["issuer"],
@@ -120,20 +163,21 @@ class FakePage:
             "openid",
             storage=storage,
             post_logout_redirect_uri=ORIGIN + "/",
+            dpop=dpop,
         )
         tab.refresher = refresher
         return tab
 
-    def tokens(self, number: int, lifetime: float = 3600) -> Any:
+    def tokens(self, number: int, lifetime: float = 3600, token_type: str = "Bearer") -> Any:
         core, now = self.module.core, self.module.browser.now()
-        return core.TokenSet("at" + str(number), "Bearer", now, now + lifetime, ["openid"], "rt" + str(number))
+        return core.TokenSet("at" + str(number), token_type, now, now + lifetime, ["openid"], "rt" + str(number))
 
 
-def token_answer(number: int) -> Any:
+def token_answer(number: int, token_type: str = "Bearer") -> Any:
     """What a token endpoint that rotates refresh tokens answers, the ``number``th time."""
     from spalab_auth.core import HttpResponse
 
-    body = {"access_token": "at%d" % number, "token_type": "Bearer", "expires_in": 3600}
+    body = {"access_token": "at%d" % number, "token_type": token_type, "expires_in": 3600}
     body["refresh_token"] = "rt%d" % number
     return HttpResponse(200, {"content-type": "application/json"}, json.dumps(body))
 
@@ -183,6 +227,8 @@ def browser_page(href: str = ORIGIN + "/") -> Iterator[FakePage]:
         provider.with_revocation = discover  # type: ignore[method-assign,assignment]
         provider.keys = keys  # type: ignore[method-assign,assignment]
         spalab_auth.browser.send = send
+        spalab_auth.browser.DPoPKey = FakeDPoPKey  # type: ignore[misc,assignment]
+        spalab_auth.browser.random_bytes = os.urandom  # type: ignore[assignment]
         yield page
     finally:
         for name in [name for name in sys.modules if _ours(name)]:

@@ -156,6 +156,8 @@ def test_a_resource_asks_for_a_nonce_with_401_and_a_dpop_challenge() -> None:
     invalid = response(401, "", WWW_Authenticate='DPoP error="invalid_token"', DPoP_Nonce="r-1")
     assert retry_nonce(invalid, RESOURCE) is None
     assert api_error(invalid).error == "invalid_token"
+    both = response(401, "", WWW_Authenticate='Bearer realm="api", DPoP algs="ES256", error="invalid_token"')
+    assert api_error(both).error == "invalid_token"  # RFC 9449 §7.2: the scheme that names the error
 
 
 def test_a_nonce_in_a_successful_answer_is_kept_for_next_time() -> None:

@@ -2,6 +2,8 @@
 ECDSA P-256), checked by the provider's own RFC 9449 §4.3 validation (joserfc): what the client
 builds is what an independent JOSE implementation accepts, not only what the client expects."""
 
+import base64
+import json
 import os
 import time
 
@@ -45,7 +47,9 @@ def expected(method: str, url: str, **kwargs: object) -> provider_dpop.Expected:
 
 
 def test_the_provider_accepts_the_clients_proof_and_binds_to_the_same_thumbprint(key: WebCryptoStandIn) -> None:
-    proof = provider_dpop.validate_proof([key.proof("POST", TOKEN_URL + "?ignored=1")], expected("POST", TOKEN_URL))
+    sent = key.proof("POST", TOKEN_URL + "?ignored=1#too")
+    assert json.loads(base64.urlsafe_b64decode(sent.split(".")[1] + "==").decode())["htu"] == TOKEN_URL
+    proof = provider_dpop.validate_proof([sent], expected("POST", TOKEN_URL))
     assert proof is not None
     assert proof.jkt == jwk_thumbprint(key.jwk) == ECKey.import_key(key.jwk).thumbprint()
 

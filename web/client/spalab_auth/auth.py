@@ -25,7 +25,9 @@ from .core import (
     CallbackResult,
     ClientConfig,
     ConfigurationError,
+    HttpRequest,
     HttpResponse,
+    InvalidTokenResponse,
     OAuthClientError,
     ProviderMetadata,
     RevocationError,
@@ -69,6 +71,7 @@ except ImportError:
     pass
 
 STORAGES = ("memory", "session", "shared")
+STANDARD_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT")
 RESPONSE_MODES = ("query", "fragment")
 IMPLICIT = ("token", "id_token token", "id_token")
 # OIDC Core §3.1.2.6: the answers to prompt=none that mean "not without the visitor".
@@ -82,6 +85,9 @@ RETRY_SECONDS = 30
 LOGOUT_WAIT_SECONDS = 3600
 # How long a tab that is not the refresher waits for the refresher's new tokens.
 WAIT_FOR_REFRESHER_SECONDS = 10.0
+# Token endpoint errors about a DPoP proof rather than the grant (RFC 9449 §8, §12): the refresh token
+# was not used, so the session stays and the refresh is tried again later.
+DPOP_RETRY_LATER = ("use_dpop_nonce", "invalid_dpop_proof")
 # The refresh timer's longest sleep: JS setTimeout fires at once past 2**31 ms (24.8 days) and
 # MicroPython's asyncio raises OverflowError past 2**29 ms (6.2 days); a longer wait loops.
 TIMER_STEP_SECONDS = 3600
@@ -349,7 +355,7 @@ class Auth:
                 if not self.allow_implicit:
                     raise ConfigurationError("the implicit flow is switched off", reason="implicit_not_allowed")
                 if self.dpop:  # RFC 9449 binds tokens at the token endpoint, which implicit never reaches
-                    raise ConfigurationError("DPoP needs the code flow", reason="implicit_not_allowed")
+                    raise ConfigurationError("DPoP needs the code flow", reason="dpop_needs_code_flow")
                 response_type, mode = implicit, "fragment"
             metadata = await self.provider.discover()
             _check_dpop_support(metadata, self.dpop)
@@ -505,6 +511,8 @@ class Auth:
         a 401 whose WWW-Authenticate says invalid_token; returns the HttpResponse as is."""
         if not is_secure_url(url):  # RFC 6750 §5.3: a bearer token travels over TLS only (loopback aside)
             raise ConfigurationError("the API URL must be https", reason="insecure_url", parameter="url")
+        if method.upper() in STANDARD_METHODS:  # Fetch normalizes these; a proof's htm must match (RFC 9449 §4.2)
+            method = method.upper()
         tokens = await self._fresh_tokens()
         response = await self._call_api(url, tokens, method, body, content_type)
         if response.status == 401 and _invalid_token(response) and self._tokens is tokens:
@@ -535,10 +543,11 @@ class Auth:
                 return response
         return response  # not reached
 
-    async def _token_call(self, request: "Any", kind: str, **data: "Any") -> HttpResponse:
+    async def _token_call(self, built: HttpRequest, kind: str, **data: "Any") -> HttpResponse:
         """A token endpoint request; with DPoP, its proof, and once more with the nonce the
-        provider demands (RFC 9449 §8)."""
+        provider demands (RFC 9449 §8), each try a request of its own."""
         for attempt in (1, 2):
+            request = HttpRequest(built.method, built.url, built.headers, built.body)
             if self._key is not None:
                 request.headers["DPoP"] = await self._proof(request.method, request.url, TOKEN_ENDPOINT)
             self._emit(kind, request=request, **data)
@@ -552,12 +561,11 @@ class Auth:
         key = self._key
         if key is None:
             raise ConfigurationError("DPoP is off", reason="dpop_off")
-        await key.load()
-        jwk = key.jwk or {}
-        proof = new_proof(
-            jwk, method, url, browser.now(), browser.random_bytes, self._nonces.get(_server(server, url)), access_token
-        )
-        compact = proof.compact(await key.sign(proof.signing_input))
+        pair, jwk = await key.current()
+        target = browser.normalized_url(url)  # RFC 9449 §4.2: htu as the browser sends the request
+        nonce = self._nonces.get(_server(server, target))
+        proof = new_proof(jwk, method, target, browser.now(), browser.random_bytes, nonce, access_token)
+        compact = proof.compact(await key.sign(pair, proof.signing_input))
         self._emit("dpop_proof", header=proof.header, claims=proof.claims, proof=compact, jkt=jwk_thumbprint(jwk))
         return compact
 
@@ -566,7 +574,7 @@ class Auth:
         True when the answer says to send the request again with it."""
         nonce = response_nonce(response)
         if nonce is not None:
-            self._nonces[_server(server, url)] = nonce
+            self._nonces[_server(server, browser.normalized_url(url))] = nonce
         if retry_nonce(response, server) is None:
             return False
         self._emit("dpop_nonce", server=server, nonce=nonce)
@@ -607,10 +615,14 @@ class Auth:
                     verifier,
                     self.dpop,
                 )
-            except TokenEndpointError as error:
+            except (TokenEndpointError, InvalidTokenResponse) as error:
                 if tokens is not self._tokens:  # refused for tokens dropped meanwhile: not this session's end
                     raise SessionEnded("signed out during the refresh", reason="signed_out") from None
                 self._emit("error", error=error)
+                if error.error in DPOP_RETRY_LATER:
+                    # The proof, not the grant, was refused (a nonce that changed twice, a clock off by
+                    # more than the provider's window): the refresh token is unspent; try again later.
+                    raise
                 self._signed_out("refresh_failed")
                 self._channel.post({"type": "signed_out"})
                 raise SessionEnded(error.detail, reason="refresh_refused", error=error.error) from None
@@ -660,8 +672,8 @@ class Auth:
                 continue
             try:
                 await self._refresh(tokens)
-            except browser.NetworkError:
-                await asyncio.sleep(RETRY_SECONDS)  # the provider is unreachable now: try again later
+            except (browser.NetworkError, TokenEndpointError, browser.DPoPKeyError):
+                await asyncio.sleep(RETRY_SECONDS)  # unreachable, or a proof refused: try again later
             except OAuthClientError:
                 return  # signed out, told through the events
 
@@ -677,6 +689,8 @@ class Auth:
         tokens = self._tokens
         self._signed_out("user")
         self._channel.post({"type": "signed_out"})
+        if self._key is not None:  # the next session gets a new key: nothing bound to this one works again
+            await self._key.discard()  # first: revocation needs no proof, and a slow one must not delay it
         if self._refreshing is not None:  # a refresh on its way: its answer is revoked too
             await self._refreshing.wait()
         held = ([tokens] if tokens is not None else []) + self._orphans
@@ -692,8 +706,6 @@ class Auth:
             if metadata is not None:
                 for hint, outcome in await self._revoke_all(metadata, held_tokens):
                     (report.failed if outcome else report.revoked).append(hint)
-        if self._key is not None:  # the next session gets a new key: nothing bound to this one works again
-            await self._key.discard()
         if end_session and metadata is not None and metadata.end_session_endpoint:
             state = new_logout_state(browser.random_bytes) if self.post_logout_redirect_uri else None
             id_token = tokens.id_token if tokens is not None else None
@@ -757,7 +769,7 @@ class Auth:
             self._claims = merged
         self._store.set("active", "1")  # a non-secret hint for restore after a reload
         self._store.remove("logout")
-        if self.storage == "session":
+        if self.storage == "session" and self._key_lasts():
             self._store.set("tokens", json.dumps(_record(tokens, response_type, self._claims)))
         self._generation += 1
         asyncio.create_task(self._refresh_timer(self._generation))
@@ -773,6 +785,16 @@ class Auth:
         if was_signed_in:
             self._emit("signed_out", reason=reason)
 
+    def _key_lasts(self) -> bool:
+        """Whether tokens may outlive this page (sessionStorage) or go to other tabs: yes without DPoP;
+        with DPoP only if the key is in IndexedDB, where a reload and the other tabs find it."""
+        return self._key is None or self._key.persistent
+
+    def _usable(self, tokens: TokenSet) -> bool:
+        """docs/SECURITY.md C11: with DPoP on, only DPoP-bound tokens are held (a record written
+        before DPoP was switched on, or by another version, would be sent as Bearer)."""
+        return (tokens.token_type == "DPoP") == self.dpop
+
     def _restore_from_storage(self) -> None:
         stored = self._store.get("tokens")
         if not stored:
@@ -781,6 +803,9 @@ class Auth:
             tokens, response_type, claims = _from_record(json.loads(stored))
         except (ValueError, KeyError, TypeError):
             self._store.remove("tokens")  # damaged: start signed out rather than fail
+            return
+        if not self._usable(tokens):
+            self._store.remove("tokens")
             return
         self._signed_in(tokens, response_type, claims)
         self._emit("signed_in", user=self.user, restored=True)
@@ -791,7 +816,7 @@ class Auth:
         """ "shared": hand the new token set to this app's other tabs; a new sign-in's replaces
         whatever they hold, so the app's tabs always share one session, refreshed by one tab."""
         tokens = self._tokens
-        if self.storage == "shared" and tokens is not None:
+        if self.storage == "shared" and tokens is not None and self._key_lasts():
             record = _record(tokens, self.response_type, self._claims)
             self._channel.post({"type": "tokens", "record": record, "replaces": replaces, "signin": signin})
 
@@ -878,6 +903,8 @@ class Auth:
             return
         if current is not None and current.refresh_token == tokens.refresh_token:
             return  # ours already
+        if not self._usable(tokens):
+            return
         if signin and self._key is not None:
             self._key.forget()  # the signing tab may have made a new key: read it again
         self._signed_in(tokens, response_type, claims)

@@ -272,6 +272,13 @@ _EC_P256 = {"name": "ECDSA", "namedCurve": "P-256"}
 _ES256 = {"name": "ECDSA", "hash": "SHA-256"}
 
 
+class DPoPKeyError(OAuthClientError):
+    """WebCrypto could not make or use the DPoP key (no crypto.subtle outside a secure context,
+    or the engine refused): no proof can be signed, so no DPoP-bound token can be used."""
+
+    code = "dpop_key_unavailable"
+
+
 def _settled(request: "Any") -> "Any":
     """An IndexedDB request as a Promise of its result (IDBRequest predates promises)."""
 
@@ -302,7 +309,16 @@ async def _key_store(mode: str) -> "Any":
 
     opening.onupgradeneeded = create_proxy(upgrade)
     database = await _settled(opening)
+    # A later version of this database opened in another tab: let it upgrade rather than block.
+    database.onversionchange = create_proxy(lambda event: database.close())
     return database.transaction(_KEY_STORE, mode).objectStore(_KEY_STORE)
+
+
+def normalized_url(url: str) -> str:
+    """The URL as the browser sends the request (lower-case scheme and host, no default port, a path
+    of at least "/", dots resolved), without query and fragment: a DPoP proof's htu (RFC 9449 §4.2)."""
+    parsed = js.URL.new(url)
+    return str(parsed.origin) + str(parsed.pathname)
 
 
 class DPoPKey:
@@ -310,36 +326,47 @@ class DPoPKey:
     no script (ours, a library's, an injected one) can ever read the private key out; it can only
     ask this page to sign with it. Kept in IndexedDB under `name` (structured clone keeps a
     CryptoKey non-extractable), so a reload signs with the same key and the tokens bound to it
-    stay usable. Without IndexedDB the key lives as long as the page."""
+    stay usable. Without IndexedDB the key lives as long as the page (`persistent` is False)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self._pair = None  # type: Any
-        self.jwk = None  # type: dict[str, Any] | None
+        self._jwk = None  # type: dict[str, Any] | None
+        self._generation = 0  # bumped by forget(): a load that was under way then is not kept
         self.persistent = False
 
-    async def load(self) -> None:
-        """The stored key, or a new one (stored unless another tab stored one first: then that one)."""
-        if self._pair is not None:
-            return
-        pair = await self._stored()
-        if pair is None:
-            pair = await js.crypto.subtle.generateKey(js_object(_EC_P256), False, js_object(["sign", "verify"]))
-            if not await self._store(pair):
-                pair = await self._stored() or pair
-        exported = await js.crypto.subtle.exportKey("jwk", pair.publicKey)
-        self.jwk = json.loads(str(js.JSON.stringify(exported)))
-        self._pair = pair
+    async def current(self) -> "tuple[Any, dict[str, Any]]":
+        """(key pair, public JWK): the stored key, or a new one (stored unless another tab stored
+        one first: then that one). The pair that signs is the one whose JWK goes in the proof."""
+        if self._pair is not None and self._jwk is not None:
+            return self._pair, self._jwk
+        generation = self._generation
+        try:
+            pair = await self._stored()
+            if pair is None:
+                pair = await js.crypto.subtle.generateKey(js_object(_EC_P256), False, js_object(["sign", "verify"]))
+                if not await self._store(pair):
+                    pair = await self._stored() or pair
+            exported = await js.crypto.subtle.exportKey("jwk", pair.publicKey)
+        except (JsException, AttributeError, TypeError):
+            raise DPoPKeyError("WebCrypto cannot make or read the DPoP key", reason="no_webcrypto") from None
+        jwk = json.loads(str(js.JSON.stringify(exported)))
+        if generation == self._generation:
+            self._pair, self._jwk = pair, jwk
+        return pair, jwk
 
-    async def sign(self, data: bytes) -> bytes:
-        """ECDSA P-256 / SHA-256 over `data`: WebCrypto returns the raw R || S a JWS wants."""
-        await self.load()
-        signature = await js.crypto.subtle.sign(js_object(_ES256), self._pair.privateKey, bytes_to_js(data))
+    async def sign(self, pair: "Any", data: bytes) -> bytes:
+        """ECDSA P-256 / SHA-256 over `data` with `pair`: WebCrypto returns the raw R || S a JWS wants."""
+        try:
+            signature = await js.crypto.subtle.sign(js_object(_ES256), pair.privateKey, bytes_to_js(data))
+        except (JsException, AttributeError, TypeError):
+            raise DPoPKeyError("WebCrypto refused to sign with the DPoP key", reason="sign_failed") from None
         return bytes_from_js(js.Uint8Array.new(signature))
 
     def forget(self) -> None:
-        """Drops the key from this page (a new one is loaded or made at the next use)."""
-        self._pair, self.jwk = None, None
+        """Drops the key from this page (it is read again, or made, at the next use)."""
+        self._pair, self._jwk = None, None
+        self._generation += 1
 
     async def discard(self) -> None:
         """Deletes the key for good: tokens bound to it become useless everywhere."""
@@ -348,17 +375,18 @@ class DPoPKey:
             store = await _key_store("readwrite")
             store.delete(self.name)
             await _committed(store)
-        except (JsException, AttributeError):
+        except (JsException, AttributeError, TypeError):
             pass
 
     async def _stored(self) -> "Any":
         try:
             pair = await _settled((await _key_store("readonly")).get(self.name))
-        except (JsException, AttributeError):
+        except (JsException, AttributeError, TypeError):
+            self.persistent = False
             return None  # no IndexedDB here (or it refused): the key lives as long as the page
+        self.persistent = True
         if pair is None or not hasattr(pair, "privateKey"):
             return None
-        self.persistent = True
         return pair
 
     async def _store(self, pair: "Any") -> bool:
@@ -367,7 +395,6 @@ class DPoPKey:
             store = await _key_store("readwrite")
             store.add(pair, self.name)
             await _committed(store)
-        except (JsException, AttributeError):
+        except (JsException, AttributeError, TypeError):
             return False
-        self.persistent = True
         return True

@@ -109,7 +109,9 @@ def parse_userinfo_response(response: HttpResponse, expected_sub: str) -> "dict[
 
 def api_error(response: HttpResponse) -> ApiError:
     """ApiError with the error code of the Bearer (RFC 6750 §3.1) or DPoP (RFC 9449 §7.1) challenge, if any."""
-    challenge = bearer_challenge(response.header("www-authenticate") or "") or challenge_params(response, "dpop")
+    # RFC 9449 §7.2: a resource may offer both schemes; the one that names an error says why
+    bearer, dpop = bearer_challenge(response.header("www-authenticate") or ""), challenge_params(response, "dpop")
+    challenge = dpop if "error" in dpop and "error" not in bearer else bearer or dpop
     error = challenge.get("error")
     reason = "error_response" if error else "http_status"
     return ApiError(
