@@ -27,6 +27,15 @@ SHORT_LIFETIME = 16  # seconds: refreshed every 8 s (at most half the lifetime a
 
 
 @pytest.fixture(scope="session")
+def nonces_required(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """The demo with DPoP server nonces required (RFC 9449 §8, §9)."""
+    running = start_demo(tmp_path_factory.mktemp("dpop-nonce"), config="dpop_nonce = true\n" + DEMO_TOML.read_text())
+    yield running
+    running.process.terminate()
+    running.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
 def short_lived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """The demo with access tokens that live SHORT_LIFETIME seconds."""
     config = f"access_token_lifetime = {SHORT_LIFETIME}\n" + DEMO_TOML.read_text()
@@ -104,6 +113,31 @@ def test_example_app_signs_in_calls_the_api_and_signs_out(browser_page: Browser,
     # The provider session is over: signing in again asks for the password.
     browser_page.click("#sign-in")
     browser_page.wait_visible("#username")
+
+
+@journey(
+    "package-dpop-nonce",
+    "Example app ({runtime}): DPoP with server nonces",
+    "the token endpoint and the API each demand a nonce once; the request goes again with it and succeeds",
+    "RFC 9449 §8, §9",
+)
+def test_server_nonces_are_fetched_once_and_sent_back(
+    browser_page: Browser, nonces_required: Demo, runtime: str
+) -> None:
+    browser_page.base_url = nonces_required.spa
+    page = nonces_required.spa + PAGES[runtime]
+    before = last_seq(nonces_required)
+    sign_in(browser_page, page)
+    browser_page.click("#call-api")
+    browser_page.wait_text("#out", '"sub": "alice"')
+    browser_page.click("#call-api")  # the API's nonce is known now: no second demand
+    browser_page.wait_for(
+        lambda: len(provider_saw(nonces_required, "/api/me", before)) == 3, "the second API call to arrive"
+    )
+    seen = {path: provider_saw(nonces_required, path, before) for path in ("/token", "/api/me")}
+    statuses = {path: [int(str(e["status"])) for e in entries] for path, entries in seen.items()}
+    assert statuses == {"/token": [400, 200], "/api/me": [401, 200, 200]}, statuses
+    browser_page.observed = f"/token {statuses['/token']}, /api/me {statuses['/api/me']}"
 
 
 @journey(
