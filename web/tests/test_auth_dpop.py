@@ -218,3 +218,23 @@ def test_without_indexeddb_the_tokens_stay_with_the_page_that_holds_the_key() ->
         asyncio.run(run())
         assert "spalab_auth:spalab-spa:tokens" not in page.storage.items
         assert not other.signed_in
+
+
+def test_a_refreshed_id_token_replaces_the_old_ones_claims_and_keeps_userinfos() -> None:
+    """OIDC Core §12.2: claims of the new id_token replace the old id_token's (none stale stays);
+    what userinfo added (no id_token carries it) stays."""
+    with browser_page() as page:
+        tab = page.auth(storage="memory")
+        core = page.module.core
+        now = time.time()
+        first = core.TokenSet("at0", "Bearer", now, now + 60, ["openid"], "rt0", "a.b.c", {"sub": "alice", "acr": "1"})
+        second = core.TokenSet(
+            "at1", "Bearer", now, now + 60, ["openid"], "rt1", "d.e.f", {"sub": "alice", "amr": ["pwd"]}
+        )
+
+        async def run() -> None:
+            tab._signed_in(first, "code", {"sub": "alice", "acr": "1", "name": "Alice Liddell"})
+            tab._signed_in(second, "code")
+
+        asyncio.run(run())
+        assert tab.user.claims == {"sub": "alice", "amr": ["pwd"], "name": "Alice Liddell"}

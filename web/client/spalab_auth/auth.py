@@ -759,12 +759,15 @@ class Auth:
         return self._tokens
 
     def _signed_in(self, tokens: TokenSet, response_type: str, claims: "dict[str, Any] | None" = None) -> None:
-        """`claims`: who signed in, for a new session; a refresh keeps them unless it brings an id_token."""
+        """`claims`: who signed in, for a new session; a refresh keeps them unless it brings an id_token,
+        whose claims then replace the old id_token's (userinfo's, which no id_token carried, stay)."""
+        previous = self._tokens
         self._tokens, self.response_type = tokens, response_type
         if claims is not None:
             self._claims = claims
-        elif tokens.id_token_claims:  # a refreshed id_token (same sub: checked) updates what it carries
-            merged = dict(self._claims)
+        elif tokens.id_token_claims:  # a refreshed id_token (same sub: checked)
+            old = (previous.id_token_claims if previous is not None else None) or {}
+            merged = {key: value for key, value in self._claims.items() if key not in old}
             merged.update(tokens.id_token_claims)
             self._claims = merged
         self._store.set("active", "1")  # a non-secret hint for restore after a reload
