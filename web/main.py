@@ -150,6 +150,7 @@ async def boot() -> None:
     ui.set_checked("dpop", auth.dpop)
     auth.on(on_session_change)
     await guarded(app.start)  # finishes a redirect sign-in that boot.js captured and scrubbed
+    app.premark()  # signed out: where the servers' logs stand, read before the visitor clicks
 
 
 asyncio.create_task(boot())

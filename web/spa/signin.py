@@ -7,6 +7,8 @@ transaction; tokens in memory unless the page opts into "token_storage": "sessio
 never localStorage: docs/SECURITY.md C7).
 """
 
+import asyncio
+
 from spalab_auth import Auth, Event, NotSignedIn, browser
 from spalab_auth.core import (
     ConfigurationError,
@@ -58,6 +60,7 @@ class SpaApp:
         self.refresh_request = None  # type: Any
         self.sign_out_step = None  # type: dict[str, Any] | None
         self.proof = None  # type: dict[str, Any] | None  # the DPoP proof the next request carries
+        self.marking = None  # type: Any  # the request logs' mark, read ahead of the next sign-in
         self.auth.on(self.narrate)
 
     @property
@@ -72,7 +75,7 @@ class SpaApp:
             narrator.discovery(data["issuer"])
         elif kind == "authorization_request":
             narrator.authorization_request(data["transaction"], data["url"], data["popup"])
-            return self.request_logs.mark()  # awaited by the package before the page leaves
+            return self._marked()  # awaited by the package before the page leaves
         elif kind == "callback":
             self.phase = ""
             narrator.redirect_back(data["url"], data["via"])
@@ -105,8 +108,24 @@ class SpaApp:
             self.sign_out_step["kv"].append(line)
         elif kind == "error":
             self._failed(data["error"])
+            self.premark()
+        elif kind == "signed_out":
+            self.premark()
         narrator.save()
         return None
+
+    def premark(self) -> None:
+        """Reads where the servers' logs stand while the visitor is still choosing, so that a sign-in
+        leaves for the provider at once rather than after two round trips to the logs."""
+        if self.request_logs.urls and self.auth.tokens is None:
+            self.marking = asyncio.create_task(self.request_logs.mark())
+
+    async def _marked(self) -> None:
+        marking, self.marking = self.marking, None
+        if marking is None:
+            await self.request_logs.mark()
+        else:
+            await marking  # done long ago, as a rule
 
     def _take_proof(self) -> "dict[str, Any] | None":
         proof, self.proof = self.proof, None
