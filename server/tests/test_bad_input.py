@@ -305,6 +305,8 @@ ENDPOINTS = [
     Endpoint("GET", "/.well-known/openid-configuration", True),
     Endpoint("GET", "/.well-known/oauth-authorization-server", True),
     Endpoint("GET", "/_spalab/requests", True, (("since", "0"),)),
+    Endpoint("GET", "/health/live", True),
+    Endpoint("GET", "/health/ready", True),
 ]
 
 
@@ -873,6 +875,8 @@ ORACLES = {
     "/.well-known/openid-configuration": _public,
     "/.well-known/oauth-authorization-server": _public,
     "/_spalab/requests": _request_log,
+    "/health/live": _public,  # reads no parameters: whatever it is sent, it answers
+    "/health/ready": _public,
 }
 
 

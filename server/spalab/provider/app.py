@@ -89,6 +89,8 @@ def _routes(config: ProviderConfig, with_log: bool) -> list[Route | Mount]:
         cors_route("/.well-known/openid-configuration", backchannel.metadata, ["GET"], anyone),
         cors_route("/.well-known/oauth-authorization-server", backchannel.metadata, ["GET"], anyone),
         cors_route("/jwks", backchannel.jwks, ["GET"], anyone),
+        Route("/health/live", backchannel.health_live, methods=["GET"]),
+        Route("/health/ready", backchannel.health_ready, methods=["GET"]),
         cors_route("/token", backchannel.token, ["POST"], origins),
         cors_route("/revoke", backchannel.revoke, ["POST"], origins),
         cors_route("/introspect", backchannel.introspect, ["POST"], origins),
@@ -108,7 +110,17 @@ async def _page_error(request: Request, exc: Exception) -> Response:
 
 
 # Endpoints that answer JSON (docs/SECURITY.md P22): their errors are OAuth errors, never pages.
-JSON_PATHS = ("/api/", "/token", "/revoke", "/introspect", "/userinfo", "/jwks", "/.well-known/", "/_spalab/")
+JSON_PATHS = (
+    "/api/",
+    "/token",
+    "/revoke",
+    "/introspect",
+    "/userinfo",
+    "/jwks",
+    "/.well-known/",
+    "/_spalab/",
+    "/health/",
+)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -49,6 +50,18 @@ def oauth_error(exc: OAuthError, headers: Mapping[str, str] | None = None) -> JS
 async def metadata(request: Request) -> Response:
     config = provider_of(request).config
     return JSONResponse(server_metadata(config.issuer, config.clients.values()))
+
+
+async def health_live(request: Request) -> Response:
+    """For a load balancer or an orchestrator: the process answers HTTP (liveness)."""
+    return JSONResponse({"status": "ok"}, headers=NO_STORE)
+
+
+async def health_ready(request: Request) -> Response:
+    """Readiness: the store answers and holds a signing key. Off the event loop, like every slow call."""
+    ready = await run_in_threadpool(provider_of(request).store.ready)
+    body = {"status": "ready"} if ready else {"status": "unavailable", "reason": "the database does not answer"}
+    return JSONResponse(body, 200 if ready else 503, headers=NO_STORE)
 
 
 async def jwks(request: Request) -> Response:

@@ -134,6 +134,15 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
+    def ready(self) -> bool:
+        """Whether this store answers now: the database reads, and a signing key is there to sign with."""
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT count(*) FROM signing_keys").fetchone()
+        except sqlite3.Error:
+            return False
+        return bool(row and row[0] > 0)
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
