@@ -127,7 +127,7 @@ class Narrator:
     def api_call(
         self, request: HttpRequest, response: HttpResponse, access_token: str, proof: "dict[str, Any] | None" = None
     ) -> "Step":
-        scheme = "DPoP" if proof is not None else "Bearer"
+        scheme = request.headers.get("Authorization", "").partition(" ")[0]
         step = self.step(
             "API call",
             "info",

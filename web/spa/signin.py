@@ -36,6 +36,7 @@ FRONT_CHANNEL = ("/", "/popup-callback.html", "/authorize", "/login", "/consent"
 
 class SpaApp:
     def __init__(self, settings: "dict[str, Any]") -> None:
+        self.storage = browser.Storage("spalab:")
         self.auth = Auth(
             str(settings.get("issuer", "")),
             str(settings.get("client_id", "")),
@@ -47,10 +48,9 @@ class SpaApp:
             restore=False,
             allow_implicit=True,
             # The sign-in page's DPoP switch, kept across the redirect (the code exchange needs it).
-            dpop=browser.Storage("spalab:").get("dpop") == "1",
+            dpop=self.storage.get("dpop") == "1",
         )
         self.api_base = str(settings.get("api_base", ""))
-        self.storage = browser.Storage("spalab:")
         self.narrator = Narrator(self.storage)
         self.request_logs = RequestLogs(settings.get("request_logs") or {}, self.storage)
         self.keep = self.auth.storage == "session"

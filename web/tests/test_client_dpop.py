@@ -18,6 +18,7 @@ from client_support import (
 from client_vectors import CODE_FLOW_ACCESS_TOKEN
 
 from spalab_auth.core.api import api_error, build_api_request
+from spalab_auth.core.discovery import check_dpop_support
 from spalab_auth.core.dpop import (
     RESOURCE,
     TOKEN_ENDPOINT,
@@ -29,7 +30,7 @@ from spalab_auth.core.dpop import (
     retry_nonce,
 )
 from spalab_auth.core.encoding import b64url_decode
-from spalab_auth.core.errors import ConfigurationError, InvalidTokenResponse
+from spalab_auth.core.errors import ConfigurationError, DiscoveryError, InvalidTokenResponse
 from spalab_auth.core.messages import HttpResponse
 from spalab_auth.core.session import TokenSet
 from spalab_auth.core.token import parse_refresh_response, parse_token_response
@@ -221,3 +222,13 @@ def test_a_bound_token_goes_with_its_proof_and_the_dpop_scheme() -> None:
         build_api_request(API, "tok-1", token_type="MAC")
     assert caught.error.reason == "unsupported_token_type"
     assert build_api_request(API, "tok-1").headers["Authorization"] == "Bearer tok-1"
+
+
+def test_a_provider_that_lists_its_dpop_algorithms_must_list_es256() -> None:
+    """RFC 9449 §5.1: refused before the sign-in when ES256 is not among them; a provider that lists
+    none may still bind (the token response then tells)."""
+    check_dpop_support(make_metadata(dpop_signing_alg_values_supported=["ES256", "PS256"]))
+    check_dpop_support(make_metadata())
+    with raises(DiscoveryError) as caught:
+        check_dpop_support(make_metadata(dpop_signing_alg_values_supported=["RS256"]))
+    assert caught.error.reason == "dpop_alg_unsupported"

@@ -41,7 +41,7 @@ from .core import (
     build_end_session_url,
     build_refresh_request,
     build_revocation_request,
-    challenge_params,
+    check_dpop_support,
     check_logout_return,
     find_callback_states,
     implicit_signature_inputs,
@@ -59,6 +59,7 @@ from .core import (
     retry_nonce,
     validate_implicit_response,
 )
+from .core.api import api_error
 from .core.dpop import RESOURCE, TOKEN_ENDPOINT
 from .core.transaction import _is_number
 from .core.urls import is_secure_url, split_url
@@ -358,7 +359,8 @@ class Auth:
                     raise ConfigurationError("DPoP needs the code flow", reason="dpop_needs_code_flow")
                 response_type, mode = implicit, "fragment"
             metadata = await self.provider.discover()
-            _check_dpop_support(metadata, self.dpop)
+            if self.dpop:
+                check_dpop_support(metadata)
             self._emit("discovery", issuer=self.client.issuer)
             tx = new_transaction(client, response_type, mode, browser.random_bytes, browser.now())
             url = build_authorization_url(metadata, client, tx, prompt)
@@ -506,9 +508,9 @@ class Auth:
         body: "str | None" = None,
         content_type: "str | None" = None,
     ) -> HttpResponse:
-        """Sends a request with the access token (Authorization: Bearer, CORS, no cookies).
-        Refreshes first when the token is within the margin of expiry, and once more after
-        a 401 whose WWW-Authenticate says invalid_token; returns the HttpResponse as is."""
+        """Sends a request with the access token (Authorization: Bearer, or DPoP with a fresh proof;
+        CORS, no cookies). Refreshes first when the token is within the margin of expiry, and once
+        more after a 401 whose WWW-Authenticate says invalid_token; returns the HttpResponse as is."""
         if not is_secure_url(url):  # RFC 6750 §5.3: a bearer token travels over TLS only (loopback aside)
             raise ConfigurationError("the API URL must be https", reason="insecure_url", parameter="url")
         if method.upper() in STANDARD_METHODS:  # Fetch normalizes these; a proof's htm must match (RFC 9449 §4.2)
@@ -563,7 +565,7 @@ class Auth:
             raise ConfigurationError("DPoP is off", reason="dpop_off")
         pair, jwk = await key.current()
         target = browser.normalized_url(url)  # RFC 9449 §4.2: htu as the browser sends the request
-        nonce = self._nonces.get(_server(server, target))
+        nonce = self._nonces.get(_server(server, url))
         proof = new_proof(jwk, method, target, browser.now(), browser.random_bytes, nonce, access_token)
         compact = proof.compact(await key.sign(pair, proof.signing_input))
         self._emit("dpop_proof", header=proof.header, claims=proof.claims, proof=compact, jkt=jwk_thumbprint(jwk))
@@ -574,7 +576,7 @@ class Auth:
         True when the answer says to send the request again with it."""
         nonce = response_nonce(response)
         if nonce is not None:
-            self._nonces[_server(server, browser.normalized_url(url))] = nonce
+            self._nonces[_server(server, url)] = nonce
         if retry_nonce(response, server) is None:
             return False
         self._emit("dpop_nonce", server=server, nonce=nonce)
@@ -960,10 +962,7 @@ async def _forever() -> None:
 
 def _invalid_token(response: HttpResponse) -> bool:
     """RFC 6750 §3.1, RFC 9449 §7.1: the resource server says the token is expired, revoked or malformed."""
-    for scheme in ("bearer", "dpop"):
-        if challenge_params(response, scheme).get("error") == "invalid_token":
-            return True
-    return False
+    return api_error(response).error == "invalid_token"  # the Bearer or the DPoP challenge's
 
 
 def _lacks_profile(claims: "dict[str, Any]", scopes: "list[str]") -> bool:
@@ -975,24 +974,7 @@ def _lacks_profile(claims: "dict[str, Any]", scopes: "list[str]") -> bool:
 
 def _server(server: str, url: str) -> str:
     """Whose nonce (RFC 9449 §8, §9): the token endpoint's, or the resource server's at this origin."""
-    if server == TOKEN_ENDPOINT:
-        return server
-    base = split_url(url)[0]
-    scheme, _, rest = base.partition("://")
-    return server + ":" + scheme.lower() + "://" + rest.partition("/")[0].lower()
-
-
-def _check_dpop_support(metadata: ProviderMetadata, dpop: bool) -> None:
-    """RFC 9449 §5.1: a provider that lists its DPoP algorithms must accept ES256 (the one WebCrypto
-    signs with non-extractable keys everywhere); one that lists none may still bind, and the token
-    response tells (token_type DPoP, or the sign-in is refused)."""
-    algs = metadata.dpop_signing_alg_values_supported
-    if dpop and algs and not metadata.supports_dpop("ES256"):
-        raise ConfigurationError(
-            "the provider does not accept ES256 DPoP proofs",
-            reason="dpop_alg_unsupported",
-            parameter="dpop_signing_alg_values_supported",
-        )
+    return server if server == TOKEN_ENDPOINT else server + ":" + browser.origin_of(url)
 
 
 def _id_tokens(response: HttpResponse) -> "list[str]":

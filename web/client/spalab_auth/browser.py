@@ -321,6 +321,11 @@ def normalized_url(url: str) -> str:
     return str(parsed.origin) + str(parsed.pathname)
 
 
+def origin_of(url: str) -> str:
+    """The URL's origin as the browser computes it (RFC 6454): whose DPoP nonce a resource's is."""
+    return str(js.URL.new(url).origin)
+
+
 class DPoPKey:
     """docs/SECURITY.md C11: an ECDSA P-256 key pair made by WebCrypto with extractable=false, so
     no script (ours, a library's, an injected one) can ever read the private key out; it can only

@@ -35,6 +35,7 @@ from .discovery import (
     ProviderMetadata,
     build_authorization_server_request,
     build_discovery_request,
+    check_dpop_support,
     merge_authorization_server_metadata,
     parse_discovery_response,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "build_userinfo_request",
     "CallbackResult",
     "challenge_params",
+    "check_dpop_support",
     "check_logout_return",
     "ClientConfig",
     "code_challenge_s256",

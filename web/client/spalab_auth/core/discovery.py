@@ -74,9 +74,6 @@ class ProviderMetadata:
         # RFC 8414 §2: an absent code_challenge_methods_supported means no PKCE support.
         return "S256" in self.code_challenge_methods_supported
 
-    def supports_dpop(self, alg: str = "ES256") -> bool:
-        return alg in self.dpop_signing_alg_values_supported
-
     def to_json(self) -> str:
         return json.dumps(self.raw)
 
@@ -177,6 +174,19 @@ def check_code_flow_support(metadata: ProviderMetadata) -> None:
     if not metadata.supports_pkce_s256():
         raise DiscoveryError(
             "S256 not offered", reason="pkce_s256_unsupported", parameter="code_challenge_methods_supported"
+        )
+
+
+def check_dpop_support(metadata: ProviderMetadata, alg: str = "ES256") -> None:
+    """RFC 9449 §5.1: a provider that lists its DPoP algorithms must accept the one the client signs
+    with (ES256: WebCrypto makes non-extractable P-256 keys everywhere). One that lists none may
+    still bind: the token response then tells (token_type DPoP, or the sign-in is refused)."""
+    algs = metadata.dpop_signing_alg_values_supported
+    if algs and alg not in algs:
+        raise DiscoveryError(
+            "the provider does not accept " + alg + " DPoP proofs",
+            reason="dpop_alg_unsupported",
+            parameter="dpop_signing_alg_values_supported",
         )
 
 

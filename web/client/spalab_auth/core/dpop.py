@@ -14,8 +14,8 @@ import hashlib
 import json
 
 from .api import challenge_params
-from .encoding import BASE64URL_ALPHABET, b64url_encode, parse_json_object
-from .errors import ConfigurationError, InvalidTokenResponse
+from .encoding import b64url_decode, b64url_encode, parse_json_object
+from .errors import ConfigurationError, InvalidEncoding, InvalidTokenResponse
 from .messages import HttpResponse
 from .urls import split_url
 
@@ -50,9 +50,13 @@ def public_jwk(jwk: "dict[str, Any]") -> "dict[str, str]":
         # docs/SECURITY.md C11: private key material never leaves the platform
         raise ConfigurationError("the DPoP public key holds a private part", reason="invalid_dpop_key", parameter="jwk")
     for name in ("x", "y"):
+        # RFC 7518 §6.2.1.2: a P-256 coordinate is 32 octets, base64url
         value = jwk.get(name)
-        # RFC 7518 §6.2.1.2: a P-256 coordinate is 32 octets, 43 base64url characters
-        if not isinstance(value, str) or len(value) != 43 or not _is_base64url(value):
+        try:
+            octets = b64url_decode(value) if isinstance(value, str) else b""
+        except InvalidEncoding:
+            octets = b""
+        if len(octets) != 32:
             raise ConfigurationError("malformed DPoP public key", reason="invalid_dpop_key", parameter=name)
     return {"kty": "EC", "crv": CURVE, "x": jwk["x"], "y": jwk["y"]}
 
@@ -169,10 +173,3 @@ def retry_nonce(response: HttpResponse, server: str) -> "str | None":
 
 def _b64_json(value: "dict[str, Any]") -> str:
     return b64url_encode(json.dumps(value).encode())
-
-
-def _is_base64url(text: str) -> bool:
-    for char in text:
-        if char not in BASE64URL_ALPHABET:
-            return False
-    return True
