@@ -145,9 +145,28 @@ def observe(browser_page: Any) -> Callable[..., None]:
     from lab import record
 
     def _observe(
-        experiment: str, title: str, observed: str, expected: str, spec: str, passed: bool, recorded: bool = False
+        experiment: str,
+        title: str,
+        observed: str,
+        expected: str,
+        spec: str,
+        passed: bool,
+        recorded: bool = False,
+        **table: str,
     ) -> None:
-        """`recorded`: engine behaviour no spec pins down, shown as "recorded" in the report, not ✓."""
-        record(experiment, title, browser_page.engine, browser_page.version, observed, expected, spec, passed, recorded)
+        """`recorded`: engine behaviour no spec pins down, shown as "recorded" in the report, not ✓.
+        `table`: move=, architecture=, attacker= for the architectures table (lab.MOVES, lab.ARCHITECTURES)."""
+        record(
+            experiment,
+            title,
+            browser_page.engine,
+            browser_page.version,
+            observed,
+            expected,
+            spec,
+            passed,
+            recorded,
+            **table,
+        )
 
     return _observe

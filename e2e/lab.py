@@ -7,8 +7,9 @@ An observation is a pass, a fail, or `recorded`: engine behaviour observed where
 no spec requires a particular outcome (its `passed` stays true: nothing failed).
 
 The report leads with one line (did every defence hold?) and a matrix of
-experiments E1..E10 then journeys × Chromium, Firefox, WebKit, each cell ✓ / ✗ /
-recorded and a link to that row's details below.
+experiments E1.. then journeys × Chromium, Firefox, WebKit, each cell ✓ / ✗ /
+recorded and a link to that row's details below; then, where experiments ran attacker moves
+against ways of holding tokens (`move`, `architecture`, `attacker`), the architectures table.
 """
 
 import html
@@ -34,6 +35,11 @@ class Observation:
     spec: str  # e.g. "RFC 9110 §10.2.2"
     passed: bool
     recorded: bool = False  # engine behaviour where no spec requires an outcome (passed is then True)
+    # The architectures table (issue 12): an attacker's move against one way of holding tokens, and
+    # whether the attacker got what the move is after ("succeeded") or not ("stopped").
+    move: str = ""  # one of MOVES
+    architecture: str = ""  # one of ARCHITECTURES
+    attacker: str = ""  # "succeeded" or "stopped"
 
 
 _observations: list[Observation] = []
@@ -49,9 +55,29 @@ def record(
     spec: str,
     passed: bool,
     recorded: bool = False,
+    move: str = "",
+    architecture: str = "",
+    attacker: str = "",
 ) -> None:
+    if (move or architecture or attacker) and (
+        move not in MOVES or architecture not in ARCHITECTURES or attacker not in ATTACKER
+    ):
+        raise ValueError(f"architectures table: unknown move {move!r}, architecture {architecture!r} or {attacker!r}")
     _observations.append(
-        Observation(experiment, title, engine, engine_version, observed, expected, spec, passed, recorded)
+        Observation(
+            experiment,
+            title,
+            engine,
+            engine_version,
+            observed,
+            expected,
+            spec,
+            passed,
+            recorded,
+            move,
+            architecture,
+            attacker,
+        )
     )
 
 
@@ -69,12 +95,21 @@ def write_report(out_dir: Path = OUT_DIR) -> Path | None:
         "platform": platform.platform(),
         "engines": _engines(),
         "claims": {k: v for k, v in CLAIMS.items() if any(o.experiment == k for o in _observations)},
-        "observations": [asdict(o) for o in _observations],
+        "observations": [_as_json(o) for o in _observations],
     }
     (out_dir / "results.json").write_text(json.dumps(data, indent=2))
     path = out_dir / "report.html"
     path.write_text(render_html(data))
     return path
+
+
+def _as_json(obs: Observation) -> dict[str, Any]:
+    """An observation's JSON; the architectures table's fields only where the experiment set them."""
+    data = asdict(obs)
+    for name in ("move", "architecture", "attacker"):
+        if not data[name]:
+            del data[name]
+    return data
 
 
 def _engines() -> dict[str, str]:
@@ -103,6 +138,27 @@ CLAIMS = {
     "E12": "A copied DPoP-bound access token is refused elsewhere; a copied bearer token works",
     "E13": "A refresh token stolen from the page is useless without the DPoP key",
 }
+
+# The architectures table: rows are the attacker's moves (draft-ietf-oauth-browser-based-apps §5.1),
+# columns the ways of holding tokens the lab runs them against, in this order.
+MOVES = (
+    "read the access token",
+    "read the refresh token",
+    "use a stolen token elsewhere",
+    "start a fresh flow of its own",
+    "proxy an API call through the page",
+)
+ARCHITECTURES = (
+    "memory (Pyodide)",
+    "memory (MicroPython)",
+    "sessionStorage",
+    "shared (BroadcastChannel)",
+    "Web Worker",
+    "JS closure (baseline)",
+    "DPoP (non-extractable key)",
+    "BFF (server-side tokens)",
+)
+ATTACKER = ("succeeded", "stopped")
 
 _NUMBER = re.compile(r"(\d+)")
 _VARIANT = re.compile(r" \[[^\]]+\]$")  # "J:back [mpy]": the same journey on another runtime
@@ -252,7 +308,54 @@ def render_html(data: dict[str, Any]) -> str:
         head=head,
         cols='<col class="engine">' * len(engines),
         matrix="\n".join(matrix),
+        architectures=architectures_table(data, anchors, engines),
         details="\n".join(details),
+    )
+
+
+def architectures_table(data: dict[str, Any], anchors: dict[str, str], engines: list[str]) -> str:
+    """Attacker moves × ways of holding tokens; each cell says whether the attacker got what the move
+    is after, per engine (one word when every engine that ran agrees). Empty without such observations."""
+    e = html.escape
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for obs in data["observations"]:
+        if obs.get("move") and obs.get("architecture"):
+            cells.setdefault((obs["move"], obs["architecture"]), []).append(obs)
+    if not cells:
+        return ""
+    columns = [a for a in ARCHITECTURES if any(arch == a for _, arch in cells)]
+    rows = []
+    for move in (m for m in MOVES if any(mv == m for mv, _ in cells)):
+        tds = []
+        for arch in columns:
+            found = cells.get((move, arch), [])
+            if not found:
+                tds.append("<td class='na'>—</td>")
+                continue
+            by_engine: dict[str, str] = {}
+            for engine in engines:
+                results = {o["attacker"] for o in found if o["engine"] == engine}
+                if results:  # of two runtimes in one engine, one success is a success
+                    by_engine[engine] = "succeeded" if "succeeded" in results else "stopped"
+            words = set(by_engine.values())
+            if len(words) == 1:
+                text = e(words.pop()) + f" <small>{len(by_engine)} engine{'s' if len(by_engine) != 1 else ''}</small>"
+            else:
+                text = "<br>".join(f"{e(engine_name(n))}: {e(w)}" for n, w in by_engine.items())
+            failed = any(outcome(o) == "fail" for o in found)
+            status = "fail" if failed else ("took" if "succeeded" in by_engine.values() else "pass")
+            href = "#" + anchors[group_of(found[0]["experiment"])]
+            tip = " | ".join(dict.fromkeys(f"{engine_name(o['engine'])}: {o['observed']}" for o in found))
+            tds.append(f"<td class='{status}'><a href='{href}' title='{e(tip)}'>{text}</a></td>")
+        rows.append(f"<tr><th scope='row'>{e(move)}</th>{''.join(tds)}</tr>")
+    head = "".join(f"<th scope='col'>{e(a)}</th>" for a in columns)
+    return (
+        "<h2 id='architectures'>Architectures: what a script injected into the page could do</h2>\n"
+        "<p class='meta'>Rows: the attacker's moves (draft-ietf-oauth-browser-based-apps §5.1). Columns: where the "
+        "tokens live. <b>succeeded</b>: the attacker got what the move is after; <b>stopped</b>: it did not. "
+        "A cell opens its experiment below.</p>\n"
+        f"<table class='arch'><thead><tr><th scope='col'>attacker's move</th>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -320,6 +423,10 @@ thead th small {{ color: #d6e0f5; }}
 td.pass {{ background: #eaf7ee; }} td.fail {{ background: #fdecec; }} td.recorded {{ background: #eef2fb; }}
 td.na {{ color: #8a93a3; }} td.pass b, .matrix td.pass {{ color: #1e6b3c; }}
 td.fail b, .matrix td.fail {{ color: #b3261e; }} td.recorded b, .matrix td.recorded {{ color: #1f3a73; }}
+.arch th, .arch td {{ padding: .25rem .4rem; font-size: .85rem; }}
+.arch thead th:first-child {{ width: 13rem; }}
+.arch td a {{ display: block; text-decoration: none; font-weight: 600; }} .arch td small {{ display: inline; }}
+td.took {{ background: #fff1e0; color: #8a4b00; }}
 .detail th, .detail td {{ padding: .35rem .5rem; font-size: .85rem; }}
 .detail thead th:first-child {{ width: 28%; }}
 .detail small.spec {{ font-style: italic; }}
@@ -343,6 +450,7 @@ Generated {generated} on {platform}.</p>
 <tbody>
 {matrix}
 </tbody></table>
+{architectures}
 <h2 id="details">Details: every observation</h2>
 {details}
 </body></html>

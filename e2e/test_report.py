@@ -282,6 +282,12 @@ def test_the_report_fits_a_1280_px_wide_window(tmp_path: Path, playwright: Any) 
     rows = full_run()["observations"]
     rows += everywhere("E5", title="CORS " + "x" * 200, observed=long)
     rows += everywhere("J:popup id_token token (fragment) with a rather long journey name [mpy]", observed=long)
+    rows += [  # the architectures table at its widest: every move against every architecture
+        {**obs("E14", engine, observed=long), "move": m, "architecture": a, "attacker": "succeeded"}
+        for engine in ENGINES
+        for m in lab.MOVES
+        for a in lab.ARCHITECTURES
+    ]
     path = tmp_path / "report.html"
     path.write_text(lab.render_html(report(rows)))
     browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -299,3 +305,98 @@ def test_the_report_fits_a_1280_px_wide_window(tmp_path: Path, playwright: Any) 
         assert fetched == [path.as_uri()]
     finally:
         browser.close()
+
+
+# --- the architectures table (issue 12) -----------------------------------------------------------
+
+
+def move(engine: str, move: str, architecture: str, attacker: str, passed: bool = True, runtime: str = "") -> dict:
+    return {
+        **obs("E14" + runtime, engine, passed=passed, title=f"{architecture}: {move}", observed=f"{attacker} here"),
+        "move": move,
+        "architecture": architecture,
+        "attacker": attacker,
+    }
+
+
+def arch_cells(page: str) -> dict[tuple[str, str], str]:
+    """(move, architecture) → the cell's text, read from the rendered table."""
+    table = re.search(r"<table class='arch'>(.*?)</table>", page, re.S)
+    assert table is not None
+    columns = re.findall(r"<th scope='col'>(.*?)</th>", table[1])[1:]
+    cells = {}
+    for row in re.findall(r"<tr><th scope='row'>(.*?)</th>(.*?)</tr>", table[1], re.S):
+        texts = [re.sub(r"<[^>]+>", " ", td).split() for td in re.findall(r"<td[^>]*>(.*?)</td>", row[1], re.S)]
+        for column, words in zip(columns, texts, strict=True):
+            cells[(row[0], column)] = " ".join(words)
+    return cells
+
+
+def test_the_architectures_table_puts_moves_in_rows_and_ways_of_holding_tokens_in_columns() -> None:
+    rows = full_run()["observations"]
+    for engine in ENGINES:
+        rows.append(move(engine, "read the refresh token", "sessionStorage", "succeeded"))
+        rows.append(move(engine, "read the refresh token", "Web Worker", "stopped"))
+        rows.append(move(engine, "read the access token", "Web Worker", "stopped"))
+    page = lab.render_html(report(rows))
+    cells = arch_cells(page)
+    assert cells == {
+        ("read the access token", "sessionStorage"): "—",
+        ("read the access token", "Web Worker"): "stopped 3 engines",
+        ("read the refresh token", "sessionStorage"): "succeeded 3 engines",
+        ("read the refresh token", "Web Worker"): "stopped 3 engines",
+    }
+    # After the summary matrix, before the details; its cells open the experiment's section.
+    ids = parse(page).ids
+    assert ids.index("matrix") < ids.index("architectures") < ids.index("details")
+    assert "href='#e14'" in page and "e14" in ids
+
+
+def test_an_architecture_cell_names_engines_that_disagree_and_shows_a_failed_defence() -> None:
+    rows = [
+        move("chromium", "start a fresh flow of its own", "memory (Pyodide)", "succeeded"),
+        move("firefox", "start a fresh flow of its own", "memory (Pyodide)", "stopped"),
+        # Two runtimes in one engine: one success makes the engine's cell a success.
+        move("webkit", "proxy an API call through the page", "memory (Pyodide)", "stopped"),
+        move("webkit", "proxy an API call through the page", "memory (Pyodide)", "succeeded", runtime=" [mpy]"),
+        move("chromium", "read the access token", "BFF (server-side tokens)", "succeeded", passed=False),
+    ]
+    page = lab.render_html(report(rows))
+    cells = arch_cells(page)
+    assert cells[("start a fresh flow of its own", "memory (Pyodide)")] == "Chromium: succeeded Firefox: stopped"
+    assert cells[("proxy an API call through the page", "memory (Pyodide)")] == "succeeded 1 engine"
+    assert "<td class='fail'><a href='#e14' title='Chromium: succeeded here'>succeeded" in page
+    assert cells[("read the access token", "memory (Pyodide)")] == "—"
+
+
+def test_no_architectures_table_without_moves_and_unknown_names_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "id='architectures'" not in lab.render_html(full_run())
+    monkeypatch.setattr(lab, "_observations", [])
+    with pytest.raises(ValueError, match="architectures table"):
+        lab.record(
+            "E14",
+            "t",
+            "chromium",
+            "1",
+            "o",
+            "e",
+            "s",
+            True,
+            move="steal it",
+            architecture="Web Worker",
+            attacker="stopped",
+        )
+    with pytest.raises(ValueError, match="architectures table"):
+        lab.record(
+            "E14",
+            "t",
+            "chromium",
+            "1",
+            "o",
+            "e",
+            "s",
+            True,
+            move="read the access token",
+            architecture="Web Worker",
+            attacker="maybe",
+        )
