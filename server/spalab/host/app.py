@@ -36,6 +36,7 @@ from .assets import (
     warm,
 )
 from .lab_pages import lab_routes
+from .lab_storage import VARIANTS, storage_routes, variant_settings
 from .package import PLAIN_PREFIX, BuiltWheel, build_wheel
 from .vendor import RuntimeFiles, Vendored, VendorURLs, find_vendored
 
@@ -241,6 +242,8 @@ def create_spa_app(
         *(Route(path, _config(source, cache)) for path, source in _configs(web_dir, settings, urls).items()),
         Route("/_spalab/requests", requests_seen),
         *lab,
+        # The injected-script pages (E14): the SPA's own policies apply (not exempt).
+        *storage_routes(web_dir, urls),
     ]
     for v in vendored:
         files = RuntimeFiles(directory=v.directory, cache=cache, cache_control=IMMUTABLE)
@@ -329,6 +332,11 @@ def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> di
     if example.is_file():
         configs["/example/pyscript.json"] = build(example, "auth", example_settings(settings, ""), None)
         configs["/example/mpy.json"] = build(example, "auth", example_settings(settings, "mpy.html"), micropython)
+        # The lab's injected-script pages (lab_storage.py): the example app, one way of holding tokens each.
+        for variant in VARIANTS:
+            for name, page, interpreter in (("pyscript.json", "", None), ("mpy.json", "mpy.html", micropython)):
+                lab = variant_settings(example_settings(settings, page), variant, page)
+                configs[f"/lab/storage/{variant}/{name}"] = build(example, "auth", lab, interpreter)
     return configs
 
 

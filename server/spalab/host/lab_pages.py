@@ -53,6 +53,20 @@ re-attaches the original fragment, so an implicit-flow token follows the user to
 <p>The link opens a page loaded with <code>?code=FAKE…#access_token=FAKE…</code>, which calls
 <code>history.replaceState</code> at once, as the SPA does, and then shows what a script can still read.</p>
 <p><a id="run-e10" href="/lab/timeline?code=FAKE-LIVE-CODE#access_token=FAKE-LIVE-TOKEN">Run E10</a></p>
+<h2>E14: what can a script injected into the page take?</h2>
+<p>Each page below is the example app (or the JavaScript baseline) holding its tokens one way, with a
+deliberately injected script: the attacker. Sign in (alice / wonderland), then press <em>Run the injected
+script</em>: it reads what it can from storage, the page's globals, the tabs' channel and the app's own
+traffic, and calls the API with what it took. <em>Start a flow of its own</em> shows what no way of
+holding tokens stops: the script signs in for itself, silently, with the app's client.</p>
+<ul id="run-e14">
+<li><a href="/lab/storage/memory/">In memory, Pyodide</a></li>
+<li><a href="/lab/storage/memory/mpy.html">In memory, MicroPython</a></li>
+<li><a href="/lab/storage/session/">sessionStorage</a></li>
+<li><a href="/lab/storage/shared/">Shared between tabs (BroadcastChannel)</a></li>
+<li><a href="/lab/storage/dpop/">DPoP: tokens bound to a non-extractable key</a></li>
+<li><a href="/lab/storage/baseline/">JavaScript baseline (oidc-client-ts, tokens in a closure)</a></li>
+</ul>
 <p><a href="/">Back to the demo</a></p>
 """
 
