@@ -137,6 +137,8 @@ CLAIMS = {
     "E11": "DPoP: an injected script can make the page's key sign, never export it",
     "E12": "A copied DPoP-bound access token is refused elsewhere; a copied bearer token works",
     "E13": "A refresh token stolen from the page is useless without the DPoP key",
+    "E14": "An injected script vs each way of holding tokens: what it reads, uses, proxies, starts",
+    "E17": "A stolen refresh token meets rotation: the second use revokes the family for both",
 }
 
 # The architectures table: rows are the attacker's moves (draft-ietf-oauth-browser-based-apps §5.1),
