@@ -21,6 +21,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from .host.app import checkout_web_dir, create_spa_app
+from .host.bff import BFF, BFFSettings
 from .host.vendor import VENDOR, find_vendored
 from .hosts import origin_of
 from .provider.app import create_provider_app
@@ -134,6 +135,7 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
     web_dir = _web_dir(args.web_dir)
     spa_origin = f"http://localhost:{args.spa_port}"
     servers: list[Served] = []
+    bff: BFF | None = None
     if args.issuer is None:
         config = _serve_config(args, spa_origin)
         port = args.provider_port or _issuer_port(config)
@@ -141,6 +143,8 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
         app = create_provider_app(config, _data_dir(args.data_dir), request_log=True)
         servers.append(("provider", app, provider_sockets))
         issuer, client_id = config.issuer, "spa-demo"
+        bff_settings = find_bff_client(config, spa_origin)
+        bff = BFF(bff_settings) if bff_settings is not None else None
     else:
         issuer, client_id = args.issuer.rstrip("/"), args.client_id
     spa_sockets = _bind("localhost", args.spa_port, "--spa-port")
@@ -171,8 +175,11 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
         # DPoP (RFC 9449 §5.1) when the provider says it accepts the ES256 proofs the package signs.
         algs = (openid or {}).get("dpop_signing_alg_values_supported")
         settings["example_dpop"] = isinstance(algs, list) and "ES256" in algs
-    servers.append(("spa-host", create_spa_app(origins, settings, web_dir, warm_cache=True), spa_sockets))
+    spa_app = create_spa_app(origins, settings, web_dir, warm_cache=True, bff=bff)
+    servers.append(("spa-host", spa_app, spa_sockets))
     print(f"spalab demo: open {spa_origin}/ (provider {issuer})", flush=True)
+    if bff is not None:
+        print(f"spalab demo: the backend-for-frontend variant is at {spa_origin}/bff/", flush=True)
     if args.issuer is not None:
         print(
             f"spalab demo: register these redirect URIs at {issuer}: {spa_origin}/ (redirect sign-in), "
@@ -181,6 +188,19 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
             flush=True,
         )
     return servers
+
+
+def find_bff_client(config: ProviderConfig, spa_origin: str) -> BFFSettings | None:
+    """The backend-for-frontend's client: a confidential one of this provider's whose redirect URI is the
+    host's /bff/callback (the built-in demo's `bff-demo`). None, and the BFF is off, when there is none:
+    the host runs a confidential client only where it knows the provider and the secret."""
+    for client in config.clients.values():
+        if client.client_secret is not None and spa_origin + "/bff/callback" in client.redirect_uris:
+            scope = " ".join(s for s in ("openid", "profile", "email", "contacts.read") if s in client.scopes)
+            return BFFSettings(
+                config.issuer, client.client_id, client.client_secret, spa_origin, config.issuer + "/api", scope
+            )
+    return None
 
 
 def _connect_origins(issuer: str, openid: dict[str, object] | None) -> list[str]:
