@@ -36,6 +36,7 @@ from joserfc.jwk import KeySet
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ..hosts import host_name
 from ..provider.core.pkce import s256_challenge
@@ -122,6 +123,11 @@ class NotSignedIn(BFFError):
 class NotFound(BFFError):
     error = "not_found"
     status_code = 404
+
+
+class MethodNotAllowed(BFFError):
+    error = "method_not_allowed"
+    status_code = 405
 
 
 class ProviderError(BFFError):
@@ -305,9 +311,9 @@ class BFF:
         return [
             Route("/bff/login", self.login, methods=["GET"]),
             Route("/bff/callback", self.callback, methods=["GET"]),
-            Route("/bff/session", _json(self.session), methods=["GET"]),
-            Route("/bff/api/{path:path}", _json(self.api), methods=["GET"]),
-            Route("/bff/logout", _json(self.logout), methods=["POST"]),
+            Route("/bff/session", _json(self.session, "GET")),
+            Route("/bff/api/{path:path}", _json(self.api, "GET")),
+            Route("/bff/logout", _json(self.logout, "POST")),
         ]
 
     # --- sign-in --------------------------------------------------------------------------------
@@ -525,17 +531,29 @@ class BFF:
         return self.sessions.pop(self._cookie(request, SESSION_COOKIE, FALLBACK_SESSION_COOKIE)[0])
 
 
-def _json(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """Answers a BFFError as JSON with its status; nothing else is caught."""
+class _json:  # noqa: N801 - used like a decorator
+    """An ASGI endpoint (so that every method reaches it, and a wrong one, a CORS preflight too, gets a JSON
+    405) taking `method` only (GET: HEAD too); a BFFError is answered as JSON; nothing else is caught."""
 
-    async def answer(request: Request) -> Response:
+    def __init__(self, handler: Callable[[Request], Awaitable[Response]], method: str) -> None:
+        self.handler = handler
+        self.method = method
+        self.allowed = ("GET", "HEAD") if method == "GET" else (method,)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.answer(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def answer(self, request: Request) -> Response:
         try:
-            return await handler(request)
+            if request.method not in self.allowed:
+                raise MethodNotAllowed(f"use {self.method}")
+            return await self.handler(request)
         except BFFError as error:
             body = {"error": error.error, "error_description": error.description}
-            return JSONResponse(body, status_code=error.status_code, headers=NO_STORE)
-
-    return answer
+            # RFC 9110 §15.5.6: a 405 says which methods would work.
+            allow = {"Allow": ", ".join(self.allowed)} if isinstance(error, MethodNotAllowed) else {}
+            return JSONResponse(body, status_code=error.status_code, headers={**NO_STORE, **allow})
 
 
 def _to_page(code: str) -> Response:

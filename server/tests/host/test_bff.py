@@ -3,6 +3,7 @@ provider in-process: the BFF's httpx client reaches the provider app through htt
 browser is two test clients (the SPA host's origin and the provider's) whose cookies the test carries
 by hand, so that each cookie attribute the host sends is seen exactly as sent."""
 
+import re
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -298,3 +299,16 @@ def test_the_bff_is_off_without_a_confidential_client_for_it() -> None:
     off = TestClient(create_spa_app([ISSUER], SETTINGS), base_url=SPA)
     assert off.get("/bff/session", headers=SAME_ORIGIN).status_code == 404
     assert off.get("/bff/login").status_code == 404
+
+
+def test_the_bff_page_has_no_inline_script_and_gets_the_hosts_csp(bff: tuple[BFF, TestClient, TestClient]) -> None:
+    """docs/SECURITY.md C8: the BFF page runs under the SPA's CSP (no inline script); the demo links to it."""
+    page = bff[1].get("/bff/")
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    assert "script-src 'self' " in page.headers["content-security-policy"]
+    assert "'unsafe-inline'" not in page.headers["content-security-policy"]
+    for tag in re.findall(r"<script\b[^>]*>", page.text):
+        assert "src=" in tag, tag
+    assert not re.search(r"\son[a-z]+=", page.text), "inline event handler"
+    assert bff[1].get("/bff/bff.js").headers["content-type"].startswith("text/javascript")
+    assert 'href="/bff/"' in bff[1].get("/").text
