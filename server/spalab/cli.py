@@ -46,6 +46,8 @@ class UsageError(Exception):
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # The BFF's calls to the provider: the request logs tell them already, one line each.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         servers = args.build(args)
         _run(servers)

@@ -319,6 +319,8 @@ class BFF:
     # --- sign-in --------------------------------------------------------------------------------
 
     async def login(self, request: Request) -> Response:
+        # A new sign-in replaces this browser's session: the old one's tokens do not linger.
+        await self._revoke(self._forget(request))
         try:
             endpoint = str((await self.provider.discover())["authorization_endpoint"])
         except (ProviderError, KeyError):
@@ -491,19 +493,22 @@ class BFF:
 
     async def logout(self, request: Request) -> Response:
         check_same_origin(request, self.settings.origin)
-        session = self._forget(request)
-        if session is not None:
-            # RFC 7009: the refresh token first (revoking it ends the family), then the access token.
-            try:
-                if session.refresh_token:
-                    await self.provider.revoke(session.refresh_token, "refresh_token")
-                await self.provider.revoke(session.access_token, "access_token")
-            except ProviderError:
-                logger.warning("bff: revocation failed; the session is forgotten here anyway")
+        await self._revoke(self._forget(request))
         response = JSONResponse({"signed_in": False}, headers=NO_STORE)
         for name, secure in self._cookie_names(SESSION_COOKIE, FALLBACK_SESSION_COOKIE):
             response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="strict")
         return response
+
+    async def _revoke(self, session: Session | None) -> None:
+        """RFC 7009: the refresh token first (revoking it ends the family), then the access token."""
+        if session is None:
+            return
+        try:
+            if session.refresh_token:
+                await self.provider.revoke(session.refresh_token, "refresh_token")
+            await self.provider.revoke(session.access_token, "access_token")
+        except ProviderError:
+            logger.warning("bff: revocation failed; the session is forgotten here anyway")
 
     # --- cookies ------------------------------------------------------------------------------------
 

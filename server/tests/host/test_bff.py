@@ -281,6 +281,19 @@ def test_sign_out_revokes_the_tokens_and_forgets_the_session(
     assert visitor.get("/bff/api/me", SAME_ORIGIN).json()["error"] == "not_signed_in"
 
 
+def test_a_new_sign_in_replaces_the_browsers_session_and_revokes_its_tokens(
+    bff: tuple[BFF, TestClient, TestClient], visitor: Visitor
+) -> None:
+    """RFC 7009 §2: the session a new sign-in replaces does not stay behind with live tokens."""
+    visitor.sign_in()
+    first = session_of(bff)
+    first_id = visitor.jar["__Host-spalab-bff"]
+    visitor.sign_in()
+    assert session_of(bff) is not first and visitor.jar["__Host-spalab-bff"] != first_id
+    assert api(bff[2], first.access_token).status_code == 401  # type: ignore[attr-defined]
+    assert visitor.get("/bff/api/me", SAME_ORIGIN).status_code == 200
+
+
 @pytest.mark.parametrize("path", ["me%2F..%2F..%2Fjwks", "%2E%2E", "me%2F..", "x.y", "me//x", "me/", "me%00"])
 def test_the_proxy_forwards_plain_api_paths_only(visitor: Visitor, path: str) -> None:
     """docs/SECURITY.md H5: the proxy reaches the API base only, never another path of the provider."""
