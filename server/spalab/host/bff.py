@@ -27,7 +27,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 from joserfc import jwt
@@ -251,7 +251,8 @@ class ProviderClient:
             raise ProviderError("the API cannot be reached") from exc
 
     async def _post(self, url: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        auth = (self.settings.client_id, self.settings.client_secret)
+        # RFC 6749 §2.3.1: client_id and secret are form-urlencoded before they go into Basic credentials.
+        auth = httpx.BasicAuth(quote(self.settings.client_id, safe=""), quote(self.settings.client_secret, safe=""))
         try:
             response = await self.http.post(url, data=form, auth=auth)
             body = response.json() if response.content else {}

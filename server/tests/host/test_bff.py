@@ -20,7 +20,8 @@ from spalab.host.bff import BFF, BFFSettings
 from spalab.provider.app import create_provider_app
 from spalab.provider.config import load_demo_config, parse_config
 
-BFF_SECRET = "bff-secret-for-tests"
+# Characters that Basic credentials must carry form-urlencoded (RFC 6749 §2.3.1).
+BFF_SECRET = "bff-secret:for/tests%20+ ü"
 BFF_CONFIG = (
     TEST_CONFIG
     + f"""
