@@ -271,6 +271,7 @@ class ProviderClient:
 
 def check_same_origin(request: Request, origin: str) -> None:
     """The BFF's CSRF defence, for every route that answers with data or changes anything."""
+    # docs/SECURITY.md H4: the custom header, and the browser's word that the request is same-origin.
     # A custom header: cross-origin, it makes the browser ask a CORS preflight, which this host never answers.
     if request.headers.getlist(CSRF_HEADER) != ["1"]:
         raise CSRFRefused("the X-Spalab-BFF: 1 header is required")
@@ -362,6 +363,7 @@ class BFF:
         return response
 
     async def _finish_sign_in(self, request: Request, pending: Pending | None) -> Session:
+        # docs/SECURITY.md H5: this browser's transaction, its state, the issuer, then the code and the id_token.
         # RFC 6749 §10.12: the response must belong to a sign-in this browser started.
         if pending is None:
             raise CallbackError("no_transaction")
@@ -456,6 +458,7 @@ class BFF:
     async def api(self, request: Request) -> Response:
         check_same_origin(request, self.settings.origin)
         path = request.path_params["path"]
+        # docs/SECURITY.md H5: plain paths under the API base only, never another endpoint of the provider.
         if not API_PATH.fullmatch(path):
             raise NotFound("the API has no such path")
         session = self._session(request)
@@ -502,6 +505,7 @@ class BFF:
 
     async def _revoke(self, session: Session | None) -> None:
         """RFC 7009: the refresh token first (revoking it ends the family), then the access token."""
+        # docs/SECURITY.md H6: tokens a session leaves behind are revoked, not only forgotten.
         if session is None:
             return
         try:
@@ -526,6 +530,7 @@ class BFF:
         return None, self.settings.secure_cookies
 
     def _set_session_cookie(self, response: Response, session_id: str, secure: bool) -> None:
+        # docs/SECURITY.md H3: HttpOnly, SameSite=Strict, Path=/, host-only; Secure and __Host- where kept.
         name = SESSION_COOKIE if secure else FALLBACK_SESSION_COOKIE
         # No Max-Age: a browser-session cookie; the server forgets the session after SESSION_LIFETIME.
         response.set_cookie(name, session_id, path="/", secure=secure, httponly=True, samesite="strict")
