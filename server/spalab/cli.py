@@ -28,6 +28,8 @@ from .provider.app import create_provider_app
 from .provider.config import ConfigError, ProviderConfig, load_config_file, load_demo_config
 
 DEFAULT_DATA_DIR = Path(".spalab")
+# The BFF's client secret at another provider: from the environment, never the command line (ps shows that).
+BFF_SECRET_ENV = "SPALAB_BFF_CLIENT_SECRET"
 
 WEB_DIR_NEEDED = (
     "spalab serve needs the SPA's files: pass --web-dir DIR (or set SPALAB_WEB_DIR) naming web/ of a spalab "
@@ -67,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help=f"where keys and the database live (default {DEFAULT_DATA_DIR}/)")
     serve.add_argument("--issuer", help="point the SPA at another OpenID provider instead of the built-in one")
     serve.add_argument("--client-id", help="the SPA's client_id at that provider (with --issuer)")
+    serve.add_argument(
+        "--bff-client-id",
+        help="with --issuer: turn on the backend-for-frontend (/bff/) as this confidential client, its secret "
+        f"in ${BFF_SECRET_ENV}, its redirect URI <spa origin>/bff/callback",
+    )
+    serve.add_argument("--bff-api", help="with --bff-client-id: the API base URL /bff/api/<path> forwards to")
     serve.add_argument(
         "--web-dir",
         type=Path,
@@ -134,6 +142,8 @@ def _build_provider(args: argparse.Namespace) -> list[Served]:
 def _build_serve(args: argparse.Namespace) -> list[Served]:
     if (args.issuer is None) != (args.client_id is None):
         raise UsageError("--issuer and --client-id go together")
+    if (args.bff_client_id is not None or args.bff_api is not None) and args.issuer is None:
+        raise UsageError("--bff-client-id and --bff-api are for --issuer (the built-in provider has its BFF client)")
     web_dir = _web_dir(args.web_dir)
     spa_origin = f"http://localhost:{args.spa_port}"
     servers: list[Served] = []
@@ -149,6 +159,8 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
         bff = BFF(bff_settings) if bff_settings is not None else None
     else:
         issuer, client_id = args.issuer.rstrip("/"), args.client_id
+        bff_settings = bff_at_another_provider(args, issuer, spa_origin)
+        bff = BFF(bff_settings) if bff_settings is not None else None
     spa_sockets = _bind("localhost", args.spa_port, "--spa-port")
     # Two redirect URIs: the app itself (redirect sign-in) and the popup's tiny callback page.
     settings: dict[str, object] = {
@@ -189,6 +201,8 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
             f"{spa_origin}/example/mpy.html (the example app; also as post-logout redirect URIs)",
             flush=True,
         )
+        if bff is not None:
+            print(f"spalab demo: and {spa_origin}/bff/callback for the BFF's confidential client", flush=True)
     return servers
 
 
@@ -203,6 +217,19 @@ def find_bff_client(config: ProviderConfig, spa_origin: str) -> BFFSettings | No
                 config.issuer, client.client_id, client.client_secret, spa_origin, config.issuer + "/api", scope
             )
     return None
+
+
+def bff_at_another_provider(args: argparse.Namespace, issuer: str, spa_origin: str) -> BFFSettings | None:
+    """With --issuer the BFF is off unless --bff-client-id names its confidential client there (with
+    --bff-api, the API it proxies to, and the secret in the environment)."""
+    if args.bff_client_id is None:
+        return None
+    secret = os.environ.get(BFF_SECRET_ENV)
+    if not secret:
+        raise UsageError(f"--bff-client-id needs the client's secret in ${BFF_SECRET_ENV}")
+    if args.bff_api is None or urlsplit(args.bff_api).scheme not in ("http", "https"):
+        raise UsageError("--bff-client-id needs --bff-api URL: the API base that /bff/api/<path> forwards to")
+    return BFFSettings(issuer, args.bff_client_id, secret, spa_origin, args.bff_api.rstrip("/"), "openid profile email")
 
 
 def _connect_origins(issuer: str, openid: dict[str, object] | None) -> list[str]:

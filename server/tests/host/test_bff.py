@@ -326,3 +326,28 @@ def test_the_bff_page_has_no_inline_script_and_gets_the_hosts_csp(bff: tuple[BFF
     assert not re.search(r"\son[a-z]+=", page.text), "inline event handler"
     assert bff[1].get("/bff/bff.js").headers["content-type"].startswith("text/javascript")
     assert 'href="/bff/"' in bff[1].get("/").text
+
+
+def test_with_another_issuer_the_bff_is_off_unless_its_client_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/SECURITY.md H6: --issuer alone runs no BFF; --bff-client-id turns it on, its secret from the
+    environment (never the command line), with --bff-api naming what it proxies to."""
+    from spalab.cli import BFF_SECRET_ENV, UsageError, _parser, bff_at_another_provider
+
+    def settings(*extra: str) -> BFFSettings | None:
+        args = _parser().parse_args(["serve", "--issuer", "https://idp.example", "--client-id", "spa", *extra])
+        return bff_at_another_provider(args, "https://idp.example", SPA)
+
+    monkeypatch.delenv(BFF_SECRET_ENV, raising=False)
+    assert settings() is None
+    with pytest.raises(UsageError, match=BFF_SECRET_ENV):
+        settings("--bff-client-id", "my-bff", "--bff-api", "https://api.example")
+    monkeypatch.setenv(BFF_SECRET_ENV, "s3cret")
+    with pytest.raises(UsageError, match="--bff-api"):
+        settings("--bff-client-id", "my-bff")
+    found = settings("--bff-client-id", "my-bff", "--bff-api", "https://api.example/v1/")
+    assert found is not None and (found.issuer, found.client_id, found.api_base) == (
+        "https://idp.example",
+        "my-bff",
+        "https://api.example/v1",
+    )
+    assert found.redirect_uri == SPA + "/bff/callback" and "s3cret" not in repr(found)
