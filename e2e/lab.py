@@ -138,6 +138,7 @@ CLAIMS = {
     "E12": "A copied DPoP-bound access token is refused elsewhere; a copied bearer token works",
     "E13": "A refresh token stolen from the page is useless without the DPoP key",
     "E14": "An injected script vs each way of holding tokens: what it reads, uses, proxies, starts",
+    "E15": "BFF: an injected script can call the API through the page, but reads no token",
     "E17": "A stolen refresh token meets rotation: the second use revokes the family for both",
 }
 

@@ -35,6 +35,7 @@ from .assets import (
     negotiated_response,
     warm,
 )
+from .bff import BFF
 from .lab_pages import lab_routes
 from .lab_storage import VARIANTS, storage_routes, variant_settings
 from .package import PLAIN_PREFIX, BuiltWheel, build_wheel
@@ -83,6 +84,8 @@ SPA_FILES = (
     "example/index.html",
     "example/mpy.html",
     "example/main.py",
+    "bff/index.html",
+    "bff/bff.js",
 )
 
 
@@ -212,8 +215,10 @@ def create_spa_app(
     request_log: bool = True,
     warm_cache: bool = False,
     allowed_hosts: frozenset[str] = LOOPBACK,
+    bff: BFF | None = None,
 ) -> Starlette:
     """`settings` reach the SPA inside its PyScript config, under the key "spalab".
+    `bff`: the backend-for-frontend's routes under /bff/ (only when the host has a confidential client).
     With `warm_cache`, a background thread compresses the pinned files right away.
     `allowed_hosts`: the host names it answers for (docs/SECURITY.md P24); it listens on loopback."""
     log = RequestLog("spa-host") if request_log else None
@@ -244,6 +249,7 @@ def create_spa_app(
         *lab,
         # The injected-script pages (E14): the SPA's own policies apply (not exempt).
         *storage_routes(web_dir, urls),
+        *(bff.routes() if bff is not None else []),
     ]
     for v in vendored:
         files = RuntimeFiles(directory=v.directory, cache=cache, cache_control=IMMUTABLE)
