@@ -83,6 +83,16 @@ def note(browser: Browser, key: str) -> Any:
     return json.loads(text) if text else None
 
 
+def attack(browser: Browser) -> dict[str, Any]:
+    """Runs the injected script's moves in the page; its report (a scan of a MicroPython heap takes a
+    while in WebKit, past WebDriver's script timeout, so it is read back from the script's note)."""
+    browser.evaluate("void window.__spalabAttacker.start()")
+    browser.wait_for(lambda: note(browser, "run") is not None, "the injected script's report", 90)
+    report: dict[str, Any] = note(browser, "run")
+    assert "error" not in report, report
+    return report
+
+
 def elsewhere(url: str, scheme: str, token: str) -> int:
     return httpx.get(url, headers={"Authorization": f"{scheme} {token}"}, timeout=10).status_code
 
@@ -96,7 +106,7 @@ def test_what_an_injected_script_takes(browser_page: Browser, demo: Demo, observ
     else:
         sign_in(browser_page, url)
 
-    report = browser_page.evaluate_async("() => window.__spalabAttacker.run()")
+    report = attack(browser_page)
     where = report["where"]
     access, refresh, proxy = report["access_token"], report["refresh_token"], report["proxy"]
     api = report["proxy"]["url"]
@@ -182,7 +192,7 @@ def test_a_stolen_refresh_token_is_caught_by_rotation(
     provider revokes the whole family, for both (RFC 9700 §4.14.2)."""
     browser_page.base_url = short_lived.spa  # authenticate() knows the app by its origin
     sign_in(browser_page, short_lived.spa + PAGES["memory-pyodide"][0])
-    stolen = browser_page.evaluate_async("() => window.__spalabAttacker.run()")["refresh_token"]
+    stolen = attack(browser_page)["refresh_token"]
     theft, before = time.monotonic(), last_seq(short_lived)
     api = short_lived.issuer + "/api/me"
 

@@ -233,13 +233,20 @@
   }
 
   async function run() {
+    const ms = {};
+    let clock = performance.now();
+    const lap = (name) => { const now = performance.now(); ms[name] = Math.round(now - clock); clock = now; };
     const app = await target();
     const found = [];
     webStorage(found);
     const databases = await indexedDatabases(found);
+    lap("storage");
     const page = globals(found);
+    lap("globals");
     const answered = await channel(app, found);
+    lap("channel");
     const seen = await traffic(app, found);
+    lap("traffic");
     // The newest of each: after a refresh (rotation), the ones read before it are spent.
     const last = (what) => found.filter((f) => f.what === what && f.value).pop();
     const access = last("access_token");
@@ -261,6 +268,7 @@
       channel_answered: answered,
       traffic: seen,
       proxy: await proxy(app, stolen),
+      ms,
     };
     sessionStorage.setItem(NOTE + ":run", JSON.stringify(report));
     show(report);
@@ -323,7 +331,13 @@
     window.__spalabAttackerFlow = finishFlow(pending, params);
   }
 
-  window.__spalabAttacker = { run, startFlow };
+  // For a harness that cannot await a long script: starts run(), whose report lands in sessionStorage.
+  function start() {
+    sessionStorage.removeItem(NOTE + ":run");
+    run().catch((e) => sessionStorage.setItem(NOTE + ":run", JSON.stringify({ error: String(e) })));
+  }
+
+  window.__spalabAttacker = { run, start, startFlow };
   document.addEventListener("DOMContentLoaded", () => {
     document.getElementById("attacker-run").addEventListener("click", () => run().catch((e) => show({ error: String(e) })));
     document.getElementById("attacker-flow").addEventListener("click", () => startFlow().catch((e) => show({ error: String(e) })));
