@@ -85,6 +85,9 @@ _SILENT_CALLBACK = """
 # engine that follows the provider's redirect whatever its frame-ancestors, this is what stops a foreign framer).
 CALLBACK_HEADERS = {**HEADERS, "Content-Security-Policy": "frame-ancestors 'self'"}
 
+# E16's probe cookies: name → Secure. SameSite=None needs Secure in some engines, and Secure may be refused on http.
+PROBE_COOKIES = {"lab_probe_none_secure": True, "lab_probe_none": False}
+
 _VERDICT = '<p id="verdict" role="status">Running… (this needs JavaScript)</p><p><a href="/lab/live">Lab</a></p>'
 
 # The live experiments' script (static/lab-live.js): it writes with textContent only.
@@ -135,6 +138,15 @@ def lab_routes(provider_origin: str, spa_origin: str = "http://localhost:8000") 
     async def silent_callback(request: Request) -> Response:
         return _page("Silent renewal: the answer", _SILENT_CALLBACK, CALLBACK_HEADERS)
 
+    async def silent_probe(request: Request) -> Response:
+        # E16: cookies that SameSite lets into a cross-site frame, so that what withholds them there is the
+        # engine's third-party cookie policy. Opened on http://127.0.0.1:<port>, they also go to the provider
+        # (cookies ignore ports); the provider's request log names the cookies each request carried.
+        response = _page("Silent renewal: probe cookies set")
+        for name, secure in PROBE_COOKIES.items():
+            response.set_cookie(name, "1", path="/", httponly=True, samesite="none", secure=secure)
+        return response
+
     async def silent_js(request: Request) -> Response:
         return Response(silent_script, media_type="text/javascript", headers=HEADERS)
 
@@ -158,5 +170,6 @@ def lab_routes(provider_origin: str, spa_origin: str = "http://localhost:8000") 
         Route(PREFIX + "blank", blank),
         Route(PREFIX + "silent", silent),
         Route(PREFIX + "silent/callback", silent_callback),
+        Route(PREFIX + "silent/probe-cookies", silent_probe),
         Route(PREFIX + "silent.js", silent_js),
     ]
