@@ -137,6 +137,8 @@ def answers(seen: dict[str, list[Entry]], demo: Demo) -> str:
 
 
 def describe(run: dict[str, Any]) -> str:
+    if run["outcome"] == "no answer":
+        return f"no answer within {run['ms']} ms"
     token = f", redeemed → {run['token']}" if "token" in run else ""
     return f"{run['outcome']}{token} in {run['ms']} ms"
 
@@ -227,10 +229,13 @@ def test_an_unregistered_origin_framing_prompt_none_receives_nothing(
     observe(
         "E16",
         "Does the engine check a redirect's frame-ancestors?",
-        "no: it followed the provider's redirect into the frame (the callback's own frame-ancestors 'self' stopped it)"
+        "no: it followed the provider's redirect (frame-ancestors names only the registered origin) and requested "
+        "the callback with the code; the callback's own defences (frame-ancestors 'self', postMessage to its origin) "
+        "kept it from the page"
         if followed
         else "yes: it stopped at the provider's redirect (the callback was never requested)",
-        "CSP 3 checks the response a frame would display; whether a redirect's own header counts is the engine's",
+        "CSP 3 and HTML check the response a frame would display, after redirects; a redirect's own header is "
+        "the engine's business",
         "CSP 3 §6.4.2.1; HTML §7.4.2.2 (navigation response checks)",
         True,
         recorded=True,
@@ -247,6 +252,7 @@ def test_an_injected_script_starting_a_silent_flow_of_its_own(
     sign_in_and_consent(browser_page, demo)  # a provider session, and alice's consent for the lab client
     flow = [demo.issuer, CLIENT, callback_uri(demo)]
     browser_page.goto("/")  # the demo SPA's page, with its CSP
+    browser_page.wait_enabled("#signin-code", BOOT_TIMEOUT)  # booted: the interpreter no longer holds the thread
     in_spa = dict(browser_page.evaluate_async(INJECTED_SILENT_FLOW, flow))
     browser_page.goto("/lab/silent")
     without_csp = dict(browser_page.evaluate_async(INJECTED_SILENT_FLOW, flow))
