@@ -137,6 +137,7 @@ CLAIMS = {
     "E11": "DPoP: an injected script can make the page's key sign, never export it",
     "E12": "A copied DPoP-bound access token is refused elsewhere; a copied bearer token works",
     "E13": "A refresh token stolen from the page is useless without the DPoP key",
+    "E16": "Silent renewal: a cross-site iframe gets login_required (no Lax cookie); top-level prompt=none works",
 }
 
 # The architectures table: rows are the attacker's moves (draft-ietf-oauth-browser-based-apps §5.1),
