@@ -1,7 +1,8 @@
 """Lab-only pages on the SPA host, for the browser experiments in e2e/ (issue 4).
 
 Unlike the SPA, these pages deliberately carry no Referrer-Policy and no CSP, so
-that the lab can record what each engine does by default. They reflect nothing
+that the lab can record what each engine does by default (one exception: E16's
+silent-renewal callback receives codes, so it may be framed by its own origin only). They reflect nothing
 from the request (no query or fragment value ever reaches the markup): their only
 variable is the provider's origin, fixed when the app is built.
 """
