@@ -11,7 +11,6 @@ URI, receives nothing (docs/SECURITY.md P36, H3); the SPA's CSP keeps an injecte
 framing the provider. The lab client is `lab-silent` (server/spalab/provider/demo.toml)."""
 
 import json
-import secrets
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,8 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 from drivers import Browser
 from harness import Demo
-from lab_helpers import Entry, authorize_in_page, mark, param_names, pkce_pair, seen_since
-from spa_page import BOOT_TIMEOUT
+from lab_helpers import Entry, mark, param_names, seen_since
+from spa_page import BOOT_TIMEOUT, authenticate
 
 from spalab.host.lab_pages import PROBE_COOKIES
 
@@ -72,19 +71,14 @@ def callback_uri(demo: Demo) -> str:
 
 
 def sign_in_and_consent(browser: Browser, demo: Demo) -> None:
-    """A visible sign-in for the lab client, top level: the provider then has a session (its cookie is
+    """The page's visible sign-in for the lab client, top level: the provider then has a session (its cookie is
     SameSite=Lax, docs/SECURITY.md P29) and alice's consent, so a prompt=none request can get a code."""
-    _, challenge = pkce_pair()
-    params = {
-        "client_id": CLIENT,
-        "response_type": "code",
-        "redirect_uri": callback_uri(demo),
-        "scope": "openid",
-        "state": secrets.token_urlsafe(16),
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    assert "code" in authorize_in_page(browser, demo, params)
+    browser.goto("/lab/silent")
+    browser.click("#sign-in")
+    authenticate(browser)
+    browser.wait_url(lambda url: url.startswith(callback_uri(demo)), "the silent callback", BOOT_TIMEOUT)
+    signed_in = result(browser)
+    assert (signed_in["mode"], signed_in["outcome"], signed_in.get("token")) == ("visible sign-in", "code", 200)
 
 
 def result(browser: Browser) -> dict[str, Any]:

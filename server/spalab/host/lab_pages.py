@@ -54,6 +54,10 @@ re-attaches the original fragment, so an implicit-flow token follows the user to
 <p>The link opens a page loaded with <code>?code=FAKE…#access_token=FAKE…</code>, which calls
 <code>history.replaceState</code> at once, as the SPA does, and then shows what a script can still read.</p>
 <p><a id="run-e10" href="/lab/timeline?code=FAKE-LIVE-CODE#access_token=FAKE-LIVE-TOKEN">Run E10</a></p>
+<h2>E16: silent renewal across sites</h2>
+<p>Open <a id="open-e16" href="/lab/silent">the silent-renewal page</a>: after one visible sign-in for the lab's
+client (<code>lab-silent</code>) it sends a real <code>prompt=none</code> request in a hidden iframe or at the top
+level, and shows what came back and how long it took.</p>
 <p><a href="/">Back to the demo</a></p>
 """
 
@@ -66,6 +70,8 @@ authorization request (code + PKCE, with <code>state</code>) either comes back w
 provider sees its session cookie, or with <code>login_required</code>. Run it in a hidden iframe (the
 provider's cookie is then a third-party cookie) and at the top level.</p>
 <div id="silent" data-provider="{provider}" data-client-id="lab-silent" data-redirect-uri="{redirect_uri}">
+<p>The provider needs a session and your approval for the lab's client once:
+<button id="sign-in" type="button">Sign in and approve (visible)</button></p>
 <p><button id="run-iframe" type="button">Run in a hidden iframe</button>
 <button id="run-top" type="button">Run at the top level</button></p>
 </div>

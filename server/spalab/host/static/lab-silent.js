@@ -21,7 +21,7 @@ async function pkce() {
   return { verifier, challenge: b64url(digest) };
 }
 
-function authorizeUrl(settings, state, challenge) {
+function authorizeUrl(settings, state, challenge, prompt = "none") {
   const query = new URLSearchParams({
     client_id: settings.clientId,
     redirect_uri: settings.redirectUri,
@@ -30,8 +30,8 @@ function authorizeUrl(settings, state, challenge) {
     state,
     code_challenge: challenge,
     code_challenge_method: "S256",
-    prompt: "none",
   });
+  if (prompt) query.set("prompt", prompt);
   return settings.provider + "/authorize?" + query;
 }
 
@@ -67,7 +67,8 @@ function show(mode, judged) {
     : judged.outcome === "no answer"
       ? "no answer reached this page"
       : judged.outcome + " came back (the provider saw no session)";
-  verdict.textContent = (mode === "iframe" ? "Hidden iframe: " : "Top level: ") + what + ", after " + judged.ms + " ms.";
+  const label = { iframe: "Hidden iframe: ", "top-level": "Top level: ", "visible sign-in": "Visible sign-in: " }[mode];
+  verdict.textContent = label + what + ", after " + judged.ms + " ms.";
 }
 
 // (a) The hidden iframe: its callback page posts the answer to this page, and only to its own origin.
@@ -97,11 +98,12 @@ async function runInIframe(settings) {
 }
 
 // (b) The top level: the transaction waits in sessionStorage while this tab visits the provider.
-async function runAtTopLevel(settings) {
+// Without a prompt it is a visible sign-in and consent, which the silent runs need once.
+async function runAtTopLevel(settings, prompt) {
   const { verifier, challenge } = await pkce();
   const state = random();
-  sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ settings, state, verifier, started: Date.now() }));
-  location.assign(authorizeUrl(settings, state, challenge));
+  sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ settings, state, verifier, prompt, started: Date.now() }));
+  location.assign(authorizeUrl(settings, state, challenge, prompt));
 }
 
 function callback() {
@@ -120,7 +122,8 @@ function callback() {
     return;
   }
   const ms = Date.now() - saved.started;
-  judge(saved.settings, answer, saved.state, saved.verifier, ms).then((judged) => show("top-level", judged));
+  const mode = saved.prompt ? "top-level" : "visible sign-in";
+  judge(saved.settings, answer, saved.state, saved.verifier, ms).then((judged) => show(mode, judged));
 }
 
 if (location.pathname === CALLBACK_PATH) {
@@ -132,5 +135,6 @@ if (location.pathname === CALLBACK_PATH) {
     verdict.textContent = "Running in a hidden iframe…";
     runInIframe(plain).then((judged) => show("iframe", judged), (error) => { verdict.textContent = String(error); });
   });
-  document.getElementById("run-top").addEventListener("click", () => { runAtTopLevel(plain); });
+  document.getElementById("run-top").addEventListener("click", () => { runAtTopLevel(plain, "none"); });
+  document.getElementById("sign-in").addEventListener("click", () => { runAtTopLevel(plain, null); });
 }
