@@ -106,8 +106,9 @@ def set_probe_cookies(browser: Browser, demo: Demo) -> None:
     browser.goto("http://127.0.0.1:" + str(urlsplit(demo.spa).port) + "/lab/silent/probe-cookies")
 
 
-def cookies_sent(seen: dict[str, list[Entry]]) -> str:
-    """Which cookies the provider's /authorize request carried, by name (the log keeps no values)."""
+def cookies_sent(seen: dict[str, list[Entry]]) -> tuple[bool, str]:
+    """Whether the provider's last /authorize request carried its session cookie, and every cookie it
+    carried, by name (the log keeps no values)."""
     entries = [e for e in seen["provider"] if e["path"] == "/authorize"]
     names = entries[-1]["cookies"] if entries else []
     session = any(n.startswith("spalab_session_") for n in names)
@@ -115,15 +116,10 @@ def cookies_sent(seen: dict[str, list[Entry]]) -> str:
     for probe, secure in PROBE_COOKIES.items():
         kind = "SameSite=None; Secure" if secure else "SameSite=None"
         shown.append(f"probe ({kind}) {'SENT' if probe in names else 'not sent'}")
-    return ", ".join(shown)
+    return session, ", ".join(shown)
 
 
-def session_sent(seen: dict[str, list[Entry]]) -> bool:
-    entries = [e for e in seen["provider"] if e["path"] == "/authorize"]
-    return bool(entries) and any(n.startswith("spalab_session_") for n in entries[-1]["cookies"])
-
-
-def answers(seen: dict[str, list[Entry]], demo: Demo) -> str:
+def answers(seen: dict[str, list[Entry]]) -> str:
     """What the servers logged: the provider's /authorize status, and the callback's parameter names."""
     authorize = [str(e["status"]) for e in seen["provider"] if e["path"] == "/authorize"]
     callbacks = [",".join(sorted(param_names(e))) for e in seen["spa-host"] if e["path"] == "/lab/silent/callback"]
@@ -141,25 +137,31 @@ def test_silent_renewal_in_a_hidden_iframe_and_at_the_top_level(
     browser_page: Browser, demo: Demo, observe: Observe
 ) -> None:
     """OIDC Core §3.1.2.6: prompt=none answers at once; whether a cross-site frame carries the provider's
-    cookie is the engine's (recorded); a top-level navigation carries a SameSite=Lax cookie (asserted)."""
+    cookie is the engine's (recorded); a top-level navigation carries a SameSite=Lax cookie (asserted).
+    The frame runs twice: before any sign-in, and after one that went SPA → provider → SPA (a user's first
+    sign-in), since an engine may let the provider's cookies into frames once the user has interacted with it."""
     set_probe_cookies(browser_page, demo)
+    before = mark(demo)
+    cold = run_in_iframe(browser_page, "/lab/silent")
+    _, cold_cookies = cookies_sent(seen_since(demo, before))
     sign_in_and_consent(browser_page, demo)
     before = mark(demo)
     framed = run_in_iframe(browser_page, "/lab/silent")
     seen = seen_since(demo, before)
-    framed_cookies, framed_seen, carried = cookies_sent(seen), answers(seen, demo), session_sent(seen)
+    (carried, framed_cookies), framed_seen = cookies_sent(seen), answers(seen)
     before = mark(demo)
     top = run_at_top_level(browser_page, demo)
     seen = seen_since(demo, before)
-    top_cookies, top_seen = cookies_sent(seen), answers(seen, demo)
+    (_, top_cookies), top_seen = cookies_sent(seen), answers(seen)
 
     # The provider answers what it saw: a code with the session cookie, login_required without it.
-    consistent = framed["outcome"] == ("code" if carried else "login_required")
+    consistent = framed["outcome"] == ("code" if carried else "login_required") and cold["outcome"] == "login_required"
     observe(
         "E16",
         "prompt=none in a hidden iframe, SPA and provider on different sites",
         f"provider's session cookie carried: {'yes' if carried else 'no'} — {describe(framed)}; "
-        f"cookies on the framed /authorize: {framed_cookies}; {framed_seen}",
+        f"cookies on the framed /authorize: {framed_cookies}; {framed_seen}. Before the sign-in: "
+        f"{describe(cold)}, cookies: {cold_cookies}",
         "a code when the frame carries the provider's cookie, login_required when the engine withholds it "
         "(SameSite=Lax withholds it from a cross-site frame; SameSite=None meets the engine's third-party policy)",
         SPEC,
@@ -175,7 +177,7 @@ def test_silent_renewal_in_a_hidden_iframe_and_at_the_top_level(
         "OIDC Core §3.1.2.6; RFC 6265bis §5.2.1 (Lax, top-level navigation)",
         top_ok,
     )
-    assert consistent, (framed, framed_cookies)
+    assert consistent, (cold, framed, framed_cookies)
     assert top_ok, top
 
 
@@ -191,7 +193,7 @@ def test_with_no_session_a_framed_prompt_none_gets_login_required_and_no_sign_in
     observe(
         "E16",
         "No provider session: prompt=none in a frame",
-        f"{describe(framed)}; {answers(seen, demo)}; sign-in page requested {len(login_pages)} times",
+        f"{describe(framed)}; {answers(seen)}; sign-in page requested {len(login_pages)} times",
         "login_required on the registered redirect URI, never the sign-in page (which stays unframeable)",
         "OIDC Core §3.1.2.6; RFC 9700 §4.16; docs/SECURITY.md P36",
         passed,
@@ -214,7 +216,7 @@ def test_an_unregistered_origin_framing_prompt_none_receives_nothing(
     observe(
         "E16",
         "A page of an unregistered origin frames prompt=none",
-        f"{describe(framed)}; {answers(seen, demo)}",
+        f"{describe(framed)}; {answers(seen)}",
         "the page receives nothing: the provider's redirect names only the registered origin (frame-ancestors), "
         "the callback allows only its own origin as parent and posts only to it",
         "RFC 9700 §4.16; CSP 3 §6.4.2; docs/SECURITY.md P36, H3",
