@@ -139,6 +139,7 @@ CLAIMS = {
     "E13": "A refresh token stolen from the page is useless without the DPoP key",
     "E14": "An injected script vs each way of holding tokens: what it reads, uses, proxies, starts",
     "E15": "BFF: an injected script can call the API through the page, but reads no token",
+    "E16": "Silent renewal: a cross-site iframe gets login_required (no Lax cookie); top-level prompt=none works",
     "E17": "A stolen refresh token meets rotation: the second use revokes the family for both",
 }
 

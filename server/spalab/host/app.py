@@ -242,7 +242,7 @@ def create_spa_app(
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     # The browser lab's pages (e2e/, issue 4): deliberately without the SPA's policies.
-    lab = lab_routes(origin_of(str(settings.get("issuer", ""))))
+    lab = lab_routes(origin_of(str(settings.get("issuer", ""))), origin_of(str(settings.get("redirect_uri", ""))))
     routes: list[Route | Mount] = [
         *(Route(path, _config(source, cache)) for path, source in _configs(web_dir, settings, urls).items()),
         Route("/_spalab/requests", requests_seen),
