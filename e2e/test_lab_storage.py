@@ -31,13 +31,16 @@ __all__ = ["short_lived"]  # the fixture, for pytest
 pytestmark = pytest.mark.filterwarnings("ignore:setting remote_server_addr:DeprecationWarning")
 Observe = Callable[..., None]
 
-# test id → (page, the architectures table's column)
+# test id → (page, the architectures table's column; a column's two runtimes share a cell)
 PAGES = {
     "memory-pyodide": ("/lab/storage/memory/", "memory (Pyodide)"),
     "memory-micropython": ("/lab/storage/memory/mpy.html", "memory (MicroPython)"),
-    "session": ("/lab/storage/session/", "sessionStorage"),
-    "shared": ("/lab/storage/shared/", "shared (BroadcastChannel)"),
-    "dpop": ("/lab/storage/dpop/", "DPoP (non-extractable key)"),
+    "session-pyodide": ("/lab/storage/session/", "sessionStorage"),
+    "session-micropython": ("/lab/storage/session/mpy.html", "sessionStorage"),
+    "shared-pyodide": ("/lab/storage/shared/", "shared (BroadcastChannel)"),
+    "shared-micropython": ("/lab/storage/shared/mpy.html", "shared (BroadcastChannel)"),
+    "dpop-pyodide": ("/lab/storage/dpop/", "DPoP (non-extractable key)"),
+    "dpop-micropython": ("/lab/storage/dpop/mpy.html", "DPoP (non-extractable key)"),
     "baseline": ("/lab/storage/baseline/", "JS closure (baseline)"),
 }
 
@@ -87,7 +90,10 @@ def attack(browser: Browser) -> dict[str, Any]:
     """Runs the injected script's moves in the page; its report (a scan of a MicroPython heap takes a
     while in WebKit, past WebDriver's script timeout, so it is read back from the script's note)."""
     browser.evaluate("void window.__spalabAttacker.start()")
-    browser.wait_for(lambda: note(browser, "run") is not None, "the injected script's report", 90)
+    try:
+        browser.wait_for(lambda: note(browser, "run") is not None, "the injected script's report", 90)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; phases done (ms): {note(browser, 'progress')}") from None
     report: dict[str, Any] = note(browser, "run")
     assert "error" not in report, report
     return report
@@ -126,7 +132,8 @@ def test_what_an_injected_script_takes(browser_page: Browser, demo: Demo, observ
     results = {
         "read the access token": (
             S if access else X,
-            f"from: {'; '.join(where['access_token']) or 'nowhere'} ({interpreter})",
+            f"from: {'; '.join(where['access_token']) or 'nowhere'} ({interpreter}; "
+            f"the script's phases in ms: {report.get('ms')})",
         ),
         "read the refresh token": (
             S if refresh else X,
@@ -152,9 +159,10 @@ def test_what_an_injected_script_takes(browser_page: Browser, demo: Demo, observ
     failures = []
     for move, expected in zip(MOVES, EXPECTED[architecture], strict=True):
         result, observed = results[move]
+        runtime = " (MicroPython)" if path.endswith("mpy.html") and "MicroPython" not in architecture else ""
         observe(
             "E14",
-            f"{architecture}: {move}",
+            f"{architecture}{runtime}: {move}",
             f"{result}: {observed}",
             f"the attacker's move {'succeeds' if expected == S else 'is stopped'} "
             f"({'the threat model accepts it' if expected == S else 'a defence'})",

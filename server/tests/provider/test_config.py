@@ -69,13 +69,22 @@ def test_builtin_demo_config_loads() -> None:
     config = load_demo_config("http://127.0.0.1:9000", "http://localhost:8000")
     assert config.demo and config.request_log
     pages = ("http://localhost:8000/example/", "http://localhost:8000/example/mpy.html")  # the example app's
+    lab = tuple(  # the lab's injected-script pages (E14)
+        f"http://localhost:8000/lab/storage/{variant}/{page}"
+        for variant in ("memory", "session", "shared", "dpop")
+        for page in ("", "mpy.html")
+    )
     assert config.clients["spa-demo"].redirect_uris == (
         "http://localhost:8000/",
         "http://localhost:8000/popup-callback.html",
         *pages,
+        *lab,
     )
-    assert config.clients["spa-demo"].post_logout_redirect_uris == ("http://localhost:8000/", *pages)
-    assert config.clients["baseline-oidc-client-ts"].redirect_uris == ("http://localhost:8000/baseline/",)
+    assert config.clients["spa-demo"].post_logout_redirect_uris == ("http://localhost:8000/", *pages, *lab)
+    assert config.clients["baseline-oidc-client-ts"].redirect_uris == (
+        "http://localhost:8000/baseline/",
+        "http://localhost:8000/lab/storage/baseline/",
+    )
     assert not config.clients["baseline-oidc-client-ts"].is_confidential
     assert config.clients["confidential-demo"].is_confidential
 

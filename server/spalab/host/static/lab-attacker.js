@@ -45,9 +45,13 @@
       found.push({ where, what: "CryptoKey " + value.type + " extractable=" + value.extractable });
       return;
     }
-    if (typeof value !== "object") return;
-    for (const key of Object.keys(value).slice(0, 200)) {
-      const item = value[key];
+    if (typeof value !== "object" || ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return;
+    let keys = 0;
+    for (const key in value) {  // the first 200 keys, without listing millions (a heap is an object too)
+      if (++keys > 200) break;
+      if (!Object.prototype.hasOwnProperty.call(value, key)) continue;
+      let item;
+      try { item = value[key]; } catch (e) { continue; }  // a getter that refuses
       if (TOKEN_KEYS.includes(key) && typeof item === "string" && item) {
         const type = typeof value.token_type === "string" ? value.token_type : "";
         const scheme = key === "access_token" ? (type.toLowerCase() === "dpop" ? "DPoP" : "Bearer") : undefined;
@@ -235,7 +239,12 @@
   async function run() {
     const ms = {};
     let clock = performance.now();
-    const lap = (name) => { const now = performance.now(); ms[name] = Math.round(now - clock); clock = now; };
+    const lap = (name) => {
+      const now = performance.now();
+      ms[name] = Math.round(now - clock);
+      clock = now;
+      sessionStorage.setItem(NOTE + ":progress", JSON.stringify(ms));  // where a run that never ends stopped
+    };
     const app = await target();
     const found = [];
     webStorage(found);
