@@ -52,9 +52,9 @@ INJECT = """async () => {
     Worker.prototype.postMessage = function (message) {
         if (!window.__workers.includes(this)) {
             window.__workers.push(this);
-            this.addEventListener("message", (event) => keep("the worker's answer", event.data));
+            this.addEventListener("message", (event) => keep("worker answers", event.data));
         }
-        keep("the page's message to the worker", message);
+        keep("page→worker", message);
         return post.apply(this, arguments);
     };
     return true;
@@ -65,6 +65,7 @@ READ_EVERYTHING = """async () => {
     const out = window.__harvest.slice();
     for (const [name, store] of [["sessionStorage", sessionStorage], ["localStorage", localStorage]]) {
         for (let i = 0; i < store.length; i++) out.push([name, store.key(i) + "=" + store.getItem(store.key(i))]);
+        if (!store.length) out.push([name, ""]);
     }
     out.push(["cookie", document.cookie]);
     const request = (r) => new Promise((ok, ko) => {
@@ -76,16 +77,16 @@ READ_EVERYTHING = """async () => {
         const db = await request(indexedDB.open(info.name));
         for (const store of Array.from(db.objectStoreNames)) {
             const values = await request(db.transaction(store).objectStore(store).getAll());
-            out.push(["IndexedDB " + info.name + "/" + store, JSON.stringify(values)]);
+            out.push(["IndexedDB", info.name + "/" + store + " " + JSON.stringify(values)]);
         }
         db.close();
     }
     for (const name of Object.getOwnPropertyNames(window)) {
         let value;
         try { value = window[name]; } catch (e) { continue; }
-        if (typeof value === "string") out.push(["window." + name, value]);
+        if (typeof value === "string") out.push(["window", name + "=" + value]);
         else if (value && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
-            try { out.push(["window." + name, JSON.stringify(value)]); } catch (e) {}
+            try { out.push(["window", name + "=" + JSON.stringify(value)]); } catch (e) {}
         }
     }
     return out;
@@ -164,8 +165,11 @@ def test_an_injected_script_cannot_read_the_workers_tokens_but_can_use_the_worke
     values = candidates(harvest)
     access = works_as_access_token(api, values)
     refresh = works_as_refresh_token(token_url, values)
-    places = sorted({where.split(" ")[0] for where, _ in harvest})
-    summary = f"{len(harvest)} values from {', '.join(places)}; {len(values)} token-shaped strings tried elsewhere"
+    counts: dict[str, int] = {}
+    for where, _ in harvest:
+        counts[where] = counts.get(where, 0) + 1
+    read = ", ".join(f"{where} {count}" for where, count in sorted(counts.items()))
+    summary = f"values read ({read}); {len(values)} token-shaped strings among them, tried elsewhere"
 
     observe(
         "E14",
