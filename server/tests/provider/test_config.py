@@ -68,7 +68,10 @@ def test_builtin_demo_config_loads() -> None:
     """DESIGN.md: the demo's own config is valid, with the SPA origin filled in."""
     config = load_demo_config("http://127.0.0.1:9000", "http://localhost:8000")
     assert config.demo and config.request_log
-    pages = ("http://localhost:8000/example/", "http://localhost:8000/example/mpy.html")  # the example app's
+    # the example app's, with its tokens in memory and in a Web Worker (storage="worker")
+    pages = tuple(
+        f"http://localhost:8000/example/{page}" for page in ("", "mpy.html", "worker.html", "worker-mpy.html")
+    )
     assert config.clients["spa-demo"].redirect_uris == (
         "http://localhost:8000/",
         "http://localhost:8000/popup-callback.html",

@@ -152,7 +152,6 @@ const ACTIONS = {
   fetch: callApi,
   revoke: revoke,
   forget: () => { tokens = null; return {forgotten: true}; },
-  status: () => ({holds: tokens !== null, refresh: Boolean(tokens && tokens.refresh_token)}),
 };
 
 self.onmessage = async (event) => {
