@@ -43,7 +43,12 @@ def test_settings_the_worker_cannot_honour_are_refused_at_once() -> None:
         core = page.module.core
         assert reason_of(lambda: worker_tab(page, dpop=True), core.ConfigurationError) == "dpop_with_worker"
         assert reason_of(lambda: page.auth(storage="worker"), core.ConfigurationError) == "no_worker_url"
-        for origins in (["https://api.example.com/me"], ["http://api.example.com"], ["api.example.com"]):
+        for origins in (
+            ["https://api.example.com/me"],
+            ["http://api.example.com"],
+            ["api.example.com"],
+            ["https://api.example.com:443"],
+        ):
             refused = reason_of(lambda allowed=origins: worker_tab(page, api_origins=allowed), core.ConfigurationError)
             assert refused == "invalid_api_origin"
         tab = worker_tab(page)
@@ -135,6 +140,25 @@ def test_a_refresh_goes_through_the_worker_and_a_refused_one_makes_it_forget() -
         assert fresh.access_token == HELD and fresh.refresh_token == HELD and fresh.expires_in(fresh.issued_at) == 600
         assert [m["type"] for m in page.worker_messages] == ["refresh", "refresh", "forget"]
         assert not tab.signed_in and page.requests == []
+
+
+def test_a_refreshed_id_token_the_page_refuses_makes_the_worker_forget_what_it_brought() -> None:
+    """OIDC Core §12.2, docs/SECURITY.md C12: the worker keeps a refresh's tokens before the page has
+    checked the answer; when the page refuses it (here an id_token that is not a JWT), the worker
+    drops them and the session ends, rather than calling the API with tokens the page refused."""
+    with browser_page() as page:
+        tab = worker_tab(page)
+        body = {"access_token": HELD, "token_type": "Bearer", "expires_in": 600, "id_token": "not-a-jwt"}
+        answers = [http(200, body), {"forgotten": True}]
+        page.worker_reply = lambda message: answers.pop(0)
+
+        async def run() -> None:
+            tab._signed_in(held_tokens(page), "code")
+            with pytest.raises(page.module.SessionEnded):
+                await tab._refresh(tab.tokens)
+
+        asyncio.run(run())
+        assert [m["type"] for m in page.worker_messages] == ["refresh", "forget"] and not tab.signed_in
 
 
 def test_sign_out_has_the_worker_revoke_both_tokens_then_forget_them() -> None:

@@ -29,6 +29,7 @@ from .core import (
     ConfigurationError,
     HttpRequest,
     HttpResponse,
+    InvalidJwt,
     InvalidTokenResponse,
     OAuthClientError,
     ProviderMetadata,
@@ -667,6 +668,14 @@ class Auth:
                 await self._worker_forget()
                 self._channel.post({"type": "signed_out"})
                 raise SessionEnded(error.detail, reason="refresh_refused", error=error.error) from None
+            except InvalidJwt as error:
+                if self.storage != "worker":
+                    raise
+                # docs/SECURITY.md C12: the worker already holds what this refused answer brought: it goes
+                self._emit("error", error=error)
+                self._signed_out("refresh_failed")
+                await self._worker_forget()
+                raise SessionEnded(error.detail, reason="refresh_refused") from None
             if tokens is not self._tokens:  # signed out (or in again) meanwhile: drop the answer,
                 self._orphans.append(fresh)  # and let sign_out revoke what it holds
                 raise SessionEnded("signed out during the refresh", reason="signed_out")
@@ -1040,7 +1049,14 @@ def _worker_settings(
     origins = list(api_origins) if api_origins is not None else [_origin(issuer)]
     for origin in origins:
         # RFC 6750 §5.3: the token travels over TLS only (loopback aside); an origin, not a URL
-        if not isinstance(origin, str) or not is_secure_url(origin) or _origin(origin) != origin.rstrip("/"):
+        if (
+            not isinstance(origin, str)
+            or not is_secure_url(origin)
+            or _origin(origin) != origin.rstrip("/")
+            or (
+                origin.endswith((":443", ":80"))  # written as URL.origin writes it: without a default port
+            )
+        ):
             raise ConfigurationError("api_origins lists origins", reason="invalid_api_origin", parameter="api_origins")
     return worker_url, [origin.rstrip("/") for origin in origins]
 
