@@ -411,7 +411,8 @@ class DPoPKey:
 class WorkerError(OAuthClientError):
     """The token worker refused a request or could not be reached. ``reason``: "origin_not_allowed"
     (the URL is not on the allow-list), "not_signed_in" (it holds no tokens), "unavailable" (it did
-    not start: a wrong worker_url, or the CSP's worker-src), "bad_message", "bad_settings"."""
+    not start: a wrong worker_url, or the CSP's worker-src), "bad_message", "bad_header" (a header the
+    page may not set), "bad_settings" (its URL's settings are not usable), "bad_answer" (a malformed reply)."""
 
     code = "worker_error"
 
