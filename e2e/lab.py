@@ -137,6 +137,10 @@ CLAIMS = {
     "E11": "DPoP: an injected script can make the page's key sign, never export it",
     "E12": "A copied DPoP-bound access token is refused elsewhere; a copied bearer token works",
     "E13": "A refresh token stolen from the page is useless without the DPoP key",
+    "E14": "An injected script vs each way of holding tokens: what it reads, uses, proxies, starts",
+    "E15": "BFF: an injected script can call the API through the page, but reads no token",
+    "E16": "Silent renewal: a cross-site iframe gets login_required (no Lax cookie); top-level prompt=none works",
+    "E17": "A stolen refresh token meets rotation: the second use revokes the family for both",
 }
 
 # The architectures table: rows are the attacker's moves (draft-ietf-oauth-browser-based-apps §5.1),
@@ -423,8 +427,8 @@ thead th small {{ color: #d6e0f5; }}
 td.pass {{ background: #eaf7ee; }} td.fail {{ background: #fdecec; }} td.recorded {{ background: #eef2fb; }}
 td.na {{ color: #8a93a3; }} td.pass b, .matrix td.pass {{ color: #1e6b3c; }}
 td.fail b, .matrix td.fail {{ color: #b3261e; }} td.recorded b, .matrix td.recorded {{ color: #1f3a73; }}
-.arch th, .arch td {{ padding: .25rem .4rem; font-size: .85rem; }}
-.arch thead th:first-child {{ width: 13rem; }}
+.arch th, .arch td {{ padding: .25rem .4rem; font-size: .85rem; overflow-wrap: break-word; }}
+.arch thead th {{ font-size: .75rem; }} .arch thead th:first-child {{ width: 12rem; }}
 .arch td a {{ display: block; text-decoration: none; font-weight: 600; }} .arch td small {{ display: inline; }}
 td.took {{ background: #fff1e0; color: #8a4b00; }}
 .detail th, .detail td {{ padding: .35rem .5rem; font-size: .85rem; }}

@@ -274,6 +274,29 @@ def test_reload_after_sign_in_neither_reruns_the_exchange_nor_restores_the_code(
     browser_page.observed = "signed out, one POST /token, URL clean"
 
 
+@journey(
+    "storage-session",
+    "The sign-in page's storage choice: sessionStorage",
+    "the choice survives the page's reload; a reload keeps the session; the timeline says where tokens are kept",
+    "docs/SECURITY.md C7",
+)
+def test_chosen_session_storage_keeps_the_session_across_a_reload(browser_page: Browser, demo: Demo) -> None:
+    """docs/SECURITY.md C7: sessionStorage only when chosen; never localStorage."""
+    open_app(browser_page)
+    browser_page.check('input[name="token-storage"][value="session"]')  # the page reloads with the choice
+    browser_page.wait_text("#storage-note", "sessionStorage")
+    wait_ready(browser_page)
+    before = last_seq(demo)
+    sign_in(browser_page, "code", "query")
+    assert "a reload keeps them" in browser_page.text("#timeline")
+    browser_page.reload()
+    wait_ready(browser_page)
+    browser_page.wait_visible("#signed-in")  # restored from this tab's sessionStorage, no new sign-in
+    assert len(token_requests(demo, before)) == 1
+    assert browser_page.evaluate("Object.keys(localStorage).length") == 0
+    browser_page.observed = "signed in after a reload, one POST /token, nothing in localStorage"
+
+
 @journey("back", "Back to the app after leaving it", NO_SECRETS, "docs/SECURITY.md C5")
 def test_back_after_sign_in_neither_reruns_the_exchange_nor_restores_the_code(
     browser_page: Browser, demo: Demo

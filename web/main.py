@@ -23,18 +23,20 @@ except ImportError:
 settings = config.get("spalab", {})
 app = SpaApp(settings)
 auth = app.auth
-STORAGE_NOTE = (
-    "Tokens are kept in this tab's sessionStorage (opt-in): they survive a reload of this tab."
-    if app.keep
-    else "Tokens are kept in memory only: reloading the page signs you out."
-)
+STORAGE_NOTES = {
+    "memory": "Tokens are kept in memory only: reloading the page signs you out.",
+    "session": "Tokens are kept in this tab's sessionStorage: they survive a reload of this tab, "
+    "and any script in the page can read them.",
+    "shared": "Tokens are kept in memory and shared with this app's other tabs (BroadcastChannel): "
+    "a new tab is signed in at once, and so is any script in the page that asks like one.",
+}
 
 
 def render() -> None:
     ui.timeline(app.narrator.timeline.steps)
     tokens, user = auth.tokens, auth.user
     if tokens is None or user is None:
-        ui.signed_out(STORAGE_NOTE)
+        ui.signed_out(STORAGE_NOTES[auth.storage])
         return
     subject = str(user.claims.get("sub", "unknown"))
     who = str(user.claims.get("name", subject)) + " (" + subject + ")"
@@ -120,6 +122,13 @@ def reveal(event: "Any") -> None:
         ui.toggle_reveal(event.target)
 
 
+@when("change", "#token-storage")
+def choose_storage(event: "Any") -> None:
+    """Where the tokens are kept is fixed when the page starts: the choice is kept, the page reloads."""
+    app.storage.set("storage", str(event.target.value))
+    ui.reload()
+
+
 @when("click", "#clear-timeline")
 def clear_timeline(event: object) -> None:
     app.narrator.clear()
@@ -148,6 +157,7 @@ def booted() -> None:
 async def boot() -> None:
     ui.popup_available(app.popup_available)
     ui.set_checked("dpop", auth.dpop)
+    ui.set_chosen("token-storage", auth.storage)
     auth.on(on_session_change)
     await guarded(app.start)  # finishes a redirect sign-in that boot.js captured and scrubbed
     app.premark()  # signed out: where the servers' logs stand, read before the visitor clicks

@@ -21,12 +21,15 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from .host.app import checkout_web_dir, create_spa_app
+from .host.bff import BFF, BFFSettings
 from .host.vendor import VENDOR, find_vendored
 from .hosts import origin_of
 from .provider.app import create_provider_app
 from .provider.config import ConfigError, ProviderConfig, load_config_file, load_demo_config
 
 DEFAULT_DATA_DIR = Path(".spalab")
+# The BFF's client secret at another provider: from the environment, never the command line (ps shows that).
+BFF_SECRET_ENV = "SPALAB_BFF_CLIENT_SECRET"
 
 WEB_DIR_NEEDED = (
     "spalab serve needs the SPA's files: pass --web-dir DIR (or set SPALAB_WEB_DIR) naming web/ of a spalab "
@@ -45,6 +48,8 @@ class UsageError(Exception):
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # The BFF's calls to the provider: the request logs tell them already, one line each.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         servers = args.build(args)
         _run(servers)
@@ -64,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help=f"where keys and the database live (default {DEFAULT_DATA_DIR}/)")
     serve.add_argument("--issuer", help="point the SPA at another OpenID provider instead of the built-in one")
     serve.add_argument("--client-id", help="the SPA's client_id at that provider (with --issuer)")
+    serve.add_argument(
+        "--bff-client-id",
+        help="with --issuer: turn on the backend-for-frontend (/bff/) as this confidential client, its secret "
+        f"in ${BFF_SECRET_ENV}, its redirect URI <spa origin>/bff/callback",
+    )
+    serve.add_argument("--bff-api", help="with --bff-client-id: the API base URL /bff/api/<path> forwards to")
     serve.add_argument(
         "--web-dir",
         type=Path,
@@ -131,9 +142,12 @@ def _build_provider(args: argparse.Namespace) -> list[Served]:
 def _build_serve(args: argparse.Namespace) -> list[Served]:
     if (args.issuer is None) != (args.client_id is None):
         raise UsageError("--issuer and --client-id go together")
+    if (args.bff_client_id is not None or args.bff_api is not None) and args.issuer is None:
+        raise UsageError("--bff-client-id and --bff-api are for --issuer (the built-in provider has its BFF client)")
     web_dir = _web_dir(args.web_dir)
     spa_origin = f"http://localhost:{args.spa_port}"
     servers: list[Served] = []
+    bff: BFF | None = None
     if args.issuer is None:
         config = _serve_config(args, spa_origin)
         port = args.provider_port or _issuer_port(config)
@@ -141,8 +155,12 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
         app = create_provider_app(config, _data_dir(args.data_dir), request_log=True)
         servers.append(("provider", app, provider_sockets))
         issuer, client_id = config.issuer, "spa-demo"
+        bff_settings = find_bff_client(config, spa_origin)
+        bff = BFF(bff_settings) if bff_settings is not None else None
     else:
         issuer, client_id = args.issuer.rstrip("/"), args.client_id
+        bff_settings = bff_at_another_provider(args, issuer, spa_origin)
+        bff = BFF(bff_settings) if bff_settings is not None else None
     spa_sockets = _bind("localhost", args.spa_port, "--spa-port")
     # Two redirect URIs: the app itself (redirect sign-in) and the popup's tiny callback page.
     settings: dict[str, object] = {
@@ -171,8 +189,11 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
         # DPoP (RFC 9449 §5.1) when the provider says it accepts the ES256 proofs the package signs.
         algs = (openid or {}).get("dpop_signing_alg_values_supported")
         settings["example_dpop"] = isinstance(algs, list) and "ES256" in algs
-    servers.append(("spa-host", create_spa_app(origins, settings, web_dir, warm_cache=True), spa_sockets))
+    spa_app = create_spa_app(origins, settings, web_dir, warm_cache=True, bff=bff)
+    servers.append(("spa-host", spa_app, spa_sockets))
     print(f"spalab demo: open {spa_origin}/ (provider {issuer})", flush=True)
+    if bff is not None:
+        print(f"spalab demo: the backend-for-frontend variant is at {spa_origin}/bff/", flush=True)
     if args.issuer is not None:
         print(
             f"spalab demo: register these redirect URIs at {issuer}: {spa_origin}/ (redirect sign-in), "
@@ -180,7 +201,35 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
             f"{spa_origin}/example/mpy.html (the example app; also as post-logout redirect URIs)",
             flush=True,
         )
+        if bff is not None:
+            print(f"spalab demo: and {spa_origin}/bff/callback for the BFF's confidential client", flush=True)
     return servers
+
+
+def find_bff_client(config: ProviderConfig, spa_origin: str) -> BFFSettings | None:
+    """The backend-for-frontend's client: a confidential one of this provider's whose redirect URI is the
+    host's /bff/callback (the built-in demo's `bff-demo`). None, and the BFF is off, when there is none:
+    the host runs a confidential client only where it knows the provider and the secret."""
+    for client in config.clients.values():
+        if client.client_secret is not None and spa_origin + "/bff/callback" in client.redirect_uris:
+            scope = " ".join(s for s in ("openid", "profile", "email", "contacts.read") if s in client.scopes)
+            return BFFSettings(
+                config.issuer, client.client_id, client.client_secret, spa_origin, config.issuer + "/api", scope
+            )
+    return None
+
+
+def bff_at_another_provider(args: argparse.Namespace, issuer: str, spa_origin: str) -> BFFSettings | None:
+    """With --issuer the BFF is off unless --bff-client-id names its confidential client there (with
+    --bff-api, the API it proxies to, and the secret in the environment)."""
+    if args.bff_client_id is None:
+        return None
+    secret = os.environ.get(BFF_SECRET_ENV)
+    if not secret:
+        raise UsageError(f"--bff-client-id needs the client's secret in ${BFF_SECRET_ENV}")
+    if args.bff_api is None or urlsplit(args.bff_api).scheme not in ("http", "https"):
+        raise UsageError("--bff-client-id needs --bff-api URL: the API base that /bff/api/<path> forwards to")
+    return BFFSettings(issuer, args.bff_client_id, secret, spa_origin, args.bff_api.rstrip("/"), "openid profile email")
 
 
 def _connect_origins(issuer: str, openid: dict[str, object] | None) -> list[str]:

@@ -148,9 +148,17 @@ class RequestLogMiddleware:
                 "authorization": auth_scheme(headers["authorization"]) if "authorization" in headers else None,
                 # RFC 9449: whether a DPoP proof came along; the proof itself is not kept (docs/SECURITY.md P21).
                 "dpop": "dpop" in headers,
+                # Which cookies came (lab E16: did a framed request carry the session?); never their values (P21).
+                "cookies": cookie_names(headers.get("cookie", "")),
                 "status": status,
             }
         )
+
+
+def cookie_names(header: str) -> list[str]:
+    """The names in a Cookie header (RFC 6265 §4.2), each once, in order; values are dropped."""
+    names = (pair.partition("=")[0].strip()[:64] for pair in header.split(";"))
+    return list(dict.fromkeys(n for n in names if n))[:20]
 
 
 def masked(value: str | None, keep: int = 6) -> str:

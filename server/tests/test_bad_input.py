@@ -1147,3 +1147,158 @@ def test_request_log_since_as_a_number_works(target: Target) -> None:
         query = urlencode({"since": since}).encode()
         assert call(target.app, Raw("GET", "/_spalab/requests", query)).status == 200
         assert call(_spa_app(), Raw("GET", "/_spalab/requests", query)).status == 200
+
+
+# --- the SPA host's backend-for-frontend (spalab.host.bff) ----------------------------------------------
+# The same promise on the BFF's routes (docs/SECURITY.md P22, H4): each shape gets its exact answer, JSON
+# errors with the BFF's codes on its JSON routes, a redirect to the BFF page with a fixed error code from
+# the callback, never a 5xx or a trace. The BFF talks to the module's provider in-process.
+
+BFF_ORIGIN = "http://localhost:8000"
+BFF_ERRORS = {"csrf_refused", "not_signed_in", "not_found", "method_not_allowed"}
+CSRF_OK = [(b"x-spalab-bff", b"1"), (b"sec-fetch-site", b"same-origin"), (b"origin", BFF_ORIGIN.encode())]
+BFF_JSON_ROUTES = {"/bff/session": "GET", "/bff/api/me": "GET", "/bff/logout": "POST"}
+# (label, headers, outcome): "ok" is the route's answer to a browser without a session.
+BFF_HEADER_SHAPES: list[tuple[str, list[tuple[bytes, bytes]], str]] = [
+    ("valid", CSRF_OK, "ok"),
+    ("no CSRF headers", [], "csrf"),
+    ("header only", CSRF_OK[:1], "csrf"),
+    ("header twice", [*CSRF_OK, (b"x-spalab-bff", b"1")], "csrf"),
+    ("header junk", [(b"x-spalab-bff", b"\xff\x00"), *CSRF_OK[1:]], "csrf"),
+    ("header empty", [(b"x-spalab-bff", b""), *CSRF_OK[1:]], "csrf"),
+    ("origin junk", [*CSRF_OK[:2], (b"origin", b"\xff\xfe")], "csrf"),
+    ("origin null", [*CSRF_OK[:2], (b"origin", b"null")], "csrf"),
+    ("origin with a path", [*CSRF_OK[:2], (b"origin", BFF_ORIGIN.encode() + b"/")], "csrf"),
+    ("sec-fetch-site junk", [CSRF_OK[0], (b"sec-fetch-site", b"\xff"), CSRF_OK[2]], "csrf"),
+    ("sec-fetch-site twice", [*CSRF_OK, (b"sec-fetch-site", b"cross-site")], "csrf"),
+    ("junk cookie", [*CSRF_OK, (b"cookie", b"__Host-spalab-bff=\xff\x00; ;;==; a")], "ok"),
+    ("unknown session", [*CSRF_OK, (b"cookie", b"__Host-spalab-bff=nope; spalab-bff=nope")], "ok"),
+    ("over-long cookie", [*CSRF_OK, (b"cookie", b"__Host-spalab-bff=" + b"A" * 20_000)], "ok"),
+    ("junk authorization", [*CSRF_OK, (b"authorization", b"Bearer \xff\xfe")], "ok"),
+    ("odd host", [*CSRF_OK, (b"host", b"\xff\xfe")], "host"),
+]
+BFF_QUERIES = [("no query", b""), ("junk query", b"%ff%00&&==&a=\xff&state=x&state=y"), ("long", b"a=" + b"A" * 20_000)]
+BFF_NO_SESSION = {
+    "/bff/session": (200, {"signed_in": False}),
+    "/bff/api/me": (401, "not_signed_in"),
+    "/bff/logout": (200, {"signed_in": False}),
+}
+
+
+@pytest.fixture(scope="module")
+def bff_app(target: Target) -> Starlette:
+    from httpx import ASGITransport
+
+    from spalab.host.bff import BFF, BFFSettings
+
+    settings = BFFSettings(ISSUER, "confidential", SECRET, BFF_ORIGIN, ISSUER + "/api")
+    bff = BFF(settings, transport=ASGITransport(app=target.app), clock=Clock())
+    return create_spa_app([ISSUER], SPA_SETTINGS, bff=bff)
+
+
+def _bff_cases() -> Iterator[tuple[str, str, str, bytes, list[tuple[bytes, bytes]], str]]:
+    """(id, method, path, query, headers, outcome)."""
+    for path, method in BFF_JSON_ROUTES.items():
+        for label, headers, outcome in BFF_HEADER_SHAPES:
+            yield f"{path} {label}", method, path, b"", headers, outcome
+        for label, query in BFF_QUERIES:
+            yield f"{path} {label}", method, path, query, CSRF_OK, "ok"
+        for other in ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "BREW"):
+            if other not in (method, "HEAD" if method == "GET" else method):
+                yield f"{path} method {other}", other, path, b"", CSRF_OK, "405"
+    for path in (
+        "/bff/api/",
+        "/bff/api/..",
+        "/bff/api/me/../../jwks",
+        "/bff/api/ÿ",
+        "/bff/api/me%2F..",
+        "/bff/api/a.b",
+    ):
+        yield f"api path {path}", "GET", path, b"", CSRF_OK, "not_found"
+    for label, query in BFF_QUERIES:
+        yield f"/bff/login {label}", "GET", "/bff/login", query, [(b"cookie", b"__Host-spalab-bff-tx=\xff")], "login"
+    for other in ("POST", "PUT", "OPTIONS", "BREW"):
+        yield f"/bff/login method {other}", other, "/bff/login", b"", [], "405 page"
+        yield f"/bff/callback method {other}", other, "/bff/callback", b"", [], "405 page"
+
+
+BFF_CASES = list(_bff_cases())
+
+
+@pytest.mark.parametrize("case", BFF_CASES, ids=[c[0] for c in BFF_CASES])
+def test_bad_input_at_the_bff_gets_its_expected_answer(
+    bff_app: Starlette, case: tuple[str, str, str, bytes, list[tuple[bytes, bytes]], str]
+) -> None:
+    """docs/SECURITY.md P22, H4, H5: the BFF's routes refuse bad input with a clear 4xx, never a 5xx or a trace."""
+    _, method, path, query, headers, outcome = case
+    answer = call(bff_app, Raw(method, path, query, headers))
+    assert answer.raised is None, repr(answer.raised)
+    assert answer.status < 500 and not LEAK.search(answer.body), (answer.status, answer.body[:300])
+    body = json.loads(answer.body) if answer.body and outcome not in ("host", "405 page", "login") else None
+    if outcome == "ok":
+        status, expected_body = BFF_NO_SESSION[path]
+        assert answer.status == status, (answer.status, answer.body[:200])
+        if method != "HEAD":
+            assert body == expected_body if isinstance(expected_body, dict) else body["error"] == expected_body
+    elif outcome == "csrf":
+        assert (answer.status, body["error"]) == (403, "csrf_refused")
+    elif outcome == "not_found":
+        assert (answer.status, body["error"]) == (404, "not_found")
+    elif outcome == "405":
+        assert answer.status == 405 and answer.header(b"allow")
+        assert method == "HEAD" or body["error"] == "method_not_allowed"
+    elif outcome == "405 page":
+        assert answer.status == 405 and answer.header(b"allow")
+    elif outcome == "login":
+        assert answer.status == 302
+        assert (answer.header(b"location") or b"").startswith(ISSUER.encode() + b"/authorize?")
+    else:
+        assert outcome == "host" and answer.status == 400
+    if body is not None and answer.status >= 400:
+        assert body["error"] in BFF_ERRORS and (answer.header(b"content-type") or b"").startswith(b"application/json")
+
+
+def _bff_login(app: Starlette) -> tuple[bytes, str]:
+    """A sign-in started at the BFF: the browser's transaction cookie and the state sent to the provider."""
+    answer = call(app, Raw("GET", "/bff/login"))
+    cookie = next(v for k, v in answer.headers if k == b"set-cookie" and v.startswith(b"__Host-spalab-bff-tx="))
+    location = (answer.header(b"location") or b"").decode()
+    return cookie.split(b";")[0], parse_qs(urlsplit(location).query)["state"][0]
+
+
+# (label, query with {STATE}, the error code the page is sent)
+BFF_CALLBACK_SHAPES = [
+    ("a code nobody issued", "code=x&state={STATE}&iss={ISS}", "token_error"),
+    ("no code", "state={STATE}&iss={ISS}", "invalid_request"),
+    ("empty code", "code=&state={STATE}&iss={ISS}", "invalid_request"),
+    ("another state", "code=x&state=other&iss={ISS}", "state_mismatch"),
+    ("no state", "code=x&iss={ISS}", "state_mismatch"),
+    ("state twice", "code=x&state={STATE}&state={STATE}&iss={ISS}", "invalid_request"),
+    ("code twice", "code=x&code=y&state={STATE}&iss={ISS}", "invalid_request"),
+    ("no iss", "code=x&state={STATE}", "issuer_mismatch"),
+    ("another iss", "code=x&state={STATE}&iss=http%3A%2F%2Fevil.example", "issuer_mismatch"),
+    ("access denied", "error=access_denied&state={STATE}&iss={ISS}", "access_denied"),
+    ("another error", "error=%ff%00junk&state={STATE}&iss={ISS}", "authorization_error"),
+    ("invalid UTF-8 state", "code=x&state=%ff%fe&iss={ISS}", "state_mismatch"),
+    ("NUL in the state", "code=x&state={STATE}%00&iss={ISS}", "state_mismatch"),
+    ("junk bytes", "\xff\x00&&==", "state_mismatch"),
+]
+
+
+@pytest.mark.parametrize("with_transaction", [True, False], ids=["with the transaction", "without"])
+@pytest.mark.parametrize("shape", BFF_CALLBACK_SHAPES, ids=[s[0] for s in BFF_CALLBACK_SHAPES])
+def test_bad_callbacks_at_the_bff_are_refused_with_a_fixed_error(
+    bff_app: Starlette, shape: tuple[str, str, str], with_transaction: bool
+) -> None:
+    """docs/SECURITY.md P22, H5, RFC 6749 §10.12, RFC 9207 §2.4: 303 to the page with one of the fixed codes."""
+    from spalab.host.bff import CALLBACK_ERRORS
+
+    _, query, code = shape
+    cookie, state = _bff_login(bff_app)
+    filled = query.replace("{STATE}", state).replace("{ISS}", ISSUER.replace(":", "%3A").replace("/", "%2F"))
+    headers = [(b"cookie", cookie)] if with_transaction else [(b"cookie", b"__Host-spalab-bff-tx=\xff\x00")]
+    answer = call(bff_app, Raw("GET", "/bff/callback", filled.encode("latin-1"), headers))
+    assert answer.raised is None and answer.status == 303 and not LEAK.search(answer.body)
+    location = (answer.header(b"location") or b"").decode()
+    assert location == "/bff/?error=" + (code if with_transaction else "no_transaction"), location
+    assert code in CALLBACK_ERRORS

@@ -12,7 +12,8 @@
     fail("Could not load the app's settings: " + error.message);
     return;
   }
-  const redirectUri = location.origin + "/baseline/";
+  // This page (/baseline/, or the lab's copy with an injected script, /lab/storage/baseline/).
+  const redirectUri = location.origin + location.pathname;
   const manager = new oidc.UserManager({
     authority: settings.issuer,
     client_id: "baseline-oidc-client-ts",

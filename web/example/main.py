@@ -40,5 +40,19 @@ async def sign_out(event) -> None:
     await run(auth.sign_out)  # revokes, then ends the provider session and comes back here
 
 
-auth.on(lambda event: show() if event.type in ("signed_in", "signed_out") else None)
+# Why a session ended without the user signing out here (event data "reason").
+ENDED = {
+    "refresh_failed": "Your session has ended: the provider would not renew it. Please sign in again.",
+    "other_tab": "You signed out in another tab.",
+}
+
+
+def on_event(event) -> None:
+    if event.type == "signed_in":
+        show()
+    elif event.type == "signed_out":
+        show(ENDED.get(event.data.get("reason"), ""))
+
+
+auth.on(on_event)
 asyncio.create_task(run(auth.start))

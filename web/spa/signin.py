@@ -3,8 +3,9 @@ timeline (narration.py) as the package's events arrive, and adds what only the d
 what each server saw, and whether the API still takes a token after sign-out.
 
 Per-sign-in state and tokens live where the package keeps them (sessionStorage for the
-transaction; tokens in memory unless the page opts into "token_storage": "sessionStorage";
-never localStorage: docs/SECURITY.md C7).
+transaction; tokens in memory unless the visitor chooses sessionStorage or "shared" on the
+sign-in page, or the page's settings say "token_storage": "sessionStorage"; never
+localStorage: docs/SECURITY.md C7).
 """
 
 import asyncio
@@ -30,6 +31,14 @@ except ImportError:
 
 __all__ = ["FLOW_NAMES", "SpaApp"]
 
+# Where the tokens are kept (the sign-in page's choice, kept in this tab's sessionStorage), told on
+# the timeline's token step.
+KEPT = {
+    "memory": "in this page's memory (Python objects): gone at a reload",
+    "session": "in this tab's sessionStorage: a reload keeps them, and any script in the page reads them",
+    "shared": "in memory, handed to this app's other tabs over a BroadcastChannel (storage 'shared')",
+}
+
 # The pages the redirect part of a sign-in passes through, on each server.
 FRONT_CHANNEL = ("/", "/popup-callback.html", "/authorize", "/login", "/consent")
 
@@ -37,13 +46,15 @@ FRONT_CHANNEL = ("/", "/popup-callback.html", "/authorize", "/login", "/consent"
 class SpaApp:
     def __init__(self, settings: "dict[str, Any]") -> None:
         self.storage = browser.Storage("spalab:")
+        chosen = self.storage.get("storage")
+        default = "session" if settings.get("token_storage") == "sessionStorage" else "memory"
         self.auth = Auth(
             str(settings.get("issuer", "")),
             str(settings.get("client_id", "")),
             str(settings.get("redirect_uri", "")),
             str(settings.get("scope", "openid")),
             popup_redirect_uri=settings.get("popup_redirect_uri"),
-            storage="session" if settings.get("token_storage") == "sessionStorage" else "memory",
+            storage=chosen if chosen in KEPT else default,
             # The demo shows every sign-in step by step: a reload starts signed out, as the page says.
             restore=False,
             allow_implicit=True,
@@ -135,6 +146,7 @@ class SpaApp:
         tokens = data["tokens"]
         if data["response_type"] == "code" and self.pending is not None:
             self.narrator.tokens_received(self.pending, tokens)
+            self.pending["kv"].append(["kept", KEPT[self.auth.storage]])
             self.pending = None
             self.show_server_views(("/token",))
         else:

@@ -58,6 +58,15 @@ def chosen(name: str) -> str:
     return str(js.document.querySelector('input[name="' + name + '"]:checked').value)
 
 
+def reload() -> None:
+    js.location.reload()
+
+
+def set_chosen(name: str, value: str) -> None:
+    for radio in js.document.querySelectorAll('input[name="' + name + '"]'):
+        radio.checked = str(radio.value) == value
+
+
 def checked(id_: str) -> bool:
     return bool(element(id_).checked)
 

@@ -35,7 +35,9 @@ from .assets import (
     negotiated_response,
     warm,
 )
+from .bff import BFF
 from .lab_pages import lab_routes
+from .lab_storage import VARIANTS, storage_routes, variant_settings
 from .package import PLAIN_PREFIX, WORKER, BuiltWheel, build_wheel
 from .vendor import RuntimeFiles, Vendored, VendorURLs, find_vendored
 
@@ -84,6 +86,8 @@ SPA_FILES = (
     "example/worker.html",
     "example/worker-mpy.html",
     "example/main.py",
+    "bff/index.html",
+    "bff/bff.js",
 )
 
 
@@ -213,8 +217,10 @@ def create_spa_app(
     request_log: bool = True,
     warm_cache: bool = False,
     allowed_hosts: frozenset[str] = LOOPBACK,
+    bff: BFF | None = None,
 ) -> Starlette:
     """`settings` reach the SPA inside its PyScript config, under the key "spalab".
+    `bff`: the backend-for-frontend's routes under /bff/ (only when the host has a confidential client).
     With `warm_cache`, a background thread compresses the pinned files right away.
     `allowed_hosts`: the host names it answers for (docs/SECURITY.md P24); it listens on loopback."""
     log = RequestLog("spa-host") if request_log else None
@@ -238,11 +244,14 @@ def create_spa_app(
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     # The browser lab's pages (e2e/, issue 4): deliberately without the SPA's policies.
-    lab = lab_routes(origin_of(str(settings.get("issuer", ""))))
+    lab = lab_routes(origin_of(str(settings.get("issuer", ""))), origin_of(str(settings.get("redirect_uri", ""))))
     routes: list[Route | Mount] = [
         *(Route(path, _config(source, cache)) for path, source in _configs(web_dir, settings, urls).items()),
         Route("/_spalab/requests", requests_seen),
         *lab,
+        # The injected-script pages (E14): the SPA's own policies apply (not exempt).
+        *storage_routes(web_dir, urls),
+        *(bff.routes() if bff is not None else []),
     ]
     for v in vendored:
         files = RuntimeFiles(directory=v.directory, cache=cache, cache_control=IMMUTABLE)
@@ -336,6 +345,11 @@ def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> di
         for page, interpreter in (("worker.html", None), ("worker-mpy.html", micropython)):
             worker = example_settings(settings, page, worker=True)
             configs["/example/" + page.replace(".html", ".json")] = build(example, "auth", worker, interpreter)
+        # The lab's injected-script pages (lab_storage.py): the example app, one way of holding tokens each.
+        for variant in VARIANTS:
+            for name, page, interpreter in (("pyscript.json", "", None), ("mpy.json", "mpy.html", micropython)):
+                lab = variant_settings(example_settings(settings, page), variant, page)
+                configs[f"/lab/storage/{variant}/{name}"] = build(example, "auth", lab, interpreter)
     return configs
 
 

@@ -1,7 +1,8 @@
 """Lab-only pages on the SPA host, for the browser experiments in e2e/ (issue 4).
 
 Unlike the SPA, these pages deliberately carry no Referrer-Policy and no CSP, so
-that the lab can record what each engine does by default. They reflect nothing
+that the lab can record what each engine does by default (one exception: E16's
+silent-renewal callback receives codes, so it may be framed by its own origin only). They reflect nothing
 from the request (no query or fragment value ever reaches the markup): their only
 variable is the provider's origin, fixed when the app is built.
 """
@@ -53,23 +54,82 @@ re-attaches the original fragment, so an implicit-flow token follows the user to
 <p>The link opens a page loaded with <code>?code=FAKE…#access_token=FAKE…</code>, which calls
 <code>history.replaceState</code> at once, as the SPA does, and then shows what a script can still read.</p>
 <p><a id="run-e10" href="/lab/timeline?code=FAKE-LIVE-CODE#access_token=FAKE-LIVE-TOKEN">Run E10</a></p>
+<h2>E14: what can a script injected into the page take?</h2>
+<p>Each page below is the example app (or the JavaScript baseline) holding its tokens one way, with a
+deliberately injected script: the attacker. Sign in (alice / wonderland), then press <em>Run the injected
+script</em>: it reads what it can from storage, the page's globals, the tabs' channel and the app's own
+traffic, and calls the API with what it took. <em>Start a flow of its own</em> shows what no way of
+holding tokens stops: the script signs in for itself, silently, with the app's client.</p>
+<ul id="run-e14">
+<li><a href="/lab/storage/memory/">In memory, Pyodide</a></li>
+<li><a href="/lab/storage/memory/mpy.html">In memory, MicroPython</a></li>
+<li><a href="/lab/storage/session/">sessionStorage</a></li>
+<li><a href="/lab/storage/shared/">Shared between tabs (BroadcastChannel)</a></li>
+<li><a href="/lab/storage/dpop/">DPoP: tokens bound to a non-extractable key</a></li>
+<li><a href="/lab/storage/baseline/">JavaScript baseline (oidc-client-ts, tokens in a closure)</a></li>
+</ul>
+<h2>E16: silent renewal across sites</h2>
+<p>Open <a id="open-e16" href="/lab/silent">the silent-renewal page</a>: after one visible sign-in for the lab's
+client (<code>lab-silent</code>) it sends a real <code>prompt=none</code> request in a hidden iframe or at the top
+level, and shows what came back and how long it took.</p>
 <p><a href="/">Back to the demo</a></p>
 """
+
+# E16: silent renewal across sites. The page's only variables are fixed when the app is built: the
+# provider's origin and the lab-silent client's redirect URI (on the SPA's configured origin, also
+# when the page is opened on another origin: that is the unregistered framer of the experiment).
+_SILENT = """
+<p>The SPA's origin and the provider's are different <em>sites</em>. A <code>prompt=none</code>
+authorization request (code + PKCE, with <code>state</code>) either comes back with a code, when the
+provider sees its session cookie, or with <code>login_required</code>. Run it in a hidden iframe (the
+provider's cookie is then a third-party cookie) and at the top level.</p>
+<div id="silent" data-provider="{provider}" data-client-id="lab-silent" data-redirect-uri="{redirect_uri}">
+<p>The provider needs a session and your approval for the lab's client once:
+<button id="sign-in" type="button">Sign in and approve (visible)</button></p>
+<p><button id="run-iframe" type="button">Run in a hidden iframe</button>
+<button id="run-top" type="button">Run at the top level</button></p>
+</div>
+<p id="verdict" role="status">Choose one (this needs JavaScript).</p>
+<pre id="result"></pre>
+<p><a href="/lab/live">Lab</a></p>
+<script src="/lab/silent.js"></script>
+"""
+
+_SILENT_CALLBACK = """
+<p id="verdict" role="status">Reading the answer… (this needs JavaScript)</p>
+<pre id="result"></pre>
+<p><a href="/lab/silent">Back to the experiment</a></p>
+<script src="/lab/silent.js"></script>
+"""
+
+# docs/SECURITY.md H7: the callback receives codes, so only a page of its own origin may frame it (in an
+# engine that follows the provider's redirect whatever its frame-ancestors, this is what stops a foreign framer).
+CALLBACK_HEADERS = {**HEADERS, "Content-Security-Policy": "frame-ancestors 'self'"}
+
+# E16's probe cookies: name → Secure. SameSite=None needs Secure in some engines, and Secure may be refused on http.
+PROBE_COOKIES = {"lab_probe_none_secure": True, "lab_probe_none": False}
 
 _VERDICT = '<p id="verdict" role="status">Running… (this needs JavaScript)</p><p><a href="/lab/live">Lab</a></p>'
 
 # The live experiments' script (static/lab-live.js): it writes with textContent only.
 _LIVE_JS = Path(__file__).parent / "static" / "lab-live.js"
+_SILENT_JS = Path(__file__).parent / "static" / "lab-silent.js"
 
 
-def _page(title: str, body: str = "") -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(title=html.escape(title), body=body), headers=HEADERS)
+def _page(title: str, body: str = "", headers: dict[str, str] = HEADERS) -> HTMLResponse:
+    return HTMLResponse(_PAGE.format(title=html.escape(title), body=body), headers=headers)
 
 
-def lab_routes(provider_origin: str) -> list[Route]:
-    """The lab's routes, all under /lab/; `provider_origin` is the cross-origin target."""
+def lab_routes(provider_origin: str, spa_origin: str = "http://localhost:8000") -> list[Route]:
+    """The lab's routes, all under /lab/; `provider_origin` is the cross-origin target, `spa_origin` the
+    SPA's configured origin (the lab-silent client's redirect URI is there)."""
     source_body = _REFERER_SOURCE.format(provider=html.escape(provider_origin, quote=True))
+    silent_body = _SILENT.format(
+        provider=html.escape(provider_origin, quote=True),
+        redirect_uri=html.escape(spa_origin + PREFIX + "silent/callback", quote=True),
+    )
     live_script = _LIVE_JS.read_bytes()
+    silent_script = _SILENT_JS.read_bytes()
 
     async def referer_source(request: Request) -> Response:
         return _page("Referer source (no policy)", source_body)
@@ -93,6 +153,24 @@ def lab_routes(provider_origin: str) -> list[Route]:
     async def live_js(request: Request) -> Response:
         return Response(live_script, media_type="text/javascript", headers=HEADERS)
 
+    async def silent(request: Request) -> Response:
+        return _page("Silent renewal across sites (E16)", silent_body)
+
+    async def silent_callback(request: Request) -> Response:
+        return _page("Silent renewal: the answer", _SILENT_CALLBACK, CALLBACK_HEADERS)
+
+    async def silent_probe(request: Request) -> Response:
+        # E16: cookies that SameSite lets into a cross-site frame, so that what withholds them there is the
+        # engine's third-party cookie policy. Opened on http://127.0.0.1:<port>, they also go to the provider
+        # (cookies ignore ports); the provider's request log names the cookies each request carried.
+        response = _page("Silent renewal: probe cookies set")
+        for name, secure in PROBE_COOKIES.items():
+            response.set_cookie(name, "1", path="/", httponly=True, samesite="none", secure=secure)
+        return response
+
+    async def silent_js(request: Request) -> Response:
+        return Response(silent_script, media_type="text/javascript", headers=HEADERS)
+
     async def other_callback(request: Request) -> Response:
         # E8: the redirect URI of "another SPA" (lab-other-spa); its token stays in the fragment.
         return _page("Another SPA (lab)", "<p>The sign-in response is in this page's fragment.</p>")
@@ -111,4 +189,8 @@ def lab_routes(provider_origin: str) -> list[Route]:
         Route(PREFIX + "live.js", live_js),
         Route(PREFIX + "other-callback", other_callback),
         Route(PREFIX + "blank", blank),
+        Route(PREFIX + "silent", silent),
+        Route(PREFIX + "silent/callback", silent_callback),
+        Route(PREFIX + "silent/probe-cookies", silent_probe),
+        Route(PREFIX + "silent.js", silent_js),
     ]

@@ -78,6 +78,7 @@ _CLIENT_KEYS: dict[str, type] = {
     "refresh_tokens": bool,
     "post_logout_redirect_uris": list,
     "dpop_bound_access_tokens": bool,
+    "silent_renewal_frame": bool,
 }
 _USER_KEYS: dict[str, type] = {
     "username": str,
@@ -190,6 +191,10 @@ def _load_clients(items: list[Any], locate: "_Locator") -> dict[str, Client]:
             refresh_tokens=item.get("refresh_tokens", True),
             post_logout_redirect_uris=post_logout_uris,
             dpop_bound_access_tokens=item.get("dpop_bound_access_tokens", False),
+            # docs/SECURITY.md P36: opt-in; then framed only by the pages of its own redirect URIs' origins.
+            frame_origins=tuple(dict.fromkeys(origin_of(u) for u in uris))
+            if item.get("silent_renewal_frame", False)
+            else (),
         )
     return clients
 

@@ -16,7 +16,7 @@ from .core.authorization import AuthorizationRequest
 from .core.errors import AccessDenied, InvalidRequest, OAuthError, PageError
 from .core.logout import EndSession, SessionUser, validate_end_session_request
 from .keys import new_secret
-from .pages import render
+from .pages import framing_headers, render
 from .passwords import Busy, check_password
 
 SCOPE_TEXT = {
@@ -31,11 +31,11 @@ DEVICE_COOKIE_LIFETIME = 365 * 24 * 3600
 BUSY_RETRY_AFTER = 2
 
 
-def _redirect(url: str, status_code: int) -> Response:
+def _redirect(url: str, status_code: int, frame_origins: tuple[str, ...] = ()) -> Response:
     # docs/SECURITY.md P16: after a POST, 303 so the browser never re-sends the credentials.
-    return RedirectResponse(
-        url, status_code=status_code, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-    )
+    # docs/SECURITY.md P36: no redirect is frameable, except by `frame_origins` (a prompt=none answer).
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", **framing_headers(frame_origins)}
+    return RedirectResponse(url, status_code=status_code, headers=headers)
 
 
 def _session(request: Request, provider: Provider) -> tuple[str, str, int] | None:
@@ -76,6 +76,7 @@ async def authorize(request: Request) -> Response:
     stage_one = _single(multi, only=("client_id", "redirect_uri"))
     client, redirect_uri = authorization.resolve_client(stage_one, provider.config.clients)
     first = {name: values[0] for name, values in multi.items()}
+    auth_request = None
     try:
         request_params = params.single(multi)
         auth_request = authorization.validate_authorization_request(request_params, client, redirect_uri)
@@ -83,7 +84,8 @@ async def authorize(request: Request) -> Response:
     except OAuthError as exc:
         # RFC 6749 §4.1.2.1: the redirect URI is valid now, so errors go back to the client.
         url = authorization.error_redirect(redirect_uri, first, exc, provider.config.issuer)
-        return _redirect(url, _after(request))
+        # docs/SECURITY.md P36: a valid prompt=none request's login_required is framed like its code.
+        return _redirect(url, _after(request), authorization.frame_ancestors(auth_request))
 
 
 def _after(request: Request) -> int:
@@ -106,15 +108,21 @@ async def _continue(
     session_id, username, auth_time = session
     if isinstance(step, authorization.Consent):
         return _consent_page(provider, auth_request, request_params, session_id, username)
-    return _issue(provider, auth_request, username, auth_time, _after(request))
+    frame_origins = authorization.frame_ancestors(auth_request)
+    return _issue(provider, auth_request, username, auth_time, _after(request), frame_origins)
 
 
 def _issue(
-    provider: Provider, auth_request: AuthorizationRequest, username: str, auth_time: int, status: int
+    provider: Provider,
+    auth_request: AuthorizationRequest,
+    username: str,
+    auth_time: int,
+    status: int,
+    frame_origins: tuple[str, ...] = (),
 ) -> Response:
     response = provider.issuer.authorization_response(auth_request, username, auth_time, provider.clock())
     url = authorization.build_redirect(auth_request.redirect_uri, auth_request.response_mode, response)
-    return _redirect(url, status)
+    return _redirect(url, status, frame_origins)
 
 
 def _consent_page(

@@ -23,6 +23,18 @@ PAGE_HEADERS = {
 }
 
 
+# RFC 9700 §4.16 for the provider's redirects too: some engines may check a redirect's own framing headers.
+NO_FRAMING = {"Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY"}
+
+
+def framing_headers(origins: tuple[str, ...]) -> dict[str, str]:
+    """A redirect's anti-framing headers: none may frame it, or only `origins` (docs/SECURITY.md P36).
+    X-Frame-Options cannot name origins (ALLOW-FROM is obsolete), so an allowed list is CSP only."""
+    if not origins:
+        return NO_FRAMING
+    return {"Content-Security-Policy": "frame-ancestors " + " ".join(origins)}
+
+
 def render(
     template: str, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any
 ) -> HTMLResponse:

@@ -8,7 +8,7 @@ from spalab.host.lab_pages import PREFIX
 
 PROVIDER = "http://127.0.0.1:9000"
 SETTINGS = {"issuer": PROVIDER, "client_id": "spa-demo", "redirect_uri": "http://localhost:8000/"}
-LAB_PAGES = ("referer/source", "referer/target", "landing", "timeline", "live", "other-callback", "blank")
+LAB_PAGES = ("referer/source", "referer/target", "landing", "timeline", "live", "other-callback", "blank", "silent")
 
 
 def spa() -> TestClient:
@@ -45,7 +45,7 @@ def test_referer_source_targets_both_origins() -> None:
 def test_lab_pages_reflect_nothing_from_the_request() -> None:
     """OWASP XSS prevention: no query value reaches the markup of a page without CSP."""
     client = spa()
-    for page in LAB_PAGES:
+    for page in (*LAB_PAGES, "silent/callback"):
         body = client.get(PREFIX + page, params={"code": "<script>x</script>", "access_token": "REFLECTED"}).text
         assert "<script>x" not in body and "REFLECTED" not in body
 
@@ -69,3 +69,26 @@ def test_live_lab_links_carry_fake_values_and_its_script_writes_text_only() -> N
     script = client.get(PREFIX + "live.js")
     assert script.headers["content-type"].startswith("text/javascript")
     assert "innerHTML" not in script.text and "textContent" in script.text
+
+
+def test_the_silent_callback_is_frameable_by_its_own_origin_only() -> None:
+    """docs/SECURITY.md H7, CSP 3 §6.4.2: the page that receives codes in a frame names only its own origin;
+    its script answers a parent of that origin only and writes text only."""
+    client = spa()
+    response = client.get(PREFIX + "silent/callback", params={"code": "c", "state": "s"})
+    assert response.status_code == 200
+    assert response.headers["content-security-policy"] == "frame-ancestors 'self'"
+    assert "x-frame-options" not in response.headers and "referrer-policy" not in response.headers
+    script = client.get(PREFIX + "silent.js").text
+    assert "postMessage(answer, location.origin)" in script
+    assert "innerHTML" not in script and "textContent" in script
+
+
+def test_the_silent_page_names_the_provider_and_the_registered_callback() -> None:
+    """OIDC Core §3.1.2.6 (E16): the request goes to the configured provider with the lab-silent client's
+    registered redirect URI, fixed when the app is built, whichever origin serves the page."""
+    for base in ("http://localhost:8000", "http://127.0.0.1:8000"):
+        body = TestClient(create_spa_app([PROVIDER], SETTINGS), base_url=base).get(PREFIX + "silent").text
+        assert f'data-provider="{PROVIDER}"' in body
+        assert 'data-redirect-uri="http://localhost:8000/lab/silent/callback"' in body
+        assert 'data-client-id="lab-silent"' in body

@@ -68,17 +68,25 @@ def test_builtin_demo_config_loads() -> None:
     """DESIGN.md: the demo's own config is valid, with the SPA origin filled in."""
     config = load_demo_config("http://127.0.0.1:9000", "http://localhost:8000")
     assert config.demo and config.request_log
-    # the example app's, with its tokens in memory and in a Web Worker (storage="worker")
-    pages = tuple(
-        f"http://localhost:8000/example/{page}" for page in ("", "mpy.html", "worker.html", "worker-mpy.html")
-    )
+    # the example app's, with its tokens in memory and in a Web Worker (storage="worker"), and the lab's
+    # injected-script pages (E14), one per way of holding tokens, each on Pyodide and MicroPython
+    examples = ("", "mpy.html", "worker.html", "worker-mpy.html")
+    labs = [
+        f"lab/storage/{variant}/{page}"
+        for variant in ("memory", "session", "shared", "dpop")
+        for page in ("", "mpy.html")
+    ]
+    pages = tuple(f"http://localhost:8000/{page}" for page in [f"example/{p}" for p in examples] + labs)
     assert config.clients["spa-demo"].redirect_uris == (
         "http://localhost:8000/",
         "http://localhost:8000/popup-callback.html",
         *pages,
     )
     assert config.clients["spa-demo"].post_logout_redirect_uris == ("http://localhost:8000/", *pages)
-    assert config.clients["baseline-oidc-client-ts"].redirect_uris == ("http://localhost:8000/baseline/",)
+    assert config.clients["baseline-oidc-client-ts"].redirect_uris == (
+        "http://localhost:8000/baseline/",
+        "http://localhost:8000/lab/storage/baseline/",
+    )
     assert not config.clients["baseline-oidc-client-ts"].is_confidential
     assert config.clients["confidential-demo"].is_confidential
 

@@ -175,3 +175,16 @@ def test_a_dpop_request_is_logged_by_its_scheme_and_a_flag_only(flow: Flow, clie
     assert (api_entry["authorization"], api_entry["dpop"]) == ("DPoP", True)
     assert [e["dpop"] for e in entries if e["path"] == "/token"][-1] is True
     assert _leaks(json.dumps(entries), [proof, tokens["access_token"], tokens["refresh_token"]]) == []
+
+
+def test_the_request_log_names_the_cookies_a_request_carried_never_their_values(client: TestClient) -> None:
+    """docs/SECURITY.md P21: lab E16 asks whether a framed /authorize carried the session cookie; the name
+    answers that, and the session id itself appears nowhere in the log."""
+    flow = Flow(client)
+    assert flow.sign_in().status_code == 303
+    session = next(value for name, value in client.cookies.items() if name.startswith("spalab_session_"))
+    flow.authorize(flow.code_params(prompt="none"))
+    entries = client.get("/_spalab/requests").json()["entries"]
+    authorize = [e for e in entries if e["path"] == "/authorize"][-1]
+    assert any(name.startswith("spalab_session_") for name in authorize["cookies"])
+    assert session not in json.dumps(entries) and session[:WINDOW] not in json.dumps(entries)

@@ -184,6 +184,17 @@ def next_step(request: AuthorizationRequest, params: dict[str, str], prior: Prio
     return Issue()
 
 
+def frame_ancestors(request: AuthorizationRequest | None) -> tuple[str, ...]:
+    """The origins that may frame this /authorize response; () for none (docs/SECURITY.md P36).
+    `request` is None when the request was not valid."""
+    # OIDC Core §3.1.2.6: a prompt=none response is always a redirect to the client's registered
+    # redirect URI, never a page, so it can be framed (silent renewal) by the origins the client
+    # opted in with. Anything that may show a page (sign-in, consent, errors) never is.
+    if request is None or request.prompt != "none":
+        return ()
+    return request.client.frame_origins
+
+
 def _validate_scope(scope: str | None, client: Client) -> tuple[str, ...]:
     # RFC 6749 §3.3: this server has no default scope, so a request must name one.
     if not scope:

@@ -21,6 +21,9 @@ class Client:
     post_logout_redirect_uris: tuple[str, ...] = ()
     # RFC 9449 §5.2: every token request of this client must carry a DPoP proof.
     dpop_bound_access_tokens: bool = False
+    # docs/SECURITY.md P36: origins that may frame this client's prompt=none responses (silent renewal
+    # in a hidden iframe); empty (the default): nothing of the provider is frameable for this client.
+    frame_origins: tuple[str, ...] = ()
 
     @property
     def is_confidential(self) -> bool:
