@@ -5,7 +5,9 @@ per runtime, the wheel its only config entry) in Chromium, Firefox and WebKitGTK
 - sign-out ends the provider session (RP-Initiated Logout), and the state comes back;
 - a reload restores the session without the login page (prompt=none);
 - two tabs sharing a session whose tokens expire together both stay signed in, and the
-  provider sees each refresh token used once (Web Locks + BroadcastChannel).
+  provider sees each refresh token used once (Web Locks + BroadcastChannel);
+- storage="worker" (worker.html, worker-mpy.html): the tokens in the package's Web Worker, which
+  exchanges the code, calls the API, refreshes and revokes; a reload signs in again (prompt=none).
 """
 
 import subprocess
@@ -22,6 +24,7 @@ from spa_page import authenticate
 pytestmark = pytest.mark.filterwarnings("ignore:setting remote_server_addr:DeprecationWarning")
 
 PAGES = {"py": "/example/", "mpy": "/example/mpy.html"}
+WORKER_PAGES = {"py": "/example/worker.html", "mpy": "/example/worker-mpy.html"}
 DEMO_TOML = Path(__file__).resolve().parents[1] / "server" / "spalab" / "provider" / "demo.toml"
 SHORT_LIFETIME = 16  # seconds: refreshed every 8 s (at most half the lifetime ahead of expiry)
 
@@ -277,3 +280,56 @@ def test_the_example_app_works_against_a_provider_given_by_issuer(
     browser_page.wait_for(lambda: bool(provider_saw(elsewhere, "/end-session", before)), "the end-session request")
     browser_page.wait_url(lambda url: url == page, "back on the app")
     browser_page.wait_visible("#sign-in")
+
+
+@journey(
+    "package-worker",
+    "Example app ({runtime}), tokens in a Web Worker: sign in, API, refresh, reload, sign out",
+    "signed in; the API answers; the worker refreshes (rotation); a reload signs in again without the "
+    "login page; sign-out revokes both tokens and ends the provider session",
+    "draft-ietf-oauth-browser-based-apps §8; RFC 9700 §4.14.2; RFC 7009",
+)
+def test_the_token_worker_signs_in_calls_the_api_refreshes_and_signs_out(
+    browser_page: Browser, short_lived: Demo, runtime: str
+) -> None:
+    browser_page.base_url = short_lived.spa
+    page = short_lived.spa + WORKER_PAGES[runtime]
+    before = last_seq(short_lived)
+    sign_in(browser_page, page)
+    assert browser_page.text("#who") == "Signed in as Alice Liddell"
+    assert browser_page.url == page
+    browser_page.click("#call-api")
+    browser_page.wait_text("#out", '"sub": "alice"')
+    [exchange] = provider_saw(short_lived, "/token", before)
+    assert names(exchange, "form")["grant_type"] == "authorization_code" and exchange["dpop"] is False
+    assert [e["authorization"] for e in provider_saw(short_lived, "/api/me", before)] == ["Bearer"]
+
+    def refreshes() -> list[dict[str, object]]:
+        token_calls = provider_saw(short_lived, "/token", before)
+        return [e for e in token_calls if names(e, "form")["grant_type"] == "refresh_token"]
+
+    browser_page.wait_for(lambda: len(refreshes()) >= 2, "two refreshes by the worker", timeout=3 * SHORT_LIFETIME)
+    used = [names(e, "form")["refresh_token"] for e in refreshes()]
+    assert [e["status"] for e in refreshes()] == [200] * len(used) and len(set(used)) == len(used)
+    browser_page.click("#call-api")  # with the refreshed access token, which only the worker holds
+    browser_page.wait_for(lambda: len(provider_saw(short_lived, "/api/me", before)) == 2, "the second API call")
+    assert [e["status"] for e in provider_saw(short_lived, "/api/me", before)] == [200, 200]
+
+    # The worker died with the page: a reload signs in again (prompt=none), no password asked.
+    reloaded = last_seq(short_lived)
+    browser_page.reload()
+    browser_page.wait_visible("#call-api")
+    [silent] = provider_saw(short_lived, "/authorize", reloaded)
+    assert names(silent)["prompt"] == "none" and not provider_saw(short_lived, "/login", reloaded)
+
+    signing_out = last_seq(short_lived)
+    browser_page.click("#sign-out")
+    browser_page.wait_for(
+        lambda: bool(provider_saw(short_lived, "/end-session", signing_out)), "the end-session request"
+    )
+    browser_page.wait_url(lambda url: url == page, "back on the app, the state checked and gone")
+    browser_page.wait_visible("#sign-in")
+    revoked = [names(e, "form")["token_type_hint"] for e in provider_saw(short_lived, "/revoke", signing_out)]
+    assert sorted(revoked) == ["access_token", "refresh_token"]
+    assert all(e["status"] == 200 for e in provider_saw(short_lived, "/revoke", signing_out))
+    browser_page.observed = f"refresh tokens used once each: {len(used)} refreshes; both tokens revoked at sign-out"

@@ -15,7 +15,7 @@ BEGIN, END = "<!-- reference:begin -->", "<!-- reference:end -->"
 # (module, names) in the order a reader meets them.
 DOCUMENTED = [
     ("auth.py", ["Auth", "User", "Event", "NotSignedIn", "SessionEnded"]),
-    ("browser.py", ["NetworkError", "PopupError"]),
+    ("browser.py", ["NetworkError", "PopupError", "WorkerError"]),
     ("explain.py", ["explain", "SignOutReport"]),
 ]
 

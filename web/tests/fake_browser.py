@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import types
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -106,6 +107,48 @@ class FakeDPoPKey:
         self.discarded = True
 
 
+class _Promise:
+    """A JS Promise as far as the package uses one: new(executor), then awaited."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self.settled = asyncio.Event()
+
+    @classmethod
+    def new(cls, executor: Callable[[Any, Any], None]) -> "_Promise":
+        promise = cls()
+        executor(promise.resolve, promise.resolve)
+        return promise
+
+    def resolve(self, value: Any = None) -> None:
+        if not self.settled.is_set():
+            self.value = value
+            self.settled.set()
+
+    def __await__(self) -> Any:
+        yield from self.settled.wait().__await__()
+        return self.value
+
+
+class FakeWorker:
+    """The token worker (spalab_auth/worker.js) as the page sees it: JSON messages in, JSON answers
+    out, each a little later. `page.worker_reply(message)` answers (a dict, without the id); the
+    messages wait in `page.worker_messages`. worker.js itself runs in e2e/test_lab_worker.py."""
+
+    def __init__(self, page: "FakePage", url: str) -> None:
+        self.page, self.url = page, url
+        self.onmessage: Any = None
+        self.onerror: Any = None
+        page.workers.append(self)
+
+    def postMessage(self, text: str) -> None:  # noqa: N802 - the DOM's name
+        message = json.loads(text)
+        self.page.worker_messages.append(message)
+        reply = self.page.worker_reply(message)
+        answer = json.dumps({**reply, "id": message["id"]})
+        asyncio.get_running_loop().call_later(0.01, lambda: self.onmessage(_Object(data=answer)))
+
+
 class FakePage:
     def __init__(self, href: str) -> None:
         self.location = _Location(href)
@@ -115,6 +158,9 @@ class FakePage:
         self.requests: list[Any] = []
         self.answer: Callable[[Any], Any] | None = None
         self.module = types.ModuleType("spalab_auth")
+        self.workers: list[FakeWorker] = []
+        self.worker_messages: list[dict[str, Any]] = []
+        self.worker_reply: Callable[[dict[str, Any]], dict[str, Any]] = lambda message: {"refused": "bad_message"}
 
     def deliver(self) -> None:
         """Hands every posted message to the other tabs' channels, in order."""
@@ -149,12 +195,15 @@ class FakePage:
             BroadcastChannel=BroadcastChannel,
             navigator=_Object(locks=_Object(request=lambda name, granted: None)),
             performance=_Object(mark=lambda name: None),
-            Promise=_Object(new=lambda executor: None),
+            Promise=_Promise,
             URL=_Object(new=_url),
+            Worker=_Object(new=lambda url: FakeWorker(self, url)),
+            setTimeout=lambda callback, milliseconds: None,
+            encodeURIComponent=lambda value: urllib.parse.quote(value, safe=""),
         )
         return module
 
-    def auth(self, storage: str = "shared", refresher: bool = True, dpop: bool = False) -> Any:
+    def auth(self, storage: str = "shared", refresher: bool = True, dpop: bool = False, **options: Any) -> Any:
         """An Auth of this app in a new tab; ``refresher``: it holds the Web Lock."""
         tab = self.module.Auth(
             metadata_document()["issuer"],
@@ -164,6 +213,7 @@ class FakePage:
             storage=storage,
             post_logout_redirect_uri=ORIGIN + "/",
             dpop=dpop,
+            **options,
         )
         tab.refresher = refresher
         return tab

@@ -19,6 +19,7 @@ from client_vectors import CODE_FLOW_ACCESS_TOKEN, JWKS, TOKENS
 
 from spalab_auth.core.encoding import parse_query
 from spalab_auth.core.errors import (
+    AtHashMismatch,
     ConfigurationError,
     DiscoveryError,
     InvalidIdToken,
@@ -28,6 +29,7 @@ from spalab_auth.core.errors import (
     OAuthClientError,
     TokenEndpointError,
 )
+from spalab_auth.core.jwt import compute_at_hash
 from spalab_auth.core.session import TokenSet
 from spalab_auth.core.token import (
     build_code_exchange_request,
@@ -179,6 +181,22 @@ def test_id_token_from_the_token_endpoint_is_validated() -> None:
     with raises(InvalidIdToken) as caught:
         parse(token_body(id_token=TOKENS["id_other_audience"]))
     assert caught.error.reason == "audience_mismatch"
+
+
+def test_a_token_workers_stand_in_is_bound_to_the_id_token_by_the_hash_the_worker_reports() -> None:
+    """OIDC Core §3.2.2.9, docs/SECURITY.md C12: the page holds a stand-in for the access token; the
+    at_hash the worker computed over the real one must match the id_token's, or the answer is refused."""
+    held = token_body(access_token="held-by-worker", refresh_token="held-by-worker")
+    body = json.loads(held)
+    body["id_token"] = TOKENS["id_code_flow_at_hash"]
+    held = json.dumps(body)
+    worker_hash = compute_at_hash(CODE_FLOW_ACCESS_TOKEN, "RS256")
+    tokens = parse(held, jwks=JWKS, verify=VERIFY, access_token_hash=worker_hash)
+    assert ("at_hash", "ok") in tokens.checks and tokens.access_token == "held-by-worker"
+    with raises(AtHashMismatch):  # another token than the id_token names
+        parse(held, jwks=JWKS, verify=VERIFY, access_token_hash=compute_at_hash("another-token", "RS256"))
+    with raises(AtHashMismatch):  # no hash from the worker: the stand-in itself is hashed, and differs
+        parse(held, jwks=JWKS, verify=VERIFY)
 
 
 def test_refresh_request() -> None:

@@ -38,7 +38,7 @@ from .assets import (
 from .bff import BFF
 from .lab_pages import lab_routes
 from .lab_storage import VARIANTS, storage_routes, variant_settings
-from .package import PLAIN_PREFIX, BuiltWheel, build_wheel
+from .package import PLAIN_PREFIX, WORKER, BuiltWheel, build_wheel
 from .vendor import RuntimeFiles, Vendored, VendorURLs, find_vendored
 
 # web/ of a checkout (scripts/demo and the tests run from one). An installed wheel has none: the SPA
@@ -83,6 +83,8 @@ SPA_FILES = (
     "main.py",
     "example/index.html",
     "example/mpy.html",
+    "example/worker.html",
+    "example/worker-mpy.html",
     "example/main.py",
     "bff/index.html",
     "bff/bff.js",
@@ -257,6 +259,7 @@ def create_spa_app(
     routes.append(Route("/vendor/{path:path}", _vendor_not_found(vendored)))
     if wheel is not None:
         routes.append(Route(wheel.url, _wheel(wheel)))
+        routes.append(Route(wheel.worker_url, _worker(wheel)))
     routes.append(Route("/pkg/{path:path}", _package_not_found(wheel)))
     # html=True: a directory's index.html (/ → index.html, /baseline/ → baseline/index.html).
     # The pages themselves (a few KB) are never stored: a page that held tokens in memory must not
@@ -338,6 +341,10 @@ def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> di
     if example.is_file():
         configs["/example/pyscript.json"] = build(example, "auth", example_settings(settings, ""), None)
         configs["/example/mpy.json"] = build(example, "auth", example_settings(settings, "mpy.html"), micropython)
+        # The same app with its tokens in the package's Web Worker (storage="worker").
+        for page, interpreter in (("worker.html", None), ("worker-mpy.html", micropython)):
+            worker = example_settings(settings, page, worker=True)
+            configs["/example/" + page.replace(".html", ".json")] = build(example, "auth", worker, interpreter)
         # The lab's injected-script pages (lab_storage.py): the example app, one way of holding tokens each.
         for variant in VARIANTS:
             for name, page, interpreter in (("pyscript.json", "", None), ("mpy.json", "mpy.html", micropython)):
@@ -346,11 +353,19 @@ def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> di
     return configs
 
 
-def example_settings(settings: dict[str, object], page: str) -> dict[str, object]:
+def example_settings(settings: dict[str, object], page: str, worker: bool = False) -> dict[str, object]:
     """The example app's Auth settings (web/example/): the demo's provider and client, its own
     page as redirect and post-logout URI, tabs sharing one session, DPoP when the provider offers
-    it, and an API to call."""
+    it, and an API to call. With `worker`: the tokens in the package's Web Worker instead (no DPoP
+    there), which sends them to the issuer's and the API's origins only."""
     page_url = urljoin(str(settings.get("redirect_uri", "")), "/example/" + page)
+    if worker:
+        return {
+            **example_settings(settings, page),
+            "storage": "worker",
+            "dpop": False,
+            "worker_url": PLAIN_PREFIX + WORKER,
+        }
     return {
         "issuer": settings.get("issuer"),
         "client_id": settings.get("client_id"),
@@ -368,6 +383,14 @@ def _wheel(wheel: BuiltWheel) -> Callable[[Request], Awaitable[Response]]:
     async def served(request: Request) -> Response:
         headers = {"Cache-Control": IMMUTABLE, "ETag": f'"{wheel.digest}"'}
         return Response(wheel.content, media_type="application/zip", headers=headers)
+
+    return served
+
+
+def _worker(wheel: BuiltWheel) -> Callable[[Request], Awaitable[Response]]:
+    async def served(request: Request) -> Response:
+        headers = {"Cache-Control": IMMUTABLE, "ETag": f'"{wheel.digest}-worker"'}
+        return Response(wheel.worker, media_type="text/javascript", headers=headers)
 
     return served
 

@@ -6,11 +6,15 @@ serves it at /pkg/spalab-auth@<version>+<digest of the sources>/<wheel file>: a 
 source is a new URL, so browsers may keep the file for a year. Pages and configs write
 /pkg/spalab-auth/<wheel file>; the host rewrites that prefix as it serves them, like
 /vendor/. Pyodide installs the wheel from the config's "packages"; MicroPython gets the
-same file under "files", which PyScript unpacks (a wheel is a zip)."""
+same file under "files", which PyScript unpacks (a wheel is a zip). The token worker the wheel
+carries (spalab_auth/worker.js, for Auth(storage="worker")) is served beside it, at
+<prefix>worker.js: a same-origin script, as the CSP's worker-src 'self' allows."""
 
 import hashlib
 import logging
 import tempfile
+import zipfile
+from io import BytesIO
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,6 +24,7 @@ logging.getLogger("flit_core").setLevel(logging.WARNING)  # its INFO lines are b
 
 NAME = "spalab-auth"
 PLAIN_PREFIX = f"/pkg/{NAME}/"
+WORKER = "worker.js"  # beside the wheel; inside it at spalab_auth/worker.js
 
 
 class BuiltWheel(NamedTuple):
@@ -27,6 +32,7 @@ class BuiltWheel(NamedTuple):
     version: str
     digest: str
     content: bytes
+    worker: bytes  # the wheel's spalab_auth/worker.js
 
     @property
     def prefix(self) -> str:
@@ -36,6 +42,10 @@ class BuiltWheel(NamedTuple):
     @property
     def url(self) -> str:
         return self.prefix + self.filename
+
+    @property
+    def worker_url(self) -> str:
+        return self.prefix + WORKER
 
 
 def source_digest(project: Path) -> str:
@@ -54,4 +64,7 @@ def build_wheel(project: Path) -> BuiltWheel:
         built = make_wheel_in(project / "pyproject.toml", Path(out))
         path = Path(built.file)
         version = path.name.split("-")[1]
-        return BuiltWheel(path.name, version, source_digest(project), path.read_bytes())
+        content = path.read_bytes()
+        with zipfile.ZipFile(BytesIO(content)) as wheel:
+            worker = wheel.read("spalab_auth/" + WORKER)
+        return BuiltWheel(path.name, version, source_digest(project), content, worker)

@@ -69,6 +69,21 @@ def test_the_configs_name_the_wheel_at_its_immutable_url(spa: TestClient) -> Non
     assert wheel_files(response.content) == wheel_files(wheel.content)
 
 
+def test_the_token_worker_is_served_beside_the_wheel_from_the_wheel(spa: TestClient) -> None:
+    """docs/SECURITY.md C12: worker.js is a same-origin script (worker-src 'self'), the wheel's own copy,
+    immutable like it; the example's worker pages start it from the config's rewritten URL."""
+    wheel = build_wheel(CLIENT)
+    served = spa.get(wheel.prefix + "worker.js")
+    assert served.status_code == 200 and served.headers["content-type"].startswith("text/javascript")
+    assert served.content == wheel_files(wheel.content)["spalab_auth/worker.js"]
+    assert "worker-src 'self'" in served.headers["content-security-policy"]
+    for page in ("worker", "worker-mpy"):
+        auth = spa.get(f"/example/{page}.json").json()["auth"]
+        assert (auth["storage"], auth["dpop"], auth["worker_url"]) == ("worker", False, wheel.prefix + "worker.js")
+        assert auth["redirect_uri"] == f"http://localhost:8000/example/{page}.html"
+        assert spa.get(f"/example/{page}.html").status_code == 200
+
+
 def test_the_url_changes_with_the_sources(tmp_path: Path) -> None:
     """Immutable is only safe if an edited package gets a new URL."""
     copy = tmp_path / "client"

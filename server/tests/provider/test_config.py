@@ -68,19 +68,21 @@ def test_builtin_demo_config_loads() -> None:
     """DESIGN.md: the demo's own config is valid, with the SPA origin filled in."""
     config = load_demo_config("http://127.0.0.1:9000", "http://localhost:8000")
     assert config.demo and config.request_log
-    pages = ("http://localhost:8000/example/", "http://localhost:8000/example/mpy.html")  # the example app's
-    lab = tuple(  # the lab's injected-script pages (E14)
-        f"http://localhost:8000/lab/storage/{variant}/{page}"
+    # the example app's, with its tokens in memory and in a Web Worker (storage="worker"), and the lab's
+    # injected-script pages (E14), one per way of holding tokens, each on Pyodide and MicroPython
+    examples = ("", "mpy.html", "worker.html", "worker-mpy.html")
+    labs = [
+        f"lab/storage/{variant}/{page}"
         for variant in ("memory", "session", "shared", "dpop")
         for page in ("", "mpy.html")
-    )
+    ]
+    pages = tuple(f"http://localhost:8000/{page}" for page in [f"example/{p}" for p in examples] + labs)
     assert config.clients["spa-demo"].redirect_uris == (
         "http://localhost:8000/",
         "http://localhost:8000/popup-callback.html",
         *pages,
-        *lab,
     )
-    assert config.clients["spa-demo"].post_logout_redirect_uris == ("http://localhost:8000/", *pages, *lab)
+    assert config.clients["spa-demo"].post_logout_redirect_uris == ("http://localhost:8000/", *pages)
     assert config.clients["baseline-oidc-client-ts"].redirect_uris == (
         "http://localhost:8000/baseline/",
         "http://localhost:8000/lab/storage/baseline/",

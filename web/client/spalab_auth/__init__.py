@@ -25,7 +25,7 @@ except ImportError:  # not in a PyScript page: the core alone (spalab_auth.core)
 else:
     from . import browser
     from .auth import Auth, Event, NotSignedIn, SessionEnded, User
-    from .browser import NetworkError, PopupError
+    from .browser import NetworkError, PopupError, WorkerError
     from .explain import SignOutReport, explain
 
     browser.capture_callback()
@@ -40,5 +40,6 @@ __all__ = [
     "SessionEnded",
     "SignOutReport",
     "User",
+    "WorkerError",
     "explain",
 ]

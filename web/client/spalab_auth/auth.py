@@ -12,8 +12,10 @@ stable ``code`` and ``reason``; ``explain(error)`` turns it into a sentence.
 
 Where things live (docs/SECURITY.md C7): tokens in memory by default; "session" keeps them
 in this tab's sessionStorage; "shared" lets this app's open tabs hand them to each other
-over a BroadcastChannel. Never localStorage. Transactions (state, nonce, PKCE verifier)
-sit in sessionStorage, keyed by state, until their callback uses them once.
+over a BroadcastChannel; "worker" keeps them in a dedicated Web Worker (worker.js) that makes
+the token requests and the API calls, so the page never holds them (C12). Never localStorage.
+Transactions (state, nonce, PKCE verifier) sit in sessionStorage, keyed by state, until their
+callback uses them once.
 """
 
 import asyncio
@@ -27,6 +29,7 @@ from .core import (
     ConfigurationError,
     HttpRequest,
     HttpResponse,
+    InvalidJwt,
     InvalidTokenResponse,
     OAuthClientError,
     ProviderMetadata,
@@ -61,6 +64,7 @@ from .core import (
 )
 from .core.api import api_error
 from .core.dpop import RESOURCE, TOKEN_ENDPOINT
+from .core.token import token_endpoint
 from .core.transaction import _is_number
 from .core.urls import is_secure_url, split_url
 from .explain import SignOutReport
@@ -71,7 +75,7 @@ try:  # for static checkers only; MicroPython has no typing module
 except ImportError:
     pass
 
-STORAGES = ("memory", "session", "shared")
+STORAGES = ("memory", "session", "shared", "worker")
 STANDARD_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT")
 RESPONSE_MODES = ("query", "fragment")
 IMPLICIT = ("token", "id_token token", "id_token")
@@ -183,6 +187,8 @@ class Auth:
         response_mode: str = "query",
         allow_implicit: bool = False,
         dpop: bool = False,
+        worker_url: "str | None" = None,
+        api_origins: "list[str] | None" = None,
     ) -> None:
         """``issuer``: the provider's issuer URL (discovery must report exactly this value).
         ``client_id``, ``redirect_uri`` (registered, matched exactly) and ``scope`` as registered
@@ -196,7 +202,10 @@ class Auth:
         ``allow_implicit``: the legacy implicit flow may be asked for (off: RFC 9700 §2.1.2).
         ``dpop``: sender-constrained tokens (RFC 9449): every token request and API call carries a
         proof signed with a non-extractable key this browser keeps, and the provider must bind the
-        tokens to it (a copied token or refresh token is useless without the key)."""
+        tokens to it (a copied token or refresh token is useless without the key).
+        ``worker_url``: with storage="worker", the URL of the package's worker.js served from this
+        page's origin (the CSP's worker-src 'self'). ``api_origins``: with "worker", the origins the
+        worker may send the access token to (default: the issuer's); no other URL gets it."""
         self.client = ClientConfig(issuer, client_id, redirect_uri, scope)
         self.popup_client = None  # type: ClientConfig | None
         if popup_redirect_uri:
@@ -208,7 +217,9 @@ class Auth:
                 parameter="post_logout_redirect_uri",
             )
         if storage not in STORAGES:
-            raise ConfigurationError("storage must be memory, session or shared", reason="invalid_storage")
+            raise ConfigurationError("storage must be memory, session, shared or worker", reason="invalid_storage")
+        self._worker_settings = _worker_settings(storage, worker_url, api_origins, issuer, dpop)
+        self._worker = None  # type: browser.TokenWorker | None
         if response_mode not in RESPONSE_MODES:
             raise ConfigurationError("response_mode must be query or fragment", reason="unsupported_response_mode")
         if not _is_number(refresh_margin) or refresh_margin < 0:
@@ -254,8 +265,14 @@ class Auth:
             "response_mode",
             "allow_implicit",
             "dpop",
+            "worker_url",
+            "api_origins",
         )
         options = {key: settings[key] for key in known if key in settings}
+        if settings.get("storage") == "worker" and "api_origins" not in settings:
+            # The worker's allow-list: the issuer's origin and the app's "api" origin, if it names one.
+            api = settings.get("api")
+            options["api_origins"] = [_origin(str(settings.get("issuer", "")))] + ([_origin(api)] if api else [])
         return cls(
             str(settings.get("issuer", "")),
             str(settings.get("client_id", "")),
@@ -277,6 +294,8 @@ class Auth:
             return
         if self._tokens is not None:
             raise ConfigurationError("DPoP is switched while signed out", reason="signed_in")
+        if enabled and self.storage == "worker":
+            raise ConfigurationError(_DPOP_WITH_WORKER, reason="dpop_with_worker")
         self._key = browser.DPoPKey(self._name) if enabled else None
 
     @property
@@ -357,6 +376,8 @@ class Auth:
                     raise ConfigurationError("the implicit flow is switched off", reason="implicit_not_allowed")
                 if self.dpop:  # RFC 9449 binds tokens at the token endpoint, which implicit never reaches
                     raise ConfigurationError("DPoP needs the code flow", reason="dpop_needs_code_flow")
+                if self.storage == "worker":  # implicit hands the tokens to the page, in its URL
+                    raise ConfigurationError("the token worker needs the code flow", reason="worker_needs_code_flow")
                 response_type, mode = implicit, "fragment"
             metadata = await self.provider.discover()
             if self.dpop:
@@ -415,6 +436,8 @@ class Auth:
         except OAuthClientError as error:
             self._told = error
             self._emit("error", error=error)
+            if self._tokens is None:
+                await self._worker_forget()  # whatever the worker took from a refused answer goes
             raise
         self._signed_in(tokens, tx.response_type, claims)
         self._emit("signed_in", user=self.user)
@@ -455,10 +478,15 @@ class Auth:
 
     async def _exchange(self, tx: Transaction, code: str, client: ClientConfig, metadata: ProviderMetadata) -> TokenSet:
         request = build_code_exchange_request(metadata, client, tx, code)
-        response = await self._token_call(request, "token_request")
+        at_hash = None
+        if self.storage == "worker":  # docs/SECURITY.md C12: the worker sends it and keeps the tokens
+            fields = {"code": code, "code_verifier": tx.code_verifier, "redirect_uri": tx.redirect_uri}
+            response, at_hash = await self._via_worker("exchange", request, "token_request", fields)
+        else:
+            response = await self._token_call(request, "token_request")
         verifier = await self.provider.verifier_for(_id_tokens(response))
         tokens = parse_token_response(
-            response, metadata, client, browser.now(), tx, await self.provider.keys(), verifier, self.dpop
+            response, metadata, client, browser.now(), tx, await self.provider.keys(), verifier, self.dpop, at_hash
         )
         self._emit("tokens", tokens=tokens, response_type=tx.response_type)
         return tokens
@@ -533,6 +561,14 @@ class Auth:
     ) -> HttpResponse:
         """One request with the token: a DPoP-bound one with a fresh proof (RFC 9449 §7.1), sent
         again once with the nonce the resource demands (RFC 9449 §9)."""
+        if self.storage == "worker":  # docs/SECURITY.md C12: the worker adds the token it holds
+            request = build_api_request(url, tokens.access_token, method, body, content_type)
+            headers = {name: value for name, value in request.headers.items() if name != "Authorization"}
+            fields = {"method": method, "url": url, "headers": headers, "body": body}
+            response = (await (await self._token_worker()).send("fetch", **fields))[0]
+            if announce:
+                self._emit("api_request", request=request, response=response, access_token=tokens.access_token)
+            return response
         for attempt in (1, 2):
             proof = None
             if tokens.token_type == "DPoP":
@@ -605,7 +641,10 @@ class Auth:
             metadata = await self.provider.discover()
             request = build_refresh_request(metadata, self.client, tokens.refresh_token or "")
             try:
-                response = await self._token_call(request, "refresh_request", old=tokens)
+                if self.storage == "worker":
+                    response = (await self._via_worker("refresh", request, "refresh_request", {}, old=tokens))[0]
+                else:
+                    response = await self._token_call(request, "refresh_request", old=tokens)
                 verifier = await self.provider.verifier_for(_id_tokens(response))
                 fresh = parse_refresh_response(
                     response,
@@ -626,8 +665,17 @@ class Auth:
                     # more than the provider's window): the refresh token is unspent; try again later.
                     raise
                 self._signed_out("refresh_failed")
+                await self._worker_forget()
                 self._channel.post({"type": "signed_out"})
                 raise SessionEnded(error.detail, reason="refresh_refused", error=error.error) from None
+            except InvalidJwt as error:
+                if self.storage != "worker":
+                    raise
+                # docs/SECURITY.md C12: the worker already holds what this refused answer brought: it goes
+                self._emit("error", error=error)
+                self._signed_out("refresh_failed")
+                await self._worker_forget()
+                raise SessionEnded(error.detail, reason="refresh_refused") from None
             if tokens is not self._tokens:  # signed out (or in again) meanwhile: drop the answer,
                 self._orphans.append(fresh)  # and let sign_out revoke what it holds
                 raise SessionEnded("signed out during the refresh", reason="signed_out")
@@ -696,6 +744,8 @@ class Auth:
         if self._refreshing is not None:  # a refresh on its way: its answer is revoked too
             await self._refreshing.wait()
         held = ([tokens] if tokens is not None else []) + self._orphans
+        if self.storage == "worker":  # the worker holds one token set, the latest: revoked once
+            held = held[:1]
         self._orphans = []
         try:
             metadata = await self.provider.with_revocation()  # type: ProviderMetadata | None
@@ -708,6 +758,7 @@ class Auth:
             if metadata is not None:
                 for hint, outcome in await self._revoke_all(metadata, held_tokens):
                     (report.failed if outcome else report.revoked).append(hint)
+        await self._worker_forget()
         if end_session and metadata is not None and metadata.end_session_endpoint:
             state = new_logout_state(browser.random_bytes) if self.post_logout_redirect_uri else None
             id_token = tokens.id_token if tokens is not None else None
@@ -723,11 +774,16 @@ class Auth:
         """Why the provider did not confirm the revocation (RFC 7009 §2.2); empty when it did."""
         request = build_revocation_request(metadata, self.client, token, hint)
         try:
-            parse_revocation_response(await browser.send(request))
+            if self.storage == "worker":
+                parse_revocation_response((await (await self._token_worker()).send("revoke", hint=hint))[0])
+            else:
+                parse_revocation_response(await browser.send(request))
         except RevocationError as error:
             return "HTTP " + str(error.status) + (" " + error.error if error.error else "")
         except browser.NetworkError:
             return "unreachable"
+        except browser.WorkerError as error:
+            return "worker: " + error.reason
         return ""
 
     def _logout_returned(self) -> bool:
@@ -876,6 +932,7 @@ class Auth:
         except OAuthClientError:
             return
         await self._revoke_all(metadata, tokens)
+        await self._worker_forget()
 
     async def _revoke_all(self, metadata: ProviderMetadata, tokens: TokenSet) -> "list[tuple[str, str]]":
         """Revokes the refresh token, then the access token, where the provider offers it:
@@ -918,6 +975,38 @@ class Auth:
             if news is not None:
                 news.set()
 
+    # --- the token worker (storage="worker") --------------------------------------------------
+
+    async def _token_worker(self) -> "browser.TokenWorker":
+        """docs/SECURITY.md C12: started at the first use, with the endpoints discovery found and the
+        allow-list, in its URL: where it may send tokens is fixed for its life, no message changes it."""
+        if self._worker is None:
+            worker_url, origins = self._worker_settings or ("", [])
+            metadata = await self.provider.with_revocation()
+            settings = [
+                ("token_endpoint", token_endpoint(metadata)),
+                ("revocation_endpoint", metadata.revocation_endpoint or ""),
+                ("client_id", self.client.client_id),
+            ]
+            self._worker = browser.TokenWorker(worker_url, settings + [("origin", origin) for origin in origins])
+        return self._worker
+
+    async def _via_worker(
+        self, kind: str, request: HttpRequest, event: str, fields: "dict[str, Any]", **data: "Any"
+    ) -> "tuple[HttpResponse, str | None]":
+        """A token request the worker sends: `request` is what it sends, with its tokens held back."""
+        worker = await self._token_worker()
+        self._emit(event, request=request, worker=True, **data)
+        return await worker.send(kind, **fields)
+
+    async def _worker_forget(self) -> None:
+        """The worker drops the tokens it holds (after a sign-out, a refused answer or refresh)."""
+        if self._worker is not None:
+            try:
+                await self._worker.call("forget")
+            except OAuthClientError:
+                pass  # not running: it holds nothing
+
     # --- plumbing ---------------------------------------------------------------------------
 
     async def metadata(self) -> ProviderMetadata:
@@ -942,6 +1031,40 @@ class Auth:
             except Exception as error:  # noqa: BLE001 - a page's listener must not break a sign-in
                 print("spalab_auth: a listener failed on " + kind + ": " + type(error).__name__)
         return results
+
+
+_DPOP_WITH_WORKER = "DPoP is not available with the token worker (storage='worker')"
+
+
+def _worker_settings(
+    storage: str, worker_url: "str | None", api_origins: "list[str] | None", issuer: str, dpop: bool
+) -> "tuple[str, list[str]] | None":
+    """(worker_url, allowed origins) for storage="worker", None for the others; checked here."""
+    if storage != "worker":
+        return None
+    if dpop:  # the worker has no DPoP key: its tokens would be bearer ones, refused by read_token_response
+        raise ConfigurationError(_DPOP_WITH_WORKER, reason="dpop_with_worker", parameter="dpop")
+    if not isinstance(worker_url, str) or not worker_url:
+        raise ConfigurationError("storage='worker' needs worker_url", reason="no_worker_url", parameter="worker_url")
+    origins = list(api_origins) if api_origins is not None else [_origin(issuer)]
+    for origin in origins:
+        # RFC 6750 §5.3: the token travels over TLS only (loopback aside); an origin, not a URL
+        if (
+            not isinstance(origin, str)
+            or not is_secure_url(origin)
+            or _origin(origin) != origin.rstrip("/")
+            or (
+                origin.endswith((":443", ":80"))  # written as URL.origin writes it: without a default port
+            )
+        ):
+            raise ConfigurationError("api_origins lists origins", reason="invalid_api_origin", parameter="api_origins")
+    return worker_url, [origin.rstrip("/") for origin in origins]
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of an absolute URL, as written (the worker compares it with URL.origin)."""
+    scheme, _, rest = url.partition("://")
+    return scheme.lower() + "://" + rest.split("/")[0].split("?")[0].split("#")[0].lower() if rest else ""
 
 
 def _pending_logout(stored: "str | None", now: float) -> "str | None":

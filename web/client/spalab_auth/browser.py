@@ -403,3 +403,103 @@ class DPoPKey:
         except (JsException, AttributeError, TypeError):
             return False
         return True
+
+
+# --- the token worker (Auth(storage="worker")) -----------------------------------------------
+
+
+class WorkerError(OAuthClientError):
+    """The token worker refused a request or could not be reached. ``reason``: "origin_not_allowed"
+    (the URL is not on the allow-list), "not_signed_in" (it holds no tokens), "unavailable" (it did
+    not start: a wrong worker_url, or the CSP's worker-src), "bad_message", "bad_header" (a header the
+    page may not set), "bad_settings" (its URL's settings are not usable), "bad_answer" (a malformed reply)."""
+
+    code = "worker_error"
+
+
+# How long a call to the worker may take: a token request or an API call through it, and the start.
+WORKER_SECONDS = 30.0
+
+
+class TokenWorker:
+    """The dedicated Web Worker (spalab_auth/worker.js) that holds this page's tokens. Where it may
+    send them is fixed by the query of its URL when it starts (`settings`: token_endpoint,
+    revocation_endpoint, client_id, origin …); messages are JSON text, each answered once by id."""
+
+    def __init__(self, url: str, settings: "list[tuple[str, str]]") -> None:
+        query = "&".join(_encode(name) + "=" + _encode(value) for name, value in settings)
+        self._waiting = {}  # type: dict[int, Any]  # id -> the resolve() of the Promise its caller awaits
+        self._next = 0
+        self.broken = False
+        try:
+            self._worker = js.Worker.new(url + ("&" if "?" in url else "?") + query)
+        except (JsException, AttributeError, TypeError):
+            self._worker = None
+            self.broken = True
+            return
+        self._worker.onmessage = create_proxy(self._on_message)
+        self._worker.onerror = create_proxy(self._on_error)
+
+    def _on_message(self, event: "Any") -> None:
+        try:
+            answer = json.loads(str(event.data))
+        except ValueError:
+            return
+        number = answer.get("id") if isinstance(answer, dict) else None
+        if isinstance(number, int):
+            self._settle(number, str(event.data))
+
+    def _on_error(self, event: "Any") -> None:
+        """The worker script did not load or threw: every call waiting now fails."""
+        self.broken = True
+        for number in list(self._waiting):
+            self._settle(number, "")
+
+    def _settle(self, number: int, text: str) -> None:
+        resolve = self._waiting.pop(number, None)
+        if resolve is not None:
+            resolve(text)
+
+    async def call(self, kind: str, **fields: "Any") -> "dict[str, Any]":
+        """Sends {id, type, …}; the worker's answer, checked for shape; WorkerError or NetworkError.
+        Awaits a JS Promise, not an asyncio.Event: MicroPython's asyncio.wait_for fails in a
+        PyScript event handler (measured: "TopLevelCoro has no attribute throw")."""
+        if self.broken or self._worker is None:
+            raise WorkerError("the token worker is not running", reason="unavailable")
+        self._next += 1
+        number = self._next
+        message = dict(fields)
+        message.update({"id": number, "type": kind})
+
+        def executor(resolve: "Any", reject: "Any") -> None:
+            self._waiting[number] = resolve
+
+        promise = js.Promise.new(create_proxy(executor))
+        self._worker.postMessage(json.dumps(message))
+        js.setTimeout(create_proxy(lambda: self._settle(number, "")), WORKER_SECONDS * 1000)
+        try:
+            answer = json.loads(str(await promise) or "null")
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise WorkerError("the token worker did not answer", reason="unavailable")
+        if isinstance(answer.get("network_error"), str):
+            raise NetworkError(answer["network_error"])
+        if isinstance(answer.get("refused"), str):
+            raise WorkerError("the token worker refused: " + answer["refused"], reason=answer["refused"])
+        return answer
+
+    async def send(self, kind: str, **fields: "Any") -> "tuple[HttpResponse, str | None]":
+        """A call answered with an HTTP response (status, headers, body), and the at_hash of the
+        access token it brought (OIDC Core §3.2.2.9), computed by the worker, or None."""
+        answer = await self.call(kind, **fields)
+        status, headers, body = answer.get("status"), answer.get("headers"), answer.get("body")
+        if not isinstance(status, int) or not isinstance(headers, dict) or not isinstance(body, str):
+            raise WorkerError("the token worker's answer is malformed", reason="bad_answer")
+        response = HttpResponse(status, {str(k): str(v) for k, v in headers.items()}, body)
+        at_hash = answer.get("at_hash")
+        return response, at_hash if isinstance(at_hash, str) else None
+
+
+def _encode(value: str) -> str:
+    return str(js.encodeURIComponent(value))

@@ -38,6 +38,16 @@ _BY_REASON = {
     "Turn DPoP on for this client at the provider, or dpop off in the app.",
 }
 
+# The token worker's refusals (Auth(storage="worker")), by reason.
+_WORKER = {
+    "origin_not_allowed": "The token worker refused to send the access token to that URL: its origin is not "
+    "in api_origins. Add the API's origin there if the app should call it.",
+    "unavailable": "The token worker is not running (worker_url wrong, or the page's CSP forbids the worker): "
+    "sign-in and API calls cannot work. Check worker_url and worker-src.",
+    "not_signed_in": "The token worker holds no tokens (the page was reloaded, or signed out): sign in again.",
+    "no_revocation_endpoint": "The provider offers no revocation endpoint, so the token worker revoked nothing.",
+}
+
 _DENIED = {
     "access_denied": "You denied access at the provider, so the app is not signed in.",
     "login_required": "The provider needs you to sign in first.",
@@ -72,6 +82,8 @@ def explain(error: Exception) -> str:
         if error.status == 401:
             return "The API refused the access token (" + str(error.error or "invalid_token") + "): sign in again."
         return "The API answered HTTP " + str(error.status) + " (" + str(error.error or "error") + ")."
+    if isinstance(error, OAuthClientError) and error.code == "worker_error":
+        return _WORKER.get(error.reason, "The token worker refused the request (" + error.reason + ").")
     if isinstance(error, OAuthClientError) and error.reason in _BY_REASON:
         return _BY_REASON[error.reason]
     if isinstance(error, OAuthClientError):

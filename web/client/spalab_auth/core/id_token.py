@@ -35,12 +35,14 @@ def validate_id_token(
     access_token: "str | None" = None,
     require_at_hash: bool = False,
     leeway: float = DEFAULT_LEEWAY_SECONDS,
+    access_token_hash: "str | None" = None,
 ) -> "dict[str, Any]":
     """Return the claims of a valid ID token, or raise InvalidIdToken (or a subclass).
 
     Without ``jwks``/``verify`` the signature is not checked, which OIDC Core
     §3.1.3.7(6) allows only for an ID token received directly from the token endpoint;
-    the implicit flow always passes them.
+    the implicit flow always passes them. ``access_token_hash``: the access token's at_hash computed
+    by whoever holds the token (a token worker), when the caller holds only a stand-in.
     """
     jwt = decode_jwt(id_token, InvalidIdToken)
     _check_signature(jwt, metadata, jwks, verify, checks)
@@ -49,7 +51,7 @@ def validate_id_token(
     checks.append(("id_token_claims", "ok"))
     check_nonce(jwt.claims, nonce, checks)
     if access_token is not None:
-        check_at_hash(jwt, access_token, require_at_hash, checks)
+        check_at_hash(jwt, access_token, require_at_hash, checks, access_token_hash)
     return jwt.claims
 
 
@@ -101,8 +103,11 @@ def check_nonce(claims: "dict[str, Any]", nonce: "str | None", checks: "list[tup
     checks.append(("nonce", "ok"))
 
 
-def check_at_hash(jwt: Jwt, access_token: str, required: bool, checks: "list[tuple[str, str]]") -> None:
-    """OIDC Core §3.2.2.9-10: at_hash binds the access token to this ID token (C6)."""
+def check_at_hash(
+    jwt: Jwt, access_token: str, required: bool, checks: "list[tuple[str, str]]", computed: "str | None" = None
+) -> None:
+    """OIDC Core §3.2.2.9-10: at_hash binds the access token to this ID token (C6). ``computed``: the
+    hash from whoever holds the token (SHA-256, the hash of every allowed alg), instead of hashing it here."""
     claimed = jwt.claims.get("at_hash")
     failed = checks + [("at_hash", "failed")]
     # OIDC Core §3.2.2.10: at_hash is required when an access token is issued with the id_token
@@ -111,7 +116,12 @@ def check_at_hash(jwt: Jwt, access_token: str, required: bool, checks: "list[tup
     if claimed is None:
         checks.append(("at_hash", "skipped"))
         return
-    if claimed != compute_at_hash(access_token, jwt.alg, AtHashMismatch):
+    if computed is None:
+        computed = compute_at_hash(access_token, jwt.alg, AtHashMismatch)
+    # OIDC Core §3.2.2.9: a hash computed elsewhere is SHA-256's, right for the allowed algs only
+    elif jwt.alg not in ALLOWED_ALGS:
+        raise AtHashMismatch("no hash for alg", reason="alg_not_allowed", parameter="alg", checks=failed)
+    if claimed != computed:
         raise AtHashMismatch("at_hash differs", reason="at_hash_mismatch", parameter="at_hash", checks=failed)
     checks.append(("at_hash", "ok"))
 

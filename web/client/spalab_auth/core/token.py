@@ -88,9 +88,12 @@ def parse_token_response(
     jwks: "dict[str, Any] | None" = None,
     verify: "Verifier | None" = None,
     dpop: bool = False,
+    access_token_hash: "str | None" = None,
 ) -> TokenSet:
     """Validate a code-exchange response (RFC 6749 §5.1, OIDC Core §3.1.3.3); ``dpop``: the
-    request carried a DPoP proof, so the token must come back bound (token_type DPoP)."""
+    request carried a DPoP proof, so the token must come back bound (token_type DPoP).
+    ``access_token_hash``: the at_hash of the access token from a token worker that holds it
+    (the response then carries a stand-in for the token)."""
     checks = []  # type: list[tuple[str, str]]
     data = read_token_response(response, checks, dpop)
     claims = None
@@ -105,6 +108,7 @@ def parse_token_response(
             jwks=jwks,
             verify=verify,
             access_token=data["access_token"],
+            access_token_hash=access_token_hash,
         )
     requested = transaction.scope if transaction else None
     return _token_set(data, now, split_scope(data.get("scope") or requested), data.get("refresh_token"), claims, checks)
