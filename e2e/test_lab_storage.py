@@ -41,6 +41,8 @@ PAGES = {
     "shared-micropython": ("/lab/storage/shared/mpy.html", "shared (BroadcastChannel)"),
     "dpop-pyodide": ("/lab/storage/dpop/", "DPoP (non-extractable key)"),
     "dpop-micropython": ("/lab/storage/dpop/mpy.html", "DPoP (non-extractable key)"),
+    "worker-pyodide": ("/lab/storage/worker/", "Web Worker"),
+    "worker-micropython": ("/lab/storage/worker/mpy.html", "Web Worker"),
     "baseline": ("/lab/storage/baseline/", "JS closure (baseline)"),
 }
 
@@ -57,6 +59,9 @@ EXPECTED = {
     # oidc-client-ts keeps the refresh token in a closure and does not refresh on a 401: a late
     # script sees only what the app sends (its next renewal, ~1 min before expiry, would pass the wrapper).
     "JS closure (baseline)": (S, X, S, S, S),
+    # The tokens never reach the page (docs/SECURITY.md C12): nothing to read or take away; the
+    # script still reaches the worker (wrapping postMessage) and has it call the API.
+    "Web Worker": (X, X, X, S, S),
 }
 MOVES = (
     "read the access token",
@@ -116,7 +121,7 @@ def test_what_an_injected_script_takes(browser_page: Browser, demo: Demo, observ
     where = report["where"]
     access, refresh, proxy = report["access_token"], report["refresh_token"], report["proxy"]
     api = report["proxy"]["url"]
-    used = elsewhere(api, report["scheme"], access) if access else None
+    used = elsewhere(api, report["scheme"], access) if access else None  # None: nothing to use
 
     # A flow of its own: the page leaves for /authorize and comes back; the script redeems the code.
     browser_page.evaluate("void window.__spalabAttacker.startFlow()")
@@ -143,7 +148,9 @@ def test_what_an_injected_script_takes(browser_page: Browser, demo: Demo, observ
         ),
         "use a stolen token elsewhere": (
             S if used == 200 else X,
-            f"the {report['scheme']} access token sent from outside the browser → {used}",
+            f"the {report['scheme']} access token sent from outside the browser → {used}"
+            if access
+            else "nothing to send: the script read no token",
         ),
         "start a fresh flow of its own": (
             S if own == 200 else X,

@@ -348,7 +348,8 @@ def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> di
         # The lab's injected-script pages (lab_storage.py): the example app, one way of holding tokens each.
         for variant in VARIANTS:
             for name, page, interpreter in (("pyscript.json", "", None), ("mpy.json", "mpy.html", micropython)):
-                lab = variant_settings(example_settings(settings, page), variant, page)
+                base = example_settings(settings, page, worker=VARIANTS[variant]["storage"] == "worker")
+                lab = variant_settings(base, variant, page)
                 configs[f"/lab/storage/{variant}/{name}"] = build(example, "auth", lab, interpreter)
     return configs
 

@@ -27,6 +27,7 @@ VARIANTS: dict[str, dict[str, object]] = {
     "session": {"storage": "session", "dpop": False},
     "shared": {"storage": "shared", "dpop": False},
     "dpop": {"storage": "shared", "dpop": True},
+    "worker": {"storage": "worker", "dpop": False},  # worker_url and api_origins: app.example_settings
 }
 BASELINE = "baseline"
 

@@ -73,7 +73,7 @@ def test_builtin_demo_config_loads() -> None:
     examples = ("", "mpy.html", "worker.html", "worker-mpy.html")
     labs = [
         f"lab/storage/{variant}/{page}"
-        for variant in ("memory", "session", "shared", "dpop")
+        for variant in ("memory", "session", "shared", "dpop", "worker")
         for page in ("", "mpy.html")
     ]
     pages = tuple(f"http://localhost:8000/{page}" for page in [f"example/{p}" for p in examples] + labs)

