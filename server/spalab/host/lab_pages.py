@@ -66,6 +66,7 @@ holding tokens stops: the script signs in for itself, silently, with the app's c
 <li><a href="/lab/storage/session/">sessionStorage</a></li>
 <li><a href="/lab/storage/shared/">Shared between tabs (BroadcastChannel)</a></li>
 <li><a href="/lab/storage/dpop/">DPoP: tokens bound to a non-extractable key</a></li>
+<li><a href="/lab/storage/worker/">In a Web Worker (the page never holds them)</a></li>
 <li><a href="/lab/storage/baseline/">JavaScript baseline (oidc-client-ts, tokens in a closure)</a></li>
 </ul>
 <h2>E16: silent renewal across sites</h2>
