@@ -203,7 +203,12 @@ class PlaywrightBrowser(Browser):
         return self.page.get_attribute(css, name)
 
     def evaluate(self, expression: str) -> Any:
-        return self.page.evaluate(expression)
+        try:
+            return self.page.evaluate(expression)
+        except PlaywrightError as error:
+            if "Execution context was destroyed" in str(error):  # as WebDriver's: wait_for retries it
+                raise LookupError(f"{self.engine}: the page navigated during the script") from error
+            raise
 
     def reload(self) -> None:
         self.page.reload()

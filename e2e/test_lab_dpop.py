@@ -26,7 +26,7 @@ from joserfc.jwk import ECKey
 from lab_helpers import forget_provider_session
 from spa_page import call_api
 from spa_page import sign_in as sign_in_demo_spa
-from test_package import PAGES, last_seq, provider_saw, sign_in
+from test_package import PAGES, sign_in, sign_out_and_return
 
 pytestmark = pytest.mark.filterwarnings("ignore:setting remote_server_addr:DeprecationWarning")
 Observe = Callable[..., None]
@@ -133,12 +133,8 @@ def test_an_injected_script_can_use_the_dpop_key_but_not_export_it(
     browser_page.reload()
     browser_page.wait_visible("#call-api")
     after_reload = dict(browser_page.evaluate_async(INSPECT_KEY))
-    before = last_seq(demo)
-    browser_page.click("#sign-out")
     # Signed out here at once; the key is deleted before the page leaves for the provider's sign-out.
-    browser_page.wait_for(lambda: bool(provider_saw(demo, "/end-session", before)), "the end-session request")
-    browser_page.wait_url(lambda url: url == page, "back on the app after sign-out")
-    browser_page.wait_visible("#sign-in")
+    sign_out_and_return(browser_page, demo, page)
     after_sign_out = dict(browser_page.evaluate_async(INSPECT_KEY))
 
     kept = after_reload.get("x") == found.get("x") is not None

@@ -77,6 +77,23 @@ def last_seq(demo: Demo) -> int:
     return int(str(entries[-1]["seq"])) if entries else 0
 
 
+def sign_out_and_return(browser: Browser, server: Demo, page: str) -> int:
+    """Clicks "Sign out" and waits for the app's page to come back from the provider's sign-out
+    (RP-Initiated Logout). The page this tab leaves is marked first: until the next navigation
+    commits, its URL is `page` too and it already shows "Signed out", so neither says that the
+    return has happened. Returns the provider log's mark from before the click."""
+    before = last_seq(server)
+    browser.evaluate("window.spalabLeaving = true")
+    browser.click("#sign-out")
+    browser.wait_for(lambda: bool(provider_saw(server, "/end-session", before)), "the end-session request")
+    browser.wait_for(
+        lambda: browser.url == page and browser.evaluate("window.spalabLeaving === undefined") is True,
+        "the app's page back from the provider's sign-out",
+    )
+    browser.wait_visible("#sign-in")
+    return before
+
+
 def names(entry: dict[str, object], part: str = "query") -> dict[str, str]:
     return {str(p["name"]): str(p["value"]) for p in entry[part]}  # type: ignore[attr-defined]
 
@@ -101,11 +118,7 @@ def test_example_app_signs_in_calls_the_api_and_signs_out(browser_page: Browser,
     [api_call] = provider_saw(demo, "/api/me", before)
     assert exchange["dpop"] is True and (api_call["authorization"], api_call["dpop"]) == ("DPoP", True)
 
-    before = last_seq(demo)
-    browser_page.click("#sign-out")
-    browser_page.wait_for(lambda: bool(provider_saw(demo, "/end-session", before)), "the end-session request")
-    browser_page.wait_url(lambda url: url == page, "back on the app, the state checked and gone")
-    browser_page.wait_visible("#sign-in")
+    before = sign_out_and_return(browser_page, demo, page)  # the state checked and gone
     assert browser_page.text("#who") == "Signed out"
     revoked = [names(e, "form")["token_type_hint"] for e in provider_saw(demo, "/revoke", before)]
     assert sorted(revoked) == ["access_token", "refresh_token"]
@@ -275,11 +288,7 @@ def test_the_example_app_works_against_a_provider_given_by_issuer(
     assert browser_page.text("#who") == "Signed in as Alice Liddell"
     browser_page.click("#call-api")  # the example's API there: the provider's userinfo endpoint
     browser_page.wait_text("#out", '"sub": "alice"')
-    before = last_seq(elsewhere)
-    browser_page.click("#sign-out")
-    browser_page.wait_for(lambda: bool(provider_saw(elsewhere, "/end-session", before)), "the end-session request")
-    browser_page.wait_url(lambda url: url == page, "back on the app")
-    browser_page.wait_visible("#sign-in")
+    sign_out_and_return(browser_page, elsewhere, page)
 
 
 @journey(
@@ -322,13 +331,7 @@ def test_the_token_worker_signs_in_calls_the_api_refreshes_and_signs_out(
     [silent] = provider_saw(short_lived, "/authorize", reloaded)
     assert names(silent)["prompt"] == "none" and not provider_saw(short_lived, "/login", reloaded)
 
-    signing_out = last_seq(short_lived)
-    browser_page.click("#sign-out")
-    browser_page.wait_for(
-        lambda: bool(provider_saw(short_lived, "/end-session", signing_out)), "the end-session request"
-    )
-    browser_page.wait_url(lambda url: url == page, "back on the app, the state checked and gone")
-    browser_page.wait_visible("#sign-in")
+    signing_out = sign_out_and_return(browser_page, short_lived, page)  # the state checked and gone
     revoked = [names(e, "form")["token_type_hint"] for e in provider_saw(short_lived, "/revoke", signing_out)]
     assert sorted(revoked) == ["access_token", "refresh_token"]
     assert all(e["status"] == 200 for e in provider_saw(short_lived, "/revoke", signing_out))
