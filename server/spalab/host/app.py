@@ -37,7 +37,7 @@ from .assets import (
 )
 from .bff import BFF
 from .lab_pages import lab_routes
-from .lab_storage import VARIANTS, storage_routes, variant_settings
+from .lab_storage import PREFIX, VARIANTS, storage_routes
 from .package import PLAIN_PREFIX, WORKER, BuiltWheel, build_wheel
 from .vendor import RuntimeFiles, Vendored, VendorURLs, find_vendored
 
@@ -339,30 +339,32 @@ def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> di
     }
     example = web_dir / "example" / "pyscript.json"
     if example.is_file():
-        configs["/example/pyscript.json"] = build(example, "auth", example_settings(settings, ""), None)
-        configs["/example/mpy.json"] = build(example, "auth", example_settings(settings, "mpy.html"), micropython)
+        configs["/example/pyscript.json"] = build(example, "auth", example_settings(settings, "/example/"), None)
+        mpy = example_settings(settings, "/example/mpy.html")
+        configs["/example/mpy.json"] = build(example, "auth", mpy, micropython)
         # The same app with its tokens in the package's Web Worker (storage="worker").
         for page, interpreter in (("worker.html", None), ("worker-mpy.html", micropython)):
-            worker = example_settings(settings, page, worker=True)
+            worker = example_settings(settings, "/example/" + page, worker=True)
             configs["/example/" + page.replace(".html", ".json")] = build(example, "auth", worker, interpreter)
         # The lab's injected-script pages (lab_storage.py): the example app, one way of holding tokens each.
         for variant in VARIANTS:
             for name, page, interpreter in (("pyscript.json", "", None), ("mpy.json", "mpy.html", micropython)):
-                base = example_settings(settings, page, worker=VARIANTS[variant]["storage"] == "worker")
-                lab = variant_settings(base, variant, page)
+                in_worker = VARIANTS[variant]["storage"] == "worker"
+                lab = {**example_settings(settings, f"{PREFIX}{variant}/{page}", in_worker), **VARIANTS[variant]}
                 configs[f"/lab/storage/{variant}/{name}"] = build(example, "auth", lab, interpreter)
     return configs
 
 
-def example_settings(settings: dict[str, object], page: str, worker: bool = False) -> dict[str, object]:
+def example_settings(settings: dict[str, object], path: str, worker: bool = False) -> dict[str, object]:
     """The example app's Auth settings (web/example/): the demo's provider and client, its own
-    page as redirect and post-logout URI, tabs sharing one session, DPoP when the provider offers
-    it, and an API to call. With `worker`: the tokens in the package's Web Worker instead (no DPoP
-    there), which sends them to the issuer's and the API's origins only."""
-    page_url = urljoin(str(settings.get("redirect_uri", "")), "/example/" + page)
+    page (`path`, e.g. "/example/mpy.html") as redirect and post-logout URI, tabs sharing one
+    session, DPoP when the provider offers it, and an API to call. With `worker`: the tokens in
+    the package's Web Worker instead (no DPoP there), which sends them to the issuer's and the
+    API's origins only."""
+    page_url = urljoin(str(settings.get("redirect_uri", "")), path)
     if worker:
         return {
-            **example_settings(settings, page),
+            **example_settings(settings, path),
             "storage": "worker",
             "dpop": False,
             "worker_url": PLAIN_PREFIX + WORKER,

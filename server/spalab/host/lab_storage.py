@@ -7,9 +7,10 @@ experiment is what a script that got into a well-configured page can take. The i
 is same-origin, as a compromised dependency or a stored XSS would be, so the CSP lets it run.
 
 /lab/storage/<variant>/ serves the example app's page (Pyodide; mpy.html: MicroPython) with the
-variant's Auth settings in its config (app.py builds /lab/storage/<variant>/pyscript.json and
-mpy.json); /lab/storage/baseline/ serves the oidc-client-ts baseline. Nothing from the request
-reaches the markup: the variant is checked against VARIANTS and the pages are fixed bytes.
+variant's Auth settings in its config (app.example_settings with VARIANTS over it; app.py builds
+/lab/storage/<variant>/pyscript.json and mpy.json); /lab/storage/baseline/ serves the oidc-client-ts
+baseline. Nothing from the request reaches the markup: the variant is checked against VARIANTS and
+the pages are fixed bytes.
 """
 
 from collections.abc import Callable
@@ -95,11 +96,3 @@ def storage_routes(web_dir: Path, rewrite: Callable[[bytes], bytes]) -> list[Rou
         Route(PREFIX + "{variant}/main.py", main_py),
         Route(PREFIX + "{variant}/{page}", page),
     ]
-
-
-def variant_settings(example: dict[str, object], variant: str, page: str) -> dict[str, object]:
-    """The example app's settings (app.example_settings) for one variant's page."""
-    url = str(example.get("redirect_uri", ""))
-    base = url[: url.index("/example/")] if "/example/" in url else url.rstrip("/")
-    own = f"{base}{PREFIX}{variant}/{page}"
-    return {**example, **VARIANTS[variant], "redirect_uri": own, "post_logout_redirect_uri": own}

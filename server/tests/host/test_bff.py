@@ -4,6 +4,7 @@ browser is two test clients (the SPA host's origin and the provider's) whose coo
 by hand, so that each cookie attribute the host sends is seen exactly as sent."""
 
 import re
+import socket
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -160,7 +161,10 @@ def test_a_browser_that_drops_secure_cookies_on_http_gets_the_fallback_cookie(vi
 
 def test_over_https_there_is_no_fallback_cookie(tmp_path: Path, clock: Clock) -> None:
     """docs/SECURITY.md H3: over https only the Secure __Host- cookies exist, and only they are read."""
-    settings = BFFSettings(ISSUER, "bff", BFF_SECRET, "https://app.example", ISSUER + "/api")
+    with socket.socket() as sock:  # a port nothing listens on (9000 may be a running demo's)
+        sock.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = BFFSettings(nowhere, "bff", BFF_SECRET, "https://app.example", nowhere + "/api")
     app = create_spa_app([ISSUER], SETTINGS, bff=BFF(settings), allowed_hosts=frozenset({"app.example"}))
     client = TestClient(app, base_url="https://app.example", follow_redirects=False)
     # The provider is not running: the login still answers (an error for the page), setting nothing.
