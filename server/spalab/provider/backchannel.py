@@ -97,19 +97,25 @@ async def token(request: Request) -> Response:
     now = provider.clock()
     try:
         provider, form, client = await _client_request(request)
-        grant_type = grants.validate_grant_type(form)
-        # RFC 9449 §5: the proof is checked in full, and the client's policy applied, before the grant is
-        # looked at; only then is its jti spent (docs/SECURITY.md P30, P31, P34).
-        proof = provider.dpop.check(request, now, TOKEN_ENDPOINT)
-        dpop.require_proof(client, proof)
-        provider.dpop.spend(proof, now)
-        if grant_type == "authorization_code":
-            body = provider.issuer.exchange_code(form, client, now, proof)
-        else:
-            body = provider.issuer.refresh(form, client, now, proof)
+        # The grant's database work and signing run off the event loop.
+        body = await run_in_threadpool(_token_grant, provider, request, form, client, now)
     except OAuthError as exc:
         return _client_error(request, exc, provider.dpop.response_headers(request, TOKEN_ENDPOINT, now))
     return JSONResponse(body, headers={**NO_STORE, **provider.dpop.response_headers(request, TOKEN_ENDPOINT, now)})
+
+
+def _token_grant(
+    provider: Provider, request: Request, form: dict[str, str], client: Client, now: int
+) -> dict[str, Any]:
+    grant_type = grants.validate_grant_type(form)
+    # RFC 9449 §5: the proof is checked in full, and the client's policy applied, before the grant is
+    # looked at; only then is its jti spent (docs/SECURITY.md P30, P31, P34).
+    proof = provider.dpop.check(request, now, TOKEN_ENDPOINT)
+    dpop.require_proof(client, proof)
+    provider.dpop.spend(proof, now)
+    if grant_type == "authorization_code":
+        return provider.issuer.exchange_code(form, client, now, proof)
+    return provider.issuer.refresh(form, client, now, proof)
 
 
 async def revoke(request: Request) -> Response:
@@ -118,7 +124,7 @@ async def revoke(request: Request) -> Response:
         # RFC 7009 §2.1: token is required.
         if "token" not in form:
             raise InvalidRequest("token is required")
-        provider.issuer.revoke(form["token"], client, provider.clock())
+        await run_in_threadpool(provider.issuer.revoke, form["token"], client, provider.clock())
     except OAuthError as exc:
         return _client_error(request, exc)
     # RFC 7009 §2.2: 200 whether or not the token was valid.
@@ -131,7 +137,7 @@ async def introspect(request: Request) -> Response:
         grants.check_introspection_caller(client)
         if "token" not in form:
             raise InvalidRequest("token is required")
-        body = provider.issuer.introspect(form["token"], client, provider.clock())
+        body = await run_in_threadpool(provider.issuer.introspect, form["token"], client, provider.clock())
     except OAuthError as exc:
         return _client_error(request, exc)
     return JSONResponse(body, headers=NO_STORE)
@@ -186,6 +192,27 @@ async def _protected(request: Request, scope: str | None, handler: Handler) -> R
     dpop_used = uses_dpop(request)
     try:
         scheme, token = presented_token(request)
+        claims = await run_in_threadpool(_check_resource_request, provider, request, scheme, token, scope, now)
+    except _Refused as refused:
+        headers = provider.dpop.response_headers(request, RESOURCE, now)
+        return _resource_error(refused.error, scope, refused.dpop_used, headers)
+    except OAuthError as exc:
+        return _resource_error(exc, scope, dpop_used, provider.dpop.response_headers(request, RESOURCE, now))
+    headers = {**NO_STORE, **provider.dpop.response_headers(request, RESOURCE, now)}
+    return JSONResponse(await handler(provider, claims), headers=headers)
+
+
+class _Refused(Exception):
+    def __init__(self, error: OAuthError, dpop_used: bool) -> None:
+        self.error, self.dpop_used = error, dpop_used
+
+
+def _check_resource_request(
+    provider: Provider, request: Request, scheme: str, token: str, scope: str | None, now: int
+) -> dict[str, Any]:
+    """The token and its proof, checked off the event loop (signature, revocation, the proof's jti spent)."""
+    dpop_used = uses_dpop(request)
+    try:
         claims = provider.issuer.verify_access_token(token, now)
         bound_jkt = dpop.token_binding(claims)
         dpop_used = scheme == dpop.DPOP or bound_jkt is not None
@@ -196,9 +223,8 @@ async def _protected(request: Request, scope: str | None, handler: Handler) -> R
         provider.dpop.spend(proof, now)
         provider.issuer.check_scope(claims, scope)
     except OAuthError as exc:
-        return _resource_error(exc, scope, dpop_used, provider.dpop.response_headers(request, RESOURCE, now))
-    headers = {**NO_STORE, **provider.dpop.response_headers(request, RESOURCE, now)}
-    return JSONResponse(await handler(provider, claims), headers=headers)
+        raise _Refused(exc, dpop_used) from None
+    return claims
 
 
 async def _me(provider: Provider, claims: dict[str, Any]) -> dict[str, Any]:

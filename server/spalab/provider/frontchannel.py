@@ -6,6 +6,7 @@ the anti-framing and no-referrer headers (pages.PAGE_HEADERS).
 
 from urllib.parse import quote, urlencode
 
+from starlette.concurrency import run_in_threadpool as off_loop
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -38,11 +39,11 @@ def _redirect(url: str, status_code: int, frame_origins: tuple[str, ...] = ()) -
     return RedirectResponse(url, status_code=status_code, headers=headers)
 
 
-def _session(request: Request, provider: Provider) -> tuple[str, str, int] | None:
+async def _session(request: Request, provider: Provider) -> tuple[str, str, int] | None:
     session_id = request.cookies.get(provider.cookie_name("session"))
     if not session_id:
         return None
-    found = provider.store.get_session(session_id, provider.clock())
+    found = await off_loop(provider.store.get_session, session_id, provider.clock())
     return (session_id, *found) if found else None
 
 
@@ -96,10 +97,12 @@ def _after(request: Request) -> int:
 async def _continue(
     request: Request, provider: Provider, auth_request: AuthorizationRequest, request_params: dict[str, str]
 ) -> Response:
-    session = _session(request, provider)
+    session = await _session(request, provider)
     prior = None
     if session is not None:
-        prior = authorization.PriorConsent(*provider.store.consent(session[1], auth_request.client.client_id))
+        prior = authorization.PriorConsent(
+            *await off_loop(provider.store.consent, session[1], auth_request.client.client_id)
+        )
     step = authorization.next_step(auth_request, request_params, prior)
     if isinstance(step, authorization.SignIn):
         resume = "/authorize?" + urlencode(step.resume)
@@ -107,12 +110,12 @@ async def _continue(
     assert session is not None
     session_id, username, auth_time = session
     if isinstance(step, authorization.Consent):
-        return _consent_page(provider, auth_request, request_params, session_id, username)
+        return await _consent_page(provider, auth_request, request_params, session_id, username)
     frame_origins = authorization.frame_ancestors(auth_request)
-    return _issue(provider, auth_request, username, auth_time, _after(request), frame_origins)
+    return await _issue(provider, auth_request, username, auth_time, _after(request), frame_origins)
 
 
-def _issue(
+async def _issue(
     provider: Provider,
     auth_request: AuthorizationRequest,
     username: str,
@@ -120,12 +123,14 @@ def _issue(
     status: int,
     frame_origins: tuple[str, ...] = (),
 ) -> Response:
-    response = provider.issuer.authorization_response(auth_request, username, auth_time, provider.clock())
+    response = await off_loop(
+        provider.issuer.authorization_response, auth_request, username, auth_time, provider.clock()
+    )
     url = authorization.build_redirect(auth_request.redirect_uri, auth_request.response_mode, response)
     return _redirect(url, status, frame_origins)
 
 
-def _consent_page(
+async def _consent_page(
     provider: Provider,
     auth_request: AuthorizationRequest,
     request_params: dict[str, str],
@@ -133,7 +138,9 @@ def _consent_page(
     username: str,
 ) -> Response:
     request_id = new_secret()
-    provider.store.save_pending(request_id, session_id, request_params, provider.clock() + PENDING_LIFETIME)
+    await off_loop(
+        provider.store.save_pending, request_id, session_id, request_params, provider.clock() + PENDING_LIFETIME
+    )
     return render(
         "consent.html",
         client_name=auth_request.client.name,
@@ -149,12 +156,12 @@ def _consent_page(
 async def consent(request: Request) -> Response:
     provider = provider_of(request)
     form = await _form(request)
-    session = _session(request, provider)
+    session = await _session(request, provider)
     request_id = form.get("request_id", "")
     # docs/SECURITY.md P10: the consent form is bound to this session and this request.
     if session is None or not provider.check_csrf(form.get("csrf_token"), "consent", session[0], request_id):
         raise PageError("This form has expired", "Your sign-in session ended or the form did not come from this site.")
-    stored = provider.store.take_pending(request_id, session[0], provider.clock())
+    stored = await off_loop(provider.store.take_pending, request_id, session[0], provider.clock())
     if stored is None:
         raise PageError("This request was already answered", "Start the sign-in again from the application.")
     client, redirect_uri = authorization.resolve_client(stored, provider.config.clients)
@@ -168,10 +175,12 @@ async def consent(request: Request) -> Response:
     except OAuthError as exc:
         return _redirect(authorization.error_redirect(redirect_uri, stored, exc, provider.config.issuer), 303)
     _, username, auth_time = session
-    prior = authorization.PriorConsent(*provider.store.consent(username, client.client_id))
+    prior = authorization.PriorConsent(*await off_loop(provider.store.consent, username, client.client_id))
     approved = authorization.approve(auth_request, prior)
-    provider.store.save_consent(username, client.client_id, approved.scopes, approved.implicit, provider.clock())
-    return _issue(provider, auth_request, username, auth_time, 303)
+    await off_loop(
+        provider.store.save_consent, username, client.client_id, approved.scopes, approved.implicit, provider.clock()
+    )
+    return await _issue(provider, auth_request, username, auth_time, 303)
 
 
 # --- sign-in and sign-out -----------------------------------------------------------
@@ -246,7 +255,8 @@ async def login(request: Request) -> Response:
     device = _device_id(request, provider, username)
     rules = throttle.subjects(username, address, device)
     now = provider.clock()
-    attempt = provider.store.reserve_login_attempt(
+    attempt = await off_loop(
+        provider.store.reserve_login_attempt,
         {s: rule.keep for s, rule in rules.items()},
         now,
         now - throttle.WINDOW,
@@ -268,7 +278,7 @@ async def login(request: Request) -> Response:
         ok = await check_password(user.password_hash if user else None, password, username.lower())
     except Busy:
         # docs/SECURITY.md P23: no password was checked, so the reservation is undone.
-        provider.store.forgive_login_attempt(attempt.rows, [])
+        await off_loop(provider.store.forgive_login_attempt, attempt.rows, [])
         return _retry_later(
             request,
             provider,
@@ -280,8 +290,8 @@ async def login(request: Request) -> Response:
         )
     if user is None or not ok:
         return _login_response(request, provider, next_url, 400, username=username, error="Wrong username or password.")
-    provider.store.forgive_login_attempt(attempt.rows, throttle.forgiven_on_success(rules))
-    response = _start_session(request, provider, username, next_url)
+    await off_loop(provider.store.forgive_login_attempt, attempt.rows, throttle.forgiven_on_success(rules))
+    response = await _start_session(request, provider, username, next_url)
     if device is None:
         _set_device_cookie(response, provider, username)
     return response
@@ -316,13 +326,13 @@ def _set_device_cookie(response: Response, provider: Provider, username: str) ->
     )
 
 
-def _start_session(request: Request, provider: Provider, username: str, next_url: str) -> Response:
-    old = _session(request, provider)
+async def _start_session(request: Request, provider: Provider, username: str, next_url: str) -> Response:
+    old = await _session(request, provider)
     if old is not None:
-        provider.store.delete_session(old[0])
+        await off_loop(provider.store.delete_session, old[0])
     # A fresh session id at every sign-in: no session fixation.
     session_id, now = new_secret(), provider.clock()
-    provider.store.create_session(session_id, username, now, now + provider.config.session_lifetime)
+    await off_loop(provider.store.create_session, session_id, username, now, now + provider.config.session_lifetime)
     response = _redirect(next_url, 303)
     response.set_cookie(
         provider.cookie_name("session"),
@@ -338,18 +348,18 @@ def _start_session(request: Request, provider: Provider, username: str, next_url
 async def logout(request: Request) -> Response:
     provider = provider_of(request)
     form = await _form(request)
-    session = _session(request, provider)
+    session = await _session(request, provider)
     if session is None:
         return _redirect("/", 303)
     # docs/SECURITY.md P25: without this session's CSRF token, sign-out changes nothing (no cookie either).
     if not provider.check_csrf(form.get("csrf_token"), "logout", session[0]):
         raise PageError("This form has expired", "You are still signed in. Sign out from this provider's own page.")
-    return _sign_out(provider, session[0], _redirect("/", 303))
+    return await _sign_out(provider, session[0], _redirect("/", 303))
 
 
-def _sign_out(provider: Provider, session_id: str, response: Response) -> Response:
+async def _sign_out(provider: Provider, session_id: str, response: Response) -> Response:
     """Deletes the server-side session and clears its cookie on `response`."""
-    provider.store.delete_session(session_id)
+    await off_loop(provider.store.delete_session, session_id)
     response.delete_cookie(provider.cookie_name("session"), secure=provider.secure_cookies, httponly=True)
     return response
 
@@ -361,7 +371,7 @@ async def end_session(request: Request) -> Response:
     """RP-Initiated Logout §2: GET or POST; signs out at once only for a hint of this session's user."""
     provider = provider_of(request)
     request_params = _single(await _page_params(request))
-    session = _session(request, provider)
+    session = await _session(request, provider)
     hint = request_params.get("id_token_hint")
     claims = provider.issuer.keys.verify_id_token_hint(hint) if hint else None
     user = SessionUser(session[1], session[2]) if session else None
@@ -373,7 +383,7 @@ async def end_session(request: Request) -> Response:
         if not _confirmed(request, provider, request_params, session[0]):
             return _end_session_page(provider, decision, session)
     done = _end_session_done(decision, _after(request))
-    return _sign_out(provider, session[0], done) if session else done
+    return await _sign_out(provider, session[0], done) if session else done
 
 
 def _confirmed(request: Request, provider: Provider, request_params: dict[str, str], session_id: str) -> bool:
@@ -409,7 +419,7 @@ def _end_session_done(decision: EndSession, status: int) -> Response:
 
 async def home(request: Request) -> Response:
     provider = provider_of(request)
-    session = _session(request, provider)
+    session = await _session(request, provider)
     return render(
         "home.html",
         issuer=provider.config.issuer,

@@ -3,7 +3,7 @@ core (authorization.py, grants.py), the store and the key ring.
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from .config import ProviderConfig
 from .core import dpop, grants
@@ -12,7 +12,7 @@ from .core.claims import access_token_claims, id_token_claims, profile_claims
 from .core.errors import InsufficientScope, InvalidToken
 from .core.records import Client, CodeRecord, Grant
 from .keys import KeyRing, new_secret
-from .store import Store
+from .store import AccessRecord, IssuedTokens, RefreshRecord, Store
 
 
 @dataclass
@@ -30,23 +30,22 @@ class Issuer:
         params: dict[str, str | None] = {}
         if request.response_type == CODE:
             code = new_secret()
-            self.store.save_code(
-                code,
-                CodeRecord(
-                    grant.grant_id,
-                    request.client.client_id,
-                    request.redirect_uri,
-                    request.nonce,
-                    request.code_challenge,
-                    request.code_challenge_method,
-                    now + self.config.code_lifetime,
-                ),
+            record = CodeRecord(
+                grant.grant_id,
+                request.client.client_id,
+                request.redirect_uri,
+                request.nonce,
+                request.code_challenge,
+                request.code_challenge_method,
+                now + self.config.code_lifetime,
             )
+            self.store.issue_code(grant, code, record)
             params["code"] = code
         else:
             # RFC 9700 §2.1.2 / docs/SECURITY.md P13: implicit never yields a refresh token.
-            access_token, expires_in = self._access_token(grant, request.scopes, now)
-            params.update(access_token=access_token, token_type="Bearer", expires_in=str(expires_in))
+            access_token, access = self._access_token(grant, request.scopes, now)
+            self.store.issue_implicit(grant, access.record)
+            params.update(access_token=access_token, token_type="Bearer", expires_in=str(access.lifetime))
             params["scope"] = request.scope
             if request.response_type == ID_TOKEN_TOKEN:
                 params["id_token"] = self._id_token(grant, request.nonce, now, access_token)
@@ -65,11 +64,15 @@ class Issuer:
         self._revoke_on_replay(grants.code_replay(record, consumed), now)
         grants.validate_code_exchange(form, client, record, now)
         assert record is not None
-        self._revoke_on_replay(grants.code_replay(record, not self.store.consume_code(code, now)), now)
         grant = self.store.get_grant(record.grant_id)
         assert grant is not None
         scopes = tuple(grant.scope.split())
-        return self._token_response(grant, client, scopes, record.nonce, now, grant.expires_at, proof)
+        body, tokens = self._token_response(grant, client, scopes, record.nonce, now, grant.expires_at, proof)
+        # docs/SECURITY.md P9: the code is consumed and the tokens recorded in one transaction; a concurrent
+        # redemption that lost revokes the grant there too, and is told so.
+        if not self.store.redeem_code(code, grant.grant_id, now, tokens):
+            _raise(grants.code_replay(record, True))
+        return body
 
     def refresh(
         self, form: dict[str, str], client: Client, now: int, proof: dpop.Proof | None = None
@@ -81,8 +84,11 @@ class Issuer:
         scopes = grants.validate_refresh(form, client, grant, expires_at, now)
         dpop.check_refresh_token_binding(bound_jkt, proof)
         assert grant is not None
-        self._revoke_on_replay(grants.refresh_replay(grant, not self.store.use_refresh_token(token, now)), now)
-        return self._token_response(grant, client, scopes, None, now, expires_at, proof)
+        body, tokens = self._token_response(grant, client, scopes, None, now, expires_at, proof)
+        # docs/SECURITY.md P12: rotation in one transaction; a concurrent use that lost revokes the family.
+        if not self.store.rotate_refresh_token(token, grant.grant_id, now, tokens):
+            _raise(grants.refresh_replay(grant, True))
+        return body
 
     def _revoke_on_replay(self, replay: grants.RevokeGrant | None, now: int) -> None:
         """Performs the core's replay decision (grants.code_replay, grants.refresh_replay)."""
@@ -99,25 +105,27 @@ class Issuer:
         now: int,
         rt_expires: int,
         proof: dpop.Proof | None,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], IssuedTokens]:
+        """The token response, and what the store must record for it (the caller records it)."""
         # RFC 9449 §5, §6.1 / docs/SECURITY.md P34: with a proof, the access token is bound to its key.
         jkt = proof.jkt if proof is not None else None
-        access_token, expires_in = self._access_token(grant, scopes, now, jkt)
+        access_token, access = self._access_token(grant, scopes, now, jkt)
         response: dict[str, Any] = {
             "access_token": access_token,
             "token_type": dpop.token_type(jkt),
-            "expires_in": expires_in,
+            "expires_in": access.lifetime,
             "scope": " ".join(scopes),
         }
+        refresh = None
         if client.refresh_tokens:
             refresh_token = new_secret()
             # docs/SECURITY.md P12: the new token inherits the family's absolute expiry.
             rt_jkt = dpop.refresh_token_binding(client, proof)
-            self.store.save_refresh_token(refresh_token, grant.grant_id, rt_expires, rt_jkt)
+            refresh = RefreshRecord(refresh_token, grant.grant_id, rt_expires, rt_jkt)
             response["refresh_token"] = refresh_token
         if "openid" in scopes:
             response["id_token"] = self._id_token(grant, nonce, now, None)
-        return response
+        return response, IssuedTokens(access.record, refresh)
 
     # --- tokens -------------------------------------------------------------------
 
@@ -132,12 +140,11 @@ class Issuer:
             now + self.config.refresh_token_lifetime,
             None,
         )
-        self.store.create_grant(grant)
         return grant
 
     def _access_token(
         self, grant: Grant, scopes: tuple[str, ...], now: int, dpop_jkt: str | None = None
-    ) -> tuple[str, int]:
+    ) -> tuple[str, "AccessIssued"]:
         lifetime = self.config.access_token_lifetime
         jti = new_secret()
         claims = access_token_claims(
@@ -151,8 +158,8 @@ class Issuer:
             jti,
             dpop_jkt,
         )
-        self.store.save_access_token(jti, grant.grant_id, now + lifetime)
-        return self.keys.sign(claims, "at+jwt"), lifetime
+        record = AccessRecord(jti, grant.grant_id, now + lifetime)
+        return self.keys.sign(claims, "at+jwt"), AccessIssued(record, lifetime)
 
     def _id_token(self, grant: Grant, nonce: str | None, now: int, access_token: str | None) -> str:
         user = self.config.users[grant.username]
@@ -238,3 +245,15 @@ class Issuer:
         except InvalidToken:
             return None
         return str(claims["jti"])
+
+
+@dataclass(frozen=True)
+class AccessIssued:
+    record: AccessRecord
+    lifetime: int
+
+
+def _raise(replay: grants.RevokeGrant | None) -> NoReturn:
+    """Answers a lost race: the store has already revoked the grant in the same transaction."""
+    assert replay is not None
+    raise replay.error

@@ -35,12 +35,14 @@ class KeyRing:
 
     @classmethod
     def load_or_create(cls, store: Store, now: int) -> "KeyRing":
-        stored = [RSAKey.import_key(json.loads(jwk)) for jwk in store.signing_keys()]
-        if not stored:
+        """The stored keys; on a new database a first key is made, once, however many instances start."""
+
+        def make() -> tuple[str, str]:
             key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": ALG}, auto_kid=True)
-            store.add_signing_key(key.kid or "", json.dumps(key.as_dict(private=True)), now)
-            stored = [key]
-        return cls(stored)
+            return key.kid or "", json.dumps(key.as_dict(private=True))
+
+        stored = store.signing_keys() or store.first_signing_key(make, now)
+        return cls([RSAKey.import_key(json.loads(jwk)) for jwk in stored])
 
     def public_jwks(self) -> dict[str, Any]:
         return {"keys": [key.as_dict(private=False) for key in self.keys]}

@@ -1,55 +1,62 @@
-"""Persistent state: one SQLite file in the data dir, behind this one module.
+"""Persistent state, behind this one module: a SQLite file in the data dir (the default), or a
+PostgreSQL server shared by several processes and instances (database.py holds the connections).
 
-Codes and refresh tokens are stored only as SHA-256 hashes, so a copy of the
-database does not hand out working credentials. "Consume once" is a single
-conditional UPDATE whose row count says who won: atomic on any SQL database,
-which keeps the SQL portable to the PostgreSQL deployment planned later.
+Codes and refresh tokens are stored only as SHA-256 hashes, so a copy of the database does not
+hand out working credentials. "Consume once" is a single conditional UPDATE whose row count says
+who won: atomic on both databases. What a request writes goes in one transaction (a code's
+redemption, say: the code consumed, the access token and the refresh token recorded, or the grant
+revoked if another redemption won), so a crash never leaves half of it.
+
+The schema is versioned: `schema_version` holds the number of MIGRATIONS applied, and every start
+applies the missing ones, forward only, under the database's exclusive lock (two instances starting
+at once apply each once). A database made by a newer spalab is refused, not guessed at.
 """
 
 import hashlib
 import json
-import sqlite3
-import threading
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .core.records import CodeRecord, Grant
+from .database import Connection, DatabaseError, open_database
 
-SCHEMA = """
+# The first schema, as the unversioned releases made it. `{rowid}` is an explicit row number where the
+# database has no implicit one (PostgreSQL); times are seconds since the epoch (BIGINT: past 2038).
+SCHEMA_1 = """
 CREATE TABLE IF NOT EXISTS signing_keys (
-    kid TEXT PRIMARY KEY, private_jwk TEXT NOT NULL, created_at INTEGER NOT NULL);
+    kid TEXT PRIMARY KEY, private_jwk TEXT NOT NULL, created_at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS provider_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sessions (
+CREATE TABLE IF NOT EXISTS sessions ({rowid}
     session_hash TEXT PRIMARY KEY, username TEXT NOT NULL,
-    auth_time INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+    auth_time BIGINT NOT NULL, expires_at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS pending_authorizations (
     request_id TEXT PRIMARY KEY, session_hash TEXT NOT NULL,
-    params TEXT NOT NULL, expires_at INTEGER NOT NULL);
+    params TEXT NOT NULL, expires_at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS consents (
     username TEXT NOT NULL, client_id TEXT NOT NULL, scope TEXT NOT NULL,
-    granted_at INTEGER NOT NULL, implicit INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (username, client_id));
+    granted_at BIGINT NOT NULL, implicit INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (username, client_id));
 CREATE TABLE IF NOT EXISTS grants (
     grant_id TEXT PRIMARY KEY, client_id TEXT NOT NULL, username TEXT NOT NULL,
-    scope TEXT NOT NULL, auth_time INTEGER NOT NULL, created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL, revoked_at INTEGER);
+    scope TEXT NOT NULL, auth_time BIGINT NOT NULL, created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL, revoked_at BIGINT);
 CREATE TABLE IF NOT EXISTS codes (
     code_hash TEXT PRIMARY KEY, grant_id TEXT NOT NULL, client_id TEXT NOT NULL,
     redirect_uri TEXT NOT NULL, nonce TEXT, code_challenge TEXT,
-    code_challenge_method TEXT, expires_at INTEGER NOT NULL, consumed_at INTEGER);
+    code_challenge_method TEXT, expires_at BIGINT NOT NULL, consumed_at BIGINT);
 CREATE TABLE IF NOT EXISTS refresh_tokens (
     token_hash TEXT PRIMARY KEY, grant_id TEXT NOT NULL,
-    expires_at INTEGER NOT NULL, used_at INTEGER, dpop_jkt TEXT);
+    expires_at BIGINT NOT NULL, used_at BIGINT, dpop_jkt TEXT);
 CREATE TABLE IF NOT EXISTS access_tokens (
-    jti TEXT PRIMARY KEY, grant_id TEXT NOT NULL, expires_at INTEGER NOT NULL,
-    revoked_at INTEGER);
-CREATE TABLE IF NOT EXISTS dpop_proofs (proof_hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS login_failures (
-    subject TEXT NOT NULL, failed_at INTEGER NOT NULL);
+    jti TEXT PRIMARY KEY, grant_id TEXT NOT NULL, expires_at BIGINT NOT NULL,
+    revoked_at BIGINT);
+CREATE TABLE IF NOT EXISTS dpop_proofs (proof_hash TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS login_failures ({rowid}
+    subject TEXT NOT NULL, failed_at BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS login_failures_subject ON login_failures (subject, failed_at);
 """
+ROWID = {"sqlite": "", "postgresql": "rowid BIGINT GENERATED ALWAYS AS IDENTITY,"}
 
 # docs/SECURITY.md P28: the indexes purge() needs, so each of its DELETEs reads only what it removes.
 PURGE_INDEXES = """
@@ -66,6 +73,53 @@ CREATE INDEX IF NOT EXISTS access_tokens_grant ON access_tokens (grant_id);
 CREATE INDEX IF NOT EXISTS dpop_proofs_expires ON dpop_proofs (expires_at);
 CREATE INDEX IF NOT EXISTS login_failures_failed_at ON login_failures (failed_at);
 """
+
+
+def _statements(script: str) -> list[str]:
+    return [statement.strip() for statement in script.split(";") if statement.strip()]
+
+
+def _migration_1(db: Connection) -> None:
+    """The schema of the unversioned releases; a SQLite file they made is adopted as it is."""
+    for statement in _statements(SCHEMA_1.replace("{rowid}", ROWID[db.dialect]) + PURGE_INDEXES):
+        db.execute(statement)
+    if db.dialect == "sqlite":
+        # Data dirs made before consent was kept per flow (docs/SECURITY.md P13): their implicit column
+        # defaults to "not approved", so the legacy flow asks once more, with its warning.
+        if "implicit" not in _sqlite_columns(db, "consents"):
+            db.execute("ALTER TABLE consents ADD COLUMN implicit INTEGER NOT NULL DEFAULT 0")
+        # Data dirs made before DPoP (docs/SECURITY.md P34): their refresh tokens are bound to no key.
+        if "dpop_jkt" not in _sqlite_columns(db, "refresh_tokens"):
+            db.execute("ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT")
+
+
+def _sqlite_columns(db: Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})").fetchall()}
+
+
+# Forward only: a release appends; an applied migration never changes.
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1,)
+
+
+class SchemaTooNew(DatabaseError):
+    pass
+
+
+def migrate(db: Connection, migrations: tuple[Callable[[Connection], None], ...] = MIGRATIONS) -> int:
+    """Applies the missing migrations (the caller holds the exclusive lock); returns the version."""
+    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+    version = int(row[0]) if row and row[0] is not None else 0
+    if version > len(migrations):
+        raise SchemaTooNew(
+            f"this database has schema version {version}, made by a newer spalab; this one knows up to "
+            f"{len(migrations)}: upgrade spalab, or point it at another database"
+        )
+    for number in range(version + 1, len(migrations) + 1):
+        migrations[number - 1](db)
+        db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+    return len(migrations)
+
 
 # What purge() removes, table by table: (table, key column, condition on `?` = now).
 # Codes go once expired, consumed or not: until then a replay must still find them and
@@ -109,27 +163,19 @@ def digest(secret: str) -> str:
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
-        self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # docs/SECURITY.md P28: the log synced at every commit, so not even a power loss undoes a
-        # rotation or a revocation (NORMAL, some builds' WAL default, could lose the last ones).
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
-        self._db.executescript(PURGE_INDEXES)
-        self._add_missing_columns()
+    """Every method blocks and is safe from any thread; the provider calls them off its event loop."""
 
-    def _add_missing_columns(self) -> None:
-        # Data dirs made before consent was kept per flow (docs/SECURITY.md P13): their implicit column
-        # defaults to "not approved", so the legacy flow asks once more, with its warning.
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(consents)")}
-        if "implicit" not in columns:
-            self._db.execute("ALTER TABLE consents ADD COLUMN implicit INTEGER NOT NULL DEFAULT 0")
-        # Data dirs made before DPoP (docs/SECURITY.md P34): their refresh tokens are bound to no key.
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(refresh_tokens)")}
-        if "dpop_jkt" not in columns:
-            self._db.execute("ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT")
+    def __init__(self, location: str | Path) -> None:
+        self._db = open_database(location)
+        try:
+            self.schema_version = self._db.exclusive(migrate)
+        except BaseException:
+            self._db.close()
+            raise
+
+    @property
+    def dialect(self) -> str:
+        return self._db.dialect
 
     def close(self) -> None:
         self._db.close()
@@ -137,65 +183,69 @@ class Store:
     def ready(self) -> bool:
         """Whether this store answers now: the database reads, and a signing key is there to sign with."""
         try:
-            with self._lock:
-                row = self._db.execute("SELECT count(*) FROM signing_keys").fetchone()
-        except sqlite3.Error:
+            row = self._one("SELECT count(*) FROM signing_keys")
+        except Exception:  # noqa: BLE001 - any database failure means "not ready", said by the 503
             return False
         return bool(row and row[0] > 0)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
     def _one(self, sql: str, *args: Any) -> Any:
-        with self._lock:
-            return self._db.execute(sql, args).fetchone()
+        return self._db.read(lambda db: db.execute(sql, args).fetchone())
 
     def _run(self, sql: str, *args: Any) -> int:
-        with self._lock:
-            return self._db.execute(sql, args).rowcount
+        return self._db.write(lambda db: db.execute(sql, args).rowcount)
 
     # --- the provider's own secrets ----------------------------------------------
 
     def provider_secret(self, name: str, candidate: str) -> str:
         """The secret stored under `name`; `candidate` becomes it if there is none yet. Every process
         and instance on this database, and every restart, gets the same one (the first writer wins)."""
-        with self._transaction() as db:
+
+        def unit(db: Connection) -> str:
             db.execute("INSERT INTO provider_secrets VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, candidate))
-            row = db.execute("SELECT value FROM provider_secrets WHERE name = ?", (name,)).fetchone()
-        return str(row[0])
+            return str(db.execute("SELECT value FROM provider_secrets WHERE name = ?", (name,)).fetchone()[0])
+
+        return self._db.write(unit)
 
     # --- signing keys ---------------------------------------------------------
 
     def signing_keys(self) -> list[str]:
-        with self._lock:
-            rows = self._db.execute("SELECT private_jwk FROM signing_keys ORDER BY created_at").fetchall()
-        return [row[0] for row in rows]
+        return self._db.read(_signing_keys)
 
     def add_signing_key(self, kid: str, private_jwk: str, now: int) -> None:
         self._run("INSERT INTO signing_keys VALUES (?, ?, ?)", kid, private_jwk, now)
+
+    def first_signing_key(self, make: Callable[[], tuple[str, str]], now: int) -> list[str]:
+        """The signing keys; if there are none, `make()`'s (kid, private JWK) becomes the first. Under the
+        exclusive lock, so instances starting at once on one database end with one key, not one each."""
+
+        def unit(db: Connection) -> list[str]:
+            stored = _signing_keys(db)
+            if stored:
+                return stored
+            kid, private_jwk = make()
+            db.execute("INSERT INTO signing_keys VALUES (?, ?, ?)", (kid, private_jwk, now))
+            return [private_jwk]
+
+        return self._db.exclusive(unit)
 
     # --- browser sessions at the provider ---------------------------------------
 
     def create_session(self, session_id: str, username: str, auth_time: int, expires_at: int) -> None:
         """docs/SECURITY.md P28: an account keeps its newest SESSIONS_PER_USER sessions; signing in again and
         again (from many browsers) cannot grow the table without bound before the purge."""
-        with self._transaction() as db:
+
+        def unit(db: Connection) -> None:
             db.execute(
-                "INSERT INTO sessions VALUES (?, ?, ?, ?)", (digest(session_id), username, auth_time, expires_at)
+                "INSERT INTO sessions (session_hash, username, auth_time, expires_at) VALUES (?, ?, ?, ?)",
+                (digest(session_id), username, auth_time, expires_at),
             )
             db.execute(
                 "DELETE FROM sessions WHERE username = ? AND session_hash NOT IN (SELECT session_hash FROM sessions"
                 " WHERE username = ? ORDER BY auth_time DESC, rowid DESC LIMIT ?)",
                 (username, username, SESSIONS_PER_USER),
             )
+
+        self._db.write(unit)
 
     def get_session(self, session_id: str, now: int) -> tuple[str, int] | None:
         row = self._one(
@@ -220,16 +270,16 @@ class Store:
         )
 
     def take_pending(self, request_id: str, session_id: str, now: int) -> dict[str, str] | None:
-        """Consume a pending request once, only from the session that made it."""
-        key = (digest(request_id), digest(session_id))
-        with self._transaction() as db:
-            row = db.execute(
-                "SELECT params FROM pending_authorizations"
-                " WHERE request_id = ? AND session_hash = ? AND expires_at > ?",
-                (*key, now),
+        """Consume a pending request once, only from the session that made it: one DELETE ... RETURNING, so
+        of two concurrent takers (even on two instances) only one gets the row."""
+        row = self._db.write(
+            lambda db: db.execute(
+                "DELETE FROM pending_authorizations WHERE request_id = ? AND session_hash = ?"
+                " RETURNING params, expires_at",
+                (digest(request_id), digest(session_id)),
             ).fetchone()
-            db.execute("DELETE FROM pending_authorizations WHERE request_id = ? AND session_hash = ?", key)
-        return json.loads(row[0]) if row else None
+        )
+        return json.loads(row[0]) if row and row[1] > now else None
 
     # --- consent ----------------------------------------------------------------
 
@@ -240,47 +290,47 @@ class Store:
         return (set(row[0].split()), bool(row[1])) if row else (set(), False)
 
     def save_consent(self, username: str, client_id: str, scopes: set[str], implicit: bool, now: int) -> None:
-        row = (username, client_id, " ".join(sorted(scopes)), now, int(implicit))
-        with self._transaction() as db:
-            db.execute("DELETE FROM consents WHERE username = ? AND client_id = ?", (username, client_id))
-            db.execute(
-                "INSERT INTO consents (username, client_id, scope, granted_at, implicit) VALUES (?, ?, ?, ?, ?)", row
-            )
+        self._run(
+            "INSERT INTO consents (username, client_id, scope, granted_at, implicit) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (username, client_id) DO UPDATE SET scope = excluded.scope,"
+            " granted_at = excluded.granted_at, implicit = excluded.implicit",
+            username,
+            client_id,
+            " ".join(sorted(scopes)),
+            now,
+            int(implicit),
+        )
 
     # --- grants and the tokens they issue ----------------------------------------
 
     def create_grant(self, grant: Grant) -> None:
-        self._run(
-            "INSERT INTO grants VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            grant.grant_id,
-            grant.client_id,
-            grant.username,
-            grant.scope,
-            grant.auth_time,
-            grant.created_at,
-            grant.expires_at,
-            grant.revoked_at,
-        )
+        self._db.write(lambda db: _insert_grant(db, grant))
+
+    def issue_code(self, grant: Grant, code: str, record: CodeRecord) -> None:
+        """The authorization endpoint's one write for a code: its grant and the code, together."""
+
+        def unit(db: Connection) -> None:
+            _insert_grant(db, grant)
+            _insert_code(db, code, record)
+
+        self._db.write(unit)
+
+    def issue_implicit(self, grant: Grant, access: "AccessRecord") -> None:
+        def unit(db: Connection) -> None:
+            _insert_grant(db, grant)
+            _insert_access(db, access)
+
+        self._db.write(unit)
 
     def get_grant(self, grant_id: str) -> Grant | None:
         row = self._one("SELECT * FROM grants WHERE grant_id = ?", grant_id)
         return Grant(*row) if row else None
 
     def revoke_grant(self, grant_id: str, now: int) -> None:
-        self._run("UPDATE grants SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL", now, grant_id)
+        self._db.write(lambda db: _revoke_grant(db, grant_id, now))
 
     def save_code(self, code: str, record: CodeRecord) -> None:
-        self._run(
-            "INSERT INTO codes VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-            digest(code),
-            record.grant_id,
-            record.client_id,
-            record.redirect_uri,
-            record.nonce,
-            record.code_challenge,
-            record.code_challenge_method,
-            record.expires_at,
-        )
+        self._db.write(lambda db: _insert_code(db, code, record))
 
     def find_code(self, code: str) -> tuple[CodeRecord | None, bool]:
         """Returns (record, consumed)."""
@@ -293,12 +343,24 @@ class Store:
 
     def consume_code(self, code: str, now: int) -> bool:
         """Marks a code used; exactly one concurrent caller gets True."""
-        sql = "UPDATE codes SET consumed_at = ? WHERE code_hash = ? AND consumed_at IS NULL"
-        return self._run(sql, now, digest(code)) == 1
+        return self._db.write(lambda db: _consume_code(db, code, now))
+
+    def redeem_code(self, code: str, grant_id: str, now: int, tokens: "IssuedTokens") -> bool:
+        """RFC 6749 §4.1.2 in one transaction: the code consumed and `tokens` recorded, for exactly one of
+        any number of concurrent callers (True); every other caller revokes the grant, and so the winner's
+        tokens (docs/SECURITY.md P9), and gets False."""
+
+        def unit(db: Connection) -> bool:
+            if not _consume_code(db, code, now):
+                _revoke_grant(db, grant_id, now)
+                return False
+            tokens.insert(db)
+            return True
+
+        return self._db.write(unit)
 
     def save_refresh_token(self, token: str, grant_id: str, expires_at: int, dpop_jkt: str | None = None) -> None:
-        sql = "INSERT INTO refresh_tokens (token_hash, grant_id, expires_at, dpop_jkt) VALUES (?, ?, ?, ?)"
-        self._run(sql, digest(token), grant_id, expires_at, dpop_jkt)
+        self._db.write(lambda db: _insert_refresh(db, RefreshRecord(token, grant_id, expires_at, dpop_jkt)))
 
     def find_refresh_token(self, token: str) -> tuple[str | None, bool, int, str | None]:
         """Returns (grant_id, used, expires_at, the DPoP key thumbprint it is bound to or None)."""
@@ -308,11 +370,23 @@ class Store:
 
     def use_refresh_token(self, token: str, now: int) -> bool:
         """Marks a refresh token used; exactly one concurrent caller gets True."""
-        sql = "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL"
-        return self._run(sql, now, digest(token)) == 1
+        return self._db.write(lambda db: _use_refresh(db, token, now))
+
+    def rotate_refresh_token(self, token: str, grant_id: str, now: int, tokens: "IssuedTokens") -> bool:
+        """RFC 9700 §4.14.2 in one transaction: `token` used and its successors recorded, for exactly one
+        concurrent caller (True); every other caller revokes the family (docs/SECURITY.md P12), False."""
+
+        def unit(db: Connection) -> bool:
+            if not _use_refresh(db, token, now):
+                _revoke_grant(db, grant_id, now)
+                return False
+            tokens.insert(db)
+            return True
+
+        return self._db.write(unit)
 
     def save_access_token(self, jti: str, grant_id: str, expires_at: int) -> None:
-        self._run("INSERT INTO access_tokens VALUES (?, ?, ?, NULL)", jti, grant_id, expires_at)
+        self._db.write(lambda db: _insert_access(db, AccessRecord(jti, grant_id, expires_at)))
 
     def access_token_active(self, jti: str, now: int) -> bool:
         row = self._one(
@@ -360,28 +434,124 @@ class Store:
     # --- failed sign-ins --------------------------------------------------------
 
     def reserve_login_attempt(self, subjects: dict[str, int], now: int, since: int, decide: "Decide") -> "LoginAttempt":
-        """docs/SECURITY.md P23: decides and records the attempt in one write transaction, before the
-        password is checked, so concurrent attempts cannot all pass one decision. `subjects` maps
-        each subject to the rows worth keeping for it; rows at or before `since` are purged."""
-        with self._transaction() as db:
+        """docs/SECURITY.md P23: decides and records the attempt under the exclusive lock, before the
+        password is checked, so concurrent attempts (on any instance) cannot all pass one decision.
+        `subjects` maps each subject to the rows worth keeping for it; rows at or before `since` are purged."""
+
+        def unit(db: Connection) -> LoginAttempt:
             db.execute("DELETE FROM login_failures WHERE failed_at <= ?", (since,))
-            history = {s: [row[0] for row in db.execute(_FAILURES, (s,))] for s in subjects}
+            history = {s: [row[0] for row in db.execute(_FAILURES, (s,)).fetchall()] for s in subjects}
             wait = decide(history)
             if wait is not None:
                 return LoginAttempt(wait, ())
-            rows = tuple(_insert_failure(db, s, now, keep) for s, keep in subjects.items())
-        return LoginAttempt(None, rows)
+            return LoginAttempt(None, tuple(_insert_failure(db, s, now, keep) for s, keep in subjects.items()))
+
+        return self._db.exclusive(unit)
 
     def forgive_login_attempt(self, rows: tuple[int, ...], subjects: list[str]) -> None:
         """Undoes a reservation (no password was checked, or it was right) and clears `subjects`."""
-        with self._transaction() as db:
-            db.executemany("DELETE FROM login_failures WHERE rowid = ?", [(r,) for r in rows])
-            db.executemany("DELETE FROM login_failures WHERE subject = ?", [(s,) for s in subjects])
+
+        def unit(db: Connection) -> None:
+            for row in rows:
+                db.execute("DELETE FROM login_failures WHERE rowid = ?", (row,))
+            for subject in subjects:
+                db.execute("DELETE FROM login_failures WHERE subject = ?", (subject,))
+
+        self._db.write(unit)
 
     def login_failure_rows(self, subject: str | None = None) -> int:
         if subject is None:
             return int(self._one("SELECT COUNT(*) FROM login_failures")[0])
         return int(self._one("SELECT COUNT(*) FROM login_failures WHERE subject = ?", subject)[0])
+
+
+@dataclass(frozen=True)
+class AccessRecord:
+    jti: str
+    grant_id: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class RefreshRecord:
+    token: str
+    grant_id: str
+    expires_at: int
+    dpop_jkt: str | None
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    """What a token response records: its access token, and its refresh token if it has one."""
+
+    access: AccessRecord
+    refresh: RefreshRecord | None
+
+    def insert(self, db: Connection) -> None:
+        _insert_access(db, self.access)
+        if self.refresh is not None:
+            _insert_refresh(db, self.refresh)
+
+
+def _signing_keys(db: Connection) -> list[str]:
+    return [row[0] for row in db.execute("SELECT private_jwk FROM signing_keys ORDER BY created_at").fetchall()]
+
+
+def _insert_grant(db: Connection, grant: Grant) -> None:
+    db.execute(
+        "INSERT INTO grants VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            grant.grant_id,
+            grant.client_id,
+            grant.username,
+            grant.scope,
+            grant.auth_time,
+            grant.created_at,
+            grant.expires_at,
+            grant.revoked_at,
+        ),
+    )
+
+
+def _revoke_grant(db: Connection, grant_id: str, now: int) -> None:
+    db.execute("UPDATE grants SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL", (now, grant_id))
+
+
+def _insert_code(db: Connection, code: str, record: CodeRecord) -> None:
+    db.execute(
+        "INSERT INTO codes VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        (
+            digest(code),
+            record.grant_id,
+            record.client_id,
+            record.redirect_uri,
+            record.nonce,
+            record.code_challenge,
+            record.code_challenge_method,
+            record.expires_at,
+        ),
+    )
+
+
+def _consume_code(db: Connection, code: str, now: int) -> bool:
+    sql = "UPDATE codes SET consumed_at = ? WHERE code_hash = ? AND consumed_at IS NULL"
+    return db.execute(sql, (now, digest(code))).rowcount == 1
+
+
+def _use_refresh(db: Connection, token: str, now: int) -> bool:
+    sql = "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL"
+    return db.execute(sql, (now, digest(token))).rowcount == 1
+
+
+def _insert_access(db: Connection, access: AccessRecord) -> None:
+    db.execute("INSERT INTO access_tokens VALUES (?, ?, ?, NULL)", (access.jti, access.grant_id, access.expires_at))
+
+
+def _insert_refresh(db: Connection, refresh: RefreshRecord) -> None:
+    db.execute(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, expires_at, dpop_jkt) VALUES (?, ?, ?, ?)",
+        (digest(refresh.token), refresh.grant_id, refresh.expires_at, refresh.dpop_jkt),
+    )
 
 
 Decide = Callable[[dict[str, list[int]]], "int | None"]
@@ -396,13 +566,14 @@ class LoginAttempt:
     rows: tuple[int, ...]
 
 
-def _insert_failure(db: sqlite3.Connection, subject: str, now: int, keep: int) -> int:
+def _insert_failure(db: Connection, subject: str, now: int, keep: int) -> int:
     # docs/SECURITY.md P23: rows per subject are capped; older ones cannot change a decision.
-    row = db.execute("INSERT INTO login_failures VALUES (?, ?)", (subject, now)).lastrowid
+    row = db.execute(
+        "INSERT INTO login_failures (subject, failed_at) VALUES (?, ?) RETURNING rowid", (subject, now)
+    ).fetchone()
     db.execute(
         "DELETE FROM login_failures WHERE subject = ? AND rowid NOT IN "
         "(SELECT rowid FROM login_failures WHERE subject = ? ORDER BY failed_at DESC, rowid DESC LIMIT ?)",
         (subject, subject, keep),
     )
-    assert row is not None
-    return row
+    return int(row[0])

@@ -135,7 +135,7 @@ def test_everything_expired_is_purged(
     clock.advance(8 * 3600 + 1)  # the longest lifetime in the test config
     run_due_purge(client)
     kept = {table for table, rows in RowCounter(data_dir)().items() if rows}
-    assert kept == {"signing_keys", "provider_secrets", "consents"}
+    assert kept == {"signing_keys", "provider_secrets", "consents", "schema_version"}
 
 
 def test_every_purge_statement_reads_through_an_index(app: object, data_dir: Path) -> None:
@@ -149,7 +149,7 @@ def test_every_purge_statement_reads_through_an_index(app: object, data_dir: Pat
 def test_every_commit_is_synced_to_disk(app: Starlette) -> None:
     """docs/SECURITY.md P28: WAL with synchronous=FULL (2), so a power loss loses nothing committed;
     some SQLite builds default to NORMAL in WAL mode."""
-    connection = app.state.provider.store._db  # the store's own connection: the setting is per connection
+    connection = app.state.provider.store._db._writer_db  # the connection that commits: the setting is per connection
     assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert connection.execute("PRAGMA synchronous").fetchone()[0] == 2
 
@@ -192,6 +192,7 @@ ROWS_KEPT = {
     "signing_keys": None,
     "provider_secrets": None,
     "consents": None,
+    "schema_version": None,
 }
 
 
