@@ -11,8 +11,9 @@ import os
 import signal
 import socket
 import sys
+import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ from .host.vendor import VENDOR, find_vendored
 from .hosts import origin_of
 from .provider.app import create_provider_app
 from .provider.config import ConfigError, ProviderConfig, load_config_file, load_demo_config
+from .provider.database import DatabaseError, is_postgres_url
 
 DEFAULT_DATA_DIR = Path(".spalab")
 # The BFF's client secret at another provider: from the environment, never the command line (ps shows that).
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         servers = args.build(args)
         _run(servers)
-    except (UsageError, ConfigError) as exc:
+    except (UsageError, ConfigError, DatabaseError) as exc:
         print(f"spalab: error: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -67,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--spa-port", type=_port, default=8000, help="SPA host port on localhost (default 8000)")
     serve.add_argument("--provider-port", type=_port, default=None, help="provider port on 127.0.0.1 (default 9000)")
     serve.add_argument("--data-dir", type=Path, help=f"where keys and the database live (default {DEFAULT_DATA_DIR}/)")
+    _database_argument(serve)
     serve.add_argument("--issuer", help="point the SPA at another OpenID provider instead of the built-in one")
     serve.add_argument("--client-id", help="the SPA's client_id at that provider (with --issuer)")
     serve.add_argument(
@@ -88,9 +91,39 @@ def _parser() -> argparse.ArgumentParser:
     provider.add_argument(
         "--data-dir", type=Path, help=f"where keys and the database live (default {DEFAULT_DATA_DIR}/)"
     )
+    _database_argument(provider)
+    provider.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="processes serving on the one port (default 1); they share the database, SQLite or PostgreSQL",
+    )
     provider.add_argument("--request-log", action="store_true", help="expose /_spalab/requests (demo timeline)")
     provider.set_defaults(build=_build_provider)
     return parser
+
+
+def _database_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help=f"a PostgreSQL URL (postgresql://user@host/db) for the store, shared by every process and instance "
+        f"on it (default: ${DATABASE_ENV}, else the config's `database`, else SQLite in the data dir)",
+    )
+
+
+def _database_url(args: argparse.Namespace, config: ProviderConfig) -> str | None:
+    """--database, else $SPALAB_DATABASE_URL, else the config file's `database`; None: SQLite in the data dir."""
+    url = args.database or os.environ.get(DATABASE_ENV) or config.database
+    if url is not None and not is_postgres_url(url):
+        raise UsageError(f"the database must be a PostgreSQL URL (postgresql://...), not {url!r}")
+    return url
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1-{MAX_WORKERS})")
+    return int(text)
 
 
 def _port(text: str) -> int:
@@ -134,9 +167,19 @@ def _build_provider(args: argparse.Namespace) -> list[Served]:
     config = load_config_file(args.config)
     port = args.port or _issuer_port(config)
     sockets = _bind("127.0.0.1", port, "--port")
-    app = create_provider_app(config, _data_dir(args.data_dir), request_log=args.request_log or None)
-    print(f"spalab provider: issuer {config.issuer}, listening on http://127.0.0.1:{port}", flush=True)
-    return [("provider", app, sockets)]
+    data_dir, database = _data_dir(args.data_dir), _database_url(args, config)
+
+    def build() -> ASGIApp:
+        return create_provider_app(config, data_dir, request_log=args.request_log or None, database=database)
+
+    where = "PostgreSQL" if database else f"SQLite in {data_dir}"
+    print(f"spalab provider: issuer {config.issuer}, listening on http://127.0.0.1:{port}", end="", flush=True)
+    if args.workers > 1:
+        print(f", {args.workers} processes, {where}", flush=True)
+        _run_workers(build, sockets, args.workers)
+        return []
+    print(f", {where}", flush=True)
+    return [("provider", build(), sockets)]
 
 
 def _build_serve(args: argparse.Namespace) -> list[Served]:
@@ -152,7 +195,9 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
         config = _serve_config(args, spa_origin)
         port = args.provider_port or _issuer_port(config)
         provider_sockets = _bind("127.0.0.1", port, "--provider-port")
-        app = create_provider_app(config, _data_dir(args.data_dir), request_log=True)
+        app = create_provider_app(
+            config, _data_dir(args.data_dir), request_log=True, database=_database_url(args, config)
+        )
         servers.append(("provider", app, provider_sockets))
         issuer, client_id = config.issuer, "spa-demo"
         bff_settings = find_bff_client(config, spa_origin)
@@ -316,6 +361,12 @@ SHUTDOWN_GRACE = 5
 # 503 at once, so idle or trickling connections cannot use up the process's file descriptors.
 MAX_CONCURRENCY = 1000
 
+# --workers: a sane upper bound, and a pause before replacing a worker that died (no busy loop if
+# every start fails).
+MAX_WORKERS = 64
+WORKER_RESTART_DELAY = 1.0
+DATABASE_ENV = "SPALAB_DATABASE_URL"
+
 
 def server_config(app: ASGIApp, max_concurrency: int = MAX_CONCURRENCY) -> uvicorn.Config:
     # docs/SECURITY.md P23: no X-Forwarded-For/-Proto is trusted (uvicorn trusts 127.0.0.1 by default),
@@ -346,6 +397,56 @@ def _run(servers: list[Served]) -> None:
         await asyncio.gather(*(server.serve(sockets=sockets) for server, sockets in instances))
 
     asyncio.run(serve_all())
+
+
+def _run_workers(build: Callable[[], ASGIApp], sockets: list[socket.socket], count: int) -> None:
+    """`count` processes accept on the same sockets (the kernel spreads the connections) and share the
+    database; nothing a flow depends on lives in a process's memory (docs/SECURITY.md P37). The first
+    app is built here, before any fork, so the schema's migrations and the first signing key are made
+    once and a bad database stops the command with its message; a worker that dies is replaced."""
+    first = build()
+    first.state.provider.store.close()  # type: ignore[attr-defined]
+    del first
+    children: dict[int, int] = {}
+    stopping = False
+
+    def spawn(slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            code = 0
+            try:
+                _run([("provider", build(), sockets)])
+            except BaseException as exc:  # noqa: BLE001 - docs/SECURITY.md P22: the type, never a trace
+                logging.getLogger("spalab.server").error("worker %d: %s", slot, type(exc).__name__)
+                code = 1
+            os._exit(code)
+        children[pid] = slot
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for slot in range(count):
+        spawn(slot)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for clarity
+            continue
+        slot = children.pop(pid, -1)
+        if slot >= 0 and not stopping:
+            logging.getLogger("spalab.server").error("worker %d ended (status %d); starting another", slot, status)
+            time.sleep(WORKER_RESTART_DELAY)
+            spawn(slot)
 
 
 def _log_type_only(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -27,9 +27,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import psycopg
 import pytest
 import uvicorn
 from argon2 import PasswordHasher
@@ -101,15 +103,51 @@ def _session_key() -> tuple[str, str]:
     return key.kid or "", json.dumps(key.as_dict(private=True))
 
 
-def seeded(data_dir: Path) -> Path:
-    """`data_dir` with this session's signing key in its store, put there through the store's own API."""
-    store = Store(data_dir / "spalab.sqlite3")
+def seeded(data_dir: Path, database: str | None = None) -> Path:
+    """`data_dir` (or the PostgreSQL `database`) with this session's signing key in its store, put there
+    through the store's own API."""
+    store = Store(database or data_dir / "spalab.sqlite3")
     try:
         if not store.signing_keys():
             store.add_signing_key(*_session_key(), 0)
     finally:
         store.close()
     return data_dir
+
+
+def table_rows(app: object) -> dict[str, int]:
+    """Rows per table of the app's database (either kind), read through the store's own connections."""
+    store: Store = app.state.provider.store  # type: ignore[attr-defined]
+
+    def count(db: Any) -> dict[str, int]:
+        if db.dialect == "sqlite":
+            sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        else:
+            sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        tables = [row[0] for row in db.execute(sql).fetchall()]
+        return {table: int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]) for table in tables}
+
+    return store._db.read(count)
+
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses the provider app runs on both databases, except those marked
+    `sqlite_only` (they read the SQLite file itself)."""
+    if "database" in metafunc.fixturenames:
+        backends = ("sqlite",) if metafunc.definition.get_closest_marker("sqlite_only") else BACKENDS
+        metafunc.parametrize("database", backends, indirect=True)
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest) -> str | None:
+    """The store's database: None for the SQLite file in the data dir, else a PostgreSQL URL (a schema
+    of its own on the session's server, pg_support.py)."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return None
 
 
 class Clock:
@@ -136,13 +174,15 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return seeded(tmp_path)
+def data_dir(tmp_path: Path, database: str | None) -> Path:
+    return seeded(tmp_path, database)
 
 
 @pytest.fixture
-def app(config: ProviderConfig, data_dir: Path, clock: Clock):  # type: ignore[no-untyped-def]
-    return create_provider_app(config, data_dir, clock=clock)
+def app(config: ProviderConfig, data_dir: Path, clock: Clock, database: str | None):  # type: ignore[no-untyped-def]
+    app = create_provider_app(config, data_dir, clock=clock, database=database)
+    yield app
+    app.state.provider.store.close()
 
 
 @pytest.fixture
@@ -293,14 +333,17 @@ def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def live_providers(config: ProviderConfig, tmp_path: Path) -> Iterator[list[str]]:
-    """Two provider instances on one data dir, as in a multi-instance deployment."""
-    data_dir = seeded(tmp_path)
-    with (
-        serving(create_provider_app(config, data_dir)) as first,
-        serving(create_provider_app(config, data_dir)) as second,
-    ):
-        yield [first, second]
+def live_providers(config: ProviderConfig, tmp_path: Path, database: str | None) -> Iterator[list[str]]:
+    """Two provider instances on one database (the data dir's SQLite file, or PostgreSQL), as in a
+    multi-instance deployment."""
+    data_dir = seeded(tmp_path, database)
+    apps = [create_provider_app(config, data_dir, database=database) for _ in range(2)]
+    try:
+        with serving(apps[0]) as first, serving(apps[1]) as second:
+            yield [first, second]
+    finally:
+        for app in apps:
+            app.state.provider.store.close()
 
 
 def race(
@@ -323,24 +366,41 @@ def race(
     return answers
 
 
-def race_past_the_check(base_urls: list[str], path: str, form: dict[str, str], database: Path) -> list[httpx.Response]:
+@contextmanager
+def writes_held(database: Path | str) -> Iterator[None]:
+    """While open, nothing can write codes or refresh tokens, but everything can read: SQLite's write
+    lock held by a connection of our own, or on PostgreSQL an EXCLUSIVE lock on those tables (which
+    SELECTs pass)."""
+    if isinstance(database, Path):
+        holder = sqlite3.connect(database, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    with psycopg.connect(database) as pg:
+        pg.execute("LOCK TABLE codes, refresh_tokens IN EXCLUSIVE MODE")
+        yield
+        pg.rollback()
+
+
+def race_past_the_check(
+    base_urls: list[str], path: str, form: dict[str, str], database: Path | str
+) -> list[httpx.Response]:
     """One request per instance, each made to pass its "already used?" look-up before any of them
-    can write: a third connection holds SQLite's write lock until all are waiting to consume. So
-    every loser loses at the atomic consume itself (the race), never at the earlier look-up."""
-    holder = sqlite3.connect(database, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
+    can write: a third connection holds the write lock until all are waiting to consume. So every
+    loser loses at the atomic consume itself (the race), never at the earlier look-up."""
     answers: list[httpx.Response] = []
     threads = [
         threading.Thread(target=lambda url=url: answers.append(httpx.post(url + path, data=form, timeout=60)))
         for url in base_urls
     ]
-    try:
+    with writes_held(database):
         for thread in threads:
             thread.start()
         time.sleep(1.5)  # every request reads, validates, and blocks on the write lock (busy timeout 10 s)
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     for thread in threads:
         thread.join(timeout=60)
     return answers

@@ -26,13 +26,18 @@ from .issuance import Issuer
 from .keys import KeyRing
 from .pages import error_page
 from .purge import PurgeMiddleware, Purger
-from .store import Store
+from .store import SQLITE_FILE, Store
 
 
 def create_provider_app(
-    config: ProviderConfig, data_dir: Path, clock: Clock = system_clock, request_log: bool | None = None
+    config: ProviderConfig,
+    data_dir: Path,
+    clock: Clock = system_clock,
+    request_log: bool | None = None,
+    database: str | None = None,
 ) -> Starlette:
-    store = Store(data_dir / "spalab.sqlite3")
+    """`database`: a PostgreSQL URL (else the config's); without one, the SQLite file in `data_dir` (store.py)."""
+    store = Store(database or config.database or data_dir / SQLITE_FILE)
     keys = KeyRing.load_or_create(store, clock())
     log_enabled = config.request_log if request_log is None else request_log
     log = RequestLog("provider") if log_enabled else None

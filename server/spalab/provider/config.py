@@ -15,6 +15,7 @@ from typing import Any
 from ..hosts import host_name, issuer_host, origin_of
 from . import passwords
 from .core.records import SCOPES, Client
+from .database import is_postgres_url
 
 
 class ConfigError(Exception):
@@ -47,6 +48,8 @@ class ProviderConfig:
     allowed_hosts: tuple[str, ...] = ()
     # docs/SECURITY.md P32: DPoP proofs must carry a server nonce (RFC 9449 §8, §9).
     dpop_nonce: bool = False
+    # A PostgreSQL URL for the store (store.py); None: the SQLite file in the data dir.
+    database: str | None = field(default=None, repr=False)
 
     @property
     def cors_origins(self) -> frozenset[str]:
@@ -64,6 +67,7 @@ _TOP_KEYS: dict[str, type] = {
     "request_log": bool,
     "allowed_hosts": list,
     "dpop_nonce": bool,
+    "database": str,
     "clients": list,
     "users": list,
 }
@@ -136,9 +140,17 @@ def parse_config(text: str, source: str, **overrides: Any) -> ProviderConfig:
         request_log=data.get("request_log", False),
         allowed_hosts=_allowed_hosts(data, locate),
         dpop_nonce=data.get("dpop_nonce", False),
+        database=_database(data, locate),
         **lifetimes,
         **overrides,
     )
+
+
+def _database(data: dict[str, Any], locate: "_Locator") -> str | None:
+    url = data.get("database")
+    if url is not None and not is_postgres_url(url):
+        raise locate.error("database", "", "must be a PostgreSQL URL (postgresql://...); leave it out for SQLite")
+    return url
 
 
 def _allowed_hosts(data: dict[str, Any], locate: "_Locator") -> tuple[str, ...]:

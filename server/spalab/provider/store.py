@@ -156,6 +156,8 @@ def purge_sql(table: str, key: str, where: str) -> str:
 
 
 SESSIONS_PER_USER = 20
+# The SQLite database's file name in the data dir, when no PostgreSQL URL is given.
+SQLITE_FILE = "spalab.sqlite3"
 
 
 def digest(secret: str) -> str:

@@ -72,7 +72,9 @@ def test_concurrent_redemptions_of_one_code_exactly_one_succeeds(live_providers:
             assert api(browser, winner["access_token"]).status_code == 401  # type: ignore[arg-type]
 
 
-def test_losing_the_race_to_redeem_a_code_revokes_the_winners_tokens(live_providers: list[str], tmp_path: Path) -> None:
+def test_losing_the_race_to_redeem_a_code_revokes_the_winners_tokens(
+    live_providers: list[str], tmp_path: Path, database: str | None
+) -> None:
     """RFC 6749 §4.1.2: a redemption that loses the race at the atomic consume is a replay like any
     other, so what the winner got is revoked (the attacker may be the winner)."""
     with httpx.Client(base_url=live_providers[0], follow_redirects=False) as browser:
@@ -84,7 +86,7 @@ def test_losing_the_race_to_redeem_a_code_revokes_the_winners_tokens(live_provid
             "client_id": "spa",
             "code_verifier": flow.verifier,
         }
-        answers = race_past_the_check(live_providers, "/token", form, tmp_path / "spalab.sqlite3")
+        answers = race_past_the_check(live_providers, "/token", form, database or tmp_path / "spalab.sqlite3")
         assert sorted(a.status_code for a in answers) == [200, 400]
         winner = next(a for a in answers if a.status_code == 200).json()
         assert api(browser, winner["access_token"]).status_code == 401  # type: ignore[arg-type]

@@ -1,13 +1,12 @@
 """docs/SECURITY.md P10: `state` comes back byte-exact; the sign-in and consent forms carry
 an anti-CSRF token, so a forged POST starts no session and issues no code."""
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from provider_support import ISSUER, REDIRECT, SPA, Flow, hidden, response_params
+from provider_support import ISSUER, REDIRECT, SPA, Flow, hidden, response_params, table_rows
 from starlette.testclient import TestClient
 
 STATES = {
@@ -22,9 +21,8 @@ WRONG_TOKEN = "0" * 64
 PASSWORDS = {"alice": "wonderland", "bob": "builder"}
 
 
-def count(data_dir: Path, table: str) -> int:
-    with sqlite3.connect(data_dir / "spalab.sqlite3") as db:
-        return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+def count(flow: Flow, table: str) -> int:
+    return table_rows(flow.client.app)[table]
 
 
 def session_cookie_set(response) -> bool:  # type: ignore[no-untyped-def]
@@ -89,7 +87,7 @@ def test_login_post_without_this_browsers_csrf_token_starts_no_session(
     assert response.status_code == 400
     assert "location" not in response.headers
     assert not session_cookie_set(response)
-    assert count(data_dir, "sessions") == 0
+    assert count(flow, "sessions") == 0
     after = flow.authorize(flow.code_params())
     assert after.status_code == 302 and after.headers["location"].startswith("/login")
 
@@ -97,7 +95,7 @@ def test_login_post_without_this_browsers_csrf_token_starts_no_session(
 def test_login_form_carries_a_token_that_signs_in(flow: Flow, data_dir: Path) -> None:
     """RFC 6749 §10.12: control — the form as served does sign in."""
     assert flow.sign_in().status_code == 303
-    assert count(data_dir, "sessions") == 1
+    assert count(flow, "sessions") == 1
 
 
 # --- anti-CSRF on the consent form ------------------------------------------------------
@@ -134,8 +132,8 @@ def test_consent_post_without_this_sessions_csrf_token_issues_no_code(
     response = sender.post("/consent", data=form)
     assert response.status_code == 400
     assert "location" not in response.headers
-    assert count(data_dir, "codes") == 0
-    assert count(data_dir, "grants") == 0
+    assert count(flow, "codes") == 0
+    assert count(flow, "grants") == 0
     # Control: the real form, from the real session, still answers the request.
     answered = flow.client.post("/consent", data={**fields, "decision": "allow"})
     assert answered.status_code == 303
@@ -153,7 +151,7 @@ def test_consent_token_of_one_request_does_not_answer_another(flow: Flow, data_d
     )
     assert response.status_code == 400
     assert "location" not in response.headers
-    assert count(data_dir, "codes") == 0
+    assert count(flow, "codes") == 0
 
 
 def test_a_form_from_before_a_restart_or_from_another_instance_still_counts(config, data_dir) -> None:  # type: ignore[no-untyped-def]

@@ -104,12 +104,14 @@ def test_concurrent_refreshes_with_one_token_exactly_one_succeeds_and_the_family
         assert _refresh(browser, winner["refresh_token"]).json()["error"] == "invalid_grant"  # type: ignore[arg-type]
 
 
-def test_losing_the_race_to_refresh_revokes_the_family(live_providers: list[str], tmp_path: Path) -> None:
+def test_losing_the_race_to_refresh_revokes_the_family(
+    live_providers: list[str], tmp_path: Path, database: str | None
+) -> None:
     """RFC 9700 §4.14.2: a refresh that loses at the atomic "mark used" is a reuse: the family is revoked."""
     with httpx.Client(base_url=live_providers[0], follow_redirects=False) as browser:
         tokens = Flow(browser).tokens()  # type: ignore[arg-type]
         form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": "spa"}
-        answers = race_past_the_check(live_providers, "/token", form, tmp_path / "spalab.sqlite3")
+        answers = race_past_the_check(live_providers, "/token", form, database or tmp_path / "spalab.sqlite3")
         assert sorted(a.status_code for a in answers) == [200, 400]
         winner = next(a for a in answers if a.status_code == 200).json()
         assert api(browser, winner["access_token"]).status_code == 401  # type: ignore[arg-type]

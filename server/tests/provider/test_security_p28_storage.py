@@ -14,7 +14,18 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from dpop_support import TOKEN_URL, Holder
-from provider_support import ISSUER, REDIRECT, Clock, Flow, api, challenge_of, hidden, new_verifier, response_params
+from provider_support import (
+    ISSUER,
+    REDIRECT,
+    Clock,
+    Flow,
+    api,
+    challenge_of,
+    hidden,
+    new_verifier,
+    response_params,
+    table_rows,
+)
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -66,7 +77,7 @@ def test_replayed_refresh_token_still_revokes_its_family_after_a_purge(
     rotated = refresh(client, first["refresh_token"]).json()
     clock.advance(3600)  # the family's code and access tokens are long expired
     run_due_purge(client)
-    assert RowCounter(data_dir)()["access_tokens"] == 0  # the purge ran
+    assert table_rows(client.app)["access_tokens"] == 0  # the purge ran
     replay = refresh(client, first["refresh_token"])
     assert replay.status_code == 400
     assert replay.json()["error"] == "invalid_grant"
@@ -99,11 +110,11 @@ def test_access_token_outliving_its_grant_works_until_it_expires(
     late = refresh(client, tokens["refresh_token"]).json()
     clock.advance(INTERVAL)  # a purge is due; the grant has expired, the new access token not
     run_due_purge(client)
-    assert RowCounter(data_dir)()["refresh_tokens"] == 0  # the purge ran
+    assert table_rows(client.app)["refresh_tokens"] == 0  # the purge ran
     assert api(client, late["access_token"]).status_code == 200
     clock.advance(300)
     run_due_purge(client)
-    assert RowCounter(data_dir)()["grants"] == 0
+    assert table_rows(client.app)["grants"] == 0
 
 
 # --- what a purge must remove ---------------------------------------------------------------
@@ -131,13 +142,14 @@ def test_everything_expired_is_purged(
         assert flow.client.post("/token", data=_exchange(flow), headers={"DPoP": proof}).status_code == 200
     assert flow.authorize(flow.code_params(prompt="consent")).status_code == 200  # left pending
     assert flow.sign_in(password="wrong").status_code == 400  # two login failures
-    assert all(RowCounter(data_dir)().values())
+    assert all(table_rows(client.app).values())
     clock.advance(8 * 3600 + 1)  # the longest lifetime in the test config
     run_due_purge(client)
-    kept = {table for table, rows in RowCounter(data_dir)().items() if rows}
+    kept = {table for table, rows in table_rows(client.app).items() if rows}
     assert kept == {"signing_keys", "provider_secrets", "consents", "schema_version"}
 
 
+@pytest.mark.sqlite_only
 def test_every_purge_statement_reads_through_an_index(app: object, data_dir: Path) -> None:
     """docs/SECURITY.md P28: a purge never scans a whole table, however large it has grown."""
     with sqlite3.connect(data_dir / DB) as db:
@@ -146,6 +158,7 @@ def test_every_purge_statement_reads_through_an_index(app: object, data_dir: Pat
             assert not [step for step in plan if step.startswith("SCAN")], rule[0]
 
 
+@pytest.mark.sqlite_only
 def test_every_commit_is_synced_to_disk(app: Starlette) -> None:
     """docs/SECURITY.md P28: WAL with synchronous=FULL (2), so a power loss loses nothing committed;
     some SQLite builds default to NORMAL in WAL mode."""

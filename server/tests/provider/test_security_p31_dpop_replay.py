@@ -1,13 +1,12 @@
 """docs/SECURITY.md P31: a DPoP proof is accepted once (its jti, per key, within the iat window), also when
 the same proof arrives twice at once on two instances; what is remembered is purged like the rest."""
 
-import sqlite3
 import time
 from pathlib import Path
 
 import httpx
 from dpop_support import TOKEN_URL, Holder, dpop_call, dpop_tokens, exchange
-from provider_support import ISSUER, Clock, Flow, race
+from provider_support import ISSUER, Clock, Flow, race, table_rows
 from starlette.testclient import TestClient
 
 from spalab.provider.core import dpop
@@ -16,9 +15,8 @@ from spalab.provider.purge import INTERVAL
 RACERS = 32
 
 
-def _proofs_remembered(data_dir: Path) -> int:
-    with sqlite3.connect(data_dir / "spalab.sqlite3") as db:
-        return int(db.execute("SELECT COUNT(*) FROM dpop_proofs").fetchone()[0])
+def _proofs_remembered(client: TestClient) -> int:
+    return table_rows(client.app)["dpop_proofs"]
 
 
 def test_a_proof_replayed_at_the_token_endpoint_is_refused(client: TestClient, clock: Clock) -> None:
@@ -75,10 +73,10 @@ def test_remembered_proofs_are_purged_once_their_window_has_passed(
     tokens = dpop_tokens(flow, holder, clock.now)
     for _ in range(3):
         assert dpop_call(client, holder, tokens["access_token"], clock.now).status_code == 200
-    assert _proofs_remembered(data_dir) == 4
+    assert _proofs_remembered(client) == 4
     clock.advance(dpop.IAT_WINDOW + INTERVAL + 1)
     assert client.get("/jwks").status_code == 200  # runs the due purge
-    assert _proofs_remembered(data_dir) == 0
+    assert _proofs_remembered(client) == 0
 
 
 def test_concurrent_requests_with_one_proof_exactly_one_succeeds(live_providers: list[str]) -> None:
