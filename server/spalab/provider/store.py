@@ -105,8 +105,9 @@ class SchemaTooNew(DatabaseError):
     pass
 
 
-def migrate(db: Connection, migrations: tuple[Callable[[Connection], None], ...] = MIGRATIONS) -> int:
+def migrate(db: Connection) -> int:
     """Applies the missing migrations (the caller holds the exclusive lock); returns the version."""
+    migrations = MIGRATIONS
     db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     row = db.execute("SELECT max(version) FROM schema_version").fetchone()
     version = int(row[0]) if row and row[0] is not None else 0
