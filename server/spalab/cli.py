@@ -408,45 +408,54 @@ def _run_workers(build: Callable[[], ASGIApp], sockets: list[socket.socket], cou
     first.state.provider.store.close()  # type: ignore[attr-defined]
     del first
     children: dict[int, int] = {}
+    restarts: dict[int, float] = {}  # slot -> when its replacement starts
     stopping = False
+    log = logging.getLogger("spalab.server")
+    # The supervisor takes its signals synchronously (sigtimedwait), so a stop can never fall between
+    # "a worker died" and "start its replacement", and the log names who asked it to stop.
+    watched = {signal.SIGCHLD, signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, watched)
 
     def spawn(slot: int) -> None:
         pid = os.fork()
-        if pid == 0:  # the worker
+        if pid == 0:  # the worker: default signal handling, then _run installs its own
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, watched)
             code = 0
             try:
                 _run([("provider", build(), sockets)])
             except BaseException as exc:  # noqa: BLE001 - docs/SECURITY.md P22: the type, never a trace
-                logging.getLogger("spalab.server").error("worker %d: %s", slot, type(exc).__name__)
+                log.error("worker %d: %s", slot, type(exc).__name__)
                 code = 1
             os._exit(code)
         children[pid] = slot
 
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
     for slot in range(count):
         spawn(slot)
-    while children:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for clarity
+    while children or (restarts and not stopping):
+        due = min(restarts.values(), default=None)
+        info = signal.sigtimedwait(watched, max(0.0, due - time.monotonic()) if due is not None else 3600)
+        if info is not None and info.si_signo in (signal.SIGINT, signal.SIGTERM):
+            log.warning("signal %d from pid %d: stopping %d workers", info.si_signo, info.si_pid, len(children))
+            stopping = True
+            restarts.clear()
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
             continue
-        slot = children.pop(pid, -1)
-        if slot >= 0 and not stopping:
-            logging.getLogger("spalab.server").error("worker %d ended (status %d); starting another", slot, status)
-            time.sleep(WORKER_RESTART_DELAY)
-            spawn(slot)
+        while children:  # reap every worker that ended (SIGCHLDs coalesce)
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            slot = children.pop(pid, -1)
+            if slot >= 0 and not stopping:
+                log.error("worker %d (pid %d) ended (status %d); starting another", slot, pid, status)
+                restarts[slot] = time.monotonic() + WORKER_RESTART_DELAY
+        for slot, when in list(restarts.items()):
+            if when <= time.monotonic() and not stopping:
+                del restarts[slot]
+                spawn(slot)
 
 
 def _log_type_only(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

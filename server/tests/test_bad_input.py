@@ -145,7 +145,7 @@ class Target:
         refresh = self.refresh_token if b"{REFRESH_TOKEN}" not in needed else self.new_refresh_token()
         # An id_token of the fresh session (same user, same auth_time), as the client would hold it.
         hint_claims = id_token_claims(ISSUER, "alice", "spa", now, 300, now, None, {})
-        hint = provider.issuer.keys.sign(hint_claims, "JWT") if b"{ID_TOKEN_HINT}" in needed else ""
+        hint = provider.issuer.keys.sign(hint_claims, "JWT", now) if b"{ID_TOKEN_HINT}" in needed else ""
         return {
             "{COOKIE}": f"spalab_session_{suffix}={session}; spalab_csrf_{suffix}={browser}",
             "{LOGIN_CSRF}": provider.csrf_token("login", browser),

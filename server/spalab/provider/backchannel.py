@@ -65,7 +65,9 @@ async def health_ready(request: Request) -> Response:
 
 
 async def jwks(request: Request) -> Response:
-    return JSONResponse(provider_of(request).issuer.keys.public_jwks())
+    provider = provider_of(request)
+    # Off the event loop: now and then it reads the published keys again (keys.KeyRing.reload).
+    return JSONResponse(await run_in_threadpool(provider.issuer.keys.public_jwks, provider.clock()))
 
 
 async def _client_request(request: Request) -> tuple[Provider, dict[str, str], Client]:

@@ -159,7 +159,7 @@ class Issuer:
             dpop_jkt,
         )
         record = AccessRecord(jti, grant.grant_id, now + lifetime)
-        return self.keys.sign(claims, "at+jwt"), AccessIssued(record, lifetime)
+        return self.keys.sign(claims, "at+jwt", now), AccessIssued(record, lifetime)
 
     def _id_token(self, grant: Grant, nonce: str | None, now: int, access_token: str | None) -> str:
         user = self.config.users[grant.username]
@@ -174,7 +174,7 @@ class Issuer:
             profile_claims(grant.scope.split(), user.claims),
             access_token,
         )
-        return self.keys.sign(claims, "JWT")
+        return self.keys.sign(claims, "JWT", now)
 
     # --- using and revoking tokens ------------------------------------------------
 

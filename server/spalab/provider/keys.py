@@ -3,8 +3,10 @@ verifying RFC 9068 access tokens) and the opaque secrets used for codes and refr
 tokens. JOSE via joserfc. The claims themselves are built in core/claims.py.
 """
 
+import base64
 import json
 import secrets
+import threading
 from typing import Any
 
 from joserfc import jwt
@@ -25,13 +27,26 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-class KeyRing:
-    """The provider's signing keys; the newest signs, all are published."""
+# Key rotation (docs/SECURITY.md P37): every instance reloads the published keys from the store at least this
+# often (on its clock), and at once (at most every KEY_RELOAD_MIN seconds) on a token whose kid it does not
+# know. A rotated key is published ahead of signing by more than this (cli.MIN_SIGNS_IN), so every instance
+# publishes and verifies a key before any instance signs with it.
+KEY_RELOAD = 60
+KEY_RELOAD_MIN = 1
 
-    def __init__(self, keys: list[RSAKey]) -> None:
-        self.keys = keys
-        self.current = keys[-1]
-        self.key_set = KeySet(list(keys))
+
+class KeyRing:
+    """The provider's signing keys: all published, the newest whose time has come signs."""
+
+    def __init__(self, store: Store, schedule: list[tuple[str, int]], now: int) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._install(schedule, now)
+
+    def _install(self, schedule: list[tuple[str, int]], now: int) -> None:
+        keys = [(RSAKey.import_key(json.loads(jwk)), signs_from) for jwk, signs_from in schedule]
+        # One assignment: a request on another thread sees the old schedule or the new one, never a mix.
+        self._state = (tuple(keys), KeySet([key for key, _ in keys]), now)
 
     @classmethod
     def load_or_create(cls, store: Store, now: int) -> "KeyRing":
@@ -41,20 +56,54 @@ class KeyRing:
             key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": ALG}, auto_kid=True)
             return key.kid or "", json.dumps(key.as_dict(private=True))
 
-        stored = store.signing_keys() or store.first_signing_key(make, now)
-        return cls([RSAKey.import_key(json.loads(jwk)) for jwk in stored])
+        if not store.signing_keys():
+            store.first_signing_key(make, now)
+        return cls(store, store.signing_key_schedule(), now)
 
-    def public_jwks(self) -> dict[str, Any]:
+    def reload(self, now: int, every: int = KEY_RELOAD) -> None:
+        """Reads the published keys again if the last read is `every` seconds old (one thread reads)."""
+        if now - self._state[2] < every or not self._lock.acquire(blocking=False):
+            return
+        try:
+            if now - self._state[2] >= every:
+                self._install(self.store.signing_key_schedule(), now)
+        finally:
+            self._lock.release()
+
+    @property
+    def keys(self) -> list[RSAKey]:
+        return [key for key, _ in self._state[0]]
+
+    @property
+    def key_set(self) -> KeySet:
+        return self._state[1]
+
+    def current(self, now: int) -> RSAKey:
+        """The newest key whose time to sign has come (the earliest, if none has yet)."""
+        schedule = self._state[0]
+        signing = [key for key, signs_from in schedule if signs_from <= now]
+        return signing[-1] if signing else schedule[0][0]
+
+    def public_jwks(self, now: int | None = None) -> dict[str, Any]:
+        if now is not None:
+            self.reload(now)
         return {"keys": [key.as_dict(private=False) for key in self.keys]}
 
-    def sign(self, claims: dict[str, Any], typ: str) -> str:
-        header = {"alg": ALG, "kid": self.current.kid, "typ": typ}
-        return jwt.encode(header, claims, self.current, algorithms=[ALG])
+    def sign(self, claims: dict[str, Any], typ: str, now: int) -> str:
+        self.reload(now)
+        key = self.current(now)
+        header = {"alg": ALG, "kid": key.kid, "typ": typ}
+        return jwt.encode(header, claims, key, algorithms=[ALG])
+
+    def _decode(self, token: str, now: int | None) -> jwt.Token:
+        if now is not None and _kid(token) not in {key.kid for key in self.keys}:
+            self.reload(now, every=KEY_RELOAD_MIN)  # another instance may have published it
+        return jwt.decode(token, self.key_set, algorithms=[ALG])
 
     def verify_access_token(self, token: str, issuer: str, audience: str, now: int) -> dict[str, Any]:
         """RFC 9068 §4 validation; raises InvalidToken with a safe description."""
         try:
-            decoded = jwt.decode(token, self.key_set, algorithms=[ALG])
+            decoded = self._decode(token, now)
         except UNREADABLE_JWT:
             raise InvalidToken("the access token is malformed or its signature is invalid") from None
         # RFC 9068 §4: the resource server must check typ is at+jwt (no id_token as access token).
@@ -89,3 +138,13 @@ class KeyRing:
         if str(decoded.header.get("typ", "")).lower() in (AT_TYP, "application/at+jwt"):
             return None
         return decoded.claims
+
+
+def _kid(token: str) -> str | None:
+    """The kid in a compact JWS header, unverified (only to decide whether to reload the keys)."""
+    try:
+        header = json.loads(base64.urlsafe_b64decode(token.split(".", 1)[0] + "=="))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None

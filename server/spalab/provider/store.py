@@ -97,8 +97,14 @@ def _sqlite_columns(db: Connection, table: str) -> set[str]:
     return {row[1] for row in db.execute(f"PRAGMA table_info({table})").fetchall()}
 
 
+def _migration_2(db: Connection) -> None:
+    """Key rotation (keys.py): a key is published when it is added and signs from `signs_from`."""
+    db.execute("ALTER TABLE signing_keys ADD COLUMN signs_from BIGINT")
+    db.execute("UPDATE signing_keys SET signs_from = created_at")
+
+
 # Forward only: a release appends; an applied migration never changes.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1,)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2)
 
 
 class SchemaTooNew(DatabaseError):
@@ -214,8 +220,15 @@ class Store:
     def signing_keys(self) -> list[str]:
         return self._db.read(_signing_keys)
 
-    def add_signing_key(self, kid: str, private_jwk: str, now: int) -> None:
-        self._run("INSERT INTO signing_keys VALUES (?, ?, ?)", kid, private_jwk, now)
+    def add_signing_key(self, kid: str, private_jwk: str, now: int, signs_from: int | None = None) -> None:
+        """Publishes a key now; it signs from `signs_from` (default: now)."""
+        sql = "INSERT INTO signing_keys (kid, private_jwk, created_at, signs_from) VALUES (?, ?, ?, ?)"
+        self._run(sql, kid, private_jwk, now, now if signs_from is None else signs_from)
+
+    def signing_key_schedule(self) -> list[tuple[str, int]]:
+        """Every published key (its private JWK) with the time it signs from, in that order."""
+        sql = "SELECT private_jwk, signs_from FROM signing_keys ORDER BY signs_from, created_at"
+        return [(row[0], int(row[1])) for row in self._db.read(lambda db: db.execute(sql).fetchall())]
 
     def first_signing_key(self, make: Callable[[], tuple[str, str]], now: int) -> list[str]:
         """The signing keys; if there are none, `make()`'s (kid, private JWK) becomes the first. Under the
@@ -226,7 +239,8 @@ class Store:
             if stored:
                 return stored
             kid, private_jwk = make()
-            db.execute("INSERT INTO signing_keys VALUES (?, ?, ?)", (kid, private_jwk, now))
+            sql = "INSERT INTO signing_keys (kid, private_jwk, created_at, signs_from) VALUES (?, ?, ?, ?)"
+            db.execute(sql, (kid, private_jwk, now, now))
             return [private_jwk]
 
         return self._db.exclusive(unit)

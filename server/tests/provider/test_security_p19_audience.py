@@ -18,7 +18,7 @@ def _claims(app, token: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
 def _resign(app, claims: dict[str, Any], typ: str = "at+jwt") -> str:  # type: ignore[no-untyped-def]
     """Signs with the provider's own current key, as a token for another resource would be."""
-    token: str = app.state.provider.issuer.keys.sign(claims, typ)
+    token: str = app.state.provider.issuer.keys.sign(claims, typ, app.state.provider.clock())
     return token
 
 

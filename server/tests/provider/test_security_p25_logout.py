@@ -203,11 +203,11 @@ def _forged(flow: Flow, client: TestClient, app, kind: str) -> str:  # type: ign
         return f"{header}.{_b64({**_claims(real), 'sub': 'bob'})}.{signature}"
     if kind == "other key":
         key = RSAKey.generate_key(2048, parameters={"alg": "RS256"})
-        kid = app.state.provider.issuer.keys.current.kid
+        kid = app.state.provider.issuer.keys.keys[-1].kid
         return jwt.encode({"alg": "RS256", "typ": "JWT", "kid": kid}, _claims(real), key, algorithms=["RS256"])
     if kind == "other issuer":
         claims = {**_claims(real), "iss": "https://evil.example"}
-        return str(app.state.provider.issuer.keys.sign(claims, "JWT"))
+        return str(app.state.provider.issuer.keys.sign(claims, "JWT", 1_800_000_000))
     return flow.tokens()["access_token"]  # signed by us, but its aud is the API, no client
 
 
