@@ -28,6 +28,8 @@ from .hosts import origin_of
 from .provider.app import create_provider_app
 from .provider.config import ConfigError, ProviderConfig, load_config_file, load_demo_config
 from .provider.database import DatabaseError, is_postgres_url
+from .provider.keys import KEY_RELOAD, new_signing_key
+from .provider.store import SQLITE_FILE, Store
 
 DEFAULT_DATA_DIR = Path(".spalab")
 # The BFF's client secret at another provider: from the environment, never the command line (ps shows that).
@@ -100,6 +102,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     provider.add_argument("--request-log", action="store_true", help="expose /_spalab/requests (demo timeline)")
     provider.set_defaults(build=_build_provider)
+    rotate = commands.add_parser(
+        "rotate-key",
+        help="publish a new signing key now; it signs after --signs-in seconds (every instance reloads keys)",
+    )
+    rotate.add_argument("--config", type=Path, required=True, help="provider TOML config")
+    rotate.add_argument("--data-dir", type=Path, help=f"where keys and the database live (default {DEFAULT_DATA_DIR}/)")
+    _database_argument(rotate)
+    rotate.add_argument(
+        "--signs-in",
+        type=_signs_in,
+        default=3600,
+        metavar="SECONDS",
+        help=f"how long the new key is published before it signs (default 3600, at least {MIN_SIGNS_IN})",
+    )
+    rotate.set_defaults(build=_rotate_key)
     return parser
 
 
@@ -118,6 +135,32 @@ def _database_url(args: argparse.Namespace, config: ProviderConfig) -> str | Non
     if url is not None and not is_postgres_url(url):
         raise UsageError(f"the database must be a PostgreSQL URL (postgresql://...), not {url!r}")
     return url
+
+
+def _signs_in(text: str) -> int:
+    if not text.isdigit() or int(text) < MIN_SIGNS_IN:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: at least {MIN_SIGNS_IN} seconds, so that every instance publishes the key before any signs"
+        )
+    return int(text)
+
+
+def _rotate_key(args: argparse.Namespace) -> list[Served]:
+    """docs/SECURITY.md P37: a new key is published at once and signs only after `--signs-in` seconds, longer
+    than an instance goes without reloading the keys (keys.KEY_RELOAD), so every instance publishes and
+    verifies it before any signs with it. Old keys stay published (tokens they signed stay verifiable)."""
+    config = load_config_file(args.config)
+    store = Store(_database_url(args, config) or _data_dir(args.data_dir) / SQLITE_FILE)
+    try:
+        now = int(time.time())
+        kid, private_jwk = new_signing_key()
+        store.add_signing_key(kid, private_jwk, now, signs_from=now + args.signs_in)
+        published = len(store.signing_keys())
+    finally:
+        store.close()
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now + args.signs_in))
+    print(f"spalab: key {kid} published now; it signs from {when} (in {args.signs_in} s); {published} keys published")
+    return []
 
 
 def _workers(text: str) -> int:
@@ -364,6 +407,8 @@ MAX_CONCURRENCY = 1000
 # --workers: a sane upper bound, and a pause before replacing a worker that died (no busy loop if
 # every start fails).
 MAX_WORKERS = 64
+# rotate-key: a new key is published at least this long before it signs (twice the keys' reload interval).
+MIN_SIGNS_IN = 2 * KEY_RELOAD
 WORKER_RESTART_DELAY = 1.0
 DATABASE_ENV = "SPALAB_DATABASE_URL"
 

@@ -35,6 +35,12 @@ KEY_RELOAD = 60
 KEY_RELOAD_MIN = 1
 
 
+def new_signing_key() -> tuple[str, str]:
+    """A new RSA signing key: its kid (the JWK thumbprint) and its private JWK, as JSON."""
+    key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": ALG}, auto_kid=True)
+    return key.kid or "", json.dumps(key.as_dict(private=True))
+
+
 class KeyRing:
     """The provider's signing keys: all published, the newest whose time has come signs."""
 
@@ -52,12 +58,8 @@ class KeyRing:
     def load_or_create(cls, store: Store, now: int) -> "KeyRing":
         """The stored keys; on a new database a first key is made, once, however many instances start."""
 
-        def make() -> tuple[str, str]:
-            key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": ALG}, auto_kid=True)
-            return key.kid or "", json.dumps(key.as_dict(private=True))
-
         if not store.signing_keys():
-            store.first_signing_key(make, now)
+            store.first_signing_key(new_signing_key, now)
         return cls(store, store.signing_key_schedule(), now)
 
     def reload(self, now: int, every: int = KEY_RELOAD) -> None:

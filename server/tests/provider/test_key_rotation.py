@@ -1,0 +1,122 @@
+"""Signing-key rotation across instances (docs/SECURITY.md P37): a new key is published at once and signs
+only from its time, every instance picks it up from the database, and tokens signed by either key
+verify everywhere."""
+
+import base64
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from provider_support import ISSUER, TEST_CONFIG, Clock, Flow, api
+from starlette.testclient import TestClient
+
+from spalab.provider.app import create_provider_app
+from spalab.provider.config import ProviderConfig
+from spalab.provider.keys import KEY_RELOAD, new_signing_key
+from spalab.provider.store import SQLITE_FILE, Store
+
+
+def kid_of(token: str) -> str:
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    return str(header["kid"])
+
+
+def published(client: TestClient) -> list[str]:
+    return [key["kid"] for key in client.get("/jwks").json()["keys"]]
+
+
+@pytest.fixture
+def two_instances(
+    config: ProviderConfig, data_dir: Path, clock: Clock, database: str | None
+) -> Iterator[tuple[TestClient, TestClient, Store]]:
+    """Two provider apps on one database and one clock, and a store of our own on it (the operator's)."""
+    apps = [create_provider_app(config, data_dir, clock=clock, database=database) for _ in range(2)]
+    operator = Store(database or data_dir / SQLITE_FILE)
+    clients = [TestClient(app, base_url=ISSUER, follow_redirects=False) for app in apps]
+    try:
+        yield clients[0], clients[1], operator
+    finally:
+        operator.close()
+        for client, app in zip(clients, apps, strict=True):
+            client.close()
+            app.state.provider.store.close()
+
+
+def test_a_rotated_key_is_published_everywhere_before_it_signs(
+    two_instances: tuple[TestClient, TestClient, Store], clock: Clock
+) -> None:
+    a, b, operator = two_instances
+    old_token = Flow(a).tokens()
+    old_kid = kid_of(old_token["access_token"])
+    new_kid, private_jwk = new_signing_key()
+    signs_from = clock.now + 2 * KEY_RELOAD
+    operator.add_signing_key(new_kid, private_jwk, clock.now, signs_from=signs_from)
+
+    clock.advance(KEY_RELOAD)  # every instance has reloaded: the key is published, not yet signing
+    for instance in (a, b):
+        assert published(instance) == [old_kid, new_kid]
+        tokens = Flow(instance).tokens()
+        assert {kid_of(tokens["access_token"]), kid_of(tokens["id_token"])} == {old_kid}
+
+    clock.now = signs_from  # its time has come: both instances sign with it
+    for instance, other in ((a, b), (b, a)):
+        tokens = Flow(instance).tokens()
+        assert {kid_of(tokens["access_token"]), kid_of(tokens["id_token"])} == {new_kid}
+        assert api(other, tokens["access_token"]).status_code == 200
+    # What the old key signed still verifies (it stays published).
+    assert api(b, old_token["access_token"]).status_code == 200
+
+
+def test_an_instance_that_meets_an_unknown_kid_reads_the_keys_again(
+    config: ProviderConfig, data_dir: Path, clock: Clock, database: str | None
+) -> None:
+    """An instance started before a key was added learns it from the first token it signed, without waiting
+    for its periodic reload."""
+    early = create_provider_app(config, data_dir, clock=clock, database=database)
+    operator = Store(database or data_dir / SQLITE_FILE)
+    new_kid, private_jwk = new_signing_key()
+    operator.add_signing_key(new_kid, private_jwk, clock.now, signs_from=clock.now)
+    late = create_provider_app(config, data_dir, clock=clock, database=database)
+    try:
+        with (
+            TestClient(early, base_url=ISSUER, follow_redirects=False) as at_early,
+            TestClient(late, base_url=ISSUER, follow_redirects=False) as at_late,
+        ):
+            tokens = Flow(at_late).tokens()
+            assert kid_of(tokens["access_token"]) == new_kid
+            clock.advance(1)  # less than KEY_RELOAD: only the unknown kid makes `early` read the keys
+            assert api(at_early, tokens["access_token"]).status_code == 200
+    finally:
+        operator.close()
+        early.state.provider.store.close()
+        late.state.provider.store.close()
+
+
+def rotate(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "provider.toml"
+    config.write_text(TEST_CONFIG)
+    command = [sys.executable, "-m", "spalab", "rotate-key", "--config", str(config), "--data-dir", str(tmp_path)]
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_rotate_key_command_publishes_a_key_that_signs_later(tmp_path: Path) -> None:
+    Store(tmp_path / SQLITE_FILE).close()
+    done = rotate(tmp_path, "--signs-in", "600")
+    assert done.returncode == 0, done.stderr
+    assert "published now; it signs from" in done.stdout and "(in 600 s); 1 keys published" in done.stdout
+    store = Store(tmp_path / SQLITE_FILE)
+    try:
+        schedule = store.signing_key_schedule()
+    finally:
+        store.close()
+    assert len(schedule) == 1 and time.time() + 590 <= schedule[0][1] <= time.time() + 600
+
+
+def test_the_rotate_key_command_refuses_a_key_that_would_sign_before_every_instance_has_it(tmp_path: Path) -> None:
+    done = rotate(tmp_path, "--signs-in", str(KEY_RELOAD))
+    assert done.returncode == 2
+    assert "so that every instance publishes the key before any signs" in done.stderr
