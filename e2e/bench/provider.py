@@ -1082,6 +1082,8 @@ def summarize(phases: Sequence[dict[str, Any]], server: str, row: str, concurren
     samples = [ms for p in mine for ms in p.get("latency_ms", [])]
     cpu = [p["server_cpu_pct"] for p in mine if p["server_cpu_pct"] is not None]
     client_cpu = [p["client_cpu_pct"] for p in mine if p["client_cpu_pct"] is not None]
+    # CPU per unit: steadier than the rate on a shared machine, where other work takes CPU time away.
+    cpu_seconds = sum(p["server_cpu_pct"] / 100 * p["seconds"] for p in mine if p["server_cpu_pct"] is not None)
     return {
         "units": units,
         "seconds": round(seconds, 3),
@@ -1091,6 +1093,7 @@ def summarize(phases: Sequence[dict[str, Any]], server: str, row: str, concurren
         "p99_ms": _ms(percentile(samples, 99)),
         "errors": sum(p["errors"] + p["warmup_errors"] for p in mine),
         "server_cpu_pct": round(sum(cpu) / len(cpu), 1) if cpu else None,
+        "server_cpu_ms_per_unit": round(1000 * cpu_seconds / units, 2) if cpu and units else None,
         "client_cpu_pct": round(sum(client_cpu) / len(client_cpu), 1) if client_cpu else None,
     }
 
@@ -1119,6 +1122,7 @@ def comparison_table(
 def format_comparison(comparison: dict[str, Any]) -> str:
     """The comparison as a plain-text report: a table, the failures, the errors."""
     settings = comparison["settings"]
+    machine = comparison.get("machine", {})
     lines = [
         f"Against the reference: {comparison['reference_name']} (its quick-start in-memory configuration) and"
         " spalab's provider (SQLite, synchronous=FULL),",
@@ -1130,21 +1134,26 @@ def format_comparison(comparison: dict[str, Any]) -> str:
 
     def side(summary: dict[str, Any] | None, server: str) -> list[Any]:
         if summary is None:
-            return ["FAILED" if server in failed else None] + [None] * 4
-        return [summary["per_s"], summary["p50_ms"], summary["p99_ms"], summary["errors"], summary["server_cpu_pct"]]
+            return ["FAILED" if server in failed else None] + [None] * 5
+        figures = ("per_s", "p50_ms", "p99_ms", "errors", "server_cpu_pct", "server_cpu_ms_per_unit")
+        return [summary[key] for key in figures]
 
     rows = [
         [e["row"], e["concurrency"], *side(e["spalab"], "spalab"), *side(e["reference"], "reference"), e["ratio"]]
         for e in comparison["table"]
     ]
-    header = ["row", "clients", "spalab /s", "p50 ms", "p99 ms", "errors", "CPU %"]
-    header += ["reference /s", "p50 ms", "p99 ms", "errors", "CPU %", "× reference"]
+    header = ["row", "clients", "spalab /s", "p50 ms", "p99 ms", "errors", "CPU %", "CPU ms"]
+    header += ["reference /s", "p50 ms", "p99 ms", "errors", "CPU %", "CPU ms", "× reference"]
     lines += _table(header, rows)
     lines += [
         "",
         "Rows: " + "; ".join(f"{row}: {ROW_TEXT[row]}" for row in settings["rows"]) + ".",
         "× reference: spalab's rate over the reference's (above 1: spalab is faster). CPU %: the server process over",
-        "the timed part, 100 % = one core; the load generator shares the CPUs (its CPU % is in the JSON).",
+        "the timed part, 100 % = one core; CPU ms: its CPU time per unit. The load generator shares the CPUs",
+        "(its CPU % is in the JSON); so does any other work on the machine (see the load and pressure below).",
+        f"Machine load before/after: 1-min load average {machine.get('loadavg_1m_before')} / {machine.get('loadavg_1m_after')},"
+        f" CPU pressure (PSI some avg10) {machine.get('cpu_pressure_avg10_before')}"
+        f" / {machine.get('cpu_pressure_avg10_after')} %.",
     ]
     for server, error in failed.items():
         lines.append(f"NOT MEASURED: {server}: {error}")

@@ -65,6 +65,7 @@ def test_rounds_are_pooled_units_over_seconds_and_all_samples(bench: ModuleType)
     assert pooled["p50_ms"] == 100.0  # 1..100 and 1..300 pooled: the 200th smallest of 400 is the second 100
     assert pooled["p99_ms"] == 296.0  # the 396th
     assert pooled["errors"] == 2 and pooled["server_cpu_pct"] == 90.0
+    assert pooled["server_cpu_ms_per_unit"] == 9.5  # 0.8 s + 3 s of CPU for 400 units
     assert bench.summarize(phases, "reference", "userinfo", 8) is None
 
 
@@ -102,7 +103,7 @@ def test_the_report_shows_ratios_and_every_error_kind(bench: ModuleType) -> None
     ]
     text = bench.format_comparison(_comparison(bench, phases, {}))
     row = next(line for line in text.splitlines() if line.split()[:2] == ["flows", "1"])
-    assert row.split()[2] == "100" and row.split()[7] == "50" and row.split()[-1] == "2"
+    assert row.split()[2] == "100" and row.split()[8] == "50" and row.split()[-1] == "2"
     row = next(line for line in text.splitlines() if line.split()[:2] == ["flows", "8"])
     assert row.split()[-1] == "0.5"
     assert "ERRORS: 3" in text and "spalab flows at 8 clients, round 1, login: HTTP 503: 3" in text
@@ -112,7 +113,7 @@ def test_a_server_that_did_not_start_reads_failed_and_the_other_is_kept(bench: M
     phases = [_phase("spalab", "flows", 1, 200, 2.0), _phase("spalab", "flows", 8, 300, 2.0)]
     text = bench.format_comparison(_comparison(bench, phases, {"reference": "RuntimeError: node is not installed"}))
     row = next(line for line in text.splitlines() if line.split()[:2] == ["flows", "1"]).split()
-    assert row[2] == "100" and row[7] == "FAILED" and row[-1] == "-"
+    assert row[2] == "100" and row[8] == "FAILED" and row[-1] == "-"
     assert "NOT MEASURED: reference: RuntimeError: node is not installed" in text
     assert "Errors: none." in text
 
