@@ -721,8 +721,9 @@ class LeanClient:
 
     IDLE = 2.0  # a connection idle this long is replaced before use (both servers close after 5 s)
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 30.0, local_address: str | None = None) -> None:
         parts = urlsplit(base_url)
+        self.local_address = local_address
         self.base = base_url.rstrip("/")
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.host_header = parts.netloc
@@ -779,7 +780,8 @@ class LeanClient:
 
     async def _connect(self) -> None:
         await self.aclose()
-        self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        local = (self.local_address, 0) if self.local_address else None
+        self._reader, self._writer = await asyncio.open_connection(self.host, self.port, local_addr=local)
 
     async def _send(self, raw: bytes) -> LeanResponse:
         assert self._reader is not None and self._writer is not None
@@ -856,6 +858,19 @@ class Contender:
     target: Target
     pid: int | None
     clients: list[SimClient] = field(default_factory=list)
+
+
+def sim_clients(issuer: str, count: int) -> list[SimClient]:
+    """Client i: account SIGN_IN_ACCOUNTS[i] from its own loopback address, 127.0.0.(i + 2), like users on
+    machines of their own. From one address, spalab's sign-in throttling (docs/SECURITY.md P23) would
+    refuse the 21st concurrent sign-in without a device cookie: a spray of one password over many
+    accounts looks like that."""
+    return [
+        SimClient(
+            LeanClient(issuer, local_address=f"127.0.0.{2 + i % 250}"), SIGN_IN_ACCOUNTS[i % len(SIGN_IN_ACCOUNTS)]
+        )
+        for i in range(count)
+    ]
 
 
 async def _spalab_sign_in(http: LeanClient, response: LeanResponse, username: str) -> LeanResponse:
@@ -1041,10 +1056,7 @@ async def _compare(
 ) -> list[dict[str, Any]]:
     phases: list[dict[str, Any]] = []
     for contender in contenders.values():
-        contender.clients = [
-            SimClient(LeanClient(contender.target.issuer), SIGN_IN_ACCOUNTS[i % len(SIGN_IN_ACCOUNTS)])
-            for i in range(max(levels))
-        ]
+        contender.clients = sim_clients(contender.target.issuer, max(levels))
     try:
         for round_number in range(1, rounds + 1):
             # Alternated: spalab first in odd rounds, the reference first in even ones.
