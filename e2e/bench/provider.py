@@ -1163,7 +1163,8 @@ def format_comparison(comparison: dict[str, Any]) -> str:
         "× reference: spalab's rate over the reference's (above 1: spalab is faster). CPU %: the server process over",
         "the timed part, 100 % = one core; CPU ms: its CPU time per unit. The load generator shares the CPUs",
         "(its CPU % is in the JSON); so does any other work on the machine (see the load and pressure below).",
-        f"Machine load before/after: 1-min load average {machine.get('loadavg_1m_before')} / {machine.get('loadavg_1m_after')},"
+        f"Machine load before/after: 1-min load average {machine.get('loadavg_1m_before')}"
+        f" / {machine.get('loadavg_1m_after')},"
         f" CPU pressure (PSI some avg10) {machine.get('cpu_pressure_avg10_before')}"
         f" / {machine.get('cpu_pressure_avg10_after')} %.",
     ]
