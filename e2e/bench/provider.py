@@ -1204,8 +1204,9 @@ def reference_version() -> str:
     return f"node oidc-provider {package.get('version', '?')}"
 
 
-def _start_spalab(work: Path, spa_origin: str) -> tuple["subprocess.Popen[str]", str]:
-    """`spalab provider` (the provider alone, as an operator runs it) on a free port, its own data dir."""
+def _start_spalab(work: Path, spa_origin: str, python: str | None = None) -> tuple["subprocess.Popen[str]", str]:
+    """`spalab provider` (the provider alone, as an operator runs it) on a free port, its own data dir;
+    `python`: another interpreter to run it with (another checkout's venv), else this one."""
     from harness import ROOT, free_port, wait_until_up
 
     port = free_port()
@@ -1215,7 +1216,7 @@ def _start_spalab(work: Path, spa_origin: str) -> tuple["subprocess.Popen[str]",
     config = work / "spalab.toml"
     config.write_text(comparison_config(spa_origin).replace("@ISSUER@", issuer))
     log = work / "spalab.log"
-    command = [sys.executable, "-m", "spalab", "provider", "--config", str(config), "--port", str(port)]
+    command = [python or sys.executable, "-m", "spalab", "provider", "--config", str(config), "--port", str(port)]
     process = subprocess.Popen(
         [*command, "--data-dir", str(data_dir)], stdout=log.open("w"), stderr=subprocess.STDOUT, text=True, cwd=ROOT
     )
@@ -1261,6 +1262,7 @@ def compare_with_reference(
     duration: float = 3.0,
     warmup: float = 0.5,
     rows: tuple[str, ...] = ROWS,
+    spalab_python: str | None = None,
 ) -> dict[str, Any]:
     """Starts spalab's provider and the reference side by side, runs the rows at each level on both
     (rounds alternated), stops both. Never raises for a server that fails: its figures read FAILED,
@@ -1276,9 +1278,12 @@ def compare_with_reference(
     contenders: dict[str, Contender] = {}
     phases: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="spalab-bench-compare-") as work:
-        for name, start, dialect in (("spalab", _start_spalab, SPALAB), ("reference", _start_reference, REFERENCE)):
+        for name, dialect in (("spalab", SPALAB), ("reference", REFERENCE)):
             try:
-                process, issuer = start(Path(work), spa_origin if name == "spalab" else redirect_uri)
+                if name == "spalab":
+                    process, issuer = _start_spalab(Path(work), spa_origin, spalab_python)
+                else:
+                    process, issuer = _start_reference(Path(work), redirect_uri)
             except Exception as exc:  # noqa: BLE001 - the other server is still measured
                 failures[name] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc) else ''}"
                 continue
@@ -1310,6 +1315,7 @@ def compare_with_reference(
             "accounts": f"one per client ({len(SIGN_IN_ACCOUNTS)}); spalab: Argon2id {CHEAP_ARGON2}",
             "percentiles": "nearest rank",
             "http": "HTTP/1.1 keep-alive, one connection per client",
+            "spalab_python": spalab_python or sys.executable,
         },
         "table": table,
         "phases": phases,
@@ -1351,6 +1357,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rows", type=_rows, default=ROWS, help=f"rows against the reference (default {','.join(ROWS)})"
     )
+    parser.add_argument(
+        "--spalab-python",
+        help="against the reference, run spalab's provider with this Python (e.g. another checkout's .venv/bin/python,"
+        " to compare two versions with the reference's figures as the common yardstick)",
+    )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--skip-reference", action="store_true", help="spalab's own figures only")
     which.add_argument("--reference-only", action="store_true", help="the comparison with the reference only")
@@ -1369,6 +1380,7 @@ def main(argv: list[str] | None = None) -> int:
                 duration=args.compare_duration,
                 warmup=args.compare_warmup,
                 rows=args.rows,
+                spalab_python=args.spalab_python,
             )
             results["vs_reference"] = comparison
             print("\n" + format_comparison(comparison))
