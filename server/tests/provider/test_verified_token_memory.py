@@ -45,3 +45,19 @@ def test_the_memory_is_bounded(flow: Flow, client: TestClient, app, monkeypatch:
         assert api(client, token).status_code == 200
     assert list(app.state.provider.issuer.keys._verified) == [second, third]
     assert api(client, first).status_code == 200  # forgotten, so verified again
+
+
+def test_a_reload_of_the_keys_makes_every_token_checked_again(
+    flow: Flow, client: TestClient, app, clock: Clock
+) -> None:  # type: ignore[no-untyped-def]
+    """docs/SECURITY.md P37: a remembered token counts only while the key set that verified it is the ring's; after
+    a reload (a rotation may retire a key) it is verified again against the keys published then."""
+    ring = app.state.provider.issuer.keys
+    token = flow.tokens()["access_token"]
+    assert api(client, token).status_code == 200
+    before = ring._verified[token][1]
+    assert before is ring.key_set
+    ring.reload(clock() + keys.KEY_RELOAD)
+    assert ring.key_set is not before
+    assert api(client, token).status_code == 200
+    assert ring._verified[token][1] is ring.key_set
