@@ -422,15 +422,28 @@ async def measure_login(target: Target, concurrency: int, per_client: int, serve
 
 
 def _process_cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of another process, from /proc (Linux); None elsewhere."""
+    """User + system CPU time of another process and of its child processes (a server's workers), from
+    /proc (Linux); None elsewhere."""
     if pid is None:
         return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
+    stats = _proc_stats()
+    if pid not in stats:
         return None
-    # Fields 14 and 15 of proc(5), counted after the ")" that ends the command name.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = sum(cpu for process, (parent, cpu) in stats.items() if process == pid or parent == pid)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stats() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, user + system ticks) for every process /proc shows."""
+    stats = {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended meanwhile
+        # Fields 4, 14 and 15 of proc(5), counted after the ")" that ends the command name.
+        stats[int(entry.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    return stats
 
 
 def _cpu_percent(before: float | None, after: float | None, seconds: float) -> float | None:
@@ -1137,7 +1150,7 @@ def format_comparison(comparison: dict[str, Any]) -> str:
     machine = comparison.get("machine", {})
     lines = [
         f"Against the reference: {comparison['reference_name']} (its quick-start in-memory configuration) and"
-        " spalab's provider (SQLite, synchronous=FULL),",
+        f" spalab's provider ({_spalab_setup(settings)}),",
         f"  the same load in the same run: {settings['rounds']} rounds, alternated; {settings['duration_s']:g} s per"
         f" level after {settings['warmup_s']:g} s warm-up; figures pooled over the rounds; latency of one unit",
         "",
@@ -1180,6 +1193,11 @@ def format_comparison(comparison: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _spalab_setup(settings: dict[str, Any]) -> str:
+    workers = settings.get("spalab_workers", 1)
+    return "SQLite, every commit synced" + (f", {workers} worker processes" if workers > 1 else ", one process")
+
+
 def comparison_config(spa_origin: str) -> str:
     """spalab's provider config for the comparison: the built-in demo's clients, without the demo's
     request log (an operator's config has none), plus SIGN_IN_ACCOUNTS with a cheap Argon2id hash."""
@@ -1204,9 +1222,12 @@ def reference_version() -> str:
     return f"node oidc-provider {package.get('version', '?')}"
 
 
-def _start_spalab(work: Path, spa_origin: str, python: str | None = None) -> tuple["subprocess.Popen[str]", str]:
+def _start_spalab(
+    work: Path, spa_origin: str, python: str | None = None, workers: int = 1
+) -> tuple["subprocess.Popen[str]", str]:
     """`spalab provider` (the provider alone, as an operator runs it) on a free port, its own data dir;
-    `python`: another interpreter to run it with (another checkout's venv), else this one."""
+    `python`: another interpreter to run it with (another checkout's venv), else this one; `workers`:
+    its --workers (processes on one socket and one database), when more than one."""
     from harness import ROOT, free_port, wait_until_up
 
     port = free_port()
@@ -1217,9 +1238,8 @@ def _start_spalab(work: Path, spa_origin: str, python: str | None = None) -> tup
     config.write_text(comparison_config(spa_origin).replace("@ISSUER@", issuer))
     log = work / "spalab.log"
     command = [python or sys.executable, "-m", "spalab", "provider", "--config", str(config), "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, "--data-dir", str(data_dir)], stdout=log.open("w"), stderr=subprocess.STDOUT, text=True, cwd=ROOT
-    )
+    command += ["--data-dir", str(data_dir), *(["--workers", str(workers)] if workers > 1 else [])]
+    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     try:
         wait_until_up(issuer + "/.well-known/openid-configuration", process, log)
     except BaseException:
@@ -1263,6 +1283,7 @@ def compare_with_reference(
     warmup: float = 0.5,
     rows: tuple[str, ...] = ROWS,
     spalab_python: str | None = None,
+    spalab_workers: int = 1,
 ) -> dict[str, Any]:
     """Starts spalab's provider and the reference side by side, runs the rows at each level on both
     (rounds alternated), stops both. Never raises for a server that fails: its figures read FAILED,
@@ -1281,7 +1302,7 @@ def compare_with_reference(
         for name, dialect in (("spalab", SPALAB), ("reference", REFERENCE)):
             try:
                 if name == "spalab":
-                    process, issuer = _start_spalab(Path(work), spa_origin, spalab_python)
+                    process, issuer = _start_spalab(Path(work), spa_origin, spalab_python, spalab_workers)
                 else:
                     process, issuer = _start_reference(Path(work), redirect_uri)
             except Exception as exc:  # noqa: BLE001 - the other server is still measured
@@ -1316,6 +1337,7 @@ def compare_with_reference(
             "percentiles": "nearest rank",
             "http": "HTTP/1.1 keep-alive, one connection per client",
             "spalab_python": spalab_python or sys.executable,
+            "spalab_workers": spalab_workers,
         },
         "table": table,
         "phases": phases,
@@ -1362,6 +1384,12 @@ def main(argv: list[str] | None = None) -> int:
         help="against the reference, run spalab's provider with this Python (e.g. another checkout's .venv/bin/python,"
         " to compare two versions with the reference's figures as the common yardstick)",
     )
+    parser.add_argument(
+        "--spalab-workers",
+        type=int,
+        default=1,
+        help="against the reference, spalab provider --workers N (default 1: one process, like the reference)",
+    )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--skip-reference", action="store_true", help="spalab's own figures only")
     which.add_argument("--reference-only", action="store_true", help="the comparison with the reference only")
@@ -1381,6 +1409,7 @@ def main(argv: list[str] | None = None) -> int:
                 warmup=args.compare_warmup,
                 rows=args.rows,
                 spalab_python=args.spalab_python,
+                spalab_workers=args.spalab_workers,
             )
             results["vs_reference"] = comparison
             print("\n" + format_comparison(comparison))
