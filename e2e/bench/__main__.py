@@ -23,7 +23,7 @@ from harness import start_demo
 from playwright.sync_api import sync_playwright
 
 from bench.browser import measure_engine
-from bench.provider import bench_config, format_provider, measure_provider
+from bench.provider import bench_config, compare_with_reference, format_comparison, format_provider, measure_provider
 from bench.report import APPS, describe, failures, format_browser
 
 OUT = Path(__file__).resolve().parent / "out" / "bench.json"
@@ -75,6 +75,15 @@ def main(argv: list[str] | None = None) -> int:
                         provider_failed.append({"engine": "-", "figure": "provider", "error": errors})
                     print()
                     print(format_provider(provider))
+                # The provider against the reference (node oidc-provider): its own servers, started and stopped there.
+                comparison = compare_with_reference()
+                results["vs_reference"] = comparison
+                if not comparison["ok"]:
+                    what = "; ".join(f"{k}: {v}" for k, v in comparison["failures"].items())
+                    what = what or f"{comparison['errors_total']} errors (see the table)"
+                    provider_failed.append({"engine": "-", "figure": "provider vs reference", "error": what})
+                print()
+                print(format_comparison(comparison))
             print()
             print(TARGETS)
             finished = True

@@ -61,13 +61,57 @@ latency also shows any TCP delayed-ACK stall (about 40 ms on Linux) when the
 server's sockets lack TCP_NODELAY; compare with another JSON endpoint before
 blaming the token endpoint.
 
+Against the reference
+---------------------
+The same load, in the same run, on spalab's provider and on a reference: panva's
+node oidc-provider (the version pinned in e2e/interop, whose node_modules it uses)
+in its quick-start configuration, e2e/interop/bench-provider.mjs: the library's
+in-memory adapter (nothing on disk), its development sign-in pages, one public client
+like spa-demo (code + PKCE S256, refresh tokens rotated at every use, RS256
+id_tokens, the same scopes). spalab runs as `spalab provider` (the provider alone,
+as an operator runs it: the demo's clients, no demo request log) with its store on
+disk as always (SQLite, synchronous=FULL: every commit is synced). Rows:
+
+- flows: a complete code + PKCE flow with a sign-in each, as a new browser makes
+  it: empty cookie jar; GET the authorization endpoint; its redirect to the sign-in
+  page; GET that page; POST the sign-in form; follow the redirect back; expect the
+  redirect to the client with `code`, the same `state` and `iss`; POST /token with
+  the code_verifier; expect Bearer access_token, refresh_token and an id_token with
+  the request's nonce. spalab's accounts (SIGN_IN_ACCOUNTS, one per client) have a
+  cheap Argon2id hash (CHEAP_ARGON2): the reference checks no password at all, and
+  spalab's real sign-in cost is the Login table's. The account's consent is
+  remembered at spalab; the reference makes the client's grant at sign-in
+  (bench-provider.mjs says how), so neither shows a consent page.
+- refresh: POST /token grant_type=refresh_token with the client's current refresh
+  token; expect a new one (rotation), which the next request uses.
+- userinfo: GET the userinfo endpoint with the client's access token (Bearer).
+
+Every request carries the SPA's Origin where a browser's fetch would. Before each
+level, each of its clients makes one untimed flow for fresh tokens (the reference's
+in-memory store is an LRU of ~2,000 entries that drops idle ones). A unit that fails
+is counted by kind, and the client then signs in again for new tokens before its
+next unit. Levels 1, 8 and 64 clients, each a warm-up then a fixed duration, on one
+server then the other; two rounds, the order alternated. Per row and level the
+figures are pooled over the rounds (units / seconds; percentiles over all samples,
+latency of one unit: the whole flow, one refresh, one userinfo request), and the
+ratio is spalab's rate over the reference's.
+
+These clients speak HTTP/1.1 through LeanClient, a minimal keep-alive client, not
+httpx: httpx costs several times more CPU per request, and the load generator shares
+the two cores with the server under test; with httpx, the reference's CPU stayed at
+25-60 % of a core (the load generator was the limit), with LeanClient it reaches
+85-100 %.
+
 Run: `cd e2e && ../.venv/bin/python -m bench.provider` (starts a demo on free
-ports with a temporary data dir, prints a table, writes bench/out/provider.json).
+ports with a temporary data dir, prints a table, then the comparison with the
+reference, and writes bench/out/provider.json; `--skip-reference` or
+`--reference-only` for one part, `--rounds`, `--compare-duration`, `--rows`).
 """
 
 import argparse
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import math
@@ -75,6 +119,7 @@ import os
 import platform
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -85,7 +130,7 @@ from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
@@ -178,7 +223,7 @@ class Target:
         }
         return query, verifier
 
-    def code_from(self, response: httpx.Response, query: dict[str, str]) -> str | None:
+    def code_from(self, response: "httpx.Response | LeanResponse", query: dict[str, str]) -> str | None:
         """The code from a redirect to the client, or None if it is not a valid one."""
         location = response.headers.get("location", "")
         parts = urlsplit(location)
@@ -209,7 +254,7 @@ class Target:
         return None
 
 
-def _error_code(response: httpx.Response) -> str:
+def _error_code(response: "httpx.Response | LeanResponse") -> str:
     try:
         return str(response.json().get("error", ""))
     except ValueError:
@@ -377,15 +422,28 @@ async def measure_login(target: Target, concurrency: int, per_client: int, serve
 
 
 def _process_cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of another process, from /proc (Linux); None elsewhere."""
+    """User + system CPU time of another process and of its child processes (a server's workers), from
+    /proc (Linux); None elsewhere."""
     if pid is None:
         return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
+    stats = _proc_stats()
+    if pid not in stats:
         return None
-    # Fields 14 and 15 of proc(5), counted after the ")" that ends the command name.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = sum(cpu for process, (parent, cpu) in stats.items() if process == pid or parent == pid)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stats() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, user + system ticks) for every process /proc shows."""
+    stats = {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended meanwhile
+        # Fields 4, 14 and 15 of proc(5), counted after the ")" that ends the command name.
+        stats[int(entry.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    return stats
 
 
 def _cpu_percent(before: float | None, after: float | None, seconds: float) -> float | None:
@@ -628,6 +686,668 @@ def format_provider(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# --- against the reference: node oidc-provider under the same load, in the same run ------------
+
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "interop"
+REFERENCE_SCRIPT = REFERENCE_DIR / "bench-provider.mjs"
+SERVERS = ("spalab", "reference")
+ROWS = ("flows", "refresh", "userinfo")
+ROW_TEXT = {
+    "flows": "complete code + PKCE flows/s, a sign-in each",
+    "refresh": "refresh grants/s, rotation",
+    "userinfo": "userinfo requests/s",
+}
+# The comparison's client i signs in as SIGN_IN_ACCOUNTS[i], one account per client, so that neither
+# the per-account bound on password checks (docs/SECURITY.md P23) nor the 20 sessions per account
+# (P28) is what is measured; the reference has neither.
+SIGN_IN_ACCOUNTS = tuple(f"signin{n}" for n in range(1, 65))
+# Their Argon2id hash is a cheap one (8 KiB, one pass): the reference checks no password at all, and
+# spalab's real cost of a sign-in is the Login table's.
+CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
+PREPARE_AT_ONCE = 8
+
+
+class FlowError(Exception):
+    """A unit of work that did not complete; the message is the error kind counted."""
+
+
+class LeanResponse:
+    """What LeanClient read: status, headers (names lower-cased, the last value of each), body."""
+
+    def __init__(self, status_code: int, headers: dict[str, str], body: bytes) -> None:
+        self.status_code, self.headers, self.body = status_code, headers, body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class LeanClient:
+    """The comparison's HTTP/1.1 client: one keep-alive connection to one server, a cookie jar that
+    sends every cookie it holds (both servers look theirs up by name; paths and expiry beyond
+    deletion are not modelled), Content-Length or chunked bodies. The load generator shares the two
+    cores with the server under test, and httpx spends several times more CPU per request, enough
+    to make it, not the server, the limit at the reference's rates (see the module docstring)."""
+
+    IDLE = 2.0  # a connection idle this long is replaced before use (both servers close after 5 s)
+
+    def __init__(self, base_url: str, timeout: float = 30.0, local_address: str | None = None) -> None:
+        parts = urlsplit(base_url)
+        self.local_address = local_address
+        self.base = base_url.rstrip("/")
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.host_header = parts.netloc
+        self.timeout = timeout
+        self.cookies: dict[str, str] = {}
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._last_used = 0.0
+
+    async def get(
+        self, url: str, params: dict[str, str] | None = None, headers: dict[str, str] | None = None
+    ) -> LeanResponse:
+        return await self.request("GET", url + ("?" + urlencode(params) if params else ""), headers)
+
+    async def post(
+        self, url: str, data: dict[str, str] | None = None, headers: dict[str, str] | None = None
+    ) -> LeanResponse:
+        form = {**(headers or {}), "Content-Type": "application/x-www-form-urlencoded"}
+        return await self.request("POST", url, form, urlencode(data or {}).encode())
+
+    async def request(
+        self, method: str, url: str, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> LeanResponse:
+        if url.startswith(self.base + "/"):
+            url = url[len(self.base) :]
+        if not url.startswith("/"):
+            raise ValueError(f"not a URL of {self.base}: {url[:80]}")
+        lines = [
+            f"{method} {url} HTTP/1.1",
+            f"Host: {self.host_header}",
+            *(f"{k}: {v}" for k, v in (headers or {}).items()),
+        ]
+        if self.cookies:
+            lines.append("Cookie: " + "; ".join(f"{name}={value}" for name, value in self.cookies.items()))
+        if method != "GET":
+            lines.append(f"Content-Length: {len(body)}")
+        raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        return await asyncio.wait_for(self._exchange(raw), self.timeout)
+
+    async def _exchange(self, raw: bytes) -> LeanResponse:
+        fresh = self._writer is None or time.monotonic() - self._last_used > self.IDLE
+        if fresh:
+            await self._connect()
+        try:
+            response = await self._send(raw)
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            # A kept-alive connection the server closed before reading the request: once more on a new one.
+            if fresh or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
+                raise
+            await self._connect()
+            response = await self._send(raw)
+        self._last_used = time.monotonic()
+        return response
+
+    async def _connect(self) -> None:
+        await self.aclose()
+        local = (self.local_address, 0) if self.local_address else None
+        self._reader, self._writer = await asyncio.open_connection(self.host, self.port, local_addr=local)
+
+    async def _send(self, raw: bytes) -> LeanResponse:
+        assert self._reader is not None and self._writer is not None
+        self._writer.write(raw)
+        head = (await self._reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        status_line, *header_lines = head.split("\r\n")
+        headers: dict[str, str] = {}
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            if name:
+                headers[name.strip().lower()] = value.strip()
+                if name.strip().lower() == "set-cookie":
+                    self._set_cookie(value.strip())
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = await self._chunked(self._reader)
+        else:
+            body = await self._reader.readexactly(int(headers.get("content-length", "0")))
+        if headers.get("connection", "").lower() == "close":
+            await self.aclose()
+        return LeanResponse(int(status_line.split(" ", 2)[1]), headers, body)
+
+    @staticmethod
+    async def _chunked(reader: asyncio.StreamReader) -> bytes:
+        body = bytearray()
+        while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+            body += await reader.readexactly(size)
+            await reader.readexactly(2)
+        await reader.readuntil(b"\r\n")  # no trailers are sent by either server
+        return bytes(body)
+
+    def _set_cookie(self, header: str) -> None:
+        pair, _, attributes = header.partition(";")
+        name, _, value = pair.strip().partition("=")
+        attributes = attributes.lower()
+        if not value or "max-age=0" in attributes or "1970" in attributes:
+            self.cookies.pop(name, None)
+        else:
+            self.cookies[name] = value
+
+    async def aclose(self) -> None:
+        writer, self._reader, self._writer = self._writer, None, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """Where one provider has its endpoints; its sign-in pages are answered by `sign_in`."""
+
+    name: str
+    authorize_path: str
+    userinfo_path: str
+
+
+SPALAB = Dialect("spalab", "/authorize", "/userinfo")
+REFERENCE = Dialect("reference", "/auth", "/me")
+
+
+@dataclass
+class SimClient:
+    """One simulated browser + SPA: a connection, a cookie jar, an account, its current tokens."""
+
+    http: LeanClient
+    username: str
+    refresh_token: str | None = None
+    access_token: str | None = None
+
+
+@dataclass
+class Contender:
+    dialect: Dialect
+    target: Target
+    pid: int | None
+    clients: list[SimClient] = field(default_factory=list)
+
+
+def sim_clients(issuer: str, count: int) -> list[SimClient]:
+    """Client i: account SIGN_IN_ACCOUNTS[i] from its own loopback address, 127.0.0.(i + 2), like users on
+    machines of their own. From one address, spalab's sign-in throttling (docs/SECURITY.md P23) would
+    refuse the 21st concurrent sign-in without a device cookie: a spray of one password over many
+    accounts looks like that."""
+    return [
+        SimClient(
+            LeanClient(issuer, local_address=f"127.0.0.{2 + i % 250}"), SIGN_IN_ACCOUNTS[i % len(SIGN_IN_ACCOUNTS)]
+        )
+        for i in range(count)
+    ]
+
+
+async def _spalab_sign_in(http: LeanClient, response: LeanResponse, username: str) -> LeanResponse:
+    """/authorize's redirect to /login -> the sign-in page -> POST /login -> back to /authorize (and
+    the consent page, the first time for the account) -> the answer that carries the code."""
+    location = response.headers.get("location", "")
+    if response.status_code != 302 or not location.startswith("/login?"):
+        raise FlowError(f"authorize: HTTP {response.status_code}, not the redirect to sign in")
+    page = await http.get(location)
+    if page.status_code != 200:
+        raise FlowError(f"login page: HTTP {page.status_code}")
+    response = await http.post("/login", data={**_hidden_fields(page.text), "username": username, "password": PASSWORD})
+    if response.status_code != 303:
+        raise FlowError(f"login: HTTP {response.status_code}")
+    response = await http.get(response.headers["location"])
+    if response.status_code == 200 and 'action="/consent"' in response.text:
+        response = await http.post("/consent", data={**_hidden_fields(response.text), "decision": "allow"})
+    return response
+
+
+async def _reference_sign_in(http: LeanClient, response: LeanResponse, username: str) -> LeanResponse:
+    """/auth's redirect to the interaction -> its login page -> POST it -> /auth/<uid> -> the code."""
+    location = response.headers.get("location", "")
+    if response.status_code not in (302, 303) or "/interaction/" not in location:
+        raise FlowError(f"authorize: HTTP {response.status_code}, not the redirect to sign in")
+    page = await http.get(location)
+    if page.status_code != 200 or 'name="prompt" value="login"' not in page.text:
+        raise FlowError(f"login page: HTTP {page.status_code}")
+    response = await http.post(location, data={"prompt": "login", "login": username, "password": PASSWORD})
+    if response.status_code != 303:
+        raise FlowError(f"login: HTTP {response.status_code}")
+    return await http.get(response.headers["location"])
+
+
+async def _token_call(target: Target, http: LeanClient, form: dict[str, str], what: str) -> dict[str, Any]:
+    response = await http.post("/token", data=form, headers={"Origin": target.spa_origin})
+    if response.status_code != 200:
+        raise FlowError(f"{what}: HTTP {response.status_code} {_error_code(response)}".rstrip())
+    body = response.json()
+    if not isinstance(body, dict) or body.get("token_type") != "Bearer" or not body.get("access_token"):
+        raise FlowError(f"{what}: no Bearer access_token")
+    if not isinstance(body.get("refresh_token"), str):
+        raise FlowError(f"{what}: no refresh_token")
+    return body
+
+
+async def unit_flow(contender: Contender, client: SimClient) -> None:
+    """A complete flow as a new browser makes it: empty cookie jar, /authorize, sign-in, code, /token."""
+    target, http = contender.target, client.http
+    http.cookies.clear()
+    query, verifier = target.authorization_request()
+    response = await http.get(contender.dialect.authorize_path, params=query)
+    sign_in = _spalab_sign_in if contender.dialect is SPALAB else _reference_sign_in
+    response = await sign_in(http, response, client.username)
+    if response.status_code not in (302, 303):
+        raise FlowError(f"authorize after sign-in: HTTP {response.status_code}")
+    code = target.code_from(response, query)
+    if code is None:
+        raise FlowError("authorize: no valid code in the redirect")
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": target.redirect_uri,
+        "client_id": CLIENT_ID,
+        "code_verifier": verifier,
+    }
+    body = await _token_call(target, http, form, "token")
+    if not body.get("id_token") or _jwt_payload(body["id_token"]).get("nonce") != query["nonce"]:
+        raise FlowError("token: no id_token with the request's nonce")
+    client.refresh_token, client.access_token = body["refresh_token"], body["access_token"]
+
+
+async def unit_refresh(contender: Contender, client: SimClient) -> None:
+    """POST /token with the client's refresh token, which is spent whatever the answer; expects a new one."""
+    token, client.refresh_token = client.refresh_token, None
+    form = {"grant_type": "refresh_token", "refresh_token": token or "", "client_id": CLIENT_ID}
+    body = await _token_call(contender.target, client.http, form, "refresh")
+    if body["refresh_token"] == token:
+        raise FlowError("refresh: the refresh token was not rotated")
+    client.refresh_token, client.access_token = body["refresh_token"], body["access_token"]
+
+
+async def unit_userinfo(contender: Contender, client: SimClient) -> None:
+    """GET userinfo with the client's access token (Bearer), as the SPA's cross-origin fetch sends it."""
+    headers = {"Authorization": f"Bearer {client.access_token}", "Origin": contender.target.spa_origin}
+    response = await client.http.get(contender.dialect.userinfo_path, headers=headers)
+    if response.status_code != 200:
+        raise FlowError(f"userinfo: HTTP {response.status_code} {_error_code(response)}".rstrip())
+    if response.json().get("sub") != client.username:
+        raise FlowError("userinfo: not the signed-in account's sub")
+
+
+UNITS = {"flows": unit_flow, "refresh": unit_refresh, "userinfo": unit_userinfo}
+
+
+def _has_tokens(client: SimClient, row: str) -> bool:
+    return row == "flows" or (client.refresh_token if row == "refresh" else client.access_token) is not None
+
+
+async def _one_unit(contender: Contender, client: SimClient, row: str, tally: Tally) -> None:
+    """One unit of `row`, timed; an error is counted by kind, never raised."""
+    try:
+        if not _has_tokens(client, row):
+            # After an error the client signs in again for new tokens: not a unit of this row.
+            await unit_flow(contender, client)
+        started = time.perf_counter()
+        await UNITS[row](contender, client)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+    except FlowError as exc:
+        tally.errors[str(exc)] += 1
+        return
+    except Exception as exc:  # noqa: BLE001 - counted by kind: the benchmark always runs to the end
+        tally.errors[f"{row}: {type(exc).__name__}"] += 1
+        return
+    tally.flows += 1
+    tally.latency_ms.append(elapsed_ms)
+
+
+async def _units_until(contender: Contender, client: SimClient, row: str, deadline: float, tally: Tally) -> None:
+    while time.perf_counter() < deadline:
+        await _one_unit(contender, client, row, tally)
+
+
+async def run_units(
+    contender: Contender, clients: Sequence[SimClient], row: str, duration: float
+) -> tuple[Tally, float]:
+    """All clients run units of `row` back to back for `duration` s; the tally and the wall time."""
+    tally = Tally()
+    started = time.perf_counter()
+    deadline = started + duration
+    await asyncio.gather(*(_units_until(contender, client, row, deadline, tally) for client in clients))
+    return tally, time.perf_counter() - started
+
+
+async def _prepare(contender: Contender, clients: Sequence[SimClient]) -> Tally:
+    """Untimed: one complete flow per client, so each holds fresh tokens (the reference's in-memory
+    store is an LRU that may have dropped older ones) and, at spalab, its account's consent."""
+    tally = Tally()
+    gate = asyncio.Semaphore(PREPARE_AT_ONCE)
+
+    async def one(client: SimClient) -> None:
+        async with gate:
+            await _one_unit(contender, client, "flows", tally)
+
+    await asyncio.gather(*(one(client) for client in clients))
+    return tally
+
+
+async def measure_row(
+    contender: Contender, row: str, concurrency: int, duration: float, warmup: float
+) -> dict[str, Any]:
+    clients = contender.clients[:concurrency]
+    prepared = await _prepare(contender, clients)
+    warm, _ = await run_units(contender, clients, row, warmup)
+    server_before, client_before = _process_cpu_seconds(contender.pid), time.process_time()
+    tally, seconds = await run_units(contender, clients, row, duration)
+    server_after, client_after = _process_cpu_seconds(contender.pid), time.process_time()
+    return {
+        "row": row,
+        "concurrency": concurrency,
+        "units": tally.flows,
+        "seconds": round(seconds, 3),
+        "per_s": round(tally.flows / seconds, 1),
+        "p50_ms": _ms(percentile(tally.latency_ms, 50)),
+        "p99_ms": _ms(percentile(tally.latency_ms, 99)),
+        "errors": sum(tally.errors.values()),
+        "error_kinds": dict(tally.errors),
+        "warmup_errors": sum(warm.errors.values()) + sum(prepared.errors.values()),
+        "warmup_error_kinds": dict(warm.errors + prepared.errors),
+        "server_cpu_pct": _cpu_percent(server_before, server_after, seconds),
+        "client_cpu_pct": _cpu_percent(client_before, client_after, seconds),
+        "latency_ms": tally.latency_ms,  # pooled over the rounds by summarize(), then dropped
+    }
+
+
+async def _compare(
+    contenders: dict[str, Contender],
+    rows: Sequence[str],
+    levels: Sequence[int],
+    rounds: int,
+    duration: float,
+    warmup: float,
+) -> list[dict[str, Any]]:
+    phases: list[dict[str, Any]] = []
+    for contender in contenders.values():
+        contender.clients = sim_clients(contender.target.issuer, max(levels))
+    try:
+        for round_number in range(1, rounds + 1):
+            # Alternated: spalab first in odd rounds, the reference first in even ones.
+            order = SERVERS if round_number % 2 else SERVERS[::-1]
+            for name in (n for n in order if n in contenders):
+                for row in rows:
+                    for concurrency in levels:
+                        phase = await measure_row(contenders[name], row, concurrency, duration, warmup)
+                        phases.append({"round": round_number, "server": name, **phase})
+                        print(
+                            f"  round {round_number} {name:9} {row:8} {concurrency:3} clients: "
+                            f"{phase['per_s']:8.1f}/s  p99 {phase['p99_ms']} ms  errors {phase['errors']}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+    finally:
+        await asyncio.gather(*(c.http.aclose() for ct in contenders.values() for c in ct.clients))
+    return phases
+
+
+def ratio(mine: float | None, theirs: float | None) -> float | None:
+    """spalab's rate over the reference's (2 decimals); None when either was not measured or is 0."""
+    if not mine or not theirs:
+        return None
+    return round(mine / theirs, 2)
+
+
+def summarize(phases: Sequence[dict[str, Any]], server: str, row: str, concurrency: int) -> dict[str, Any] | None:
+    """One server's figure for one row and level, pooled over the rounds: units over seconds, and
+    percentiles over every sample; the per-round rates are kept to show the spread."""
+    mine = [p for p in phases if p["server"] == server and p["row"] == row and p["concurrency"] == concurrency]
+    if not mine:
+        return None
+    units, seconds = sum(p["units"] for p in mine), sum(p["seconds"] for p in mine)
+    samples = [ms for p in mine for ms in p.get("latency_ms", [])]
+    cpu = [p["server_cpu_pct"] for p in mine if p["server_cpu_pct"] is not None]
+    client_cpu = [p["client_cpu_pct"] for p in mine if p["client_cpu_pct"] is not None]
+    # CPU per unit: steadier than the rate on a shared machine, where other work takes CPU time away.
+    cpu_seconds = sum(p["server_cpu_pct"] / 100 * p["seconds"] for p in mine if p["server_cpu_pct"] is not None)
+    return {
+        "units": units,
+        "seconds": round(seconds, 3),
+        "per_s": round(units / seconds, 1) if seconds else None,
+        "per_round": [p["per_s"] for p in mine],
+        "p50_ms": _ms(percentile(samples, 50)),
+        "p99_ms": _ms(percentile(samples, 99)),
+        "errors": sum(p["errors"] + p["warmup_errors"] for p in mine),
+        "server_cpu_pct": round(sum(cpu) / len(cpu), 1) if cpu else None,
+        "server_cpu_ms_per_unit": round(1000 * cpu_seconds / units, 2) if cpu and units else None,
+        "client_cpu_pct": round(sum(client_cpu) / len(client_cpu), 1) if client_cpu else None,
+    }
+
+
+def comparison_table(
+    phases: Sequence[dict[str, Any]], rows: Sequence[str], levels: Sequence[int]
+) -> list[dict[str, Any]]:
+    """Per row and level: both servers' summaries and the ratio spalab / reference."""
+    table = []
+    for row in rows:
+        for concurrency in levels:
+            spalab = summarize(phases, "spalab", row, concurrency)
+            reference = summarize(phases, "reference", row, concurrency)
+            table.append(
+                {
+                    "row": row,
+                    "concurrency": concurrency,
+                    "spalab": spalab,
+                    "reference": reference,
+                    "ratio": ratio(spalab and spalab["per_s"], reference and reference["per_s"]),
+                }
+            )
+    return table
+
+
+def format_comparison(comparison: dict[str, Any]) -> str:
+    """The comparison as a plain-text report: a table, the failures, the errors."""
+    settings = comparison["settings"]
+    machine = comparison.get("machine", {})
+    lines = [
+        f"Against the reference: {comparison['reference_name']} (its quick-start in-memory configuration) and"
+        f" spalab's provider ({_spalab_setup(settings)}),",
+        f"  the same load in the same run: {settings['rounds']} rounds, alternated; {settings['duration_s']:g} s per"
+        f" level after {settings['warmup_s']:g} s warm-up; figures pooled over the rounds; latency of one unit",
+        "",
+    ]
+    failed = comparison.get("failures", {})
+
+    def side(summary: dict[str, Any] | None, server: str) -> list[Any]:
+        if summary is None:
+            return ["FAILED" if server in failed else None] + [None] * 5
+        figures = ("per_s", "p50_ms", "p99_ms", "errors", "server_cpu_pct", "server_cpu_ms_per_unit")
+        return [summary[key] for key in figures]
+
+    rows = [
+        [e["row"], e["concurrency"], *side(e["spalab"], "spalab"), *side(e["reference"], "reference"), e["ratio"]]
+        for e in comparison["table"]
+    ]
+    header = ["row", "clients", "spalab /s", "p50 ms", "p99 ms", "errors", "CPU %", "CPU ms"]
+    header += ["reference /s", "p50 ms", "p99 ms", "errors", "CPU %", "CPU ms", "× reference"]
+    lines += _table(header, rows)
+    lines += [
+        "",
+        "Rows: " + "; ".join(f"{row}: {ROW_TEXT[row]}" for row in settings["rows"]) + ".",
+        "× reference: spalab's rate over the reference's (above 1: spalab is faster). CPU %: the server process over",
+        "the timed part, 100 % = one core; CPU ms: its CPU time per unit. The load generator shares the CPUs",
+        "(its CPU % is in the JSON); so does any other work on the machine (see the load and pressure below).",
+        f"Machine load before/after: 1-min load average {machine.get('loadavg_1m_before')}"
+        f" / {machine.get('loadavg_1m_after')},"
+        f" CPU pressure (PSI some avg10) {machine.get('cpu_pressure_avg10_before')}"
+        f" / {machine.get('cpu_pressure_avg10_after')} %.",
+    ]
+    for server, error in failed.items():
+        lines.append(f"NOT MEASURED: {server}: {error}")
+    errors = [
+        f"  {p['server']} {p['row']} at {p['concurrency']} clients, round {p['round']}, {phase}{kind}: {count}"
+        for p in comparison["phases"]
+        for phase, key in (("", "error_kinds"), ("warm-up, ", "warmup_error_kinds"))
+        for kind, count in p[key].items()
+    ]
+    lines += [f"ERRORS: {comparison['errors_total']} — counted above:", *errors] if errors else ["Errors: none."]
+    return "\n".join(lines)
+
+
+def _spalab_setup(settings: dict[str, Any]) -> str:
+    workers = settings.get("spalab_workers", 1)
+    return "SQLite, every commit synced" + (f", {workers} worker processes" if workers > 1 else ", one process")
+
+
+def comparison_config(spa_origin: str) -> str:
+    """spalab's provider config for the comparison: the built-in demo's clients, without the demo's
+    request log (an operator's config has none), plus SIGN_IN_ACCOUNTS with a cheap Argon2id hash."""
+    from argon2 import PasswordHasher  # in spalab's venv, which runs the benchmark
+
+    cheap = PasswordHasher(**CHEAP_ARGON2).hash(PASSWORD)
+    text = DEMO_TOML.read_text()
+    assert "\nrequest_log = true\n" in text
+    text = text.replace("\nrequest_log = true\n", "\nrequest_log = false\n").replace("@SPA_ORIGIN@", spa_origin)
+    users = "".join(
+        f'\n[[users]]\nusername = "{name}"\npassword_hash = "{cheap}"\nclaims = {{ name = "{name}" }}\n'
+        for name in SIGN_IN_ACCOUNTS
+    )
+    return text + users
+
+
+def reference_version() -> str:
+    try:
+        package = json.loads((REFERENCE_DIR / "node_modules" / "oidc-provider" / "package.json").read_text())
+    except (OSError, ValueError):
+        return "node oidc-provider (version unknown)"
+    return f"node oidc-provider {package.get('version', '?')}"
+
+
+def _start_spalab(
+    work: Path, spa_origin: str, python: str | None = None, workers: int = 1
+) -> tuple["subprocess.Popen[str]", str]:
+    """`spalab provider` (the provider alone, as an operator runs it) on a free port, its own data dir;
+    `python`: another interpreter to run it with (another checkout's venv), else this one; `workers`:
+    its --workers (processes on one socket and one database), when more than one."""
+    from harness import ROOT, free_port, wait_until_up
+
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    data_dir = work / "spalab-data"
+    data_dir.mkdir()
+    config = work / "spalab.toml"
+    config.write_text(comparison_config(spa_origin).replace("@ISSUER@", issuer))
+    log = work / "spalab.log"
+    command = [python or sys.executable, "-m", "spalab", "provider", "--config", str(config), "--port", str(port)]
+    command += ["--data-dir", str(data_dir), *(["--workers", str(workers)] if workers > 1 else [])]
+    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    try:
+        wait_until_up(issuer + "/.well-known/openid-configuration", process, log)
+    except BaseException:
+        _stop(process)
+        raise
+    return process, issuer
+
+
+def _start_reference(work: Path, redirect_uri: str) -> tuple["subprocess.Popen[str]", str]:
+    """node bench-provider.mjs (e2e/interop's pinned oidc-provider) on a free port."""
+    from harness import free_port, wait_until_up
+
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError("node is not installed (scripts/setup --test needs Node 20 with npm)")
+    if not (REFERENCE_DIR / "node_modules" / "oidc-provider").is_dir():
+        raise RuntimeError("e2e/interop/node_modules has no oidc-provider: run scripts/setup --test")
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    log = work / "reference.log"
+    process = subprocess.Popen(
+        [node, str(REFERENCE_SCRIPT), "--port", str(port), "--client-id", CLIENT_ID, "--redirect-uri", redirect_uri],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REFERENCE_DIR,
+    )
+    try:
+        wait_until_up(issuer + "/.well-known/openid-configuration", process, log)
+    except BaseException:
+        _stop(process)
+        raise
+    return process, issuer
+
+
+def compare_with_reference(
+    levels: tuple[int, ...] = (1, 8, 64),
+    *,
+    rounds: int = 2,
+    duration: float = 3.0,
+    warmup: float = 0.5,
+    rows: tuple[str, ...] = ROWS,
+    spalab_python: str | None = None,
+    spalab_workers: int = 1,
+) -> dict[str, Any]:
+    """Starts spalab's provider and the reference side by side, runs the rows at each level on both
+    (rounds alternated), stops both. Never raises for a server that fails: its figures read FAILED,
+    and the reason is under `failures`; errors of single requests are counted."""
+    from harness import free_port
+
+    spa_origin = f"http://localhost:{free_port()}"  # nothing listens there: redirects are not followed
+    redirect_uri = spa_origin + "/"
+    machine = _machine()
+    started = time.perf_counter()
+    failures: dict[str, str] = {}
+    processes: list[subprocess.Popen[str]] = []
+    contenders: dict[str, Contender] = {}
+    phases: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="spalab-bench-compare-") as work:
+        for name, dialect in (("spalab", SPALAB), ("reference", REFERENCE)):
+            try:
+                if name == "spalab":
+                    process, issuer = _start_spalab(Path(work), spa_origin, spalab_python, spalab_workers)
+                else:
+                    process, issuer = _start_reference(Path(work), redirect_uri)
+            except Exception as exc:  # noqa: BLE001 - the other server is still measured
+                failures[name] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc) else ''}"
+                continue
+            processes.append(process)
+            contenders[name] = Contender(dialect, Target(issuer, redirect_uri), process.pid)
+        try:
+            if contenders:
+                phases = asyncio.run(_compare(contenders, rows, levels, rounds, duration, warmup))
+        except Exception as exc:  # noqa: BLE001 - what was measured is kept
+            failures["run"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            for process in processes:
+                _stop(process)
+    machine.update(loadavg_1m_after=_load(), cpu_pressure_avg10_after=_cpu_pressure())
+    table = comparison_table(phases, rows, levels)
+    for phase in phases:
+        phase.pop("latency_ms", None)
+    errors = sum(p["errors"] + p["warmup_errors"] for p in phases)
+    return {
+        "benchmark": "provider vs reference",
+        "reference_name": reference_version(),
+        "machine": machine,
+        "settings": {
+            "rows": list(rows),
+            "levels": list(levels),
+            "rounds": rounds,
+            "duration_s": duration,
+            "warmup_s": warmup,
+            "accounts": f"one per client ({len(SIGN_IN_ACCOUNTS)}); spalab: Argon2id {CHEAP_ARGON2}",
+            "percentiles": "nearest rank",
+            "http": "HTTP/1.1 keep-alive, one connection per client",
+            "spalab_python": spalab_python or sys.executable,
+            "spalab_workers": spalab_workers,
+        },
+        "table": table,
+        "phases": phases,
+        "failures": failures,
+        "errors_total": errors,
+        "total_seconds": round(time.perf_counter() - started, 1),
+        "ok": not failures and errors == 0,
+    }
+
+
 # --- command line -----------------------------------------------------------------------------
 
 
@@ -649,31 +1369,91 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--levels", type=_levels, default=(1, 8, 64), help="concurrent clients, e.g. 1,8,64")
     parser.add_argument("--duration", type=float, default=5.0, help="timed seconds per level (default 5)")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per level (default 1)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds against the reference (default 2)")
+    parser.add_argument(
+        "--compare-duration", type=float, default=3.0, help="timed seconds per level against the reference (default 3)"
+    )
+    parser.add_argument(
+        "--compare-warmup", type=float, default=0.5, help="warm-up seconds per level against the reference (0.5)"
+    )
+    parser.add_argument(
+        "--rows", type=_rows, default=ROWS, help=f"rows against the reference (default {','.join(ROWS)})"
+    )
+    parser.add_argument(
+        "--spalab-python",
+        help="against the reference, run spalab's provider with this Python (e.g. another checkout's .venv/bin/python,"
+        " to compare two versions with the reference's figures as the common yardstick)",
+    )
+    parser.add_argument(
+        "--spalab-workers",
+        type=int,
+        default=1,
+        help="against the reference, spalab provider --workers N (default 1: one process, like the reference)",
+    )
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--skip-reference", action="store_true", help="spalab's own figures only")
+    which.add_argument("--reference-only", action="store_true", help="the comparison with the reference only")
     parser.add_argument("--out", type=Path, default=OUT_DIR / "provider.json", help="where to write the JSON")
     args = parser.parse_args(argv)
-    from harness import start_demo  # e2e/ is on sys.path when run as `cd e2e && python -m bench.provider`
-
-    with tempfile.TemporaryDirectory(prefix="spalab-bench-") as data_dir:
-        demo = start_demo(Path(data_dir), config=bench_config())
-        try:
-            results = measure_provider(
-                demo.issuer,
+    results: dict[str, Any] = {}
+    try:
+        if not args.reference_only:
+            results = run_demo_figures(args.levels, args.duration, args.warmup)
+            print(format_provider(results) if "error" not in results else f"Provider: NOT MEASURED: {results['error']}")
+        if not args.skip_reference:
+            print("Against the reference:", file=sys.stderr, flush=True)
+            comparison = compare_with_reference(
                 args.levels,
-                redirect_uri=demo.spa + "/",
-                duration=args.duration,
-                warmup=args.warmup,
-                server_pid=demo.process.pid,
+                rounds=args.rounds,
+                duration=args.compare_duration,
+                warmup=args.compare_warmup,
+                rows=args.rows,
+                spalab_python=args.spalab_python,
+                spalab_workers=args.spalab_workers,
             )
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            return 130
-        finally:
-            _stop(demo.process)
-    print(format_provider(results))
+            results["vs_reference"] = comparison
+            print("\n" + format_comparison(comparison))
+    except KeyboardInterrupt:
+        print("interrupted: the figures measured so far are saved", file=sys.stderr)
+        results["interrupted"] = True
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.out}")
-    return 0 if results["ok"] else 1
+    ok = results.get("ok", True) and results.get("vs_reference", {}).get("ok", True)
+    return 0 if ok and not results.get("interrupted") else 1
+
+
+def run_demo_figures(levels: tuple[int, ...], duration: float, warmup: float) -> dict[str, Any]:
+    """The flows and sign-in figures against `spalab serve` (the demo) on free ports; a failure to
+    start or to sign in is reported as {"error": ...}, not raised."""
+    from harness import start_demo  # e2e/ is on sys.path when run as `cd e2e && python -m bench.provider`
+
+    with tempfile.TemporaryDirectory(prefix="spalab-bench-") as data_dir:
+        try:
+            demo = start_demo(Path(data_dir), config=bench_config())
+        except Exception as exc:  # noqa: BLE001 - reported; the comparison still runs
+            return {"error": f"{type(exc).__name__}: {exc}", "ok": False}
+        try:
+            return measure_provider(
+                demo.issuer,
+                levels,
+                redirect_uri=demo.spa + "/",
+                duration=duration,
+                warmup=warmup,
+                server_pid=demo.process.pid,
+            )
+        except Exception as exc:  # noqa: BLE001 - reported; the comparison still runs
+            return {"error": f"{type(exc).__name__}: {exc}", "ok": False}
+        finally:
+            _stop(demo.process)
+
+
+def _rows(text: str) -> tuple[str, ...]:
+    rows = tuple(part for part in text.split(",") if part)
+    unknown = [row for row in rows if row not in ROWS]
+    if unknown or not rows:
+        raise argparse.ArgumentTypeError(f"rows are among {','.join(ROWS)}")
+    return rows
 
 
 if __name__ == "__main__":

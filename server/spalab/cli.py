@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import importlib.util
 import json
 import logging
 import os
@@ -413,11 +414,38 @@ WORKER_RESTART_DELAY = 1.0
 DATABASE_ENV = "SPALAB_DATABASE_URL"
 
 
+# uvloop (libuv's event loop) and httptools (llhttp, node's HTTP/1.1 parser) where installed (pyproject.toml
+# installs both, uvloop except where it does not exist, e.g. Windows): the provider benchmark measured asyncio's
+# loop and the pure-Python h11 parser as the largest cost of a userinfo request after the app itself (together a
+# third of its CPU time). Else the stdlib's loop and h11.
+HTTP_PROTOCOL: type[asyncio.Protocol] | str = "h11"
+LOOP_FACTORY: Callable[[], asyncio.AbstractEventLoop] | None = None
+if importlib.util.find_spec("httptools"):
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class _HttpToolsProtocol(HttpToolsProtocol):
+        def send_400_response(self, msg: str) -> None:
+            # docs/SECURITY.md P22: a body that turns out broken after the app answered (it did not read it) ends
+            # the connection, as with h11, instead of a second, unasked-for response following the first.
+            if self.cycle is not None and self.cycle.response_started:
+                self.transport.close()
+                return
+            super().send_400_response(msg)
+
+    HTTP_PROTOCOL = _HttpToolsProtocol
+if importlib.util.find_spec("uvloop"):
+    import uvloop
+
+    LOOP_FACTORY = uvloop.new_event_loop
+
+
 def server_config(app: ASGIApp, max_concurrency: int = MAX_CONCURRENCY) -> uvicorn.Config:
     # docs/SECURITY.md P23: no X-Forwarded-For/-Proto is trusted (uvicorn trusts 127.0.0.1 by default),
     # so the throttle's per-address counts use the real peer address.
     return uvicorn.Config(
         app,
+        http=HTTP_PROTOCOL,
+        loop="uvloop" if LOOP_FACTORY is not None else "asyncio",
         access_log=False,
         lifespan="off",
         log_level="warning",
@@ -441,7 +469,8 @@ def _run(servers: list[Served]) -> None:
         asyncio.get_running_loop().set_exception_handler(_log_type_only)
         await asyncio.gather(*(server.serve(sockets=sockets) for server, sockets in instances))
 
-    asyncio.run(serve_all())
+    with asyncio.Runner(loop_factory=LOOP_FACTORY) as runner:
+        runner.run(serve_all())
 
 
 def _run_workers(build: Callable[[], ASGIApp], sockets: list[socket.socket], count: int) -> None:

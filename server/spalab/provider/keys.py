@@ -33,6 +33,8 @@ def new_secret() -> str:
 # publishes and verifies a key before any instance signs with it.
 KEY_RELOAD = 60
 KEY_RELOAD_MIN = 1
+# How many access tokens KeyRing remembers as verified (their claims, about 1 KB each).
+VERIFIED_TOKENS = 4096
 
 
 def new_signing_key() -> tuple[str, str]:
@@ -47,6 +49,15 @@ class KeyRing:
     def __init__(self, store: Store, schedule: list[tuple[str, int]], now: int) -> None:
         self.store = store
         self._lock = threading.Lock()
+        # Access tokens whose signature and typ were checked, with their claims and the key set that checked
+        # them: an SPA presents one token again and again (every API call until it expires), and decoding and
+        # verifying it was a tenth of a userinfo request's CPU. Only tokens that passed get in (a forger
+        # cannot fill it), keyed by the token's exact text, and an entry counts only while that key set is
+        # the ring's (a reload replaces it: a retired key's tokens are checked again, and fail). The claims
+        # are still validated (exp, iss, aud...) at every use, and the store still says whether the token
+        # was revoked. Oldest out first beyond VERIFIED_TOKENS.
+        self._verified: dict[str, tuple[dict[str, Any], KeySet]] = {}
+        self._verified_lock = threading.Lock()
         self._install(schedule, now)
 
     def _install(self, schedule: list[tuple[str, int]], now: int) -> None:
@@ -102,8 +113,12 @@ class KeyRing:
             self.reload(now, every=KEY_RELOAD_MIN)  # another instance may have published it
         return jwt.decode(token, self.key_set, algorithms=[ALG])
 
-    def verify_access_token(self, token: str, issuer: str, audience: str, now: int) -> dict[str, Any]:
-        """RFC 9068 §4 validation; raises InvalidToken with a safe description."""
+    def _signed_access_token(self, token: str, now: int) -> dict[str, Any]:
+        """The claims of an access token signed by one of the ring's keys, its typ at+jwt; else InvalidToken."""
+        key_set = self.key_set
+        remembered = self._verified.get(token)
+        if remembered is not None and remembered[1] is key_set:
+            return remembered[0]
         try:
             decoded = self._decode(token, now)
         except UNREADABLE_JWT:
@@ -111,7 +126,17 @@ class KeyRing:
         # RFC 9068 §4: the resource server must check typ is at+jwt (no id_token as access token).
         if str(decoded.header.get("typ", "")).lower() not in (AT_TYP, "application/at+jwt"):
             raise InvalidToken("not an access token")
-        claims = decoded.claims
+        with self._verified_lock:
+            self._verified.pop(token, None)
+            if len(self._verified) >= VERIFIED_TOKENS:
+                del self._verified[next(iter(self._verified))]
+            # The key set read before decoding: if a reload came in between, the entry is simply not used.
+            self._verified[token] = (decoded.claims, key_set)
+        return decoded.claims
+
+    def verify_access_token(self, token: str, issuer: str, audience: str, now: int) -> dict[str, Any]:
+        """RFC 9068 §4 validation; raises InvalidToken with a safe description."""
+        claims = dict(self._signed_access_token(token, now))
         registry = jwt.JWTClaimsRegistry(
             now=now,
             iss={"essential": True, "value": issuer},

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import httpx
 import pytest
 import uvicorn
+from argon2 import PasswordHasher
 from provider_support import REAL_ARGON2_CONFIG, Clock, hidden
 
 from spalab.cli import server_config
@@ -155,6 +156,42 @@ def test_one_account_cannot_fill_the_password_gate() -> None:
     gate.admit("alice")
     gate.leave("bob")
     gate.admit("bob")  # a place freed by bob is bob's again
+
+
+def test_the_gate_bounds_memory_a_cheap_hash_takes_its_share_of_a_place() -> None:
+    """docs/SECURITY.md P23: the bound is the checks' memory. A check of a hash configured cheaper than ours
+    (8 KiB, a test user's) takes 8 KiB of a 64 MiB place; ours, the dummy's for an unknown account, or a
+    costlier one's take a whole place each, as many as before."""
+    gate = passwords.CheckGate(slots=1, queue=1, per_account=100)
+    cheap = passwords.memory_of(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("x"))
+    assert cheap == 8 and passwords.memory_of(None) == passwords.CHECK_MEMORY_KIB
+    for n in range(100):
+        gate.admit(f"user{n}", cheap)
+    gate.admit("alice")  # 100 cheap checks (800 KiB) and one of ours fit in two places
+    with pytest.raises(passwords.Busy):
+        gate.admit("bob")
+    gate.leave("alice")
+    gate.admit("bob", 4 * passwords.CHECK_MEMORY_KIB)  # costlier than ours: one place, never more
+    with pytest.raises(passwords.Busy):
+        gate.admit("carol", passwords.memory_of("$argon2id$not a hash"))
+    for n in range(100):
+        gate.leave(f"user{n}", cheap)
+    gate.admit("carol")
+    assert gate.memory_kib == 2 * passwords.CHECK_MEMORY_KIB and gate.admitted == 2
+
+
+def test_a_finished_check_leaves_the_gate_at_once_and_once() -> None:
+    """docs/SECURITY.md P23: the worker thread gives the place back when its check is done, so a busy event
+    loop (late to resume the caller) does not turn other sign-ins away for checks no longer running; the
+    caller's own give-back afterwards (for a check that never ran) then gives nothing back twice."""
+    gate = passwords.GATE
+    assert gate.admitted == 0 and gate.memory_kib == 0
+    gate.admit("dave")
+    admission = passwords._Admission("dave", passwords.CHECK_MEMORY_KIB)
+    assert passwords._gated_verify(None, "guess", admission) is False  # what the worker thread runs
+    assert gate.admitted == 0 and gate.memory_kib == 0
+    admission.leave()
+    assert gate.admitted == 0 and gate.memory_kib == 0
 
 
 def test_sign_in_counts_against_the_accounts_share_of_the_gate(server: Server) -> None:
