@@ -175,7 +175,7 @@ class Target:
         request = validate_authorization_request(params, client, redirect_uri)
         code = issuer.authorization_response(request, "alice", now, now)["code"]
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": VERIFIER}
-        return str(issuer.exchange_code(form, client, now)["refresh_token"])
+        return str(issuer.exchange_code(form, client, now).signed(issuer.keys)["refresh_token"])
 
 
 VERIFIER = "v" * 43

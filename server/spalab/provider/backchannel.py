@@ -19,6 +19,7 @@ from .core.errors import InvalidClient, InvalidDPoPProof, InvalidRequest, Invali
 from .core.metadata import server_metadata
 from .core.records import Client
 from .dpop import RESOURCE, TOKEN_ENDPOINT, uses_dpop
+from .issuance import TokenResponse
 
 # RFC 6749 §5.1: token responses must not be cached.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -67,7 +68,7 @@ async def health_ready(request: Request) -> Response:
 async def jwks(request: Request) -> Response:
     provider = provider_of(request)
     # Off the event loop: now and then it reads the published keys again (keys.KeyRing.reload).
-    return JSONResponse(await run_in_threadpool(provider.issuer.keys.public_jwks, provider.clock()))
+    return JSONResponse(await provider.store.call_read(provider.issuer.keys.public_jwks, provider.clock()))
 
 
 async def _client_request(request: Request) -> tuple[Provider, dict[str, str], Client]:
@@ -99,16 +100,23 @@ async def token(request: Request) -> Response:
     now = provider.clock()
     try:
         provider, form, client = await _client_request(request)
-        # The grant's database work and signing run off the event loop.
-        body = await run_in_threadpool(_token_grant, provider, request, form, client, now)
+        # Off the event loop: the grant decided and its tokens recorded as one unit near the database,
+        # then signed on another thread (issuance.TokenResponse).
+        body = await provider.store.call(
+            _token_grant,
+            provider,
+            request,
+            form,
+            client,
+            now,
+            after=lambda unsigned: unsigned.signed(provider.issuer.keys),
+        )
     except OAuthError as exc:
         return _client_error(request, exc, provider.dpop.response_headers(request, TOKEN_ENDPOINT, now))
     return JSONResponse(body, headers={**NO_STORE, **provider.dpop.response_headers(request, TOKEN_ENDPOINT, now)})
 
 
-def _token_grant(
-    provider: Provider, request: Request, form: dict[str, str], client: Client, now: int
-) -> dict[str, Any]:
+def _token_grant(provider: Provider, request: Request, form: dict[str, str], client: Client, now: int) -> TokenResponse:
     grant_type = grants.validate_grant_type(form)
     # RFC 9449 §5: the proof is checked in full, and the client's policy applied, before the grant is
     # looked at; only then is its jti spent (docs/SECURITY.md P30, P31, P34).
@@ -126,7 +134,7 @@ async def revoke(request: Request) -> Response:
         # RFC 7009 §2.1: token is required.
         if "token" not in form:
             raise InvalidRequest("token is required")
-        await run_in_threadpool(provider.issuer.revoke, form["token"], client, provider.clock())
+        await provider.store.call(provider.issuer.revoke, form["token"], client, provider.clock())
     except OAuthError as exc:
         return _client_error(request, exc)
     # RFC 7009 §2.2: 200 whether or not the token was valid.
@@ -139,7 +147,7 @@ async def introspect(request: Request) -> Response:
         grants.check_introspection_caller(client)
         if "token" not in form:
             raise InvalidRequest("token is required")
-        body = await run_in_threadpool(provider.issuer.introspect, form["token"], client, provider.clock())
+        body = await provider.store.call_read(provider.issuer.introspect, form["token"], client, provider.clock())
     except OAuthError as exc:
         return _client_error(request, exc)
     return JSONResponse(body, headers=NO_STORE)
@@ -194,7 +202,9 @@ async def _protected(request: Request, scope: str | None, handler: Handler) -> R
     dpop_used = uses_dpop(request)
     try:
         scheme, token = presented_token(request)
-        claims = await run_in_threadpool(_check_resource_request, provider, request, scheme, token, scope, now)
+        # A Bearer token is only read; a DPoP proof is spent (a write).
+        check = provider.store.call if scheme == dpop.DPOP else provider.store.call_read
+        claims = await check(_check_resource_request, provider, request, scheme, token, scope, now)
     except _Refused as refused:
         headers = provider.dpop.response_headers(request, RESOURCE, now)
         return _resource_error(refused.error, scope, refused.dpop_used, headers)

@@ -2,8 +2,21 @@
 machine) or a PostgreSQL server (several processes and instances). store.py holds the SQL, written
 once for both; this module holds connections, transactions and what differs between the two.
 
-Every call blocks and is safe from any thread: the provider makes them from its thread pool, never
-on the event loop (backchannel.py, frontchannel.py).
+`read`, `write` and `exclusive` block and are safe from any thread; the provider never makes them on
+the event loop. It hands whole units of work to the database instead, and awaits them:
+
+- `await call(fn, after)` runs `fn()`, which makes its own `read`/`write` calls, where writes are
+  cheapest: on SQLite in the writer thread, inside the group being committed (each write in it still
+  atomic on its own), the answer given once the group is durable; on PostgreSQL in a worker thread.
+  `after(result)`, if given, runs next on another thread, never the writer's: CPU work that must wait
+  for the commit but must not hold up the next group (the provider signs its tokens there).
+- `await call_read(fn)` is `call` for a `fn` that only reads: on SQLite in a reader thread of its
+  own, never waiting for a commit.
+
+Handing a unit to one thread costs two thread switches (there and back) and nothing while that thread
+is busy: jobs queue, and a group's answers go back to the event loop together. Going through a thread
+pool whose worker then waits for the writer cost four switches per write; the provider benchmark
+measured the difference (README, "Provider throughput").
 
 - `read(fn)` runs `fn(connection)` on a connection of its own; nothing is written.
 - `write(fn)` runs `fn(connection)` in a write transaction, and returns once that transaction is
@@ -25,6 +38,7 @@ PostgreSQL: a psycopg connection pool; each write is a transaction on a pooled c
 server does its own group commit. `exclusive` takes a transaction-scoped advisory lock.
 """
 
+import asyncio
 import os
 import queue
 import re
@@ -33,7 +47,9 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
+
+import anyio.to_thread
 
 T = TypeVar("T")
 
@@ -72,6 +88,10 @@ class Database(Protocol):
     def write(self, fn: Callable[[Connection], T]) -> T: ...
 
     def exclusive(self, fn: Callable[[Connection], T]) -> T: ...
+
+    async def call(self, fn: Callable[[], Any], after: Callable[[Any], T] | None = None) -> T: ...
+
+    async def call_read(self, fn: Callable[[], T]) -> T: ...
 
     def close(self) -> None: ...
 
@@ -116,7 +136,99 @@ def _connect_sqlite(path: Path) -> sqlite3.Connection:
     return db
 
 
-_Job = tuple[Callable[[Connection], Any], "Future[Any]"]
+class _Job:
+    """One unit for a database thread: `fn(connection)` in a savepoint of its own (`write`), or `fn()`
+    (`call`, `call_read`); the outcome goes to a concurrent Future (a blocking caller) or to an asyncio
+    future on its event loop (an awaiting caller)."""
+
+    __slots__ = ("fn", "savepoint", "future", "waiter", "loop", "after", "ok", "value")
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        savepoint: bool,
+        future: "Future[Any] | None" = None,
+        waiter: "asyncio.Future[Any] | None" = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        after: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self.fn, self.savepoint, self.future, self.waiter, self.loop = fn, savepoint, future, waiter, loop
+        self.after = after
+        self.ok: bool = False
+        self.value: Any = None
+
+
+def _settle(jobs: list[_Job]) -> None:
+    """On the event loop: the awaiting callers' answers (a caller that was cancelled meanwhile is skipped)."""
+    for job in jobs:
+        waiter = job.waiter
+        if waiter is None or waiter.done():
+            continue
+        if job.ok:
+            waiter.set_result(job.value)
+        else:
+            waiter.set_exception(job.value)
+
+
+def _deliver(jobs: list[_Job]) -> None:
+    """From a database thread: each job's outcome to its caller; one wake-up per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+    for job in jobs:
+        if job.future is not None:
+            if job.ok:
+                job.future.set_result(job.value)
+            else:
+                job.future.set_exception(job.value)
+        elif job.loop is not None:
+            by_loop.setdefault(job.loop, []).append(job)
+    for loop, waiting in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, waiting)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+
+def _drain(jobs: "queue.SimpleQueue[_Job | None]", first: _Job) -> tuple[list[_Job], bool]:
+    """`first` and every job queued behind it; True if the queue's end mark was among them."""
+    batch = [first]
+    while True:
+        try:
+            job = jobs.get_nowait()
+        except queue.Empty:
+            return batch, False
+        if job is None:
+            return batch, True
+        batch.append(job)
+
+
+async def _awaited(
+    jobs: "queue.SimpleQueue[_Job | None]", fn: Callable[[], Any], after: Callable[[Any], T] | None = None
+) -> T:
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[T] = loop.create_future()
+    jobs.put(_Job(fn, False, waiter=waiter, loop=loop, after=after))
+    return await waiter
+
+
+def _run_and_deliver(batch: list[_Job]) -> None:
+    for job in batch:
+        try:
+            job.value, job.ok = job.fn(), True
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, who raises it
+            job.ok, job.value = False, exc
+    _deliver(batch)
+
+
+def _serve(jobs: "queue.SimpleQueue[_Job | None]", run: Callable[[list[_Job]], None]) -> None:
+    """A database thread's loop: whatever is queued, in batches, until the end mark."""
+    while True:
+        first = jobs.get()
+        if first is None:
+            return
+        batch, stop = _drain(jobs, first)
+        run(batch)
+        if stop:  # what was queued before the end mark is done; nothing comes after it
+            return
 
 
 class SQLiteDatabase:
@@ -129,16 +241,32 @@ class SQLiteDatabase:
         except sqlite3.Error as exc:
             raise DatabaseError(f"cannot open the SQLite database {path}: {exc}") from None
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._reads: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._afters: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = False
-        self._writer = threading.Thread(target=self._write_loop, name="spalab-sqlite-writer", daemon=True)
-        self._writer.start()
+        self._threads = [
+            threading.Thread(target=_serve, args=args, name=f"spalab-sqlite-{name}", daemon=True)
+            for name, args in (
+                ("writer", (self._jobs, self._commit_group)),
+                ("reader", (self._reads, _run_and_deliver)),
+                ("after-commit", (self._afters, self._run_afters)),
+            )
+        ]
+        self._writer = self._threads[0]
+        for thread in self._threads:
+            thread.start()
+
+    def _in_writer(self) -> bool:
+        return threading.current_thread() is self._writer
 
     # -- reads: one connection per thread ---------------------------------------------------------
 
     def read(self, fn: Callable[[Connection], T]) -> T:
+        if self._in_writer():  # in a `call`: what the group has written so far is read too
+            return fn(_SQLiteConnection(self._writer_db))
         db = getattr(self._local, "db", None)
         if db is None:
             if self._closed:
@@ -152,64 +280,84 @@ class SQLiteDatabase:
     # -- writes: one thread, group commit ---------------------------------------------------------
 
     def write(self, fn: Callable[[Connection], T]) -> T:
+        if self._in_writer():  # in a `call`: part of the group being committed, atomic on its own
+            return self._savepoint(fn)
         if self._closed:
             raise DatabaseError("the database is closed")
         done: Future[T] = Future()
-        self._jobs.put((fn, done))
+        self._jobs.put(_Job(fn, True, future=done))
         return done.result()
 
     # SQLite has one writer at a time across processes already: a write transaction is exclusive.
     exclusive = write
 
-    def _write_loop(self) -> None:
-        while True:
-            first = self._jobs.get()
-            if first is None:
-                return
-            batch = [first]
-            while True:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    self._jobs.put(None)  # finish this group, then stop
-                    break
-                batch.append(job)
-            self._commit_group(batch)
+    async def call(self, fn: Callable[[], Any], after: Callable[[Any], T] | None = None) -> T:
+        if self._closed:
+            raise DatabaseError("the database is closed")
+        return await _awaited(self._jobs, fn, after)
+
+    async def call_read(self, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise DatabaseError("the database is closed")
+        return await _awaited(self._reads, fn)
+
+    def _savepoint(self, fn: Callable[[Connection], T]) -> T:
+        db = self._writer_db
+        db.execute("SAVEPOINT job")
+        try:
+            result = fn(_SQLiteConnection(db))
+        except BaseException:
+            db.execute("ROLLBACK TO job")
+            db.execute("RELEASE job")
+            raise
+        db.execute("RELEASE job")
+        return result
 
     def _commit_group(self, batch: list[_Job]) -> None:
         db = self._writer_db
-        outcomes: list[tuple[bool, Any]] = []
         try:
             db.execute("BEGIN IMMEDIATE")
-            for fn, _ in batch:
-                db.execute("SAVEPOINT job")
+            for job in batch:
                 try:
-                    outcomes.append((True, fn(_SQLiteConnection(db))))
+                    # A `write` is undone alone if it fails; a `call` keeps what its own writes did.
+                    job.value = self._savepoint(job.fn) if job.savepoint else job.fn()
+                    job.ok = True
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller, who raises it
-                    db.execute("ROLLBACK TO job")
-                    outcomes.append((False, exc))
-                db.execute("RELEASE job")
+                    job.ok, job.value = False, exc
             db.execute("COMMIT")
         except BaseException as exc:  # noqa: BLE001 - BEGIN or COMMIT failed (busy, disk full...): none landed
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            for _, done in batch:
-                done.set_exception(exc)
-            return
-        for (ok, value), (_, done) in zip(outcomes, batch, strict=True):
-            if ok:
-                done.set_result(value)
-            else:
-                done.set_exception(value)
+            for job in batch:
+                job.ok, job.value = False, exc
+        later = [job for job in batch if job.ok and job.after is not None]
+        if later:
+            _deliver([job for job in batch if not (job.ok and job.after is not None)])
+            for job in later:
+                self._afters.put(job)
+        else:
+            _deliver(batch)
+
+    @staticmethod
+    def _run_afters(batch: list[_Job]) -> None:
+        for job in batch:
+            assert job.after is not None
+            try:
+                job.value = job.after(job.value)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, who raises it
+                job.ok, job.value = False, exc
+        _deliver(batch)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._jobs.put(None)
-        self._writer.join()
+        for jobs in (self._jobs, self._reads, self._afters):  # the writer first: it may queue after-work
+            jobs.put(None)
+            if jobs is self._jobs:
+                self._writer.join()
+        for thread in self._threads:
+            thread.join()
         self._writer_db.close()
         with self._readers_lock:
             for db in self._readers:
@@ -267,6 +415,15 @@ class PostgresDatabase:
         with self._pool.connection() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (EXCLUSIVE_LOCK,))
             return fn(_PostgresConnection(conn))
+
+    async def call(self, fn: Callable[[], Any], after: Callable[[Any], T] | None = None) -> T:
+        # Each read and write inside takes a pooled connection; the server commits concurrent ones in groups.
+        if after is None:
+            return cast(T, await anyio.to_thread.run_sync(fn))
+        return await anyio.to_thread.run_sync(lambda: after(fn()))
+
+    async def call_read(self, fn: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(fn)
 
     def close(self) -> None:
         self._pool.close()

@@ -4,9 +4,9 @@ None of these routes sends CORS headers (RFC 9700 §2.6), and every page carries
 the anti-framing and no-referrer headers (pages.PAGE_HEADERS).
 """
 
+from collections.abc import Callable
 from urllib.parse import quote, urlencode
 
-from starlette.concurrency import run_in_threadpool as off_loop
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -43,8 +43,26 @@ async def _session(request: Request, provider: Provider) -> tuple[str, str, int]
     session_id = request.cookies.get(provider.cookie_name("session"))
     if not session_id:
         return None
-    found = await off_loop(provider.store.get_session, session_id, provider.clock())
+    found = await provider.store.call_read(provider.store.get_session, session_id, provider.clock())
     return (session_id, *found) if found else None
+
+
+async def _session_and_consent(
+    request: Request, provider: Provider, client_id: str
+) -> tuple[tuple[str, str, int] | None, authorization.PriorConsent | None]:
+    """The browser's session and its account's consent for `client_id`, in one read."""
+    session_id = request.cookies.get(provider.cookie_name("session"))
+    if not session_id:
+        return None, None
+    store, now = provider.store, provider.clock()
+
+    def unit() -> tuple[tuple[str, str, int] | None, authorization.PriorConsent | None]:
+        found = store.get_session(session_id, now)
+        if not found:
+            return None, None
+        return (session_id, *found), authorization.PriorConsent(*store.consent(found[0], client_id))
+
+    return await store.call_read(unit)
 
 
 def _browser_id(request: Request, provider: Provider) -> str | None:
@@ -97,12 +115,7 @@ def _after(request: Request) -> int:
 async def _continue(
     request: Request, provider: Provider, auth_request: AuthorizationRequest, request_params: dict[str, str]
 ) -> Response:
-    session = await _session(request, provider)
-    prior = None
-    if session is not None:
-        prior = authorization.PriorConsent(
-            *await off_loop(provider.store.consent, session[1], auth_request.client.client_id)
-        )
+    session, prior = await _session_and_consent(request, provider, auth_request.client.client_id)
     step = authorization.next_step(auth_request, request_params, prior)
     if isinstance(step, authorization.SignIn):
         resume = "/authorize?" + urlencode(step.resume)
@@ -123,7 +136,7 @@ async def _issue(
     status: int,
     frame_origins: tuple[str, ...] = (),
 ) -> Response:
-    response = await off_loop(
+    response = await provider.store.call(
         provider.issuer.authorization_response, auth_request, username, auth_time, provider.clock()
     )
     url = authorization.build_redirect(auth_request.redirect_uri, auth_request.response_mode, response)
@@ -138,7 +151,7 @@ async def _consent_page(
     username: str,
 ) -> Response:
     request_id = new_secret()
-    await off_loop(
+    await provider.store.call(
         provider.store.save_pending, request_id, session_id, request_params, provider.clock() + PENDING_LIFETIME
     )
     return render(
@@ -161,7 +174,7 @@ async def consent(request: Request) -> Response:
     # docs/SECURITY.md P10: the consent form is bound to this session and this request.
     if session is None or not provider.check_csrf(form.get("csrf_token"), "consent", session[0], request_id):
         raise PageError("This form has expired", "Your sign-in session ended or the form did not come from this site.")
-    stored = await off_loop(provider.store.take_pending, request_id, session[0], provider.clock())
+    stored = await provider.store.call(provider.store.take_pending, request_id, session[0], provider.clock())
     if stored is None:
         raise PageError("This request was already answered", "Start the sign-in again from the application.")
     client, redirect_uri = authorization.resolve_client(stored, provider.config.clients)
@@ -175,9 +188,11 @@ async def consent(request: Request) -> Response:
     except OAuthError as exc:
         return _redirect(authorization.error_redirect(redirect_uri, stored, exc, provider.config.issuer), 303)
     _, username, auth_time = session
-    prior = authorization.PriorConsent(*await off_loop(provider.store.consent, username, client.client_id))
+    prior = authorization.PriorConsent(
+        *await provider.store.call_read(provider.store.consent, username, client.client_id)
+    )
     approved = authorization.approve(auth_request, prior)
-    await off_loop(
+    await provider.store.call(
         provider.store.save_consent, username, client.client_id, approved.scopes, approved.implicit, provider.clock()
     )
     return await _issue(provider, auth_request, username, auth_time, 303)
@@ -255,7 +270,7 @@ async def login(request: Request) -> Response:
     device = _device_id(request, provider, username)
     rules = throttle.subjects(username, address, device)
     now = provider.clock()
-    attempt = await off_loop(
+    attempt = await provider.store.call(
         provider.store.reserve_login_attempt,
         {s: rule.keep for s, rule in rules.items()},
         now,
@@ -278,7 +293,7 @@ async def login(request: Request) -> Response:
         ok = await check_password(user.password_hash if user else None, password, username.lower())
     except Busy:
         # docs/SECURITY.md P23: no password was checked, so the reservation is undone.
-        await off_loop(provider.store.forgive_login_attempt, attempt.rows, [])
+        await provider.store.call(provider.store.forgive_login_attempt, attempt.rows, [])
         return _retry_later(
             request,
             provider,
@@ -290,8 +305,10 @@ async def login(request: Request) -> Response:
         )
     if user is None or not ok:
         return _login_response(request, provider, next_url, 400, username=username, error="Wrong username or password.")
-    await off_loop(provider.store.forgive_login_attempt, attempt.rows, throttle.forgiven_on_success(rules))
-    response = await _start_session(request, provider, username, next_url)
+    forgiven = throttle.forgiven_on_success(rules)
+    response = await _start_session(
+        request, provider, username, next_url, lambda: provider.store.forgive_login_attempt(attempt.rows, forgiven)
+    )
     if device is None:
         _set_device_cookie(response, provider, username)
     return response
@@ -326,13 +343,24 @@ def _set_device_cookie(response: Response, provider: Provider, username: str) ->
     )
 
 
-async def _start_session(request: Request, provider: Provider, username: str, next_url: str) -> Response:
-    old = await _session(request, provider)
-    if old is not None:
-        await off_loop(provider.store.delete_session, old[0])
+async def _start_session(
+    request: Request, provider: Provider, username: str, next_url: str, also: Callable[[], None] | None = None
+) -> Response:
+    """A new session for `username` in place of the browser's old one, and `also` (the sign-in throttle's
+    bookkeeping), written as one unit: one commit for a sign-in, not three."""
+    old = request.cookies.get(provider.cookie_name("session"))
     # A fresh session id at every sign-in: no session fixation.
     session_id, now = new_secret(), provider.clock()
-    await off_loop(provider.store.create_session, session_id, username, now, now + provider.config.session_lifetime)
+    store = provider.store
+
+    def unit() -> None:
+        if also is not None:
+            also()
+        if old:
+            store.delete_session(old)
+        store.create_session(session_id, username, now, now + provider.config.session_lifetime)
+
+    await store.call(unit)
     response = _redirect(next_url, 303)
     response.set_cookie(
         provider.cookie_name("session"),
@@ -359,7 +387,7 @@ async def logout(request: Request) -> Response:
 
 async def _sign_out(provider: Provider, session_id: str, response: Response) -> Response:
     """Deletes the server-side session and clears its cookie on `response`."""
-    await off_loop(provider.store.delete_session, session_id)
+    await provider.store.call(provider.store.delete_session, session_id)
     response.delete_cookie(provider.cookie_name("session"), secure=provider.secure_cookies, httponly=True)
     return response
 

@@ -58,7 +58,7 @@ class Issuer:
 
     def exchange_code(
         self, form: dict[str, str], client: Client, now: int, proof: dpop.Proof | None = None
-    ) -> dict[str, Any]:
+    ) -> "TokenResponse":
         code = form.get("code", "")
         record, consumed = self.store.find_code(code)
         self._revoke_on_replay(grants.code_replay(record, consumed), now)
@@ -67,16 +67,16 @@ class Issuer:
         grant = self.store.get_grant(record.grant_id)
         assert grant is not None
         scopes = tuple(grant.scope.split())
-        body, tokens = self._token_response(grant, client, scopes, record.nonce, now, grant.expires_at, proof)
+        response, tokens = self._token_response(grant, client, scopes, record.nonce, now, grant.expires_at, proof)
         # docs/SECURITY.md P9: the code is consumed and the tokens recorded in one transaction; a concurrent
         # redemption that lost revokes the grant there too, and is told so.
         if not self.store.redeem_code(code, grant.grant_id, now, tokens):
             _raise(grants.code_replay(record, True))
-        return body
+        return response
 
     def refresh(
         self, form: dict[str, str], client: Client, now: int, proof: dpop.Proof | None = None
-    ) -> dict[str, Any]:
+    ) -> "TokenResponse":
         token = form.get("refresh_token", "")
         grant_id, used, expires_at, bound_jkt = self.store.find_refresh_token(token)
         grant = self.store.get_grant(grant_id) if grant_id else None
@@ -84,11 +84,11 @@ class Issuer:
         scopes = grants.validate_refresh(form, client, grant, expires_at, now)
         dpop.check_refresh_token_binding(bound_jkt, proof)
         assert grant is not None
-        body, tokens = self._token_response(grant, client, scopes, None, now, expires_at, proof)
+        response, tokens = self._token_response(grant, client, scopes, None, now, expires_at, proof)
         # docs/SECURITY.md P12: rotation in one transaction; a concurrent use that lost revokes the family.
         if not self.store.rotate_refresh_token(token, grant.grant_id, now, tokens):
             _raise(grants.refresh_replay(grant, True))
-        return body
+        return response
 
     def _revoke_on_replay(self, replay: grants.RevokeGrant | None, now: int) -> None:
         """Performs the core's replay decision (grants.code_replay, grants.refresh_replay)."""
@@ -105,13 +105,15 @@ class Issuer:
         now: int,
         rt_expires: int,
         proof: dpop.Proof | None,
-    ) -> tuple[dict[str, Any], IssuedTokens]:
-        """The token response, and what the store must record for it (the caller records it)."""
+    ) -> tuple["TokenResponse", IssuedTokens]:
+        """The token response, its JWTs not signed yet, and what the store must record for it (the caller
+        records it; the JWTs are signed once that has landed, away from the database: TokenResponse)."""
         # RFC 9449 §5, §6.1 / docs/SECURITY.md P34: with a proof, the access token is bound to its key.
         jkt = proof.jkt if proof is not None else None
-        access_token, access = self._access_token(grant, scopes, now, jkt)
+        access_claims, access = self._access_token_claims(grant, scopes, now, jkt)
+        jwts = [("access_token", access_claims, "at+jwt")]
         response: dict[str, Any] = {
-            "access_token": access_token,
+            "access_token": None,
             "token_type": dpop.token_type(jkt),
             "expires_in": access.lifetime,
             "scope": " ".join(scopes),
@@ -124,8 +126,9 @@ class Issuer:
             refresh = RefreshRecord(refresh_token, grant.grant_id, rt_expires, rt_jkt)
             response["refresh_token"] = refresh_token
         if "openid" in scopes:
-            response["id_token"] = self._id_token(grant, nonce, now, None)
-        return response, IssuedTokens(access.record, refresh)
+            response["id_token"] = None
+            jwts.append(("id_token", self._id_token_claims(grant, nonce, now, None), "JWT"))
+        return TokenResponse(response, jwts, now), IssuedTokens(access.record, refresh)
 
     # --- tokens -------------------------------------------------------------------
 
@@ -145,6 +148,12 @@ class Issuer:
     def _access_token(
         self, grant: Grant, scopes: tuple[str, ...], now: int, dpop_jkt: str | None = None
     ) -> tuple[str, "AccessIssued"]:
+        claims, issued = self._access_token_claims(grant, scopes, now, dpop_jkt)
+        return self.keys.sign(claims, "at+jwt", now), issued
+
+    def _access_token_claims(
+        self, grant: Grant, scopes: tuple[str, ...], now: int, dpop_jkt: str | None = None
+    ) -> tuple[dict[str, Any], "AccessIssued"]:
         lifetime = self.config.access_token_lifetime
         jti = new_secret()
         claims = access_token_claims(
@@ -159,11 +168,14 @@ class Issuer:
             dpop_jkt,
         )
         record = AccessRecord(jti, grant.grant_id, now + lifetime)
-        return self.keys.sign(claims, "at+jwt", now), AccessIssued(record, lifetime)
+        return claims, AccessIssued(record, lifetime)
 
     def _id_token(self, grant: Grant, nonce: str | None, now: int, access_token: str | None) -> str:
+        return self.keys.sign(self._id_token_claims(grant, nonce, now, access_token), "JWT", now)
+
+    def _id_token_claims(self, grant: Grant, nonce: str | None, now: int, access_token: str | None) -> dict[str, Any]:
         user = self.config.users[grant.username]
-        claims = id_token_claims(
+        return id_token_claims(
             self.config.issuer,
             grant.username,
             grant.client_id,
@@ -174,7 +186,6 @@ class Issuer:
             profile_claims(grant.scope.split(), user.claims),
             access_token,
         )
-        return self.keys.sign(claims, "JWT", now)
 
     # --- using and revoking tokens ------------------------------------------------
 
@@ -257,3 +268,21 @@ def _raise(replay: grants.RevokeGrant | None) -> NoReturn:
     """Answers a lost race: the store has already revoked the grant in the same transaction."""
     assert replay is not None
     raise replay.error
+
+
+@dataclass(frozen=True)
+class TokenResponse:
+    """A token response whose JWTs (`field`, claims, `typ`) are still to be signed. The grant is decided
+    and its tokens recorded first, where the database is (on SQLite, in the thread that commits); the
+    RSA signatures, the costliest part, are made afterwards on another thread, so the database's one
+    writer never waits for them. Nothing is sent before both are done."""
+
+    body: dict[str, Any]
+    jwts: list[tuple[str, dict[str, Any], str]]
+    now: int
+
+    def signed(self, keys: KeyRing) -> dict[str, Any]:
+        body = dict(self.body)
+        for field, claims, typ in self.jwts:
+            body[field] = keys.sign(claims, typ, self.now)
+        return body

@@ -16,11 +16,14 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from .core.records import CodeRecord, Grant
 from .database import Connection, DatabaseError, open_database
+
+T = TypeVar("T")
 
 # The first schema, as the unversioned releases made it. `{rowid}` is an explicit row number where the
 # database has no implicit one (PostgreSQL); times are seconds since the epoch (BIGINT: past 2038).
@@ -172,7 +175,9 @@ def digest(secret: str) -> str:
 
 
 class Store:
-    """Every method blocks and is safe from any thread; the provider calls them off its event loop."""
+    """Every method blocks and is safe from any thread; the provider never calls them on its event loop:
+    it awaits `call` (a unit that writes) or `call_read` (one that only reads) with a function that makes
+    them, which runs where the database is cheapest to reach (database.py)."""
 
     def __init__(self, location: str | Path) -> None:
         self._db = open_database(location)
@@ -188,6 +193,18 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    @overload
+    async def call(self, fn: Callable[..., T], *args: Any) -> T: ...
+
+    @overload
+    async def call(self, fn: Callable[..., Any], *args: Any, after: Callable[[Any], T]) -> T: ...
+
+    async def call(self, fn: Callable[..., Any], *args: Any, after: Callable[[Any], Any] | None = None) -> Any:
+        return await self._db.call(partial(fn, *args) if args else fn, after)
+
+    async def call_read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._db.call_read(partial(fn, *args) if args else fn)
 
     def ready(self) -> bool:
         """Whether this store answers now: the database reads, and a signing key is there to sign with."""
