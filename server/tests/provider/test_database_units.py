@@ -1,0 +1,191 @@
+"""Units of work handed to the database (database.py `call`, `call_read`): what the provider's endpoints
+rely on when they await them. On both databases unless the test says otherwise."""
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spalab.provider.database import Database, SQLiteDatabase, open_database
+
+
+def opened(tmp_path: Path, database: str | None) -> Database:
+    db = open_database(database or tmp_path / "units.sqlite3")
+    db.write(lambda c: c.execute("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY)"))
+    return db
+
+
+def rows(db: Database) -> set[str]:
+    return {row[0] for row in db.read(lambda c: c.execute("SELECT k FROM t").fetchall())}
+
+
+def insert(db: Database, key: str) -> None:
+    db.write(lambda c: c.execute("INSERT INTO t VALUES (?)", (key,)))
+
+
+def test_a_unit_that_fails_after_writing_keeps_what_it_wrote(tmp_path: Path, database: str | None) -> None:
+    """A replayed code or refresh token revokes the grant, then answers invalid_grant by raising: the
+    revocation must land all the same (docs/SECURITY.md P9, P12)."""
+    db = opened(tmp_path, database)
+    try:
+
+        def unit() -> None:
+            insert(db, "revoked")
+            raise ValueError("invalid_grant")
+
+        with pytest.raises(ValueError, match="invalid_grant"):
+            asyncio.run(db.call(unit))
+        assert rows(db) == {"revoked"}
+    finally:
+        db.close()
+
+
+def test_a_write_that_fails_in_a_unit_undoes_only_itself(tmp_path: Path, database: str | None) -> None:
+    db = opened(tmp_path, database)
+    try:
+
+        def unit() -> str:
+            insert(db, "first")
+            with pytest.raises(ValueError):
+                db.write(lambda c: (c.execute("INSERT INTO t VALUES ('undone')"), _fail()))
+            insert(db, "second")
+            return "done"
+
+        assert asyncio.run(db.call(unit)) == "done"
+        assert rows(db) == {"first", "second"}
+    finally:
+        db.close()
+
+
+def _fail() -> None:
+    raise ValueError("this write fails")
+
+
+def test_a_unit_reads_what_it_wrote(tmp_path: Path, database: str | None) -> None:
+    db = opened(tmp_path, database)
+    try:
+
+        def unit() -> set[str]:
+            insert(db, "mine")
+            return rows(db)
+
+        assert asyncio.run(db.call(unit)) == {"mine"}
+    finally:
+        db.close()
+
+
+def test_a_unit_is_answered_only_once_its_writes_are_committed(tmp_path: Path, database: str | None) -> None:
+    """The answer (a token response) must not leave before the commit: a unit whose commit fails gets
+    the failure, not its result. A deferred foreign key fails at COMMIT, after the unit has returned."""
+    db = open_database(database or tmp_path / "commit.sqlite3")
+    try:
+        db.write(lambda c: c.execute("CREATE TABLE parent (k TEXT PRIMARY KEY)"))
+        db.write(lambda c: c.execute("CREATE TABLE child (k TEXT REFERENCES parent (k) DEFERRABLE INITIALLY DEFERRED)"))
+        if isinstance(db, SQLiteDatabase):
+            db._writer_db.execute("PRAGMA foreign_keys = ON")
+
+        def unit() -> str:
+            db.write(lambda c: c.execute("INSERT INTO child VALUES ('orphan')"))
+            return "tokens"
+
+        with pytest.raises(Exception, match="(?i)foreign key"):
+            asyncio.run(db.call(unit))
+        assert db.read(lambda c: c.execute("SELECT count(*) FROM child").fetchone())[0] == 0
+    finally:
+        db.close()
+
+
+@pytest.mark.sqlite_only
+def test_after_runs_once_committed_and_not_on_the_writer(tmp_path: Path, database: str | None) -> None:
+    """The token response is signed after the commit, on a thread that is not the single writer's."""
+    db = SQLiteDatabase(tmp_path / "after.sqlite3")
+    other = SQLiteDatabase(tmp_path / "after.sqlite3")  # another connection: sees only what is committed
+    try:
+        db.write(lambda c: c.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+        seen: dict[str, Any] = {}
+
+        def unit() -> str:
+            insert(db, "recorded")
+            return "unsigned"
+
+        def after(value: str) -> str:
+            seen["thread"] = threading.current_thread().name
+            seen["committed"] = rows(other)
+            return value.replace("un", "")
+
+        assert asyncio.run(db.call(unit, after)) == "signed"
+        assert seen == {"thread": "spalab-sqlite-after-commit", "committed": {"recorded"}}
+
+        def failing_after(value: str) -> str:
+            raise RuntimeError("no signing key")
+
+        with pytest.raises(RuntimeError, match="no signing key"):
+            asyncio.run(db.call(lambda: "unsigned", failing_after))
+    finally:
+        other.close()
+        db.close()
+
+
+def test_many_units_at_once_are_each_answered(tmp_path: Path, database: str | None) -> None:
+    db = opened(tmp_path, database)
+
+    async def load() -> tuple[list[str], list[set[str]]]:
+        writes = [db.call(lambda n=n: insert(db, f"row-{n}") or f"row-{n}") for n in range(200)]
+        reads = [db.call_read(lambda: rows(db)) for _ in range(200)]
+        written = await asyncio.gather(*writes)
+        return written, await asyncio.gather(*reads)
+
+    try:
+        written, read = asyncio.run(load())
+        assert written == [f"row-{n}" for n in range(200)]
+        assert len(read) == 200 and rows(db) == set(written)
+    finally:
+        db.close()
+
+
+def test_a_caller_that_gave_up_does_not_stop_the_database(tmp_path: Path, database: str | None) -> None:
+    """A client that disconnects cancels its request: the unit still runs (and commits), later ones too."""
+    db = opened(tmp_path, database)
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow() -> str:
+        started.set()
+        release.wait(10)
+        insert(db, "slow")
+        return "slow"
+
+    async def scenario() -> str:
+        task = asyncio.ensure_future(db.call(slow))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+        task.cancel()
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return await db.call(lambda: insert(db, "next") or "next")
+
+    try:
+        assert asyncio.run(scenario()) == "next"
+        assert rows(db) == {"slow", "next"}
+    finally:
+        db.close()
+
+
+def test_units_queued_before_close_are_finished(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "close.sqlite3")
+    db.write(lambda c: c.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+
+    async def scenario() -> list[str]:
+        pending = [asyncio.ensure_future(db.call(lambda n=n: insert(db, f"k{n}") or f"k{n}")) for n in range(20)]
+        await asyncio.sleep(0)
+        await asyncio.get_running_loop().run_in_executor(None, db.close)
+        return await asyncio.gather(*pending)
+
+    assert asyncio.run(scenario()) == [f"k{n}" for n in range(20)]
+    reopened = SQLiteDatabase(tmp_path / "close.sqlite3")
+    try:
+        assert rows(reopened) == {f"k{n}" for n in range(20)}
+    finally:
+        reopened.close()
