@@ -102,10 +102,53 @@ the two cores with the server under test; with httpx, the reference's CPU stayed
 25-60 % of a core (the load generator was the limit), with LeanClient it reaches
 85-100 %.
 
+Backends and process counts
+---------------------------
+Issue 14's scale-out, measured in the same run: spalab's provider (`spalab provider`,
+comparison_config's clients and accounts) run as
+
+- SQLite ×1: one process, the store in its data dir (WAL, synchronous=FULL);
+- PostgreSQL ×1: one process, `--database postgresql://...`;
+- PostgreSQL ×2 processes: `--workers 2` (two processes on one port; the kernel spreads
+  the connections);
+- PostgreSQL ×2 instances: two `spalab provider` commands on ports of their own, data dirs
+  of their own, one database, both configured with the first one's issuer, as instances
+  behind one load balancer's URL. The load is spread as a load balancer would
+  (instance_plan): client i signs in and authorizes at instance i mod 2, and every other
+  pair of clients (0-1, 4-5, ...) sends its POST /token to the other instance, so half
+  the codes are redeemed at an instance that did not issue them (at 1 client, all of
+  them). Such a client holds one connection to each instance and one cookie jar, as a
+  browser does (cookies do not depend on the port).
+- (not by default, `--configs ...,pg-pool32`) PostgreSQL ×1 with $SPALAB_DB_POOL=32.
+
+PostgreSQL is server/tests/pg_support.py's throwaway server (Debian's postgres, initdb in a
+temporary directory, as an unprivileged user under root), started and stopped by the
+benchmark, never one already running; unlike the tests it runs durable (fsync,
+synchronous_commit and full_page_writes on: a commit is acknowledged once its WAL is on
+disk, as every SQLite commit is synced); one database per configuration; the provider's
+pool is $SPALAB_DB_POOL connections per process (8 unless set).
+
+The unit is the complete code + PKCE flow of a signed-in client, as in the first part
+(unit_silent_flow: GET /authorize with the session cookie -> 302 with `code`, `state`,
+`iss` -> POST /token with the code_verifier -> Bearer access_token, refresh_token, an
+id_token with the nonce), over LeanClient; each client signs in once beforehand (a sign-in
+flow per client before each level, untimed; one account per client, from its own loopback
+address). Token latency is the POST /token round trip. Per round and level every
+configuration runs in turn (the order reversed in even rounds), all of them started
+beforehand and idle while the others run; figures pooled over the rounds as above. Per
+configuration and level: flows/s, token p50/p99, the CPU of its provider processes (with
+their workers), of the PostgreSQL server (postmaster and backends) and of the load
+generator, CPU time per flow, PostgreSQL's write transactions per flow (exact: the next
+transaction id before and after) and WAL flushes per second (pg_stat_wal, which lags up to
+a second: approximate), the rate over the first configuration's, and the CPU pressure
+(PSI) after each phase. The disk's write + fsync latency is measured once.
+
 Run: `cd e2e && ../.venv/bin/python -m bench.provider` (starts a demo on free
-ports with a temporary data dir, prints a table, then the comparison with the
-reference, and writes bench/out/provider.json; `--skip-reference` or
-`--reference-only` for one part, `--rounds`, `--compare-duration`, `--rows`).
+ports with a temporary data dir, prints a table, then the backends and process
+counts, then the comparison with the reference, and writes bench/out/provider.json;
+`--skip-reference`, `--reference-only`, `--scaling-only` or `--skip-scaling` for fewer
+parts, `--rounds`, `--compare-duration`, `--rows`, `--configs`, `--scaling-rounds`,
+`--scaling-duration`, `--scaling-warmup`).
 """
 
 import argparse
@@ -126,7 +169,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
@@ -886,6 +929,8 @@ class Contender:
     # server's (PostgreSQL's postmaster, whose children are its backends), reported apart.
     extra_pids: tuple[int, ...] = ()
     database_pid: int | None = None
+    # Counters of the database server read before and after the timed part (PostgreSQL: database_counters).
+    database_probe: "Callable[[], dict[str, float]] | None" = None
 
 
 def sim_clients(issuer: str, count: int) -> list[SimClient]:
@@ -1092,15 +1137,22 @@ async def measure_row(
     servers = (contender.pid, *contender.extra_pids)
     server_before, client_before = _cpu_seconds_of(servers), time.process_time()
     database_before = _process_cpu_seconds(contender.database_pid)
+    counters_before = contender.database_probe() if contender.database_probe else None
     tally, seconds = await run_units(contender, clients, row, duration)
     server_after, client_after = _cpu_seconds_of(servers), time.process_time()
     database_after = _process_cpu_seconds(contender.database_pid)
+    if contender.database_probe and counters_before is not None:
+        counters_after = contender.database_probe()
+        extra_counters = {f"database_{k}": counters_after[k] - counters_before[k] for k in counters_before}
+    else:
+        extra_counters = {}
     extra: dict[str, Any] = {}
     if tally.token_ms:
         extra.update(token_p50_ms=_ms(percentile(tally.token_ms, 50)), token_p99_ms=_ms(percentile(tally.token_ms, 99)))
         extra["token_ms"] = tally.token_ms  # pooled over the rounds by summarize(), then dropped
     if contender.database_pid is not None:
         extra["database_cpu_pct"] = _cpu_percent(database_before, database_after, seconds)
+    extra.update(extra_counters)
     return {
         "row": row,
         "concurrency": concurrency,
@@ -1194,6 +1246,18 @@ def summarize(phases: Sequence[dict[str, Any]], server: str, row: str, concurren
     pressure = [p["cpu_pressure_avg10_after"] for p in mine if p.get("cpu_pressure_avg10_after") is not None]
     if pressure:
         summary["cpu_pressure_avg10"] = [min(pressure), max(pressure)]
+    if client_cpu and units:
+        client_seconds = sum(p["client_cpu_pct"] / 100 * p["seconds"] for p in mine if p["client_cpu_pct"] is not None)
+        summary["client_cpu_ms_per_unit"] = round(1000 * client_seconds / units, 2)
+    counted = [p for p in mine if "database_transactions" in p]
+    if counted and units:
+        counted_units = sum(p["units"] for p in counted)
+        counted_seconds = sum(p["seconds"] for p in counted)
+        for key, name in (("transactions", "per_unit"), ("wal_bytes", "per_unit"), ("wal_syncs", "per_unit")):
+            total = sum(p[f"database_{key}"] for p in counted)
+            summary[f"database_{key}_{name}"] = round(total / counted_units, 2) if counted_units else None
+        syncs = sum(p["database_wal_syncs"] for p in counted)
+        summary["database_wal_syncs_per_s"] = round(syncs / counted_seconds, 1) if counted_seconds else None
     return summary
 
 
@@ -1305,13 +1369,14 @@ def _start_spalab(
     database: str | None = None,
     issuer: str | None = None,
     name: str = "spalab",
+    env: dict[str, str] | None = None,
 ) -> tuple["subprocess.Popen[str]", str]:
     """`spalab provider` (the provider alone, as an operator runs it) on a free port, its own data dir;
     `python`: another interpreter to run it with (another checkout's venv), else this one; `workers`:
     its --workers (processes on one socket and one database), when more than one; `database`: its
     --database (a PostgreSQL URL), else SQLite in its data dir; `issuer`: the issuer it is configured
     with (another instance's, as behind a load balancer), else its own URL; `name`: its files' prefix
-    in `work`. Returns the process and the URL it listens on."""
+    in `work`; `env`: variables to set for it. Returns the process and the URL it listens on."""
     from harness import ROOT, free_port, wait_until_up
 
     port = free_port()
@@ -1324,7 +1389,10 @@ def _start_spalab(
     command = [python or sys.executable, "-m", "spalab", "provider", "--config", str(config), "--port", str(port)]
     command += ["--data-dir", str(data_dir), *(["--workers", str(workers)] if workers > 1 else [])]
     command += ["--database", database] if database else []
-    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    environment = {**os.environ, **env} if env else None
+    process = subprocess.Popen(
+        command, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=environment
+    )
     try:
         wait_until_up(url + "/.well-known/openid-configuration", process, log)
     except BaseException:
@@ -1446,6 +1514,7 @@ class ScalingConfig:
     database: str  # "sqlite" or "postgresql"
     workers: int = 1  # `spalab provider --workers N`: processes on one port
     instances: int = 1  # separate `spalab provider` commands on ports of their own, one database
+    pool: int | None = None  # $SPALAB_DB_POOL for its processes (PostgreSQL connections per process), else inherited
 
     @property
     def processes(self) -> int:
@@ -1458,6 +1527,8 @@ SCALING_CONFIGS = (
     ScalingConfig("pg-workers2", "PostgreSQL ×2 processes", "postgresql", workers=2),
     ScalingConfig("pg-instances2", "PostgreSQL ×2 instances", "postgresql", instances=2),
 )
+# Not run by default (--configs): one process with a pool as large as the 64-client level's concurrency.
+EXTRA_SCALING_CONFIGS = (ScalingConfig("pg-pool32", "PostgreSQL ×1, pool 32", "postgresql", pool=32),)
 SCALING_ROW = "silent"  # the unit measured: unit_silent_flow
 # PostgreSQL as the benchmark runs it: as durable as spalab's SQLite (every commit flushed to disk before
 # it is acknowledged), unlike the tests' server (pg_support.SETTINGS: fsync off).
@@ -1472,7 +1543,7 @@ INSTANCE_PLAN_TEXT = (
 
 def scaling_configs(text: str) -> tuple[ScalingConfig, ...]:
     """--configs: a comma-separated list of SCALING_CONFIGS' keys, in the order given."""
-    known = {config.key: config for config in SCALING_CONFIGS}
+    known = {config.key: config for config in SCALING_CONFIGS + EXTRA_SCALING_CONFIGS}
     keys = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [key for key in keys if key not in known]
     if unknown or not keys or len(set(keys)) != len(keys):
@@ -1512,6 +1583,44 @@ def routed_clients(urls: Sequence[str], count: int) -> list[SimClient]:
     return clients
 
 
+# Read before and after each timed part, in one statement on a connection of the benchmark's own:
+# the next transaction id (every write transaction takes one, so the difference counts the commits
+# that had to reach the disk), the WAL position in bytes, and the WAL syncs (fsync/fdatasync) the
+# server reported (its statistics reach pg_stat_wal up to a second late: approximate).
+DATABASE_COUNTERS = (
+    "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint,"
+    " (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint, (SELECT wal_sync FROM pg_stat_wal)"
+)
+
+
+def database_counters(connection: Any) -> "Callable[[], dict[str, float]]":
+    """A probe for Contender.database_probe over an autocommit psycopg connection (cluster-wide counters:
+    one configuration runs at a time)."""
+
+    def probe() -> dict[str, float]:
+        transactions, wal_bytes, wal_syncs = connection.execute(DATABASE_COUNTERS).fetchone()
+        return {"transactions": transactions, "wal_bytes": wal_bytes, "wal_syncs": wal_syncs}
+
+    return probe
+
+
+def _fsync_ms(directory: Path, count: int = 50) -> dict[str, float | None]:
+    """How long this disk takes to make a small write durable (write + fsync of one 4 KiB block), what
+    each SQLite commit and each PostgreSQL WAL flush waits for at least."""
+    samples = []
+    path = directory / "fsync-probe"
+    with path.open("wb") as file:
+        for _ in range(count):
+            file.seek(0)
+            file.write(os.urandom(4096))
+            file.flush()
+            started = time.perf_counter()
+            os.fsync(file.fileno())
+            samples.append((time.perf_counter() - started) * 1000)
+    path.unlink()
+    return {"p50": _ms(percentile(samples, 50)), "p99": _ms(percentile(samples, 99))}
+
+
 def _pg_support() -> Any:
     """server/tests/pg_support.py (a throwaway PostgreSQL server as an unprivileged user), by path."""
     import importlib.util
@@ -1530,15 +1639,18 @@ def _start_config(
     levels: Sequence[int],
     postgres: Any,
     python: str | None,
+    stack: contextlib.ExitStack,
 ) -> tuple[list["subprocess.Popen[str]"], Contender]:
-    """Starts `config`'s instances (a PostgreSQL configuration on a database of its own on `postgres`);
-    the second instance is configured with the first one's issuer, as instances behind one URL are."""
-    database = None
+    """Starts `config`'s instances (a PostgreSQL configuration on a database of its own on `postgres`,
+    with a probe connection that `stack` closes); the second instance is configured with the first
+    one's issuer, as instances behind one URL are."""
+    database = probe = None
     if config.database == "postgresql":
         name = "bench_" + re.sub(r"[^a-z0-9]+", "_", config.key)
         with postgres.connect() as admin:
             admin.execute(f"CREATE DATABASE {name}")
         database = postgres.url(dbname=name)
+        probe = database_counters(stack.enter_context(postgres.connect(dbname=name)))
     processes: list[subprocess.Popen[str]] = []
     urls: list[str] = []
     try:
@@ -1551,6 +1663,7 @@ def _start_config(
                 database=database,
                 issuer=urls[0] if urls else None,
                 name=f"{config.key}-{number}",
+                env={"SPALAB_DB_POOL": str(config.pool)} if config.pool else None,
             )
             processes.append(process)
             urls.append(url)
@@ -1564,6 +1677,7 @@ def _start_config(
         processes[0].pid,
         extra_pids=tuple(process.pid for process in processes[1:]),
         database_pid=postgres.process.pid if database else None,
+        database_probe=probe,
     )
     contender.clients = routed_clients(urls, max(levels))
     return processes, contender
@@ -1633,6 +1747,7 @@ def format_scaling(results: dict[str, Any]) -> str:
     """The scaling part as plain text: the configurations side by side per level, then the details."""
     settings = results["settings"]
     machine = results.get("machine", {})
+    fsync = machine.get("fsync_ms") or {}
     configs = [ScalingConfig(**c) for c in settings["configs"]]
     failed = results.get("failures", {})
     table = results["table"]
@@ -1641,7 +1756,7 @@ def format_scaling(results: dict[str, Any]) -> str:
         f"  session cookie -> code -> POST /token), {settings['rounds']} round(s), the order alternated,"
         f" {settings['duration_s']:g} s per level after {settings['warmup_s']:g} s warm-up, pooled over the rounds.",
         f"  PostgreSQL {settings.get('postgres_version') or ''}: every commit flushed (fsync, synchronous_commit on),"
-        f" a pool of {settings['db_pool']} connections per process.",
+        f" a pool of {settings['db_pool']} connections per process unless the configuration says otherwise.",
         f"  ×2 instances: {INSTANCE_PLAN_TEXT}.",
         "",
         "flows/s, token p50 / p99 ms, server CPU % (provider + database; 100 % = one core):",
@@ -1671,13 +1786,13 @@ def format_scaling(results: dict[str, Any]) -> str:
     lines += _table(["clients", *(c.label for c in configs)], wide)
     first = configs[0].label if configs else ""
     header = ["clients", "configuration", "flows/s", "token p50", "p99", "errors", "provider CPU %", "db CPU %"]
-    header += ["load gen CPU %", "CPU ms/flow", f"× {first}"]
+    header += ["load gen CPU %", "CPU ms/flow", "load gen ms/flow", "db commits/flow", "WAL syncs/s", f"× {first}"]
     rows = []
     for entry in table:
         summary = entry["summary"]
         if summary is None:
             failed_text = "FAILED" if entry["config"] in failed or "run" in failed else None
-            rows.append([entry["concurrency"], entry["label"], failed_text] + [None] * 8)
+            rows.append([entry["concurrency"], entry["label"], failed_text] + [None] * 11)
             continue
         rows.append(
             [
@@ -1691,6 +1806,9 @@ def format_scaling(results: dict[str, Any]) -> str:
                 summary.get("database_cpu_pct"),
                 summary["client_cpu_pct"],
                 entry["cpu_ms_per_flow"],
+                summary.get("client_cpu_ms_per_unit"),
+                summary.get("database_transactions_per_unit"),
+                summary.get("database_wal_syncs_per_s"),
                 entry["vs_first"],
             ]
         )
@@ -1699,7 +1817,10 @@ def format_scaling(results: dict[str, Any]) -> str:
         "",
         "provider CPU %: all of a configuration's provider processes; db CPU %: the PostgreSQL server's (SQLite runs",
         "inside the provider); load gen CPU %: this benchmark's own process; CPU ms/flow: provider + database CPU",
-        "time per flow. Everything shares the machine's cores, and so does any other work on it:",
+        "time per flow; db commits/flow: PostgreSQL's write transactions per flow (each waits for its WAL to be",
+        "flushed, several share a flush); WAL syncs/s: the flushes (from PostgreSQL's statistics, approximate).",
+        f"This disk: write + fsync of 4 KiB p50 {fsync.get('p50')} ms, p99 {fsync.get('p99')} ms.",
+        "Everything shares the machine's cores, and so does any other work on it:",
         f"Machine: {machine.get('cpu_count')} CPUs; 1-min load average {machine.get('loadavg_1m_before')}"
         f" / {machine.get('loadavg_1m_after')} before/after, CPU pressure (PSI some avg10)"
         f" {machine.get('cpu_pressure_avg10_before')} / {machine.get('cpu_pressure_avg10_after')} %"
@@ -1754,6 +1875,7 @@ def measure_scaling(
     phases: list[dict[str, Any]] = []
     postgres_version = None
     with tempfile.TemporaryDirectory(prefix="spalab-bench-scaling-") as work, contextlib.ExitStack() as stack:
+        machine["fsync_ms"] = _fsync_ms(Path(work))
         postgres = None
         if any(config.database == "postgresql" for config in configs):
             try:
@@ -1769,7 +1891,7 @@ def measure_scaling(
                 try:
                     print(f"  starting {config.label}", file=sys.stderr, flush=True)
                     started_processes, contender = _start_config(
-                        config, Path(work), spa_origin, levels, postgres, spalab_python
+                        config, Path(work), spa_origin, levels, postgres, spalab_python, stack
                     )
                 except Exception as exc:  # noqa: BLE001 - the other configurations are still measured
                     failures[config.key] = _describe(exc)
@@ -1870,7 +1992,8 @@ def main(argv: list[str] | None = None) -> int:
         type=scaling_configs,
         default=SCALING_CONFIGS,
         help="backends and process counts, in this order (default "
-        f"{','.join(c.key for c in SCALING_CONFIGS)}; the first is the others' yardstick)",
+        f"{','.join(c.key for c in SCALING_CONFIGS)}; the first is the others' yardstick; also "
+        f"{','.join(c.key for c in EXTRA_SCALING_CONFIGS)})",
     )
     parser.add_argument("--scaling-rounds", type=int, default=2, help="rounds of the configurations (default 2)")
     parser.add_argument(

@@ -178,3 +178,9 @@ def test_the_benchmark_runs_postgresql_durable_where_the_tests_do_not(bench: Mod
         assert SETTINGS["fsync"] == "off"  # the tests' own server is unchanged
     finally:
         server.remove()
+
+
+def test_a_larger_pool_is_a_configuration_of_its_own(bench: ModuleType) -> None:
+    (config,) = bench.scaling_configs("pg-pool32")
+    assert (config.database, config.pool, config.processes) == ("postgresql", 32, 1)
+    assert "pg-pool32" not in [c.key for c in bench.SCALING_CONFIGS]  # not run unless asked for
