@@ -1857,7 +1857,7 @@ def measure_scaling(
     levels: tuple[int, ...] = (1, 8, 64),
     *,
     rounds: int = 2,
-    duration: float = 3.0,
+    duration: float = 4.0,
     warmup: float = 0.5,
     spalab_python: str | None = None,
 ) -> dict[str, Any]:
@@ -1997,7 +1997,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--scaling-rounds", type=int, default=2, help="rounds of the configurations (default 2)")
     parser.add_argument(
-        "--scaling-duration", type=float, default=3.0, help="timed seconds per level and configuration (default 3)"
+        "--scaling-duration", type=float, default=4.0, help="timed seconds per level and configuration (default 4)"
     )
     parser.add_argument(
         "--scaling-warmup", type=float, default=0.5, help="warm-up seconds per level and configuration (0.5)"
