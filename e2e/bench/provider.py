@@ -54,9 +54,11 @@ asyncio process; Argon2 runs in its thread pool): the figures are a floor on
 what the provider can do, and per level the CPU used by each side (100 % = one
 core) is reported to show which side was the limit.
 
-Reading the figures: each flow makes five SQLite commits (grant, code; code
-consumed, access token, refresh token), each an fsync run on the provider's event
-loop, so one provider process serializes on the disk. At one client the token
+Reading the figures: each flow makes two write transactions (at /authorize the
+grant and the code; at /token the code consumed and the tokens recorded: the
+scaling part below counts them on PostgreSQL), made from the provider's thread pool,
+never on its event loop; SQLite commits the writes waiting together from one writer
+thread, one fsync a group (server/spalab/provider/database.py). At one client the token
 latency also shows any TCP delayed-ACK stall (about 40 ms on Linux) when the
 server's sockets lack TCP_NODELAY; compare with another JSON endpoint before
 blaming the token endpoint.
