@@ -54,9 +54,11 @@ asyncio process; Argon2 runs in its thread pool): the figures are a floor on
 what the provider can do, and per level the CPU used by each side (100 % = one
 core) is reported to show which side was the limit.
 
-Reading the figures: each flow makes five SQLite commits (grant, code; code
-consumed, access token, refresh token), each an fsync run on the provider's event
-loop, so one provider process serializes on the disk. At one client the token
+Reading the figures: each flow makes two write transactions (at /authorize the
+grant and the code; at /token the code consumed and the tokens recorded: the
+scaling part below counts them on PostgreSQL), made from the provider's thread pool,
+never on its event loop; SQLite commits the writes waiting together from one writer
+thread, one fsync a group (server/spalab/provider/database.py). At one client the token
 latency also shows any TCP delayed-ACK stall (about 40 ms on Linux) when the
 server's sockets lack TCP_NODELAY; compare with another JSON endpoint before
 blaming the token endpoint.
@@ -102,16 +104,60 @@ the two cores with the server under test; with httpx, the reference's CPU stayed
 25-60 % of a core (the load generator was the limit), with LeanClient it reaches
 85-100 %.
 
+Backends and process counts
+---------------------------
+Issue 14's scale-out, measured in the same run: spalab's provider (`spalab provider`,
+comparison_config's clients and accounts) run as
+
+- SQLite ×1: one process, the store in its data dir (WAL, synchronous=FULL);
+- PostgreSQL ×1: one process, `--database postgresql://...`;
+- PostgreSQL ×2 processes: `--workers 2` (two processes on one port; the kernel spreads
+  the connections);
+- PostgreSQL ×2 instances: two `spalab provider` commands on ports of their own, data dirs
+  of their own, one database, both configured with the first one's issuer, as instances
+  behind one load balancer's URL. The load is spread as a load balancer would
+  (instance_plan): client i signs in and authorizes at instance i mod 2, and every other
+  pair of clients (0-1, 4-5, ...) sends its POST /token to the other instance, so half
+  the codes are redeemed at an instance that did not issue them (at 1 client, all of
+  them). Such a client holds one connection to each instance and one cookie jar, as a
+  browser does (cookies do not depend on the port).
+- (not by default, `--configs ...,pg-pool32`) PostgreSQL ×1 with $SPALAB_DB_POOL=32.
+
+PostgreSQL is server/tests/pg_support.py's throwaway server (Debian's postgres, initdb in a
+temporary directory, as an unprivileged user under root), started and stopped by the
+benchmark, never one already running; unlike the tests it runs durable (fsync,
+synchronous_commit and full_page_writes on: a commit is acknowledged once its WAL is on
+disk, as every SQLite commit is synced); one database per configuration; the provider's
+pool is $SPALAB_DB_POOL connections per process (8 unless set).
+
+The unit is the complete code + PKCE flow of a signed-in client, as in the first part
+(unit_silent_flow: GET /authorize with the session cookie -> 302 with `code`, `state`,
+`iss` -> POST /token with the code_verifier -> Bearer access_token, refresh_token, an
+id_token with the nonce), over LeanClient; each client signs in once beforehand (a sign-in
+flow per client before each level, untimed; one account per client, from its own loopback
+address). Token latency is the POST /token round trip. Per round and level every
+configuration runs in turn (the order reversed in even rounds), all of them started
+beforehand and idle while the others run; figures pooled over the rounds as above. Per
+configuration and level: flows/s, token p50/p99, the CPU of its provider processes (with
+their workers), of the PostgreSQL server (postmaster and backends) and of the load
+generator, CPU time per flow, PostgreSQL's write transactions per flow (exact: the next
+transaction id before and after) and WAL flushes per second (pg_stat_wal, which lags up to
+a second: approximate), the rate over the first configuration's, and the CPU pressure
+(PSI) after each phase. The disk's write + fsync latency is measured once.
+
 Run: `cd e2e && ../.venv/bin/python -m bench.provider` (starts a demo on free
-ports with a temporary data dir, prints a table, then the comparison with the
-reference, and writes bench/out/provider.json; `--skip-reference` or
-`--reference-only` for one part, `--rounds`, `--compare-duration`, `--rows`).
+ports with a temporary data dir, prints a table, then the backends and process
+counts, then the comparison with the reference, and writes bench/out/provider.json;
+`--skip-reference`, `--reference-only`, `--scaling-only` or `--skip-scaling` for fewer
+parts, `--rounds`, `--compare-duration`, `--rows`, `--configs`, `--scaling-rounds`,
+`--scaling-duration`, `--scaling-warmup`).
 """
 
 import argparse
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -125,7 +171,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
@@ -193,6 +239,7 @@ class Tally:
     flows: int = 0
     latency_ms: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    token_ms: list[float] = field(default_factory=list)  # the POST /token round trips of the flows counted
 
 
 @dataclass
@@ -444,6 +491,12 @@ def _proc_stats() -> dict[int, tuple[int, int]]:
         # Fields 4, 14 and 15 of proc(5), counted after the ")" that ends the command name.
         stats[int(entry.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
     return stats
+
+
+def _cpu_seconds_of(pids: Sequence[int | None]) -> float | None:
+    """_process_cpu_seconds summed over several server processes; None if any is unknown."""
+    seconds = [_process_cpu_seconds(pid) for pid in pids]
+    return None if any(s is None for s in seconds) else sum(s for s in seconds if s is not None)
 
 
 def _cpu_percent(before: float | None, after: float | None, seconds: float) -> float | None:
@@ -863,6 +916,9 @@ class SimClient:
     username: str
     refresh_token: str | None = None
     access_token: str | None = None
+    # Where the flows' POST /token goes when not to `http`: another instance, as a load balancer may
+    # send it (the scaling part's instance_plan). It shares `http`'s cookie jar, as a browser's.
+    token_http: LeanClient | None = None
 
 
 @dataclass
@@ -871,6 +927,12 @@ class Contender:
     target: Target
     pid: int | None
     clients: list[SimClient] = field(default_factory=list)
+    # More server processes whose CPU counts as the server's (a second instance), and the database
+    # server's (PostgreSQL's postmaster, whose children are its backends), reported apart.
+    extra_pids: tuple[int, ...] = ()
+    database_pid: int | None = None
+    # Counters of the database server read before and after the timed part (PostgreSQL: database_counters).
+    database_probe: "Callable[[], dict[str, float]] | None" = None
 
 
 def sim_clients(issuer: str, count: int) -> list[SimClient]:
@@ -930,8 +992,9 @@ async def _token_call(target: Target, http: LeanClient, form: dict[str, str], wh
     return body
 
 
-async def unit_flow(contender: Contender, client: SimClient) -> None:
-    """A complete flow as a new browser makes it: empty cookie jar, /authorize, sign-in, code, /token."""
+async def unit_flow(contender: Contender, client: SimClient) -> float:
+    """A complete flow as a new browser makes it: empty cookie jar, /authorize, sign-in, code, /token.
+    Returns the token request's milliseconds."""
     target, http = contender.target, client.http
     http.cookies.clear()
     query, verifier = target.authorization_request()
@@ -950,10 +1013,43 @@ async def unit_flow(contender: Contender, client: SimClient) -> None:
         "client_id": CLIENT_ID,
         "code_verifier": verifier,
     }
-    body = await _token_call(target, http, form, "token")
+    started = time.perf_counter()
+    body = await _token_call(target, client.token_http or http, form, "token")
+    token_ms = (time.perf_counter() - started) * 1000
     if not body.get("id_token") or _jwt_payload(body["id_token"]).get("nonce") != query["nonce"]:
         raise FlowError("token: no id_token with the request's nonce")
     client.refresh_token, client.access_token = body["refresh_token"], body["access_token"]
+    return token_ms
+
+
+async def unit_silent_flow(contender: Contender, client: SimClient) -> float:
+    """A complete flow of a signed-in browser (the SPA's silent re-sign-in; no page is shown):
+    GET /authorize with the provider's session cookie -> 302 to the client with `code` -> POST /token
+    (to `token_http` when set: another instance). Returns the token request's milliseconds. After an
+    error the client has no access token, so _one_unit signs it in again before its next unit."""
+    target, http = contender.target, client.http
+    client.access_token = None
+    query, verifier = target.authorization_request()
+    response = await http.get(contender.dialect.authorize_path, params=query)
+    if response.status_code != 302:
+        raise FlowError(f"authorize: HTTP {response.status_code}")
+    code = target.code_from(response, query)
+    if code is None:
+        raise FlowError("authorize: no valid code in the redirect")
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": target.redirect_uri,
+        "client_id": CLIENT_ID,
+        "code_verifier": verifier,
+    }
+    started = time.perf_counter()
+    body = await _token_call(target, client.token_http or http, form, "token")
+    token_ms = (time.perf_counter() - started) * 1000
+    if not body.get("id_token") or _jwt_payload(body["id_token"]).get("nonce") != query["nonce"]:
+        raise FlowError("token: no id_token with the request's nonce")
+    client.refresh_token, client.access_token = body["refresh_token"], body["access_token"]
+    return token_ms
 
 
 async def unit_refresh(contender: Contender, client: SimClient) -> None:
@@ -976,7 +1072,7 @@ async def unit_userinfo(contender: Contender, client: SimClient) -> None:
         raise FlowError("userinfo: not the signed-in account's sub")
 
 
-UNITS = {"flows": unit_flow, "refresh": unit_refresh, "userinfo": unit_userinfo}
+UNITS = {"flows": unit_flow, "refresh": unit_refresh, "userinfo": unit_userinfo, "silent": unit_silent_flow}
 
 
 def _has_tokens(client: SimClient, row: str) -> bool:
@@ -990,7 +1086,7 @@ async def _one_unit(contender: Contender, client: SimClient, row: str, tally: Ta
             # After an error the client signs in again for new tokens: not a unit of this row.
             await unit_flow(contender, client)
         started = time.perf_counter()
-        await UNITS[row](contender, client)
+        token_ms = await UNITS[row](contender, client)
         elapsed_ms = (time.perf_counter() - started) * 1000
     except FlowError as exc:
         tally.errors[str(exc)] += 1
@@ -1000,6 +1096,8 @@ async def _one_unit(contender: Contender, client: SimClient, row: str, tally: Ta
         return
     tally.flows += 1
     tally.latency_ms.append(elapsed_ms)
+    if token_ms is not None:
+        tally.token_ms.append(token_ms)
 
 
 async def _units_until(contender: Contender, client: SimClient, row: str, deadline: float, tally: Tally) -> None:
@@ -1038,9 +1136,25 @@ async def measure_row(
     clients = contender.clients[:concurrency]
     prepared = await _prepare(contender, clients)
     warm, _ = await run_units(contender, clients, row, warmup)
-    server_before, client_before = _process_cpu_seconds(contender.pid), time.process_time()
+    servers = (contender.pid, *contender.extra_pids)
+    server_before, client_before = _cpu_seconds_of(servers), time.process_time()
+    database_before = _process_cpu_seconds(contender.database_pid)
+    counters_before = contender.database_probe() if contender.database_probe else None
     tally, seconds = await run_units(contender, clients, row, duration)
-    server_after, client_after = _process_cpu_seconds(contender.pid), time.process_time()
+    server_after, client_after = _cpu_seconds_of(servers), time.process_time()
+    database_after = _process_cpu_seconds(contender.database_pid)
+    if contender.database_probe and counters_before is not None:
+        counters_after = contender.database_probe()
+        extra_counters = {f"database_{k}": counters_after[k] - counters_before[k] for k in counters_before}
+    else:
+        extra_counters = {}
+    extra: dict[str, Any] = {}
+    if tally.token_ms:
+        extra.update(token_p50_ms=_ms(percentile(tally.token_ms, 50)), token_p99_ms=_ms(percentile(tally.token_ms, 99)))
+        extra["token_ms"] = tally.token_ms  # pooled over the rounds by summarize(), then dropped
+    if contender.database_pid is not None:
+        extra["database_cpu_pct"] = _cpu_percent(database_before, database_after, seconds)
+    extra.update(extra_counters)
     return {
         "row": row,
         "concurrency": concurrency,
@@ -1055,7 +1169,9 @@ async def measure_row(
         "warmup_error_kinds": dict(warm.errors + prepared.errors),
         "server_cpu_pct": _cpu_percent(server_before, server_after, seconds),
         "client_cpu_pct": _cpu_percent(client_before, client_after, seconds),
+        "cpu_pressure_avg10_after": _cpu_pressure(),
         "latency_ms": tally.latency_ms,  # pooled over the rounds by summarize(), then dropped
+        **extra,
     }
 
 
@@ -1109,7 +1225,7 @@ def summarize(phases: Sequence[dict[str, Any]], server: str, row: str, concurren
     client_cpu = [p["client_cpu_pct"] for p in mine if p["client_cpu_pct"] is not None]
     # CPU per unit: steadier than the rate on a shared machine, where other work takes CPU time away.
     cpu_seconds = sum(p["server_cpu_pct"] / 100 * p["seconds"] for p in mine if p["server_cpu_pct"] is not None)
-    return {
+    summary = {
         "units": units,
         "seconds": round(seconds, 3),
         "per_s": round(units / seconds, 1) if seconds else None,
@@ -1121,6 +1237,30 @@ def summarize(phases: Sequence[dict[str, Any]], server: str, row: str, concurren
         "server_cpu_ms_per_unit": round(1000 * cpu_seconds / units, 2) if cpu and units else None,
         "client_cpu_pct": round(sum(client_cpu) / len(client_cpu), 1) if client_cpu else None,
     }
+    tokens = [ms for p in mine for ms in p.get("token_ms", [])]
+    if tokens:
+        summary.update(token_p50_ms=_ms(percentile(tokens, 50)), token_p99_ms=_ms(percentile(tokens, 99)))
+    database = [p for p in mine if p.get("database_cpu_pct") is not None]
+    if database:
+        summary["database_cpu_pct"] = round(sum(p["database_cpu_pct"] for p in database) / len(database), 1)
+        database_seconds = sum(p["database_cpu_pct"] / 100 * p["seconds"] for p in database)
+        summary["database_cpu_ms_per_unit"] = round(1000 * database_seconds / units, 2) if units else None
+    pressure = [p["cpu_pressure_avg10_after"] for p in mine if p.get("cpu_pressure_avg10_after") is not None]
+    if pressure:
+        summary["cpu_pressure_avg10"] = [min(pressure), max(pressure)]
+    if client_cpu and units:
+        client_seconds = sum(p["client_cpu_pct"] / 100 * p["seconds"] for p in mine if p["client_cpu_pct"] is not None)
+        summary["client_cpu_ms_per_unit"] = round(1000 * client_seconds / units, 2)
+    counted = [p for p in mine if "database_transactions" in p]
+    if counted and units:
+        counted_units = sum(p["units"] for p in counted)
+        counted_seconds = sum(p["seconds"] for p in counted)
+        for key, name in (("transactions", "per_unit"), ("wal_bytes", "per_unit"), ("wal_syncs", "per_unit")):
+            total = sum(p[f"database_{key}"] for p in counted)
+            summary[f"database_{key}_{name}"] = round(total / counted_units, 2) if counted_units else None
+        syncs = sum(p["database_wal_syncs"] for p in counted)
+        summary["database_wal_syncs_per_s"] = round(syncs / counted_seconds, 1) if counted_seconds else None
+    return summary
 
 
 def comparison_table(
@@ -1223,29 +1363,44 @@ def reference_version() -> str:
 
 
 def _start_spalab(
-    work: Path, spa_origin: str, python: str | None = None, workers: int = 1
+    work: Path,
+    spa_origin: str,
+    python: str | None = None,
+    workers: int = 1,
+    *,
+    database: str | None = None,
+    issuer: str | None = None,
+    name: str = "spalab",
+    env: dict[str, str] | None = None,
 ) -> tuple["subprocess.Popen[str]", str]:
     """`spalab provider` (the provider alone, as an operator runs it) on a free port, its own data dir;
     `python`: another interpreter to run it with (another checkout's venv), else this one; `workers`:
-    its --workers (processes on one socket and one database), when more than one."""
+    its --workers (processes on one socket and one database), when more than one; `database`: its
+    --database (a PostgreSQL URL), else SQLite in its data dir; `issuer`: the issuer it is configured
+    with (another instance's, as behind a load balancer), else its own URL; `name`: its files' prefix
+    in `work`; `env`: variables to set for it. Returns the process and the URL it listens on."""
     from harness import ROOT, free_port, wait_until_up
 
     port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
-    data_dir = work / "spalab-data"
+    url = f"http://127.0.0.1:{port}"
+    data_dir = work / f"{name}-data"
     data_dir.mkdir()
-    config = work / "spalab.toml"
-    config.write_text(comparison_config(spa_origin).replace("@ISSUER@", issuer))
-    log = work / "spalab.log"
+    config = work / f"{name}.toml"
+    config.write_text(comparison_config(spa_origin).replace("@ISSUER@", issuer or url))
+    log = work / f"{name}.log"
     command = [python or sys.executable, "-m", "spalab", "provider", "--config", str(config), "--port", str(port)]
     command += ["--data-dir", str(data_dir), *(["--workers", str(workers)] if workers > 1 else [])]
-    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    command += ["--database", database] if database else []
+    environment = {**os.environ, **env} if env else None
+    process = subprocess.Popen(
+        command, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=environment
+    )
     try:
-        wait_until_up(issuer + "/.well-known/openid-configuration", process, log)
+        wait_until_up(url + "/.well-known/openid-configuration", process, log)
     except BaseException:
         _stop(process)
         raise
-    return process, issuer
+    return process, url
 
 
 def _start_reference(work: Path, redirect_uri: str) -> tuple["subprocess.Popen[str]", str]:
@@ -1322,6 +1477,7 @@ def compare_with_reference(
     table = comparison_table(phases, rows, levels)
     for phase in phases:
         phase.pop("latency_ms", None)
+        phase.pop("token_ms", None)
     errors = sum(p["errors"] + p["warmup_errors"] for p in phases)
     return {
         "benchmark": "provider vs reference",
@@ -1346,6 +1502,449 @@ def compare_with_reference(
         "total_seconds": round(time.perf_counter() - started, 1),
         "ok": not failures and errors == 0,
     }
+
+
+# --- backends and process counts (issue 14): SQLite, PostgreSQL, two processes, two instances ---------
+
+
+@dataclass(frozen=True)
+class ScalingConfig:
+    """One way to run spalab's provider: its database, processes per instance, instances on that database."""
+
+    key: str
+    label: str
+    database: str  # "sqlite" or "postgresql"
+    workers: int = 1  # `spalab provider --workers N`: processes on one port
+    instances: int = 1  # separate `spalab provider` commands on ports of their own, one database
+    pool: int | None = None  # $SPALAB_DB_POOL for its processes (PostgreSQL connections per process), else inherited
+
+    @property
+    def processes(self) -> int:
+        return self.workers * self.instances
+
+
+SCALING_CONFIGS = (
+    ScalingConfig("sqlite", "SQLite ×1", "sqlite"),
+    ScalingConfig("pg", "PostgreSQL ×1", "postgresql"),
+    ScalingConfig("pg-workers2", "PostgreSQL ×2 processes", "postgresql", workers=2),
+    ScalingConfig("pg-instances2", "PostgreSQL ×2 instances", "postgresql", instances=2),
+)
+# Not run by default (--configs): one process with a pool as large as the 64-client level's concurrency.
+EXTRA_SCALING_CONFIGS = (ScalingConfig("pg-pool32", "PostgreSQL ×1, pool 32", "postgresql", pool=32),)
+SCALING_ROW = "silent"  # the unit measured: unit_silent_flow
+# PostgreSQL as the benchmark runs it: as durable as spalab's SQLite (every commit flushed to disk before
+# it is acknowledged), unlike the tests' server (pg_support.SETTINGS: fsync off).
+BENCH_POSTGRES = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on", "autovacuum": "on"}
+PG_SUPPORT = Path(__file__).resolve().parents[2] / "server" / "tests" / "pg_support.py"
+INSTANCE_PLAN_TEXT = (
+    "client i authorizes (and signs in) at instance i mod 2, as a load balancer spreads connections; clients"
+    " 0-1, 4-5, 8-9, ... send their POST /token to the other instance, so half the codes are redeemed at an"
+    " instance that did not issue them (at 1 client, that client's every code)"
+)
+
+
+def scaling_configs(text: str) -> tuple[ScalingConfig, ...]:
+    """--configs: a comma-separated list of SCALING_CONFIGS' keys, in the order given."""
+    known = {config.key: config for config in SCALING_CONFIGS + EXTRA_SCALING_CONFIGS}
+    keys = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [key for key in keys if key not in known]
+    if unknown or not keys or len(set(keys)) != len(keys):
+        raise argparse.ArgumentTypeError(f"configurations are distinct ones among {','.join(known)}")
+    return tuple(known[key] for key in keys)
+
+
+def instance_plan(index: int, instances: int) -> tuple[int, int]:
+    """Where simulated client `index` sends its requests among `instances` behind one issuer, as a load
+    balancer would: (the instance of its /authorize and sign-in, the instance of its POST /token).
+    Clients are spread round-robin; every other group of `instances` clients sends its token request
+    to the next instance, so half the codes are redeemed where they were not issued (see
+    INSTANCE_PLAN_TEXT). Each instance gets an equal share of both kinds of request at an even number
+    of clients."""
+    if instances <= 1:
+        return 0, 0
+    home = index % instances
+    crosses = (index // instances) % 2 == 0
+    return home, (home + 1) % instances if crosses else home
+
+
+def routed_clients(urls: Sequence[str], count: int) -> list[SimClient]:
+    """SimClients (as sim_clients: account i, own loopback address) spread over the instances at `urls`
+    by instance_plan; a client whose token request goes elsewhere has a second connection for it,
+    sharing its cookie jar."""
+    clients = []
+    for index in range(count):
+        home, token = instance_plan(index, len(urls))
+        address = f"127.0.0.{2 + index % 250}"
+        client = SimClient(
+            LeanClient(urls[home], local_address=address), SIGN_IN_ACCOUNTS[index % len(SIGN_IN_ACCOUNTS)]
+        )
+        if token != home:
+            client.token_http = LeanClient(urls[token], local_address=address)
+            client.token_http.cookies = client.http.cookies
+        clients.append(client)
+    return clients
+
+
+# Read before and after each timed part, in one statement on a connection of the benchmark's own:
+# the next transaction id (every write transaction takes one, so the difference counts the commits
+# that had to reach the disk), the WAL position in bytes, and the WAL syncs (fsync/fdatasync) the
+# server reported (its statistics reach pg_stat_wal up to a second late: approximate).
+DATABASE_COUNTERS = (
+    "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint,"
+    " (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint, (SELECT wal_sync FROM pg_stat_wal)"
+)
+
+
+def database_counters(connection: Any) -> "Callable[[], dict[str, float]]":
+    """A probe for Contender.database_probe over an autocommit psycopg connection (cluster-wide counters:
+    one configuration runs at a time)."""
+
+    def probe() -> dict[str, float]:
+        transactions, wal_bytes, wal_syncs = connection.execute(DATABASE_COUNTERS).fetchone()
+        return {"transactions": transactions, "wal_bytes": wal_bytes, "wal_syncs": wal_syncs}
+
+    return probe
+
+
+def _fsync_ms(directory: Path, count: int = 50) -> dict[str, float | None]:
+    """How long this disk takes to make a small write durable (write + fsync of one 4 KiB block), what
+    each SQLite commit and each PostgreSQL WAL flush waits for at least."""
+    samples = []
+    path = directory / "fsync-probe"
+    with path.open("wb") as file:
+        for _ in range(count):
+            file.seek(0)
+            file.write(os.urandom(4096))
+            file.flush()
+            started = time.perf_counter()
+            os.fsync(file.fileno())
+            samples.append((time.perf_counter() - started) * 1000)
+    path.unlink()
+    return {"p50": _ms(percentile(samples, 50)), "p99": _ms(percentile(samples, 99))}
+
+
+def _pg_support() -> Any:
+    """server/tests/pg_support.py (a throwaway PostgreSQL server as an unprivileged user), by path."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("spalab_bench_pg_support", PG_SUPPORT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _start_config(
+    config: ScalingConfig,
+    work: Path,
+    spa_origin: str,
+    levels: Sequence[int],
+    postgres: Any,
+    python: str | None,
+    stack: contextlib.ExitStack,
+) -> tuple[list["subprocess.Popen[str]"], Contender]:
+    """Starts `config`'s instances (a PostgreSQL configuration on a database of its own on `postgres`,
+    with a probe connection that `stack` closes); the second instance is configured with the first
+    one's issuer, as instances behind one URL are."""
+    database = probe = None
+    if config.database == "postgresql":
+        name = "bench_" + re.sub(r"[^a-z0-9]+", "_", config.key)
+        with postgres.connect() as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+        database = postgres.url(dbname=name)
+        probe = database_counters(stack.enter_context(postgres.connect(dbname=name)))
+    processes: list[subprocess.Popen[str]] = []
+    urls: list[str] = []
+    try:
+        for number in range(1, config.instances + 1):
+            process, url = _start_spalab(
+                work,
+                spa_origin,
+                python,
+                config.workers,
+                database=database,
+                issuer=urls[0] if urls else None,
+                name=f"{config.key}-{number}",
+                env={"SPALAB_DB_POOL": str(config.pool)} if config.pool else None,
+            )
+            processes.append(process)
+            urls.append(url)
+    except BaseException:
+        for process in processes:
+            _stop(process)
+        raise
+    contender = Contender(
+        SPALAB,
+        Target(urls[0], spa_origin + "/"),
+        processes[0].pid,
+        extra_pids=tuple(process.pid for process in processes[1:]),
+        database_pid=postgres.process.pid if database else None,
+        database_probe=probe,
+    )
+    contender.clients = routed_clients(urls, max(levels))
+    return processes, contender
+
+
+async def _scale(
+    contenders: dict[str, Contender], levels: Sequence[int], rounds: int, duration: float, warmup: float
+) -> list[dict[str, Any]]:
+    """Per round and level, every configuration in turn (the order reversed in even rounds): the
+    configurations compared at one level ran minutes apart at most, under the same machine load."""
+    phases: list[dict[str, Any]] = []
+    try:
+        for round_number in range(1, rounds + 1):
+            order = list(contenders) if round_number % 2 else list(contenders)[::-1]
+            for concurrency in levels:
+                for key in order:
+                    phase = await measure_row(contenders[key], SCALING_ROW, concurrency, duration, warmup)
+                    phases.append({"round": round_number, "server": key, **phase})
+                    print(
+                        f"  round {round_number} {key:14} {concurrency:3} clients: {phase['per_s']:8.1f} flows/s"
+                        f"  token p50 {phase.get('token_p50_ms')} p99 {phase.get('token_p99_ms')} ms"
+                        f"  errors {phase['errors']}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+    finally:
+        await asyncio.gather(
+            *(
+                http.aclose()
+                for contender in contenders.values()
+                for client in contender.clients
+                for http in (client.http, client.token_http)
+                if http is not None
+            )
+        )
+    return phases
+
+
+def scaling_table(
+    phases: Sequence[dict[str, Any]], configs: Sequence[ScalingConfig], levels: Sequence[int]
+) -> list[dict[str, Any]]:
+    """Per level and configuration: the summary pooled over the rounds, and its rate over the first
+    configuration's at that level (SQLite ×1 by default)."""
+    table = []
+    for concurrency in levels:
+        first = summarize(phases, configs[0].key, SCALING_ROW, concurrency) if configs else None
+        for config in configs:
+            summary = summarize(phases, config.key, SCALING_ROW, concurrency)
+            cpu_ms = None
+            if summary and summary["server_cpu_ms_per_unit"] is not None:
+                cpu_ms = round(summary["server_cpu_ms_per_unit"] + (summary.get("database_cpu_ms_per_unit") or 0), 2)
+            table.append(
+                {
+                    "concurrency": concurrency,
+                    "config": config.key,
+                    "label": config.label,
+                    "processes": config.processes,
+                    "summary": summary,
+                    "cpu_ms_per_flow": cpu_ms,  # the provider's processes and the database server's
+                    "vs_first": ratio(summary and summary["per_s"], first and first["per_s"]),
+                }
+            )
+    return table
+
+
+def format_scaling(results: dict[str, Any]) -> str:
+    """The scaling part as plain text: the configurations side by side per level, then the details."""
+    settings = results["settings"]
+    machine = results.get("machine", {})
+    fsync = machine.get("fsync_ms") or {}
+    configs = [ScalingConfig(**c) for c in settings["configs"]]
+    failed = results.get("failures", {})
+    table = results["table"]
+    lines = [
+        "Backends and process counts: complete code + PKCE flows of signed-in clients (GET /authorize with the",
+        f"  session cookie -> code -> POST /token), {settings['rounds']} round(s), the order alternated,"
+        f" {settings['duration_s']:g} s per level after {settings['warmup_s']:g} s warm-up, pooled over the rounds.",
+        f"  PostgreSQL {settings.get('postgres_version') or ''}: every commit flushed (fsync, synchronous_commit on),"
+        f" a pool of {settings['db_pool']} connections per process unless the configuration says otherwise.",
+        f"  ×2 instances: {INSTANCE_PLAN_TEXT}.",
+        "",
+        "flows/s, token p50 / p99 ms, server CPU % (provider + database; 100 % = one core):",
+    ]
+
+    def cell(entry: dict[str, Any] | None, config: ScalingConfig) -> str:
+        summary = entry and entry["summary"]
+        if not summary:
+            return "FAILED" if config.key in failed or "run" in failed else "-"
+        cpu = (summary["server_cpu_pct"] or 0) + (summary.get("database_cpu_pct") or 0)
+        return (
+            f"{_cell(summary['per_s'], 0)}, {_cell(summary.get('token_p50_ms'), 0)} / "
+            f"{_cell(summary.get('token_p99_ms'), 0)}, {cpu:.0f} %"
+        )
+
+    levels = settings["levels"]
+    wide = [
+        [
+            concurrency,
+            *(
+                cell(next((e for e in table if e["concurrency"] == concurrency and e["config"] == c.key), None), c)
+                for c in configs
+            ),
+        ]
+        for concurrency in levels
+    ]
+    lines += _table(["clients", *(c.label for c in configs)], wide)
+    first = configs[0].label if configs else ""
+    header = ["clients", "configuration", "flows/s", "token p50", "p99", "errors", "provider CPU %", "db CPU %"]
+    header += ["load gen CPU %", "CPU ms/flow", "load gen ms/flow", "db commits/flow", "WAL syncs/s", f"× {first}"]
+    rows = []
+    for entry in table:
+        summary = entry["summary"]
+        if summary is None:
+            failed_text = "FAILED" if entry["config"] in failed or "run" in failed else None
+            rows.append([entry["concurrency"], entry["label"], failed_text] + [None] * 11)
+            continue
+        rows.append(
+            [
+                entry["concurrency"],
+                entry["label"],
+                summary["per_s"],
+                summary.get("token_p50_ms"),
+                summary.get("token_p99_ms"),
+                summary["errors"],
+                summary["server_cpu_pct"],
+                summary.get("database_cpu_pct"),
+                summary["client_cpu_pct"],
+                entry["cpu_ms_per_flow"],
+                summary.get("client_cpu_ms_per_unit"),
+                summary.get("database_transactions_per_unit"),
+                summary.get("database_wal_syncs_per_s"),
+                entry["vs_first"],
+            ]
+        )
+    lines += ["", *_table(header, rows)]
+    lines += [
+        "",
+        "provider CPU %: all of a configuration's provider processes; db CPU %: the PostgreSQL server's (SQLite runs",
+        "inside the provider); load gen CPU %: this benchmark's own process; CPU ms/flow: provider + database CPU",
+        "time per flow; db commits/flow: PostgreSQL's write transactions per flow (each waits for its WAL to be",
+        "flushed, several share a flush); WAL syncs/s: the flushes (from PostgreSQL's statistics, approximate).",
+        f"This disk: write + fsync of 4 KiB p50 {fsync.get('p50')} ms, p99 {fsync.get('p99')} ms.",
+        "Everything shares the machine's cores, and so does any other work on it:",
+        f"Machine: {machine.get('cpu_count')} CPUs; 1-min load average {machine.get('loadavg_1m_before')}"
+        f" / {machine.get('loadavg_1m_after')} before/after, CPU pressure (PSI some avg10)"
+        f" {machine.get('cpu_pressure_avg10_before')} / {machine.get('cpu_pressure_avg10_after')} %"
+        f" (per phase: {_pressure_range(results.get('phases', []))}).",
+    ]
+    for key, error in failed.items():
+        lines.append(f"NOT MEASURED: {key}: {error}")
+    errors = [
+        f"  {p['server']} at {p['concurrency']} clients, round {p['round']}, {phase}{kind}: {count}"
+        for p in results.get("phases", [])
+        for phase, key in (("", "error_kinds"), ("warm-up, ", "warmup_error_kinds"))
+        for kind, count in p[key].items()
+    ]
+    lines += [f"ERRORS: {results['errors_total']} — counted above:", *errors] if errors else ["Errors: none."]
+    return "\n".join(lines)
+
+
+def _pressure_range(phases: Sequence[dict[str, Any]]) -> str:
+    values = [p["cpu_pressure_avg10_after"] for p in phases if p.get("cpu_pressure_avg10_after") is not None]
+    return f"{min(values):g}-{max(values):g} %" if values else "not measured"
+
+
+def _postgres_version(bindir: Path) -> str | None:
+    try:
+        output = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True, timeout=10)
+    except OSError:
+        return None
+    found = re.search(r"\(PostgreSQL\) (\S+)", output.stdout)
+    return found.group(1) if found else None
+
+
+def measure_scaling(
+    configs: Sequence[ScalingConfig] = SCALING_CONFIGS,
+    levels: tuple[int, ...] = (1, 8, 64),
+    *,
+    rounds: int = 2,
+    duration: float = 4.0,
+    warmup: float = 0.5,
+    spalab_python: str | None = None,
+) -> dict[str, Any]:
+    """Starts every configuration (PostgreSQL ones on a server of their own, started here and stopped
+    at the end, one database per configuration), runs the flows at each level on each, stops them all.
+    A configuration that fails to start reads FAILED (the reason under `failures`); the others are measured."""
+    from harness import free_port
+
+    spa_origin = f"http://localhost:{free_port()}"  # nothing listens there: redirects are not followed
+    machine = _machine()
+    started = time.perf_counter()
+    failures: dict[str, str] = {}
+    processes: list[subprocess.Popen[str]] = []
+    contenders: dict[str, Contender] = {}
+    phases: list[dict[str, Any]] = []
+    postgres_version = None
+    with tempfile.TemporaryDirectory(prefix="spalab-bench-scaling-") as work, contextlib.ExitStack() as stack:
+        machine["fsync_ms"] = _fsync_ms(Path(work))
+        postgres = None
+        if any(config.database == "postgresql" for config in configs):
+            try:
+                postgres = stack.enter_context(_pg_support().running_postgres(BENCH_POSTGRES))
+                postgres_version = _postgres_version(postgres.bindir)
+            except Exception as exc:  # noqa: BLE001 - SQLite is still measured
+                failures["postgresql"] = _describe(exc)
+        try:
+            for config in configs:
+                if config.database == "postgresql" and postgres is None:
+                    failures[config.key] = "PostgreSQL did not start (see postgresql)"
+                    continue
+                try:
+                    print(f"  starting {config.label}", file=sys.stderr, flush=True)
+                    started_processes, contender = _start_config(
+                        config, Path(work), spa_origin, levels, postgres, spalab_python, stack
+                    )
+                except Exception as exc:  # noqa: BLE001 - the other configurations are still measured
+                    failures[config.key] = _describe(exc)
+                    continue
+                processes += started_processes
+                contenders[config.key] = contender
+            if contenders:
+                phases = asyncio.run(_scale(contenders, levels, rounds, duration, warmup))
+        except Exception as exc:  # noqa: BLE001 - what was measured is kept
+            failures["run"] = _describe(exc)
+        finally:
+            for process in processes:
+                _stop(process)
+    machine.update(loadavg_1m_after=_load(), cpu_pressure_avg10_after=_cpu_pressure())
+    table = scaling_table(phases, configs, levels)
+    for phase in phases:
+        phase.pop("latency_ms", None)
+        phase.pop("token_ms", None)
+    errors = sum(p["errors"] + p["warmup_errors"] for p in phases)
+    return {
+        "benchmark": "provider scaling",
+        "machine": machine,
+        "settings": {
+            "configs": [dataclasses.asdict(config) for config in configs],
+            "levels": list(levels),
+            "rounds": rounds,
+            "duration_s": duration,
+            "warmup_s": warmup,
+            "unit": "complete code + PKCE flow of a signed-in client: GET /authorize (session cookie), POST /token",
+            "instances": INSTANCE_PLAN_TEXT,
+            "db_pool": os.environ.get("SPALAB_DB_POOL", "8"),
+            "postgres_version": postgres_version,
+            "postgres_settings": BENCH_POSTGRES,
+            "sqlite": "synchronous=FULL (every commit synced), WAL",
+            "accounts": f"one per client ({len(SIGN_IN_ACCOUNTS)}); Argon2id {CHEAP_ARGON2}",
+            "percentiles": "nearest rank",
+            "http": "HTTP/1.1 keep-alive; one connection per client and instance it uses",
+            "spalab_python": spalab_python or sys.executable,
+        },
+        "table": table,
+        "phases": phases,
+        "failures": failures,
+        "errors_total": errors,
+        "total_seconds": round(time.perf_counter() - started, 1),
+        "ok": not failures and errors == 0,
+    }
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[-1] if text else '(no message)'}"
 
 
 # --- command line -----------------------------------------------------------------------------
@@ -1390,17 +1989,50 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="against the reference, spalab provider --workers N (default 1: one process, like the reference)",
     )
+    parser.add_argument(
+        "--configs",
+        type=scaling_configs,
+        default=SCALING_CONFIGS,
+        help="backends and process counts, in this order (default "
+        f"{','.join(c.key for c in SCALING_CONFIGS)}; the first is the others' yardstick; also "
+        f"{','.join(c.key for c in EXTRA_SCALING_CONFIGS)})",
+    )
+    parser.add_argument("--scaling-rounds", type=int, default=2, help="rounds of the configurations (default 2)")
+    parser.add_argument(
+        "--scaling-duration", type=float, default=4.0, help="timed seconds per level and configuration (default 4)"
+    )
+    parser.add_argument(
+        "--scaling-warmup", type=float, default=0.5, help="warm-up seconds per level and configuration (0.5)"
+    )
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--skip-reference", action="store_true", help="spalab's own figures only")
+    which.add_argument("--skip-reference", action="store_true", help="no comparison with the reference")
     which.add_argument("--reference-only", action="store_true", help="the comparison with the reference only")
+    which.add_argument(
+        "--scaling-only", action="store_true", help="the backends and process counts only (SQLite, PostgreSQL, ×2)"
+    )
+    which.add_argument(
+        "--skip-scaling", action="store_true", help="no backends and process counts (SQLite ×1 only, as before)"
+    )
     parser.add_argument("--out", type=Path, default=OUT_DIR / "provider.json", help="where to write the JSON")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {}
     try:
-        if not args.reference_only:
+        if not args.reference_only and not args.scaling_only:
             results = run_demo_figures(args.levels, args.duration, args.warmup)
             print(format_provider(results) if "error" not in results else f"Provider: NOT MEASURED: {results['error']}")
-        if not args.skip_reference:
+        if not args.reference_only and not args.skip_scaling:
+            print("Backends and process counts:", file=sys.stderr, flush=True)
+            scaling = measure_scaling(
+                args.configs,
+                args.levels,
+                rounds=args.scaling_rounds,
+                duration=args.scaling_duration,
+                warmup=args.scaling_warmup,
+                spalab_python=args.spalab_python,
+            )
+            results["scaling"] = scaling
+            print("\n" + format_scaling(scaling), flush=True)
+        if not args.skip_reference and not args.scaling_only:
             print("Against the reference:", file=sys.stderr, flush=True)
             comparison = compare_with_reference(
                 args.levels,
@@ -1419,7 +2051,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.out}")
-    ok = results.get("ok", True) and results.get("vs_reference", {}).get("ok", True)
+    ok = results.get("ok", True) and all(results.get(part, {}).get("ok", True) for part in ("scaling", "vs_reference"))
     return 0 if ok and not results.get("interrupted") else 1
 
 

@@ -135,8 +135,9 @@ def _os_user() -> pwd.struct_passwd | None:
 class PostgresServer:
     """One PostgreSQL server in a temporary directory, run by this process."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, settings: dict[str, str] | None = None) -> None:
         self.bindir = bindir
+        self.settings = {**SETTINGS, **(settings or {})}
         self.host = "127.0.0.1"
         self.user = USER
         self.dbname = DATABASE
@@ -251,7 +252,7 @@ class PostgresServer:
         started = time.monotonic()
         for attempt in range(1, attempts + 1):
             self.port = _free_port()
-            settings = {**SETTINGS, "listen_addresses": self.host, "port": str(self.port)}
+            settings = {**self.settings, "listen_addresses": self.host, "port": str(self.port)}
             settings["unix_socket_directories"] = str(self.socket_dir)
             command = [str(self.bindir / "postgres"), "-D", str(self.data_dir)]
             command += [arg for name, value in settings.items() for arg in ("-c", f"{name}={value}")]
@@ -311,12 +312,13 @@ class PostgresServer:
 
 
 @contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
-    """A fresh server with its database; stopped and deleted on the way out, whatever happened."""
+def running_postgres(settings: dict[str, str] | None = None) -> Iterator[PostgresServer]:
+    """A fresh server with its database; stopped and deleted on the way out, whatever happened.
+    `settings` replace some of SETTINGS (the provider benchmark runs it durable: fsync on)."""
     bindir = find_bindir()
     if bindir is None:
         raise PostgresError(MISSING)
-    server = PostgresServer(bindir)
+    server = PostgresServer(bindir, settings)
     try:
         server.initdb()
         server.start()
