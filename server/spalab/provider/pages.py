@@ -10,6 +10,7 @@ from starlette.responses import HTMLResponse
 _env = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(default=True),
+    auto_reload=False,  # the templates ship with the package: no stat() of the file at every page
 )
 
 # RFC 9700 §4.16: no framing (clickjacking); no Referer leaking the URL; no caching.
