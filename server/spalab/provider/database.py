@@ -8,8 +8,9 @@ the event loop. It hands whole units of work to the database instead, and awaits
 - `await call(fn, after)` runs `fn()`, which makes its own `read`/`write` calls, where writes are
   cheapest: on SQLite in the writer thread, inside the group being committed (each write in it still
   atomic on its own), the answer given once the group is durable; on PostgreSQL in a worker thread.
-  `after(result)`, if given, runs next on another thread, never the writer's: CPU work that must wait
-  for the commit but must not hold up the next group (the provider signs its tokens there).
+  `after(result)`, if given, runs on another thread while the group commits, and the caller gets its
+  result once both are done (never before the commit, never if it fails): CPU work that must not hold
+  up the one writer (the provider signs its token responses there, while the commit's fsync runs).
 - `await call_read(fn)` is `call` for a `fn` that only reads: on SQLite in a reader thread of its
   own, never waiting for a commit.
 
@@ -141,7 +142,7 @@ class _Job:
     (`call`, `call_read`); the outcome goes to a concurrent Future (a blocking caller) or to an asyncio
     future on its event loop (an awaiting caller)."""
 
-    __slots__ = ("fn", "savepoint", "future", "waiter", "loop", "after", "ok", "value")
+    __slots__ = ("fn", "savepoint", "future", "waiter", "loop", "after", "ok", "value", "halves", "commit_error")
 
     def __init__(
         self,
@@ -156,6 +157,9 @@ class _Job:
         self.after = after
         self.ok: bool = False
         self.value: Any = None
+        # A `call` with after-work is answered once both halves are done: its group's commit, its after-work.
+        self.halves = 0
+        self.commit_error: BaseException | None = None
 
 
 def _settle(jobs: list[_Job]) -> None:
@@ -243,6 +247,7 @@ class SQLiteDatabase:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._reads: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._afters: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._halves_lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -315,6 +320,8 @@ class SQLiteDatabase:
 
     def _commit_group(self, batch: list[_Job]) -> None:
         db = self._writer_db
+        overlapped: list[_Job] = []
+        failure: BaseException | None = None
         try:
             db.execute("BEGIN IMMEDIATE")
             for job in batch:
@@ -324,29 +331,43 @@ class SQLiteDatabase:
                     job.ok = True
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller, who raises it
                     job.ok, job.value = False, exc
+                if job.ok and job.after is not None:
+                    # Its after-work (a token response's signatures) runs while this group commits, on
+                    # another thread; the answer waits for both (_half_done), so nothing leaves uncommitted.
+                    job.halves = 2
+                    overlapped.append(job)
+                    self._afters.put(job)
             db.execute("COMMIT")
         except BaseException as exc:  # noqa: BLE001 - BEGIN or COMMIT failed (busy, disk full...): none landed
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            for job in batch:
-                job.ok, job.value = False, exc
-        later = [job for job in batch if job.ok and job.after is not None]
-        if later:
-            _deliver([job for job in batch if not (job.ok and job.after is not None)])
-            for job in later:
-                self._afters.put(job)
-        else:
-            _deliver(batch)
+            failure = exc
+        answered = [job for job in batch if not job.halves]
+        if failure is not None:
+            for job in answered:
+                job.ok, job.value = False, failure
+        _deliver(answered)
+        for job in overlapped:
+            job.commit_error = failure
+            self._half_done(job)
 
-    @staticmethod
-    def _run_afters(batch: list[_Job]) -> None:
+    def _run_afters(self, batch: list[_Job]) -> None:
         for job in batch:
             assert job.after is not None
             try:
                 job.value = job.after(job.value)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller, who raises it
                 job.ok, job.value = False, exc
-        _deliver(batch)
+            self._half_done(job)
+
+    def _half_done(self, job: _Job) -> None:
+        with self._halves_lock:
+            job.halves -= 1
+            if job.halves:
+                return
+        if job.commit_error is not None:  # signed, but never committed: the caller gets the failure
+            job.ok, job.value = False, job.commit_error
+        _deliver([job])
 
     def close(self) -> None:
         if self._closed:

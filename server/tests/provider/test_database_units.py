@@ -98,33 +98,62 @@ def test_a_unit_is_answered_only_once_its_writes_are_committed(tmp_path: Path, d
 
 
 @pytest.mark.sqlite_only
-def test_after_runs_once_committed_and_not_on_the_writer(tmp_path: Path, database: str | None) -> None:
-    """The token response is signed after the commit, on a thread that is not the single writer's."""
+def test_after_work_runs_off_the_writer_and_is_answered_only_once_committed(
+    tmp_path: Path, database: str | None
+) -> None:
+    """A token response is signed on another thread while its group commits; the caller gets the signed
+    response only when both are done, and the commit's failure instead if the commit fails."""
     db = SQLiteDatabase(tmp_path / "after.sqlite3")
-    other = SQLiteDatabase(tmp_path / "after.sqlite3")  # another connection: sees only what is committed
     try:
-        db.write(lambda c: c.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
-        seen: dict[str, Any] = {}
+        db.write(lambda c: c.execute("CREATE TABLE parent (k TEXT PRIMARY KEY)"))
+        db.write(lambda c: c.execute("CREATE TABLE child (k TEXT REFERENCES parent (k) DEFERRABLE INITIALLY DEFERRED)"))
+        db._writer_db.execute("PRAGMA foreign_keys = ON")
+        threads: list[str] = []
 
-        def unit() -> str:
-            insert(db, "recorded")
-            return "unsigned"
-
-        def after(value: str) -> str:
-            seen["thread"] = threading.current_thread().name
-            seen["committed"] = rows(other)
+        def sign(value: str) -> str:
+            threads.append(threading.current_thread().name)
             return value.replace("un", "")
 
-        assert asyncio.run(db.call(unit, after)) == "signed"
-        assert seen == {"thread": "spalab-sqlite-after-commit", "committed": {"recorded"}}
+        def recorded() -> str:
+            db.write(lambda c: c.execute("INSERT INTO parent VALUES ('recorded')"))
+            return "unsigned"
 
-        def failing_after(value: str) -> str:
+        assert asyncio.run(db.call(recorded, sign)) == "signed"
+        assert threads == ["spalab-sqlite-after-commit"]
+
+        # One group: a unit whose write fails at COMMIT, and behind it one that holds the COMMIT back until
+        # the first unit's response is signed. The signed response must not leave.
+        queued, signed = threading.Event(), threading.Event()
+
+        def sign_and_tell(value: str) -> str:
+            result = sign(value)
+            signed.set()
+            return result
+
+        def never_committed() -> str:
+            db.write(lambda c: c.execute("INSERT INTO child VALUES ('orphan')"))  # fails at COMMIT
+            return "unsigned"
+
+        async def one_group() -> list[Any]:
+            hold = asyncio.ensure_future(db.call(lambda: queued.wait(10)))  # the writer waits: both queue up
+            await asyncio.sleep(0.05)
+            doomed = asyncio.ensure_future(db.call(never_committed, sign_and_tell))
+            later = asyncio.ensure_future(db.call(lambda: signed.wait(10)))
+            await asyncio.sleep(0.05)
+            queued.set()
+            return await asyncio.gather(hold, doomed, later, return_exceptions=True)
+
+        held, doomed, later = asyncio.run(one_group())
+        assert held is True and signed.is_set() and len(threads) == 2
+        assert isinstance(doomed, Exception) and "foreign key" in str(doomed).lower(), doomed
+        assert isinstance(later, Exception)  # the whole group failed
+
+        def failing_sign(value: str) -> str:
             raise RuntimeError("no signing key")
 
         with pytest.raises(RuntimeError, match="no signing key"):
-            asyncio.run(db.call(lambda: "unsigned", failing_after))
+            asyncio.run(db.call(lambda: "unsigned", failing_sign))
     finally:
-        other.close()
         db.close()
 
 
