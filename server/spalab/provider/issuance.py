@@ -274,8 +274,8 @@ def _raise(replay: grants.RevokeGrant | None) -> NoReturn:
 class TokenResponse:
     """A token response whose JWTs (`field`, claims, `typ`) are still to be signed. The grant is decided
     and its tokens recorded first, where the database is (on SQLite, in the thread that commits); the
-    RSA signatures, the costliest part, are made afterwards on another thread, so the database's one
-    writer never waits for them. Nothing is sent before both are done."""
+    RSA signatures, the costliest part, are made on another thread while that commit syncs, so the
+    database's one writer never waits for them. Nothing is sent before both are done (database.py)."""
 
     body: dict[str, Any]
     jwts: list[tuple[str, dict[str, Any], str]]
