@@ -24,19 +24,28 @@ measured the difference (README, "Provider throughput").
   durable (docs/SECURITY.md P28). `fn` decides with conditional statements (the row count of an
   `UPDATE ... WHERE used_at IS NULL` says who won), so it is atomic on both databases. `fn` should
   not raise for a protocol outcome: an exception rolls back what it wrote.
+- `write(fn, durable=False)` returns once the transaction is committed (others see it) but before
+  it is on disk: it becomes durable with the next durable commit, and at the latest SYNC_DELAY
+  seconds later. A power loss can lose the last of these and nothing else. The store uses it only
+  where losing the write costs a user a repeated step, never a security decision (README, "What a
+  power loss can lose"; store.py says which writes).
 - `exclusive(fn)` is `write` with every other `exclusive` shut out, across processes and
   instances: for what reads, decides and then writes (the schema's migrations, the first signing
   key, the sign-in throttle).
 
 SQLite: one writer thread per process owns the write connection and commits in groups: the writes
 waiting when it starts a transaction all go into it (each in a savepoint of its own, so one that
-fails undoes only itself), and one fsync makes them all durable. Under load that turns one fsync
-per write into one per group. Reads use one connection per thread (WAL lets them run beside the
+fails undoes only itself), and one fsync of the write-ahead log makes them all durable, before any
+of them is answered, if any of them asked for it (synchronous=NORMAL, and the writer syncs the log
+itself: SQLite's FULL would sync every commit). Under load that turns one fsync per write into one
+per group. Reads use one connection per thread (WAL lets them run beside the
 writer). Several processes on one file are serialized by SQLite's own lock (BEGIN IMMEDIATE waits
 up to BUSY_TIMEOUT); WAL needs them on one machine (its index is shared memory).
 
 PostgreSQL: a psycopg connection pool; each write is a transaction on a pooled connection, and the
-server does its own group commit. `exclusive` takes a transaction-scoped advisory lock.
+server does its own group commit; a write that need not be durable at once commits with
+`synchronous_commit = off` (the server's WAL writer flushes it within a fraction of a second).
+`exclusive` takes a transaction-scoped advisory lock.
 """
 
 import asyncio
@@ -45,6 +54,7 @@ import queue
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -55,6 +65,8 @@ import anyio.to_thread
 T = TypeVar("T")
 
 BUSY_TIMEOUT = 10.0
+# The longest a committed write that was not asked to be durable waits for its fsync (SQLite).
+SYNC_DELAY = 1.0
 # The key of PostgreSQL's advisory lock behind `exclusive` (any constant: spalab's own).
 EXCLUSIVE_LOCK = 0x5BA1AB
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -86,9 +98,9 @@ class Database(Protocol):
 
     def read(self, fn: Callable[[Connection], T]) -> T: ...
 
-    def write(self, fn: Callable[[Connection], T]) -> T: ...
+    def write(self, fn: Callable[[Connection], T], durable: bool = True) -> T: ...
 
-    def exclusive(self, fn: Callable[[Connection], T]) -> T: ...
+    def exclusive(self, fn: Callable[[Connection], T], durable: bool = True) -> T: ...
 
     async def call(self, fn: Callable[[], Any], after: Callable[[Any], T] | None = None) -> T: ...
 
@@ -131,9 +143,10 @@ class _SQLiteConnection:
 def _connect_sqlite(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
     db.execute("PRAGMA journal_mode=WAL")
-    # docs/SECURITY.md P28: the log synced at every commit, so not even a power loss undoes a rotation
-    # or a revocation that was answered (NORMAL, some builds' WAL default, could lose the last ones).
-    db.execute("PRAGMA synchronous=FULL")
+    # docs/SECURITY.md P28: the writer syncs the log itself before it answers a durable write
+    # (SQLiteDatabase._commit_group); NORMAL keeps SQLite from syncing every other commit too. WAL with
+    # NORMAL stays consistent through a power loss (only unsynced commits can be lost).
+    db.execute("PRAGMA synchronous=NORMAL")
     return db
 
 
@@ -142,7 +155,19 @@ class _Job:
     (`call`, `call_read`); the outcome goes to a concurrent Future (a blocking caller) or to an asyncio
     future on its event loop (an awaiting caller)."""
 
-    __slots__ = ("fn", "savepoint", "future", "waiter", "loop", "after", "ok", "value", "halves", "commit_error")
+    __slots__ = (
+        "fn",
+        "savepoint",
+        "future",
+        "waiter",
+        "loop",
+        "after",
+        "durable",
+        "ok",
+        "value",
+        "halves",
+        "commit_error",
+    )
 
     def __init__(
         self,
@@ -152,9 +177,10 @@ class _Job:
         waiter: "asyncio.Future[Any] | None" = None,
         loop: asyncio.AbstractEventLoop | None = None,
         after: Callable[[Any], Any] | None = None,
+        durable: bool = False,
     ) -> None:
         self.fn, self.savepoint, self.future, self.waiter, self.loop = fn, savepoint, future, waiter, loop
-        self.after = after
+        self.after, self.durable = after, durable
         self.ok: bool = False
         self.value: Any = None
         # A `call` with after-work is answered once both halves are done: its group's commit, its after-work.
@@ -223,14 +249,28 @@ def _run_and_deliver(batch: list[_Job]) -> None:
     _deliver(batch)
 
 
-def _serve(jobs: "queue.SimpleQueue[_Job | None]", run: Callable[[list[_Job]], None]) -> None:
-    """A database thread's loop: whatever is queued, in batches, until the end mark."""
+def _serve(
+    jobs: "queue.SimpleQueue[_Job | None]",
+    run: Callable[[list[_Job]], None],
+    due: Callable[[bool], float | None] | None = None,
+) -> None:
+    """A database thread's loop: whatever is queued, in batches, until the end mark. `due(final)`, if
+    given, does what is due now (the writer's delayed sync) and says how long the next wait may be."""
+    timeout = None
     while True:
-        first = jobs.get()
-        if first is None:
-            return
-        batch, stop = _drain(jobs, first)
-        run(batch)
+        try:
+            first = jobs.get(timeout=timeout)
+        except queue.Empty:
+            first = None
+            stop = False
+        else:
+            if first is None:
+                stop = True
+            else:
+                batch, stop = _drain(jobs, first)
+                run(batch)
+        if due is not None:
+            timeout = due(stop)
         if stop:  # what was queued before the end mark is done; nothing comes after it
             return
 
@@ -248,6 +288,13 @@ class SQLiteDatabase:
         self._reads: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._afters: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._halves_lock = threading.Lock()
+        self._group_durable = False
+        self._unsynced_since: float | None = None  # the first commit not yet synced, if any
+        # What the writer did, for the tests and the benchmark: groups committed, and log syncs made
+        # for a durable write or, later, for writes that were not.
+        self.commits = 0
+        self.syncs = 0
+        self.delayed_syncs = 0
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -255,7 +302,7 @@ class SQLiteDatabase:
         self._threads = [
             threading.Thread(target=_serve, args=args, name=f"spalab-sqlite-{name}", daemon=True)
             for name, args in (
-                ("writer", (self._jobs, self._commit_group)),
+                ("writer", (self._jobs, self._commit_group, self._sync_due)),
                 ("reader", (self._reads, _run_and_deliver)),
                 ("after-commit", (self._afters, self._run_afters)),
             )
@@ -284,13 +331,14 @@ class SQLiteDatabase:
 
     # -- writes: one thread, group commit ---------------------------------------------------------
 
-    def write(self, fn: Callable[[Connection], T]) -> T:
+    def write(self, fn: Callable[[Connection], T], durable: bool = True) -> T:
         if self._in_writer():  # in a `call`: part of the group being committed, atomic on its own
+            self._group_durable |= durable
             return self._savepoint(fn)
         if self._closed:
             raise DatabaseError("the database is closed")
         done: Future[T] = Future()
-        self._jobs.put(_Job(fn, True, future=done))
+        self._jobs.put(_Job(fn, True, future=done, durable=durable))
         return done.result()
 
     # SQLite has one writer at a time across processes already: a write transaction is exclusive.
@@ -322,6 +370,8 @@ class SQLiteDatabase:
         db = self._writer_db
         overlapped: list[_Job] = []
         failure: BaseException | None = None
+        # Durable if any write in it asks: a job's own, or one made inside a `call` (write() sets it).
+        self._group_durable = any(job.durable for job in batch)
         try:
             db.execute("BEGIN IMMEDIATE")
             for job in batch:
@@ -338,7 +388,12 @@ class SQLiteDatabase:
                     overlapped.append(job)
                     self._afters.put(job)
             db.execute("COMMIT")
-        except BaseException as exc:  # noqa: BLE001 - BEGIN or COMMIT failed (busy, disk full...): none landed
+            self.commits += 1
+            if self._unsynced_since is None:
+                self._unsynced_since = time.monotonic()
+            if self._group_durable:
+                self._sync()  # before anything in the group is answered
+        except BaseException as exc:  # noqa: BLE001 - BEGIN or COMMIT (busy, disk full...) or the sync failed
             if db.in_transaction:
                 db.execute("ROLLBACK")
             failure = exc
@@ -350,6 +405,35 @@ class SQLiteDatabase:
         for job in overlapped:
             job.commit_error = failure
             self._half_done(job)
+
+    def _sync(self) -> None:
+        """Makes every commit so far durable: one fdatasync of the write-ahead log."""
+        try:
+            fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+        except FileNotFoundError:  # no log: everything is in the database file, which a checkpoint synced
+            self._unsynced_since = None
+            return
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        self.syncs += 1
+        self._unsynced_since = None
+
+    def _sync_due(self, final: bool) -> float | None:
+        """In the writer, after each group and each idle wait: syncs commits that have waited SYNC_DELAY
+        (or all, at close); the time until the next one is due, or None when none waits."""
+        if self._unsynced_since is None:
+            return None
+        waited = time.monotonic() - self._unsynced_since
+        if final or waited >= SYNC_DELAY:
+            try:
+                self._sync()
+                self.delayed_syncs += 1
+            except OSError:  # the next durable write (or the next try) syncs them
+                return SYNC_DELAY
+            return None
+        return SYNC_DELAY - waited
 
     def _run_afters(self, batch: list[_Job]) -> None:
         for job in batch:
@@ -427,13 +511,17 @@ class PostgresDatabase:
         with self._pool.connection() as conn:
             return fn(_PostgresConnection(conn))
 
-    def write(self, fn: Callable[[Connection], T]) -> T:
+    def write(self, fn: Callable[[Connection], T], durable: bool = True) -> T:
         # The pool's context commits on a normal exit and rolls back on an exception.
         with self._pool.connection() as conn:
+            if not durable:
+                conn.execute("SET LOCAL synchronous_commit = off")
             return fn(_PostgresConnection(conn))
 
-    def exclusive(self, fn: Callable[[Connection], T]) -> T:
+    def exclusive(self, fn: Callable[[Connection], T], durable: bool = True) -> T:
         with self._pool.connection() as conn:
+            if not durable:
+                conn.execute("SET LOCAL synchronous_commit = off")
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (EXCLUSIVE_LOCK,))
             return fn(_PostgresConnection(conn))
 

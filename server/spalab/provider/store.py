@@ -177,7 +177,15 @@ def digest(secret: str) -> str:
 class Store:
     """Every method blocks and is safe from any thread; the provider never calls them on its event loop:
     it awaits `call` (a unit that writes) or `call_read` (one that only reads) with a function that makes
-    them, which runs where the database is cheapest to reach (database.py)."""
+    them, which runs where the database is cheapest to reach (database.py).
+
+    Durability (docs/SECURITY.md P28): every write is on disk before it is answered, except the few whose
+    loss in a power cut only repeats a step: a new session, a code not yet redeemed and its grant, a
+    pending consent request, a remembered consent, the purge, and the sign-in throttle's counters (a power
+    cut would give back the attempts of its last second). Those are committed at once, so every process
+    and instance sees them, and reach the disk with the next durable write or within
+    database.SYNC_DELAY. Redemptions, rotations, revocations, sign-outs, spent DPoP proofs, keys and
+    secrets are always durable before the answer."""
 
     def __init__(self, location: str | Path) -> None:
         self._db = open_database(location)
@@ -217,8 +225,8 @@ class Store:
     def _one(self, sql: str, *args: Any) -> Any:
         return self._db.read(lambda db: db.execute(sql, args).fetchone())
 
-    def _run(self, sql: str, *args: Any) -> int:
-        return self._db.write(lambda db: db.execute(sql, args).rowcount)
+    def _run(self, sql: str, *args: Any, durable: bool = True) -> int:
+        return self._db.write(lambda db: db.execute(sql, args).rowcount, durable)
 
     # --- the provider's own secrets ----------------------------------------------
 
@@ -279,7 +287,7 @@ class Store:
                 (username, username, SESSIONS_PER_USER),
             )
 
-        self._db.write(unit)
+        self._db.write(unit, durable=False)
 
     def get_session(self, session_id: str, now: int) -> tuple[str, int] | None:
         row = self._one(
@@ -301,6 +309,7 @@ class Store:
             digest(session_id),
             json.dumps(params),
             expires_at,
+            durable=False,
         )
 
     def take_pending(self, request_id: str, session_id: str, now: int) -> dict[str, str] | None:
@@ -333,6 +342,7 @@ class Store:
             " ".join(sorted(scopes)),
             now,
             int(implicit),
+            durable=False,
         )
 
     # --- grants and the tokens they issue ----------------------------------------
@@ -347,7 +357,7 @@ class Store:
             _insert_grant(db, grant)
             _insert_code(db, code, record)
 
-        self._db.write(unit)
+        self._db.write(unit, durable=False)
 
     def issue_implicit(self, grant: Grant, access: "AccessRecord") -> None:
         def unit(db: Connection) -> None:
@@ -364,7 +374,7 @@ class Store:
         self._db.write(lambda db: _revoke_grant(db, grant_id, now))
 
     def save_code(self, code: str, record: CodeRecord) -> None:
-        self._db.write(lambda db: _insert_code(db, code, record))
+        self._db.write(lambda db: _insert_code(db, code, record), durable=False)
 
     def find_code(self, code: str) -> tuple[CodeRecord | None, bool]:
         """Returns (record, consumed)."""
@@ -459,7 +469,7 @@ class Store:
 
     def _purge_table(self, sql: str, bound: int) -> int:
         removed = 0
-        while (count := self._run(sql, bound, PURGE_BATCH)) > 0:
+        while (count := self._run(sql, bound, PURGE_BATCH, durable=False)) > 0:
             removed += count
             if count < PURGE_BATCH:
                 break
@@ -480,7 +490,7 @@ class Store:
                 return LoginAttempt(wait, ())
             return LoginAttempt(None, tuple(_insert_failure(db, s, now, keep) for s, keep in subjects.items()))
 
-        return self._db.exclusive(unit)
+        return self._db.exclusive(unit, durable=False)
 
     def forgive_login_attempt(self, rows: tuple[int, ...], subjects: list[str]) -> None:
         """Undoes a reservation (no password was checked, or it was right) and clears `subjects`."""
@@ -491,7 +501,7 @@ class Store:
             for subject in subjects:
                 db.execute("DELETE FROM login_failures WHERE subject = ?", (subject,))
 
-        self._db.write(unit)
+        self._db.write(unit, durable=False)
 
     def login_failure_rows(self, subject: str | None = None) -> int:
         if subject is None:

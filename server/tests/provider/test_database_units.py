@@ -3,12 +3,17 @@ rely on when they await them. On both databases unless the test says otherwise."
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
+from spalab.provider import database
+from spalab.provider.core.records import CodeRecord, Grant
 from spalab.provider.database import Database, SQLiteDatabase, open_database
+from spalab.provider.store import AccessRecord, IssuedTokens, RefreshRecord, Store
 
 
 def opened(tmp_path: Path, database: str | None) -> Database:
@@ -218,3 +223,111 @@ def test_units_queued_before_close_are_finished(tmp_path: Path) -> None:
         assert rows(reopened) == {f"k{n}" for n in range(20)}
     finally:
         reopened.close()
+
+
+# --- what reaches the disk before the answer (docs/SECURITY.md P28) ---------------------------------
+
+
+def test_a_durable_write_is_synced_before_it_returns_and_a_light_one_within_the_delay(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "sync.sqlite3")
+    try:
+        db.write(lambda c: c.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+        synced = db.syncs
+        insert(db, "durable")
+        assert db.syncs == synced + 1  # counted before write() returned: the answer waited for it
+        db.write(lambda c: c.execute("INSERT INTO t VALUES ('light')"), durable=False)
+        assert db.syncs == synced + 1  # committed, not yet synced
+        assert rows(db) == {"durable", "light"}  # ...but already seen by every reader
+        deadline = time.monotonic() + database.SYNC_DELAY + 2
+        while db.syncs == synced + 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert db.syncs == synced + 2 and db.delayed_syncs == 1
+    finally:
+        db.close()
+
+
+def test_light_writes_under_steady_load_are_still_synced_within_the_delay(tmp_path: Path) -> None:
+    """A stream of light writes keeps the writer busy: the delayed sync must not wait for a quiet moment."""
+    db = SQLiteDatabase(tmp_path / "stream.sqlite3")
+    try:
+        db.write(lambda c: c.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+        synced = db.syncs
+        started = time.monotonic()
+        n = 0
+        while time.monotonic() - started < database.SYNC_DELAY * 2.5:
+            db.write(lambda c, n=n: c.execute("INSERT INTO t VALUES (?)", (f"k{n}",)), durable=False)
+            n += 1
+        assert db.syncs - synced >= 2, (db.syncs - synced, n)
+    finally:
+        db.close()
+
+
+def test_one_durable_write_in_a_unit_makes_its_group_durable(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "unit.sqlite3")
+    try:
+        db.write(lambda c: c.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+        synced = db.syncs
+
+        def unit() -> None:
+            db.write(lambda c: c.execute("INSERT INTO t VALUES ('light')"), durable=False)
+            insert(db, "durable")
+
+        asyncio.run(db.call(unit))
+        assert db.syncs == synced + 1
+        asyncio.run(db.call(lambda: db.write(lambda c: c.execute("INSERT INTO t VALUES ('l2')"), durable=False)))
+        assert db.syncs == synced + 1
+    finally:
+        db.close()
+
+
+def test_a_light_write_on_postgresql_commits_without_waiting_for_its_flush(postgres_url: str) -> None:
+    database = postgres_url
+    # The test server runs with synchronous_commit off (pg_support.py); this session turns it on, as a
+    # production server has it, so that the light write's own setting shows.
+    assert "?options=" in database
+    db = open_database(database + quote(" -c synchronous_commit=on", safe=""))
+    try:
+        show = "SHOW synchronous_commit"
+        assert db.write(lambda c: c.execute(show).fetchone()[0]) == "on"
+        assert db.write(lambda c: c.execute(show).fetchone()[0], durable=False) == "off"
+        assert db.write(lambda c: c.execute(show).fetchone()[0]) == "on"  # SET LOCAL: that transaction only
+    finally:
+        db.close()
+
+
+def test_the_store_syncs_every_security_decision_before_answering(tmp_path: Path) -> None:
+    """Which store writes may wait for their sync (a power cut only repeats a user's step) and which may
+    not (store.Store's docstring, docs/SECURITY.md P28)."""
+    store = Store(tmp_path / "store.sqlite3")
+    db = store._db
+    assert isinstance(db, SQLiteDatabase)
+    now = 1_800_000_000
+    grant = Grant("g1", "spa", "alice", "openid", now, now, now + 3600, None)
+    code = CodeRecord("g1", "spa", "http://localhost/", None, "x" * 43, "S256", now + 60)
+    tokens = IssuedTokens(AccessRecord("jti-1", "g1", now + 300), RefreshRecord("rt-1", "g1", now + 3600, None))
+    tokens2 = IssuedTokens(AccessRecord("jti-2", "g1", now + 300), RefreshRecord("rt-2", "g1", now + 3600, None))
+    light = {
+        "create_session": lambda: store.create_session("s1", "alice", now, now + 3600),
+        "issue_code": lambda: store.issue_code(grant, "code-1", code),
+        "save_pending": lambda: store.save_pending("r1", "s1", {"a": "b"}, now + 60),
+        "save_consent": lambda: store.save_consent("alice", "spa", {"openid"}, False, now),
+        "reserve_login_attempt": lambda: store.reserve_login_attempt({"user:alice": 10}, now, now - 60, lambda h: None),
+        "purge": lambda: store.purge(now, now - 60),
+    }
+    durable = {
+        "redeem_code": lambda: store.redeem_code("code-1", "g1", now, tokens),
+        "rotate_refresh_token": lambda: store.rotate_refresh_token("rt-1", "g1", now, tokens2),
+        "take_pending": lambda: store.take_pending("r1", "s1", now),
+        "use_dpop_proof": lambda: store.use_dpop_proof("proof-1", now + 60, now),
+        "revoke_access_token": lambda: store.revoke_access_token("jti-2", now),
+        "revoke_grant": lambda: store.revoke_grant("g1", now),
+        "delete_session": lambda: store.delete_session("s1"),
+    }
+    try:
+        for name, operation in {**light, **durable}.items():
+            before = db.syncs - db.delayed_syncs
+            operation()
+            synced = db.syncs - db.delayed_syncs - before
+            assert synced == (1 if name in durable else 0), name
+    finally:
+        store.close()
