@@ -162,16 +162,23 @@ class WebFiles(AssetFiles):
 
 
 VERSIONED = (".py", ".js", ".css")
-# A page's own script or stylesheet: src="/boot.js", href="/app.css" (absolute paths, no query).
-_OWN_ASSET = re.compile(rb'((?:src|href)=")(/[A-Za-z0-9_./-]+\.(?:js|css))(")')
+# A page's own script, stylesheet, Python file or config: src="/boot.js", href="/app.css",
+# data-main="/main.py", data-mpy="/mpy.json" (absolute paths, no query).
+_OWN_ASSET = re.compile(rb'((?:src|href|data-[a-z-]+)=")(/[A-Za-z0-9_./-]+\.(?:js|css|py|json))(")')
 
 
-def versioned_pages(web_dir: Path, served: ServedFiles, urls: VendorURLs) -> Callable[[bytes], bytes]:
+def versioned_pages(
+    web_dir: Path, served: ServedFiles, urls: VendorURLs, configs: dict[str, Callable[[], Source]] | None = None
+) -> Callable[[bytes], bytes]:
     """The pages' rewrite: the pinned packages' versioned URLs (VendorURLs), and each of web/'s own
-    scripts and stylesheets named "<path>?v=<version of its bytes>" (immutable: WebFiles._policy)."""
+    files and each config a page names, as "<path>?v=<version of its bytes>" (immutable there:
+    WebFiles._policy, _config)."""
+    configs = configs or {}
 
     def version(match: re.Match[bytes]) -> bytes:
         path = match.group(2).decode()
+        if path in configs:
+            return match.group(1) + f"{path}?v={config_version(configs[path]())}".encode() + match.group(3)
         relative = os.path.normpath(path.lstrip("/"))
         file = web_dir / relative
         if relative not in served or not file.is_file():
@@ -259,6 +266,8 @@ def create_spa_app(
     if wheel is not None:
         urls.pairs.append((PLAIN_PREFIX, wheel.prefix))
 
+    configs = _configs(web_dir, settings, urls, wheel)
+
     async def requests_seen(request: Request) -> Response:
         since = parse_since(request.query_params.getlist("since"))
         if since is None:
@@ -273,7 +282,7 @@ def create_spa_app(
     # The browser lab's pages (e2e/, issue 4): deliberately without the SPA's policies.
     lab = lab_routes(origin_of(str(settings.get("issuer", ""))), origin_of(str(settings.get("redirect_uri", ""))))
     routes: list[Route | Mount] = [
-        *(Route(path, _config(source, cache)) for path, source in _configs(web_dir, settings, urls, wheel).items()),
+        *(Route(path, _config(source, cache)) for path, source in configs.items()),
         Route("/_spalab/requests", requests_seen),
         *lab,
         # The injected-script pages (E14): the SPA's own policies apply (not exempt).
@@ -303,7 +312,7 @@ def create_spa_app(
         directory=web_dir,
         cache=cache,
         cache_control=REVALIDATE,
-        rewrite=versioned_pages(web_dir, served, urls),
+        rewrite=versioned_pages(web_dir, served, urls, configs),
         html=True,
         page_cache_control="no-store",
     )
@@ -331,10 +340,19 @@ def create_spa_app(
 
 
 def _config(build: Callable[[], Source], cache: EncodedCache) -> Callable[[Request], Awaitable[Response]]:
+    """A config, revalidated, or immutable when asked for as a page names it: with the version of
+    its current bytes (versioned_pages)."""
+
     async def config(request: Request) -> Response:
-        return negotiated_response(request.scope, build(), REVALIDATE, cache)
+        source = build()
+        current = request.query_params.get("v") == config_version(source)
+        return negotiated_response(request.scope, source, IMMUTABLE if current else REVALIDATE, cache)
 
     return config
+
+
+def config_version(source: Source) -> str:
+    return source.etag.strip('"')[:16]
 
 
 def _configs(

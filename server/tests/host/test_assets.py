@@ -477,9 +477,19 @@ def test_pages_name_their_scripts_and_stylesheets_by_version(spa: TestClient) ->
     assert f'"{PYSCRIPT}/core.js"' in page  # the pinned packages keep their versioned directory
 
 
-def test_other_files_are_not_immutable_by_version(spa: TestClient) -> None:
-    """Files no page or config names by version (the configs themselves) are never immutable."""
-    assert spa.get("/mpy.json?v=0").headers["cache-control"] == "no-cache"
+def test_the_page_names_main_py_and_the_configs_by_version(spa: TestClient) -> None:
+    """boot.js reads main.py's and the configs' URLs from the page, each with the version of its bytes:
+    immutable there, revalidated under any other version; the interpreters' modules it preloads are the
+    configs' own URLs."""
+    page = spa.get("/").text
+    for attribute, path in (("data-py", "/pyscript.json"), ("data-mpy", "/mpy.json"), ("data-main", "/main.py")):
+        named = re.search(f'{attribute}="({re.escape(path)}\\?v=[0-9a-f]{{16}})"', page)
+        assert named, attribute
+        assert spa.get(named.group(1)).headers["cache-control"] == IMMUTABLE, path
+        assert spa.get(f"{path}?v=0000000000000000").headers["cache-control"] == "no-cache", path
+        assert spa.get(path).headers["cache-control"] == "no-cache", path
+    for attribute, config in (("data-py-interpreter", "/pyscript.json"), ("data-mpy-interpreter", "/mpy.json")):
+        assert f'{attribute}="{spa.get(config).json()["interpreter"]}"' in page
 
 
 def test_an_edited_file_gets_a_new_version_at_once(tmp_path: Path) -> None:
