@@ -393,7 +393,7 @@ def test_the_callback_url_is_cleaned_before_the_interpreter_starts(browser_page:
     sign_in(browser_page, "code", "query")
     timing = browser_page.evaluate("""(() => {
         const scrubbed = performance.getEntriesByName("spalab:url-scrubbed")[0];
-        const main = performance.getEntriesByType("resource").find((e) => e.name.endsWith("/main.py"));
+        const main = performance.getEntriesByType("resource").find((e) => new URL(e.name).pathname === "/main.py");
         return {scrubbed: scrubbed ? scrubbed.startTime : null, main: main ? main.startTime : null};
     })()""")
     assert timing["scrubbed"] is not None, "boot.js did not scrub the callback"

@@ -9,6 +9,7 @@
 //    URL; no API can clear it, which is one more reason the code flow is preferred.
 // 2. Choose the Python runtime: ?runtime=mpy (MicroPython) or ?runtime=py (Pyodide),
 //    remembered for this tab in sessionStorage so a redirect back to "/" keeps it.
+// 3. Start fetching that runtime's config and interpreter module before PyScript asks for them.
 (() => {
   "use strict";
   const RESPONSE = ["code", "state", "iss", "error", "error_description", "error_uri",
@@ -25,18 +26,35 @@
     value: () => { const url = captured; captured = null; return url; },
   });
 
-  const RUNTIMES = { py: "/pyscript.json", mpy: "/mpy.json" };
+  // The page names main.py, each runtime's config and its interpreter; the host writes them with the
+  // version of their bytes (cached for good at that URL): no round trip to revalidate them.
+  const named = document.currentScript?.dataset ?? {};
+  const RUNTIMES = { py: named.py || "/pyscript.json", mpy: named.mpy || "/mpy.json" };
   const asked = new URLSearchParams(location.search).get("runtime");
-  if (asked in RUNTIMES) {
+  if (Object.hasOwn(RUNTIMES, asked)) {
     sessionStorage.setItem("spalab:runtime", asked);
     history.replaceState(null, "", location.pathname);
   }
   const stored = sessionStorage.getItem("spalab:runtime");
-  const runtime = stored in RUNTIMES ? stored : "py";
+  const runtime = Object.hasOwn(RUNTIMES, stored) ? stored : "py";
   document.documentElement.dataset.runtime = runtime;
+  // The same requests PyScript makes, so the browser reuses the answers.
+  const hint = (rel, href, as) => {
+    if (!href) return;
+    const link = document.createElement("link");
+    link.rel = rel;
+    link.href = href;
+    if (as) {
+      link.as = as;
+      link.crossOrigin = "anonymous";
+    }
+    document.head.append(link);
+  };
+  hint("preload", RUNTIMES[runtime], "fetch");
+  hint("modulepreload", named[runtime + "Interpreter"]);
   const script = document.createElement("script");
   script.type = runtime;
-  script.src = "/main.py";
+  script.src = named.main || "/main.py";
   script.setAttribute("config", RUNTIMES[runtime]);
   document.head.append(script);
 })();

@@ -20,6 +20,7 @@ try:  # for static checkers only; MicroPython has no typing module
 except ImportError:
     pass
 
+browser.mark("spalab:imported")  # the app's modules and the package are loaded (bench/trace.py reads it)
 settings = config.get("spalab", {})
 app = SpaApp(settings)
 auth = app.auth

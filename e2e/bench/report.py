@@ -71,6 +71,11 @@ def ratio(trip: dict[str, Any] | None, baseline: dict[str, Any] | None) -> float
     return round(ms / base, 2) if isinstance(ms, (int, float)) and isinstance(base, (int, float)) and base else None
 
 
+def load_ratio(load: dict[str, Any] | None, baseline: dict[str, Any] | None, key: str) -> float | None:
+    """A load time ("cold_ms" or "warm_ms") × the baseline's own, when both were measured."""
+    return ratio({"ms": load.get(key)} if load else None, {"ms": baseline.get(key)} if baseline else None)
+
+
 def format_browser(results: dict[str, Any], apps: tuple[str, ...] = APPS) -> str:
     """The tables; a figure that failed reads FAILED, and the failures are listed below them."""
     engines = list(results)
@@ -85,6 +90,19 @@ def format_browser(results: dict[str, Any], apps: tuple[str, ...] = APPS) -> str
         ]
         for app in APPS
         if app in apps
+    ]
+    lines += _table(header, rows)
+    lines += ["", "Page load → app ready × the baseline's own load in the same run (cold, warm)"]
+    header = ["app"] + [f"{e} {k} ×" for e in engines for k in ("cold", "warm")]
+    rows = [
+        [app]
+        + [
+            load_ratio(_figure(results[e], "load", app), _figure(results[e], "load", "baseline"), k)
+            for e in engines
+            for k in ("cold_ms", "warm_ms")
+        ]
+        for app in APPS
+        if app in apps and app != "baseline"
     ]
     lines += _table(header, rows)
     lines += [

@@ -68,6 +68,13 @@ def test_a_failed_variant_is_listed_and_the_others_stay(report: ModuleType) -> N
     assert "NOT MEASURED: 1 figure(s)" in text and error in text
 
 
+def test_loads_are_also_given_as_ratios_to_the_baselines_own(report: ModuleType) -> None:
+    """Issue 15 sets the load targets as ratios to the baseline's load in the same run."""
+    assert report.load_ratio({"warm_ms": 300.0}, {"warm_ms": 100.0}, "warm_ms") == 3.0
+    assert report.load_ratio({"error": "x"}, {"warm_ms": 100.0}, "warm_ms") is None
+    assert report.load_ratio({"warm_ms": 300.0}, None, "warm_ms") is None
+
+
 def test_a_failed_baseline_leaves_no_ratio(report: ModuleType) -> None:
     trip = {"ms": 500.0}
     assert report.ratio(trip, {"ms": 250.0}) == 2.0

@@ -2,6 +2,8 @@
 browser: the races between tabs, refreshes and sign-out that a browser test cannot time."""
 
 import asyncio
+import importlib
+import json
 from typing import Any
 
 from client_support import metadata_document
@@ -189,3 +191,34 @@ def test_abandoned_transactions_go_when_the_next_sign_in_starts() -> None:
         page.storage.setItem("spalab_auth:spalab-spa:tx:broken", "{")
         tab._forget_abandoned_transactions()
         assert sorted(page.storage.items) == ["spalab_auth:spalab-spa:tx:fresh"]
+
+
+def test_keys_asked_for_while_their_fetch_is_under_way_are_fetched_once() -> None:
+    """OIDC Core §10.1.1: the ID token's keys come from the provider's jwks_uri. The exchange starts
+    that fetch as its token request leaves; whoever asks meanwhile waits for it, and after a failed
+    fetch the next caller fetches again (a prefetch that failed loses nothing)."""
+    with browser_page() as page:
+        provider_module = importlib.reload(page.module.provider)  # the real keys(), not the fake's
+        document, jwks = metadata_document(), {"keys": [{"kty": "EC", "kid": "k1"}]}
+        failing = [True]
+
+        def answer(request: Any) -> Any:
+            if request.url == document["jwks_uri"] and failing[0]:
+                failing[0] = False
+                raise page.module.browser.NetworkError(request.url)
+            body = jwks if request.url == document["jwks_uri"] else document
+            return page.module.core.HttpResponse(200, {"content-type": "application/json"}, json.dumps(body))
+
+        page.answer = answer
+
+        async def run() -> list[Any]:
+            provider = provider_module.Provider(document["issuer"])
+            await provider.discover()
+            provider.prefetch_keys()  # its fetch fails: nothing is raised, nothing is kept
+            await asyncio.sleep(0.05)
+            assert provider.jwks is None
+            provider.prefetch_keys()
+            return list(await asyncio.gather(provider.keys(), provider.keys()))
+
+        assert asyncio.run(run()) == [jwks, jwks]
+        assert [request.url for request in page.requests].count(document["jwks_uri"]) == 2

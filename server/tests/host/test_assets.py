@@ -17,9 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from spalab.host import assets
+from spalab.host import assets, mpy
 from spalab.host.app import WEB_DIR, create_spa_app
 from spalab.host.assets import EncodedCache, negotiate, warm
+from spalab.host.package import build_wheel
 
 BASE = "http://localhost:8000"  # the SPA host answers for the loopback host names only (docs/SECURITY.md P24)
 SETTINGS = {"issuer": "http://127.0.0.1:9000", "client_id": "spa-demo", "redirect_uri": "http://localhost:8000/"}
@@ -131,13 +132,36 @@ def test_mpy_config_is_the_same_config_on_micropython(spa: TestClient) -> None:
     pyodide, micropython = spa.get("/pyscript.json").json(), spa.get("/mpy.json").json()
     assert micropython["interpreter"] == f"{MICROPYTHON}/micropython.mjs"
     listed = json.loads((WEB_DIR / "pyscript.json").read_text())["files"]
-    [wheel] = pyodide["packages"]
-    # MicroPython has no wheel installer: PyScript unpacks the same wheel (a zip) into its directory.
-    assert micropython["files"] == {wheel: "./*", **pyodide["files"]}
+    # The same modules, each compiled to MicroPython bytecode (host/mpy.py): the package's, from its wheel,
+    # and the app's under /mpy/ with the version of their source.
+    wheel = build_wheel(WEB_DIR / "client")
+    package = {f"{wheel.prefix}mpy/{path[:-3]}.mpy": f"./{path[:-3]}.mpy" for path in wheel.modules}
+    app = {f"/mpy{url.replace('.py?v=', '.mpy?v=')}": dest[:-3] + ".mpy" for url, dest in pyodide["files"].items()}
+    assert micropython["files"] == {**package, **app}
     assert "packages" not in micropython
+    for url in micropython["files"]:
+        served = spa.get(url)
+        assert served.status_code == 200 and served.headers["cache-control"] == IMMUTABLE
+        assert served.content[:2] == b"M\x06"  # .mpy format 6, which MicroPython 1.28 reads
     assert {url.split("?v=")[0]: dest for url, dest in pyodide["files"].items()} == listed
     assert micropython["spalab"] == SETTINGS
     assert spa.get(micropython["interpreter"]).status_code == 200
+
+
+def test_mpy_config_without_mpy_cross_unpacks_the_wheel(spa: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without mpy-cross, MicroPython gets the sources: PyScript unpacks the same wheel (a zip)."""
+    monkeypatch.setattr(mpy, "available", lambda: False)
+    pyodide, micropython = spa.get("/pyscript.json").json(), spa.get("/mpy.json").json()
+    [wheel] = pyodide["packages"]
+    assert micropython["files"] == {wheel: "./*", **pyodide["files"]}
+
+
+def test_compiled_modules_are_only_the_listed_ones(spa: TestClient) -> None:
+    """/mpy/ compiles the modules the config lists and nothing else of web/, like the sources' allow-list."""
+    for path in ("/mpy/tests/conftest.mpy", "/mpy/../server/spalab/cli.mpy", "/mpy/spa/ui.py", "/mpy/main.mpy"):
+        assert spa.get(path).status_code == 404
+    stale = spa.get("/mpy/spa/ui.mpy?v=0000")
+    assert stale.status_code == 200 and stale.headers["cache-control"] != IMMUTABLE
 
 
 @pytest.fixture
@@ -441,11 +465,31 @@ def test_a_page_is_never_immutable_whatever_its_version(spa: TestClient, path: s
             assert response.headers["cache-control"] == "no-store", (query, coding)
 
 
-def test_other_files_are_not_immutable_by_version(spa: TestClient) -> None:
-    """Only the app's Python files, which the configs name by version, are ever immutable."""
+def test_pages_name_their_scripts_and_stylesheets_by_version(spa: TestClient) -> None:
+    """The page's own scripts and stylesheet are named by the version of their bytes, and immutable
+    at that URL only: a warm load revalidates none of them before its parser may go on."""
+    page = spa.get("/").text
     for path in ("/app.css", "/boot.js", "/popup.js"):
         version = hashlib.sha256((WEB_DIR / path.lstrip("/")).read_bytes()).hexdigest()[:16]
-        assert spa.get(f"{path}?v={version}").headers["cache-control"] == "no-cache", path
+        assert f'"{path}?v={version}"' in page, path
+        assert spa.get(f"{path}?v={version}").headers["cache-control"] == IMMUTABLE, path
+        assert spa.get(f"{path}?v=0000000000000000").headers["cache-control"] == "no-cache", path
+    assert f'"{PYSCRIPT}/core.js"' in page  # the pinned packages keep their versioned directory
+
+
+def test_the_page_names_main_py_and_the_configs_by_version(spa: TestClient) -> None:
+    """boot.js reads main.py's and the configs' URLs from the page, each with the version of its bytes:
+    immutable there, revalidated under any other version; the interpreters' modules it preloads are the
+    configs' own URLs."""
+    page = spa.get("/").text
+    for attribute, path in (("data-py", "/pyscript.json"), ("data-mpy", "/mpy.json"), ("data-main", "/main.py")):
+        named = re.search(f'{attribute}="({re.escape(path)}\\?v=[0-9a-f]{{16}})"', page)
+        assert named, attribute
+        assert spa.get(named.group(1)).headers["cache-control"] == IMMUTABLE, path
+        assert spa.get(f"{path}?v=0000000000000000").headers["cache-control"] == "no-cache", path
+        assert spa.get(path).headers["cache-control"] == "no-cache", path
+    for attribute, config in (("data-py-interpreter", "/pyscript.json"), ("data-mpy-interpreter", "/mpy.json")):
+        assert f'{attribute}="{spa.get(config).json()["interpreter"]}"' in page
 
 
 def test_an_edited_file_gets_a_new_version_at_once(tmp_path: Path) -> None:

@@ -62,7 +62,11 @@ def test_the_configs_name_the_wheel_at_its_immutable_url(spa: TestClient) -> Non
         assert spa.get(path).json()["packages"] == [wheel.url]
     for path in ("/mpy.json", "/example/mpy.json"):
         config = spa.get(path).json()
-        assert config["files"][wheel.url] == "./*" and "packages" not in config
+        # Each module compiled to MicroPython bytecode, under the wheel's immutable prefix (host/mpy.py).
+        assert {url for url in config["files"] if url.startswith("/pkg/")} == {
+            f"{wheel.prefix}mpy/{path[:-3]}.mpy" for path in wheel.modules
+        }
+        assert "packages" not in config
     response = spa.get(wheel.url)
     assert response.status_code == 200
     assert response.headers["cache-control"] == "public, max-age=31536000, immutable"

@@ -478,6 +478,7 @@ class Auth:
 
     async def _exchange(self, tx: Transaction, code: str, client: ClientConfig, metadata: ProviderMetadata) -> TokenSet:
         request = build_code_exchange_request(metadata, client, tx, code)
+        self.provider.prefetch_keys()  # under way while the token request is: the ID token's check needs them
         at_hash = None
         if self.storage == "worker":  # docs/SECURITY.md C12: the worker sends it and keeps the tokens
             fields = {"code": code, "code_verifier": tx.code_verifier, "redirect_uri": tx.redirect_uri}

@@ -1,6 +1,7 @@
 """The provider as this page load knows it: its metadata and its keys, each fetched once,
 and the WebCrypto signature checks the client core asks about (done before it asks)."""
 
+import asyncio
 import json
 
 from . import browser
@@ -32,6 +33,7 @@ class Provider:
         self.metadata = None  # type: ProviderMetadata | None
         self.jwks = None  # type: dict[str, Any] | None
         self.second_lookup = None  # type: str | None
+        self._keys_loading = None  # type: asyncio.Event | None  # set when a fetch of the keys under way ends
 
     async def discover(self) -> ProviderMetadata:
         if self.metadata is None:
@@ -58,10 +60,32 @@ class Provider:
         return self.metadata
 
     async def keys(self) -> "dict[str, Any]":
-        if self.jwks is None:
-            jwks_uri = (await self.discover()).jwks_uri
-            self.jwks = await _fetch_jwks(jwks_uri) if jwks_uri else {"keys": []}
+        """The key set, fetched once: a caller that asks while a fetch is under way waits for it
+        (and, if that fetch failed, makes its own)."""
+        while self.jwks is None:
+            if self._keys_loading is not None:
+                await self._keys_loading.wait()
+                continue
+            loading = self._keys_loading = asyncio.Event()
+            try:
+                jwks_uri = (await self.discover()).jwks_uri
+                self.jwks = await _fetch_jwks(jwks_uri) if jwks_uri else {"keys": []}
+            finally:
+                self._keys_loading = None
+                loading.set()
         return self.jwks
+
+    def prefetch_keys(self) -> None:
+        """Starts fetching the keys now, in the background (the token exchange calls it as its request
+        leaves, so that the keys that check the ID token arrive with the tokens instead of after)."""
+        if self.jwks is None and self._keys_loading is None:
+            asyncio.create_task(self._prefetch_keys())
+
+    async def _prefetch_keys(self) -> None:
+        try:
+            await self.keys()
+        except browser.NetworkError:
+            pass  # nothing is lost: keys() fetches them again when they are needed, and reports that failure
 
     async def verifier_for(self, tokens: "list[str]") -> PrecomputedVerifier:
         """WebCrypto is asynchronous: verify first, hand the core the answers."""
