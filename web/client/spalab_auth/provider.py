@@ -34,6 +34,7 @@ class Provider:
         self.jwks = None  # type: dict[str, Any] | None
         self.second_lookup = None  # type: str | None
         self._keys_loading = None  # type: asyncio.Event | None  # set when a fetch of the keys under way ends
+        self._prefetch = None  # type: Any
 
     async def discover(self) -> ProviderMetadata:
         if self.metadata is None:
@@ -79,13 +80,14 @@ class Provider:
         """Starts fetching the keys now, in the background (the token exchange calls it as its request
         leaves, so that the keys that check the ID token arrive with the tokens instead of after)."""
         if self.jwks is None and self._keys_loading is None:
-            asyncio.create_task(self._prefetch_keys())
+            # Held, so the task is not collected before it ends (asyncio keeps only a weak reference).
+            self._prefetch = asyncio.create_task(self._prefetch_keys())
 
     async def _prefetch_keys(self) -> None:
         try:
             await self.keys()
-        except browser.NetworkError:
-            pass  # nothing is lost: keys() fetches them again when they are needed, and reports that failure
+        except Exception:  # noqa: BLE001 - nothing is lost: keys() fetches again when needed and reports it
+            pass
 
     async def verifier_for(self, tokens: "list[str]") -> PrecomputedVerifier:
         """WebCrypto is asynchronous: verify first, hand the core the answers."""
