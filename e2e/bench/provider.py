@@ -992,6 +992,25 @@ async def _token_call(target: Target, http: LeanClient, form: dict[str, str], wh
     return body
 
 
+async def _redeem(target: Target, client: SimClient, code: str, query: dict[str, str], verifier: str) -> float:
+    """POST /token with the code and its verifier (to `token_http` when set: another instance); expects
+    tokens and an id_token with the request's nonce, keeps them on the client. The request's milliseconds."""
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": target.redirect_uri,
+        "client_id": CLIENT_ID,
+        "code_verifier": verifier,
+    }
+    started = time.perf_counter()
+    body = await _token_call(target, client.token_http or client.http, form, "token")
+    token_ms = (time.perf_counter() - started) * 1000
+    if not body.get("id_token") or _jwt_payload(body["id_token"]).get("nonce") != query["nonce"]:
+        raise FlowError("token: no id_token with the request's nonce")
+    client.refresh_token, client.access_token = body["refresh_token"], body["access_token"]
+    return token_ms
+
+
 async def unit_flow(contender: Contender, client: SimClient) -> float:
     """A complete flow as a new browser makes it: empty cookie jar, /authorize, sign-in, code, /token.
     Returns the token request's milliseconds."""
@@ -1006,20 +1025,7 @@ async def unit_flow(contender: Contender, client: SimClient) -> float:
     code = target.code_from(response, query)
     if code is None:
         raise FlowError("authorize: no valid code in the redirect")
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": target.redirect_uri,
-        "client_id": CLIENT_ID,
-        "code_verifier": verifier,
-    }
-    started = time.perf_counter()
-    body = await _token_call(target, client.token_http or http, form, "token")
-    token_ms = (time.perf_counter() - started) * 1000
-    if not body.get("id_token") or _jwt_payload(body["id_token"]).get("nonce") != query["nonce"]:
-        raise FlowError("token: no id_token with the request's nonce")
-    client.refresh_token, client.access_token = body["refresh_token"], body["access_token"]
-    return token_ms
+    return await _redeem(target, client, code, query, verifier)
 
 
 async def unit_silent_flow(contender: Contender, client: SimClient) -> float:
@@ -1036,20 +1042,7 @@ async def unit_silent_flow(contender: Contender, client: SimClient) -> float:
     code = target.code_from(response, query)
     if code is None:
         raise FlowError("authorize: no valid code in the redirect")
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": target.redirect_uri,
-        "client_id": CLIENT_ID,
-        "code_verifier": verifier,
-    }
-    started = time.perf_counter()
-    body = await _token_call(target, client.token_http or http, form, "token")
-    token_ms = (time.perf_counter() - started) * 1000
-    if not body.get("id_token") or _jwt_payload(body["id_token"]).get("nonce") != query["nonce"]:
-        raise FlowError("token: no id_token with the request's nonce")
-    client.refresh_token, client.access_token = body["refresh_token"], body["access_token"]
-    return token_ms
+    return await _redeem(target, client, code, query, verifier)
 
 
 async def unit_refresh(contender: Contender, client: SimClient) -> None:
@@ -1430,6 +1423,15 @@ def _start_reference(work: Path, redirect_uri: str) -> tuple["subprocess.Popen[s
     return process, issuer
 
 
+def _drop_samples(phases: list[dict[str, Any]]) -> int:
+    """Drops the raw latency samples (pooled into the table already) from the phases kept in the JSON;
+    the number of errors over all phases, warm-ups included."""
+    for phase in phases:
+        phase.pop("latency_ms", None)
+        phase.pop("token_ms", None)
+    return sum(p["errors"] + p["warmup_errors"] for p in phases)
+
+
 def compare_with_reference(
     levels: tuple[int, ...] = (1, 8, 64),
     *,
@@ -1475,10 +1477,7 @@ def compare_with_reference(
                 _stop(process)
     machine.update(loadavg_1m_after=_load(), cpu_pressure_avg10_after=_cpu_pressure())
     table = comparison_table(phases, rows, levels)
-    for phase in phases:
-        phase.pop("latency_ms", None)
-        phase.pop("token_ms", None)
-    errors = sum(p["errors"] + p["warmup_errors"] for p in phases)
+    errors = _drop_samples(phases)
     return {
         "benchmark": "provider vs reference",
         "reference_name": reference_version(),
@@ -1909,10 +1908,7 @@ def measure_scaling(
                 _stop(process)
     machine.update(loadavg_1m_after=_load(), cpu_pressure_avg10_after=_cpu_pressure())
     table = scaling_table(phases, configs, levels)
-    for phase in phases:
-        phase.pop("latency_ms", None)
-        phase.pop("token_ms", None)
-    errors = sum(p["errors"] + p["warmup_errors"] for p in phases)
+    errors = _drop_samples(phases)
     return {
         "benchmark": "provider scaling",
         "machine": machine,

@@ -1,24 +1,14 @@
 """The provider benchmark's percentile helper (e2e/bench/provider.py): nearest rank."""
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
+import bench_support
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "e2e" / "bench" / "provider.py"
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    # Loaded by path: e2e/ is not on sys.path for the server tests.
-    spec = importlib.util.spec_from_file_location("bench_provider_under_test", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return bench_support.load(bench_support.PROVIDER, "bench_provider_under_test")
 
 
 def test_percentile_is_an_observed_sample_by_nearest_rank(bench: ModuleType) -> None:

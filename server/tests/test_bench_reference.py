@@ -2,26 +2,16 @@
 ratios, the table, and the load generator's HTTP/1.1 client."""
 
 import asyncio
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import bench_support
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "e2e" / "bench" / "provider.py"
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    # Loaded by path: e2e/ is not on sys.path for the server tests.
-    spec = importlib.util.spec_from_file_location("bench_provider_reference_under_test", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return bench_support.load(bench_support.PROVIDER, "bench_provider_reference_under_test")
 
 
 def _phase(server: str, row: str, concurrency: int, units: int, seconds: float, **extra: Any) -> dict[str, Any]:

@@ -1,26 +1,16 @@
 """The browser benchmark's bookkeeping (e2e/bench/report.py): a figure that failed is shown
 as FAILED, listed with its error, and leaves every other figure and ratio intact."""
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import bench_support
 import pytest
-
-REPORT = Path(__file__).resolve().parents[2] / "e2e" / "bench" / "report.py"
 
 
 @pytest.fixture(scope="module")
 def report() -> ModuleType:
-    # Loaded by path: e2e/ is not on sys.path for the server tests.
-    spec = importlib.util.spec_from_file_location("bench_report_under_test", REPORT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return bench_support.load(bench_support.REPORT, "bench_report_under_test")
 
 
 def _load(cold: float) -> dict[str, Any]:

@@ -2,27 +2,18 @@
 configurations run, where each simulated client sends its requests among two instances, the figures
 pooled per configuration and level, and the side-by-side report."""
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import bench_support
 import pytest
 from pg_support import SETTINGS, PostgresServer
-
-BENCH = Path(__file__).resolve().parents[2] / "e2e" / "bench" / "provider.py"
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    # Loaded by path: e2e/ is not on sys.path for the server tests.
-    spec = importlib.util.spec_from_file_location("bench_provider_scaling_under_test", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return bench_support.load(bench_support.PROVIDER, "bench_provider_scaling_under_test")
 
 
 def test_configurations_are_chosen_by_key_in_the_order_given(bench: ModuleType) -> None:
