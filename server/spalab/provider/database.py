@@ -142,7 +142,18 @@ class _SQLiteConnection:
 
 def _connect_sqlite(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
-    db.execute("PRAGMA journal_mode=WAL")
+    # Switching a new file to WAL needs it to itself, and SQLite does not wait for that (no busy handler):
+    # several processes opening one new file at once wait here instead, up to BUSY_TIMEOUT.
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                db.close()
+                raise
+            time.sleep(0.01)
     # docs/SECURITY.md P28: the writer syncs the log itself before it answers a durable write
     # (SQLiteDatabase._commit_group); NORMAL keeps SQLite from syncing every other commit too. WAL with
     # NORMAL stays consistent through a power loss (only unsynced commits can be lost).
@@ -506,12 +517,27 @@ class PostgresDatabase:
         except Exception as exc:  # noqa: BLE001 - psycopg's PoolTimeout names no cause; add the URL
             self._pool.close()
             raise DatabaseError(f"cannot connect to PostgreSQL at {_redact(url)}: {type(exc).__name__}") from None
+        self._local = threading.local()
+
+    # A unit (`call`) runs on one pooled connection, in one transaction: its reads and writes are
+    # statements on that connection, each write in a savepoint of its own (atomic alone, undone alone, as on
+    # SQLite), committed together when the unit ends, even if it then raises. Outside a unit, each call
+    # takes a connection and is a transaction of its own.
+
+    def _unit_connection(self) -> Any:
+        return getattr(self._local, "conn", None)
 
     def read(self, fn: Callable[[Connection], T]) -> T:
+        conn = self._unit_connection()
+        if conn is not None:
+            return fn(_PostgresConnection(conn))
         with self._pool.connection() as conn:
             return fn(_PostgresConnection(conn))
 
     def write(self, fn: Callable[[Connection], T], durable: bool = True) -> T:
+        conn = self._unit_connection()
+        if conn is not None:
+            return self._savepoint(conn, fn, durable)
         # The pool's context commits on a normal exit and rolls back on an exception.
         with self._pool.connection() as conn:
             if not durable:
@@ -519,20 +545,53 @@ class PostgresDatabase:
             return fn(_PostgresConnection(conn))
 
     def exclusive(self, fn: Callable[[Connection], T], durable: bool = True) -> T:
+        def locked(db: Connection) -> T:
+            db.execute("SELECT pg_advisory_xact_lock(?)", (EXCLUSIVE_LOCK,))  # held until the commit
+            return fn(db)
+
+        return self.write(locked, durable)
+
+    def _savepoint(self, conn: Any, fn: Callable[[Connection], T], durable: bool) -> T:
+        self._local.wrote = True
+        self._local.durable |= durable
+        conn.execute("SAVEPOINT job")
+        try:
+            result = fn(_PostgresConnection(conn))
+        except BaseException:
+            conn.execute("ROLLBACK TO SAVEPOINT job")
+            conn.execute("RELEASE SAVEPOINT job")
+            raise
+        conn.execute("RELEASE SAVEPOINT job")
+        return result
+
+    def _unit(self, fn: Callable[[], Any]) -> Any:
+        from psycopg.pq import TransactionStatus
+
+        failure: BaseException | None = None
         with self._pool.connection() as conn:
-            if not durable:
+            self._local.conn, self._local.wrote, self._local.durable = conn, False, False
+            try:
+                result = fn()
+            except BaseException as exc:  # noqa: BLE001 - its writes are kept; it is raised once they commit
+                failure = exc
+            finally:
+                self._local.conn = None
+            if failure is not None and conn.info.transaction_status == TransactionStatus.INERROR:
+                raise failure  # a statement outside any savepoint failed: nothing can commit (rolled back)
+            if self._local.wrote and not self._local.durable:
                 conn.execute("SET LOCAL synchronous_commit = off")
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (EXCLUSIVE_LOCK,))
-            return fn(_PostgresConnection(conn))
+        # Committed on leaving the pool's context (which raises if the COMMIT fails).
+        if failure is not None:
+            raise failure
+        return result
 
     async def call(self, fn: Callable[[], Any], after: Callable[[Any], T] | None = None) -> T:
-        # Each read and write inside takes a pooled connection; the server commits concurrent ones in groups.
         if after is None:
-            return cast(T, await anyio.to_thread.run_sync(fn))
-        return await anyio.to_thread.run_sync(lambda: after(fn()))
+            return cast(T, await anyio.to_thread.run_sync(self._unit, fn))
+        return await anyio.to_thread.run_sync(lambda: after(self._unit(fn)))
 
     async def call_read(self, fn: Callable[[], T]) -> T:
-        return await anyio.to_thread.run_sync(fn)
+        return cast(T, await anyio.to_thread.run_sync(self._unit, fn))
 
     def close(self) -> None:
         self._pool.close()

@@ -159,12 +159,19 @@ def test_every_purge_statement_reads_through_an_index(app: object, data_dir: Pat
 
 
 @pytest.mark.sqlite_only
-def test_every_commit_is_synced_to_disk(app: Starlette) -> None:
-    """docs/SECURITY.md P28: WAL with synchronous=FULL (2), so a power loss loses nothing committed;
-    some SQLite builds default to NORMAL in WAL mode."""
-    connection = app.state.provider.store._db._writer_db  # the connection that commits: the setting is per connection
+def test_a_token_response_is_on_disk_before_it_is_answered(app: Starlette, flow: Flow) -> None:
+    """docs/SECURITY.md P28: the write-ahead log (WAL mode) is synced by the writer itself before it answers
+    a durable write, such as a code's redemption; SQLite's own setting is NORMAL, so the session and the
+    code written on the way there did not wait for a sync of their own (test_database_units.py pins which
+    writes are which)."""
+    db = app.state.provider.store._db
+    connection = db._writer_db  # the connection that commits: the settings are per connection
     assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert connection.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert connection.execute("PRAGMA synchronous").fetchone()[0] == 1
+    code = flow.code()  # a sign-in, a session, a consent, a code: light writes
+    immediate = db.syncs - db.delayed_syncs
+    assert flow.exchange(code).status_code == 200
+    assert db.syncs - db.delayed_syncs == immediate + 1
 
 
 # --- steady use ---------------------------------------------------------------------------
