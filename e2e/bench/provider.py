@@ -70,9 +70,11 @@ node oidc-provider (the version pinned in e2e/interop, whose node_modules it use
 in its quick-start configuration, e2e/interop/bench-provider.mjs: the library's
 in-memory adapter (nothing on disk), its development sign-in pages, one public client
 like spa-demo (code + PKCE S256, refresh tokens rotated at every use, RS256
-id_tokens, the same scopes). spalab runs as `spalab provider` (the provider alone,
-as an operator runs it: the demo's clients, no demo request log) with its store on
-disk as always (SQLite, synchronous=FULL: every commit is synced). Rows:
+id_tokens, the same scopes; its access tokens are opaque, spalab's ES256 JWTs).
+spalab runs as `spalab provider` (the provider alone, as an operator runs it: the
+demo's clients, no demo request log) with its store on disk as always (SQLite; a
+token response is synced before it is answered, see the README's "What a power
+loss can lose"). Rows:
 
 - flows: a complete code + PKCE flow with a sign-in each, as a new browser makes
   it: empty cookie jar; GET the authorization endpoint; its redirect to the sign-in

@@ -29,7 +29,7 @@ from .hosts import origin_of
 from .provider.app import create_provider_app
 from .provider.config import ConfigError, ProviderConfig, load_config_file, load_demo_config
 from .provider.database import DatabaseError, is_postgres_url
-from .provider.keys import KEY_RELOAD, new_signing_key
+from .provider.keys import PUBLISH_AHEAD, SIGNING_ALGS, new_signing_key
 from .provider.store import SQLITE_FILE, Store
 
 DEFAULT_DATA_DIR = Path(".spalab")
@@ -147,20 +147,27 @@ def _signs_in(text: str) -> int:
 
 
 def _rotate_key(args: argparse.Namespace) -> list[Served]:
-    """docs/SECURITY.md P37: a new key is published at once and signs only after `--signs-in` seconds, longer
-    than an instance goes without reloading the keys (keys.KEY_RELOAD), so every instance publishes and
-    verifies it before any signs with it. Old keys stay published (tokens they signed stay verifiable)."""
+    """docs/SECURITY.md P37: a new key of each kind (RS256 for id_tokens, ES256 for access tokens) is published
+    at once and signs only after `--signs-in` seconds, longer than an instance goes without reloading the keys
+    (keys.KEY_RELOAD), so every instance publishes and verifies it before any signs with it. Old keys stay
+    published (tokens they signed stay verifiable)."""
     config = load_config_file(args.config)
     store = Store(_database_url(args, config) or _data_dir(args.data_dir) / SQLITE_FILE)
     try:
         now = int(time.time())
-        kid, private_jwk = new_signing_key()
-        store.add_signing_key(kid, private_jwk, now, signs_from=now + args.signs_in)
+        kids = []
+        for alg in SIGNING_ALGS:
+            kid, private_jwk = new_signing_key(alg)
+            store.add_signing_key(kid, private_jwk, now, signs_from=now + args.signs_in)
+            kids.append(f"{kid} ({alg})")
         published = len(store.signing_keys())
     finally:
         store.close()
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now + args.signs_in))
-    print(f"spalab: key {kid} published now; it signs from {when} (in {args.signs_in} s); {published} keys published")
+    print(
+        f"spalab: keys {', '.join(kids)} published now; they sign from {when} (in {args.signs_in} s); "
+        f"{published} keys published"
+    )
     return []
 
 
@@ -409,7 +416,7 @@ MAX_CONCURRENCY = 1000
 # every start fails).
 MAX_WORKERS = 64
 # rotate-key: a new key is published at least this long before it signs (twice the keys' reload interval).
-MIN_SIGNS_IN = 2 * KEY_RELOAD
+MIN_SIGNS_IN = PUBLISH_AHEAD
 WORKER_RESTART_DELAY = 1.0
 DATABASE_ENV = "SPALAB_DATABASE_URL"
 

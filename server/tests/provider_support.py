@@ -17,7 +17,6 @@ tests about Argon2 and throttling use REAL_ARGON2_CONFIG, hashed by the product.
 import base64
 import functools
 import hashlib
-import json
 import re
 import secrets
 import socket
@@ -35,12 +34,11 @@ import psycopg
 import pytest
 import uvicorn
 from argon2 import PasswordHasher
-from joserfc.jwk import RSAKey
 from starlette.testclient import TestClient
 
 from spalab.provider.app import create_provider_app
 from spalab.provider.config import ProviderConfig, parse_config
-from spalab.provider.core.claims import ALG
+from spalab.provider.keys import SIGNING_ALGS, new_signing_key
 from spalab.provider.store import Store
 
 ISSUER = "http://127.0.0.1:9000"
@@ -97,10 +95,10 @@ REAL_ARGON2_CONFIG = _CLIENTS_CONFIG + _users(lambda password: f'password = "{pa
 
 
 @functools.cache
-def _session_key() -> tuple[str, str]:
-    """One RSA signing key per test session (generating one takes a noticeable fraction of a second)."""
-    key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": ALG}, auto_kid=True)
-    return key.kid or "", json.dumps(key.as_dict(private=True))
+def _session_keys() -> list[tuple[str, str]]:
+    """One signing key of each kind per test session (generating an RSA key takes a noticeable fraction of a
+    second)."""
+    return [new_signing_key(alg) for alg in SIGNING_ALGS]
 
 
 def seeded(data_dir: Path, database: str | None = None) -> Path:
@@ -109,7 +107,8 @@ def seeded(data_dir: Path, database: str | None = None) -> Path:
     store = Store(database or data_dir / "spalab.sqlite3")
     try:
         if not store.signing_keys():
-            store.add_signing_key(*_session_key(), 0)
+            for kid, private_jwk in _session_keys():
+                store.add_signing_key(kid, private_jwk, 0)
     finally:
         store.close()
     return data_dir

@@ -1,6 +1,13 @@
 """The provider's I/O and randomness around tokens: the signing keys (stored, signing,
 verifying RFC 9068 access tokens) and the opaque secrets used for codes and refresh
 tokens. JOSE via joserfc. The claims themselves are built in core/claims.py.
+
+Two kinds of signing key (docs/SECURITY.md P37): RSA (RS256) for id_tokens, the algorithm every
+OpenID Connect client expects unless it registered another (OIDC Core §3.1.3.7, §2 of Dynamic
+Client Registration), and P-256 (ES256) for access tokens, which only resource servers verify
+(RFC 9068 §4) and which a provider signs on every token response: an RS256 signature costs about
+0.25 ms of CPU here and holds the GIL, an ES256 one about 0.02 ms. Every key names its algorithm
+in its JWK, and a token is verified only with its key's own algorithm.
 """
 
 import base64
@@ -11,9 +18,9 @@ from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import ECKey, KeyParameters, KeySet, RSAKey
 
-from .core.claims import ALG, AT_TYP
+from .core.claims import ACCESS_TOKEN_ALG, AT_TYP, ID_TOKEN_ALG
 from .core.errors import InvalidToken
 from .store import Store
 
@@ -29,18 +36,52 @@ def new_secret() -> str:
 
 # Key rotation (docs/SECURITY.md P37): every instance reloads the published keys from the store at least this
 # often (on its clock), and at once (at most every KEY_RELOAD_MIN seconds) on a token whose kid it does not
-# know. A rotated key is published ahead of signing by more than this (cli.MIN_SIGNS_IN), so every instance
+# know. A rotated key is published ahead of signing by more than this (PUBLISH_AHEAD), so every instance
 # publishes and verifies a key before any instance signs with it.
 KEY_RELOAD = 60
 KEY_RELOAD_MIN = 1
+# The least time a key is published before it signs: twice the reload interval.
+PUBLISH_AHEAD = 2 * KEY_RELOAD
+# Every kind of key the provider signs with, by algorithm.
+SIGNING_ALGS = (ID_TOKEN_ALG, ACCESS_TOKEN_ALG)
 # How many access tokens KeyRing remembers as verified (their claims, about 1 KB each).
 VERIFIED_TOKENS = 4096
 
 
-def new_signing_key() -> tuple[str, str]:
-    """A new RSA signing key: its kid (the JWK thumbprint) and its private JWK, as JSON."""
-    key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": ALG}, auto_kid=True)
+Key = RSAKey | ECKey
+
+
+def new_signing_key(alg: str = ID_TOKEN_ALG) -> tuple[str, str]:
+    """A new signing key for `alg` (RS256: RSA 2048; ES256: P-256): its kid (the JWK thumbprint) and its
+    private JWK, as JSON, which names the algorithm (RFC 7517 §4.4)."""
+    parameters: KeyParameters = {"use": "sig", "alg": alg}
+    if alg == ID_TOKEN_ALG:
+        key: Key = RSAKey.generate_key(2048, parameters=parameters, auto_kid=True)
+    elif alg == ACCESS_TOKEN_ALG:
+        key = ECKey.generate_key("P-256", parameters=parameters, auto_kid=True)
+    else:
+        raise ValueError(f"no signing key for {alg}")
     return key.kid or "", json.dumps(key.as_dict(private=True))
+
+
+def _import(private_jwk: str) -> Key:
+    data = json.loads(private_jwk)
+    return ECKey.import_key(data) if data["kty"] == "EC" else RSAKey.import_key(data)
+
+
+def alg_of(private_jwk: str) -> str:
+    """The algorithm a stored key signs with (every key the provider made names it)."""
+    return str(json.loads(private_jwk)["alg"])
+
+
+def missing_keys(stored: list[str], now: int) -> list[tuple[str, str, int]]:
+    """(kid, private JWK, signs from) for each kind of key `stored` lacks. On a new database they sign at
+    once. On a database that already has keys (one from before ES256 access tokens), the new kind is
+    published PUBLISH_AHEAD before it signs, like a rotated key (P37): until then access tokens are signed
+    with the RSA key, so no instance meets a token it cannot yet verify."""
+    have = {alg_of(jwk) for jwk in stored}
+    signs_from = now + PUBLISH_AHEAD if stored else now
+    return [(*new_signing_key(alg), signs_from) for alg in SIGNING_ALGS if alg not in have]
 
 
 class KeyRing:
@@ -61,16 +102,17 @@ class KeyRing:
         self._install(schedule, now)
 
     def _install(self, schedule: list[tuple[str, int]], now: int) -> None:
-        keys = [(RSAKey.import_key(json.loads(jwk)), signs_from) for jwk, signs_from in schedule]
+        keys = [(_import(jwk), signs_from) for jwk, signs_from in schedule]
         # One assignment: a request on another thread sees the old schedule or the new one, never a mix.
         self._state = (tuple(keys), KeySet([key for key, _ in keys]), now)
 
     @classmethod
     def load_or_create(cls, store: Store, now: int) -> "KeyRing":
-        """The stored keys; on a new database a first key is made, once, however many instances start."""
+        """The stored keys; on a new database a first key of each kind is made, once, however many instances
+        start (and a kind the database lacks is added: missing_keys)."""
 
-        if not store.signing_keys():
-            store.first_signing_key(new_signing_key, now)
+        if missing_keys(store.signing_keys(), now):
+            store.complete_signing_keys(lambda stored: missing_keys(stored, now), now)
         return cls(store, store.signing_key_schedule(), now)
 
     def reload(self, now: int, every: int = KEY_RELOAD) -> None:
@@ -84,18 +126,23 @@ class KeyRing:
             self._lock.release()
 
     @property
-    def keys(self) -> list[RSAKey]:
+    def keys(self) -> list[Key]:
         return [key for key, _ in self._state[0]]
 
     @property
     def key_set(self) -> KeySet:
         return self._state[1]
 
-    def current(self, now: int) -> RSAKey:
-        """The newest key whose time to sign has come (the earliest, if none has yet)."""
-        schedule = self._state[0]
-        signing = [key for key, signs_from in schedule if signs_from <= now]
-        return signing[-1] if signing else schedule[0][0]
+    def current(self, now: int, alg: str = ID_TOKEN_ALG) -> Key:
+        """The newest `alg` key whose time to sign has come (the earliest, if none has yet). An access token
+        is signed with the RSA key while no ES256 key's time has come (missing_keys)."""
+        mine = [(key, signs_from) for key, signs_from in self._state[0] if key.alg == alg]
+        signing = [key for key, signs_from in mine if signs_from <= now]
+        if signing:
+            return signing[-1]
+        if alg != ID_TOKEN_ALG:
+            return self.current(now, ID_TOKEN_ALG)
+        return mine[0][0]
 
     def public_jwks(self, now: int | None = None) -> dict[str, Any]:
         if now is not None:
@@ -103,15 +150,20 @@ class KeyRing:
         return {"keys": [key.as_dict(private=False) for key in self.keys]}
 
     def sign(self, claims: dict[str, Any], typ: str, now: int) -> str:
+        """An access token (typ at+jwt) is signed with ES256, anything else (an id_token) with RS256."""
         self.reload(now)
-        key = self.current(now)
-        header = {"alg": ALG, "kid": key.kid, "typ": typ}
-        return jwt.encode(header, claims, key, algorithms=[ALG])
+        key = self.current(now, ACCESS_TOKEN_ALG if typ == AT_TYP else ID_TOKEN_ALG)
+        alg = str(key.alg)
+        header = {"alg": alg, "kid": key.kid, "typ": typ}
+        return jwt.encode(header, claims, key, algorithms=[alg])
 
     def _decode(self, token: str, now: int | None) -> jwt.Token:
         if now is not None and _kid(token) not in {key.kid for key in self.keys}:
             self.reload(now, every=KEY_RELOAD_MIN)  # another instance may have published it
-        return jwt.decode(token, self.key_set, algorithms=[ALG])
+        # Either algorithm (an access token signed before the ES256 key's time came is RS256), but each key
+        # only with its own: joserfc picks the key by kid and refuses a header alg other than the key's
+        # (tests/provider/test_signing_algorithms.py).
+        return jwt.decode(token, self.key_set, algorithms=list(SIGNING_ALGS))
 
     def _signed_access_token(self, token: str, now: int) -> dict[str, Any]:
         """The claims of an access token signed by one of the ring's keys, its typ at+jwt; else InvalidToken."""
@@ -157,7 +209,7 @@ class KeyRing:
         Its claims (iss, aud naming a client, sub) are judged by core/logout.py; exp is not checked (§2
         accepts expired ones), and an access token's aud names no client."""
         try:
-            decoded = jwt.decode(token, self.key_set, algorithms=[ALG])
+            decoded = jwt.decode(token, self.key_set, algorithms=[ID_TOKEN_ALG])
         except UNREADABLE_JWT:
             # docs/SECURITY.md P25: forged, altered or unsigned (alg none is not on the list).
             return None

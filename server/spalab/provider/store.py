@@ -255,20 +255,16 @@ class Store:
         sql = "SELECT private_jwk, signs_from FROM signing_keys ORDER BY signs_from, created_at"
         return [(row[0], int(row[1])) for row in self._db.read(lambda db: db.execute(sql).fetchall())]
 
-    def first_signing_key(self, make: Callable[[], tuple[str, str]], now: int) -> list[str]:
-        """The signing keys; if there are none, `make()`'s (kid, private JWK) becomes the first. Under the
-        exclusive lock, so instances starting at once on one database end with one key, not one each."""
+    def complete_signing_keys(self, missing: Callable[[list[str]], list[tuple[str, str, int]]], now: int) -> None:
+        """Adds `missing(stored private JWKs)`'s keys (kid, private JWK, signs from). Under the exclusive lock,
+        so instances starting at once on one database end with one key of each kind, not one each."""
 
-        def unit(db: Connection) -> list[str]:
-            stored = _signing_keys(db)
-            if stored:
-                return stored
-            kid, private_jwk = make()
+        def unit(db: Connection) -> None:
             sql = "INSERT INTO signing_keys (kid, private_jwk, created_at, signs_from) VALUES (?, ?, ?, ?)"
-            db.execute(sql, (kid, private_jwk, now, now))
-            return [private_jwk]
+            for kid, private_jwk, signs_from in missing(_signing_keys(db)):
+                db.execute(sql, (kid, private_jwk, now, signs_from))
 
-        return self._db.exclusive(unit)
+        self._db.exclusive(unit)
 
     # --- browser sessions at the provider ---------------------------------------
 

@@ -49,7 +49,8 @@ def test_code_response_mode_fragment(flow: Flow) -> None:
 def test_access_token_is_an_rfc9068_jwt(flow: Flow, client) -> None:  # type: ignore[no-untyped-def]
     """RFC 9068 §2: typ at+jwt, iss, aud, client_id, scope, exp, jti."""
     tokens = flow.tokens()
-    decoded = jwt.decode(tokens["access_token"], _keys(client), algorithms=["RS256"])
+    decoded = jwt.decode(tokens["access_token"], _keys(client), algorithms=["ES256"])
+    assert decoded.header["alg"] == "ES256"
     assert decoded.header["typ"] == "at+jwt"
     claims = decoded.claims
     assert claims["iss"] == ISSUER

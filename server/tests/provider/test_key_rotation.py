@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 
 from spalab.provider.app import create_provider_app
 from spalab.provider.config import ProviderConfig
-from spalab.provider.keys import KEY_RELOAD, new_signing_key
+from spalab.provider.keys import KEY_RELOAD, SIGNING_ALGS, new_signing_key
 from spalab.provider.store import SQLITE_FILE, Store
 
 
@@ -27,6 +27,22 @@ def kid_of(token: str) -> str:
 
 def published(client: TestClient) -> list[str]:
     return [key["kid"] for key in client.get("/jwks").json()["keys"]]
+
+
+def kids_of(tokens: dict[str, str]) -> tuple[str, str]:
+    """The kids that signed a token response's (access token, id_token)."""
+    return kid_of(tokens["access_token"]), kid_of(tokens["id_token"])
+
+
+def add_keys(store: Store, now: int, signs_from: int) -> tuple[str, str]:
+    """What `spalab rotate-key` does: a new key of each kind (the id_token's RS256, the access token's ES256);
+    their kids as (access token's, id_token's)."""
+    kids = {}
+    for alg in SIGNING_ALGS:
+        kid, private_jwk = new_signing_key(alg)
+        store.add_signing_key(kid, private_jwk, now, signs_from=signs_from)
+        kids[alg] = kid
+    return kids["ES256"], kids["RS256"]
 
 
 @pytest.fixture
@@ -51,21 +67,19 @@ def test_a_rotated_key_is_published_everywhere_before_it_signs(
 ) -> None:
     a, b, operator = two_instances
     old_token = Flow(a).tokens()
-    old_kid = kid_of(old_token["access_token"])
-    new_kid, private_jwk = new_signing_key()
+    old_kids = kids_of(old_token)
     signs_from = clock.now + 2 * KEY_RELOAD
-    operator.add_signing_key(new_kid, private_jwk, clock.now, signs_from=signs_from)
+    new_kids = add_keys(operator, clock.now, signs_from)
 
-    clock.advance(KEY_RELOAD)  # every instance has reloaded: the key is published, not yet signing
+    clock.advance(KEY_RELOAD)  # every instance has reloaded: the keys are published, not yet signing
     for instance in (a, b):
-        assert published(instance) == [old_kid, new_kid]
-        tokens = Flow(instance).tokens()
-        assert {kid_of(tokens["access_token"]), kid_of(tokens["id_token"])} == {old_kid}
+        assert sorted(published(instance)) == sorted([*old_kids, *new_kids])
+        assert kids_of(Flow(instance).tokens()) == old_kids
 
-    clock.now = signs_from  # its time has come: both instances sign with it
+    clock.now = signs_from  # their time has come: both instances sign with them
     for instance, other in ((a, b), (b, a)):
         tokens = Flow(instance).tokens()
-        assert {kid_of(tokens["access_token"]), kid_of(tokens["id_token"])} == {new_kid}
+        assert kids_of(tokens) == new_kids
         assert api(other, tokens["access_token"]).status_code == 200
     # What the old key signed still verifies (it stays published).
     assert api(b, old_token["access_token"]).status_code == 200
@@ -78,8 +92,7 @@ def test_an_instance_that_meets_an_unknown_kid_reads_the_keys_again(
     for its periodic reload."""
     early = create_provider_app(config, data_dir, clock=clock, database=database)
     operator = Store(database or data_dir / SQLITE_FILE)
-    new_kid, private_jwk = new_signing_key()
-    operator.add_signing_key(new_kid, private_jwk, clock.now, signs_from=clock.now)
+    new_kid, _ = add_keys(operator, clock.now, clock.now)
     late = create_provider_app(config, data_dir, clock=clock, database=database)
     try:
         with (
@@ -107,13 +120,15 @@ def test_the_rotate_key_command_publishes_a_key_that_signs_later(tmp_path: Path)
     Store(tmp_path / SQLITE_FILE).close()
     done = rotate(tmp_path, "--signs-in", "600")
     assert done.returncode == 0, done.stderr
-    assert "published now; it signs from" in done.stdout and "(in 600 s); 1 keys published" in done.stdout
+    assert "(RS256)" in done.stdout and "(ES256)" in done.stdout, done.stdout
+    assert "published now; they sign from" in done.stdout and "(in 600 s); 2 keys published" in done.stdout
     store = Store(tmp_path / SQLITE_FILE)
     try:
         schedule = store.signing_key_schedule()
     finally:
         store.close()
-    assert len(schedule) == 1 and time.time() + 590 <= schedule[0][1] <= time.time() + 600
+    assert sorted(json.loads(jwk)["alg"] for jwk, _ in schedule) == ["ES256", "RS256"]
+    assert all(time.time() + 590 <= signs_from <= time.time() + 600 for _, signs_from in schedule)
 
 
 def test_the_rotate_key_command_refuses_a_key_that_would_sign_before_every_instance_has_it(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def test_refresh_tokens_and_access_token_ids_have_128_bits(flow: Flow, client: T
     tokens = flow.tokens()
     refresh_tokens, jtis = [tokens["refresh_token"]], []
     for _ in range(SAMPLES):
-        jtis.append(jwt.decode(tokens["access_token"], keys, algorithms=["RS256"]).claims["jti"])
+        jtis.append(jwt.decode(tokens["access_token"], keys, algorithms=["ES256"]).claims["jti"])
         response = client.post(
             "/token", data={"grant_type": "refresh_token", "client_id": "spa", "refresh_token": tokens["refresh_token"]}
         )

@@ -12,7 +12,7 @@ PROTECTED = ["/api/me", "/api/contacts", "/userinfo"]
 
 
 def _claims(app, token: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    claims: dict[str, Any] = jwt.decode(token, app.state.provider.issuer.keys.key_set, algorithms=["RS256"]).claims
+    claims: dict[str, Any] = jwt.decode(token, app.state.provider.issuer.keys.key_set, algorithms=["ES256"]).claims
     return claims
 
 

@@ -203,7 +203,7 @@ def _forged(flow: Flow, client: TestClient, app, kind: str) -> str:  # type: ign
         return f"{header}.{_b64({**_claims(real), 'sub': 'bob'})}.{signature}"
     if kind == "other key":
         key = RSAKey.generate_key(2048, parameters={"alg": "RS256"})
-        kid = app.state.provider.issuer.keys.keys[-1].kid
+        kid = next(key.kid for key in app.state.provider.issuer.keys.keys if key.alg == "RS256")
         return jwt.encode({"alg": "RS256", "typ": "JWT", "kid": kid}, _claims(real), key, algorithms=["RS256"])
     if kind == "other issuer":
         claims = {**_claims(real), "iss": "https://evil.example"}

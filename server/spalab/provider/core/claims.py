@@ -6,7 +6,9 @@ import base64
 import hashlib
 from typing import Any
 
-ALG = "RS256"
+# keys.py: id_tokens are signed with RS256 (OIDC's default), access tokens with ES256.
+ID_TOKEN_ALG = "RS256"
+ACCESS_TOKEN_ALG = "ES256"
 AT_TYP = "at+jwt"
 
 

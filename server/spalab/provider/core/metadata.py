@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .authorization import RESPONSE_MODES, RESPONSE_TYPES
-from .claims import ALG
+from .claims import ID_TOKEN_ALG
 from .dpop import ALGORITHMS as DPOP_ALGORITHMS
 from .grants import GRANT_TYPES
 from .records import SCOPES, Client
@@ -32,7 +32,7 @@ def server_metadata(issuer: str, clients: Iterable[Client]) -> dict[str, Any]:
         "response_modes_supported": list(RESPONSE_MODES),
         "grant_types_supported": list(GRANT_TYPES) + (["implicit"] if len(response_types) > 1 else []),
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [ALG],
+        "id_token_signing_alg_values_supported": [ID_TOKEN_ALG],
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
