@@ -12,7 +12,7 @@ import re
 import time
 from collections import deque
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +35,23 @@ def describe_params(raw: str) -> list[dict[str, str]]:
             shown = value[:80]
         described.append({"name": name[:64], "value": shown})
     return described
+
+
+def param_names(raw: str) -> list[str]:
+    """The names describe_params would list, without decoding or masking any value."""
+    names = []
+    for pair in raw.split("&"):
+        if pair:
+            names.append(unquote(pair.partition("=")[0].replace("+", " "), errors="replace")[:64])
+    return names
+
+
+def _is_form(scope: Scope) -> bool:
+    """Whether the request's body is a form (application/x-www-form-urlencoded), whose names are logged."""
+    for key, value in scope["headers"]:
+        if key == b"content-type":
+            return b"urlencoded" in value
+    return False
 
 
 def sanitize_url(url: str) -> str:
@@ -101,6 +118,12 @@ class RequestLogMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(self.skip_prefix):
             await self.app(scope, receive, send)
             return
+        if self.log is None and not logger.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        # Only a form's body is read for its parameter names, and only the ring buffer keeps the status:
+        # the provider alone (no ring) wraps neither receive nor send for other requests.
+        form = _is_form(scope)
         body = bytearray()
         status = [0]
 
@@ -116,25 +139,25 @@ class RequestLogMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, tee_receive, record_send)
+            await self.app(scope, tee_receive if form else receive, send if self.log is None else record_send)
         finally:
             self._record(scope, bytes(body), status[0])
 
     def _record(self, scope: Scope, body: bytes, status: int) -> None:
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         query = scope.get("query_string", b"").decode("latin-1")
-        form = body.decode("utf-8", "replace") if "urlencoded" in headers.get("content-type", "") else ""
-        query_items, form_items = describe_params(query), describe_params(form)
+        form = body.decode("utf-8", "replace")
         logger.info(
             "%s %s %s query=[%s] form=[%s]",
             self.server,
             scope["method"],
             scope["path"],
-            ",".join(p["name"] for p in query_items),
-            ",".join(p["name"] for p in form_items),
+            ",".join(param_names(query)),
+            ",".join(param_names(form)),
         )
         if self.log is None:
             return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        query_items, form_items = describe_params(query), describe_params(form)
         self.log.add(
             {
                 "time": time.time(),

@@ -21,6 +21,8 @@ from provider_support import (
 )
 from starlette.testclient import TestClient
 
+from spalab.requestlog import describe_params, param_names
+
 WRONG_PASSWORD = "hunter2-not-right"
 # Shorter windows than this may occur by chance; the log shows at most 6 characters of a value.
 WINDOW = 12
@@ -188,3 +190,25 @@ def test_the_request_log_names_the_cookies_a_request_carried_never_their_values(
     authorize = [e for e in entries if e["path"] == "/authorize"][-1]
     assert any(name.startswith("spalab_session_") for name in authorize["cookies"])
     assert session not in json.dumps(entries) and session[:WINDOW] not in json.dumps(entries)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["", "a=1&b=2", "a&&b=", "code=x%3Dy&state=%E2%9C%93", "na+me=v&%ZZ=1", "a=1;b=2", "&=v&x==y", "%C3%A9=1&%FF=2"],
+)
+def test_the_log_line_names_the_same_parameters_as_the_timeline(raw: str) -> None:
+    """The access log names parameters without decoding values (requestlog.param_names); the names are the
+    ones the demo's timeline lists (describe_params), however the query is written."""
+    assert param_names(raw) == [item["name"] for item in describe_params(raw)]
+
+
+def test_the_access_log_names_a_requests_query_and_form_parameters(
+    flow: Flow, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A provider without the demo's request log still writes its line: method, path, query and form names."""
+    caplog.set_level(logging.INFO, logger="spalab.access")
+    flow.exchange(flow.code())
+    lines = [r.getMessage() for r in caplog.records if r.name == "spalab.access"]
+    assert any(line.startswith("provider GET /authorize query=[") and "code_challenge" in line for line in lines)
+    token = [line for line in lines if line.startswith("provider POST /token ")]
+    assert token == ["provider POST /token query=[] form=[grant_type,code,redirect_uri,client_id,code_verifier]"]
