@@ -1,6 +1,7 @@
 """The provider as a Starlette app: routes assembled, state wired, errors mapped."""
 
 import hashlib
+import logging
 import secrets
 from pathlib import Path
 
@@ -21,12 +22,15 @@ from .config import ProviderConfig
 from .context import Clock, Provider, system_clock
 from .core.errors import PageError
 from .cors import cors_route
+from .database import RETRY_AFTER, database_errors, unavailable
 from .dpop import DPoPShell
 from .issuance import Issuer
 from .keys import KeyRing
 from .pages import error_page
 from .purge import PurgeMiddleware, Purger
 from .store import SQLITE_FILE, Store
+
+logger = logging.getLogger("spalab.provider")
 
 
 def create_provider_app(
@@ -72,7 +76,11 @@ def create_provider_app(
             Middleware(TrustedHosts, hosts=provider_hosts(config.issuer, config.allowed_hosts), refusal=_wrong_host),
             Middleware(RequestLogMiddleware, server="provider", log=log),
         ],
-        exception_handlers={PageError: _page_error, HTTPException: _http_error},
+        exception_handlers={
+            PageError: _page_error,
+            HTTPException: _http_error,
+            **{kind: _database_error for kind in database_errors()},
+        },
     )
     # docs/SECURITY.md P24: Starlette's "/path/" ↔ "/path" redirect writes the request's Host into Location.
     app.router.redirect_slashes = False
@@ -134,6 +142,22 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith(JSON_PATHS):
         return backchannel.error_json("invalid_request", str(exc.detail), exc.status_code, exc.headers)
     return error_page("Not available", str(exc.detail), exc.status_code, headers=dict(exc.headers or {}))
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """RFC 6749 §4.1.2.1 temporarily_unavailable, RFC 9110 §15.6.4: the database did not answer in time (its
+    lock held past BUSY_TIMEOUT, the pool exhausted, the server gone): 503 with Retry-After, inside the route
+    so that a cross-origin caller can read it (CORS). Nothing was decided, so the same request can be sent
+    again. Any other database error is a bug: CatchUnexpected answers it (500)."""
+    if not unavailable(exc):
+        raise exc
+    what = type(exc).__name__
+    logger.warning("provider: the database did not answer %s %s (%s)", request.method, request.url.path, what)
+    headers = {"Retry-After": str(RETRY_AFTER)}
+    if request.url.path.startswith(JSON_PATHS):
+        description = "the provider's database is busy; try again"
+        return backchannel.error_json("temporarily_unavailable", description, 503, headers)
+    return error_page("The provider is busy", "Please try again in a moment.", 503, headers=headers)
 
 
 def _wrong_host(path: str, status_code: int, text: str) -> Response:

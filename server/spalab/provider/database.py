@@ -31,7 +31,9 @@ measured the difference (README, "Provider throughput").
   power loss can lose"; store.py says which writes).
 - `exclusive(fn)` is `write` with every other `exclusive` shut out, across processes and
   instances: for what reads, decides and then writes (the schema's migrations, the first signing
-  key, the sign-in throttle).
+  key). `exclusive(fn, keys=...)` shuts out only the others that name one of the same keys (the
+  sign-in throttle: its subjects), so decisions about unrelated accounts and addresses do not wait
+  for each other.
 
 SQLite: one writer thread per process owns the write connection and commits in groups: the writes
 waiting when it starts a transaction all go into it (each in a savepoint of its own, so one that
@@ -45,10 +47,12 @@ up to BUSY_TIMEOUT); WAL needs them on one machine (its index is shared memory).
 PostgreSQL: a psycopg connection pool; each write is a transaction on a pooled connection, and the
 server does its own group commit; a write that need not be durable at once commits with
 `synchronous_commit = off` (the server's WAL writer flushes it within a fraction of a second).
-`exclusive` takes a transaction-scoped advisory lock.
+`exclusive` takes a transaction-scoped advisory lock: one constant, or one per key, taken in one
+order so that two units cannot deadlock.
 """
 
 import asyncio
+import hashlib
 import os
 import queue
 import re
@@ -65,11 +69,38 @@ import anyio.to_thread
 T = TypeVar("T")
 
 BUSY_TIMEOUT = 10.0
+CLOSED = "the database is closed"
 # The longest a committed write that was not asked to be durable waits for its fsync (SQLite).
 SYNC_DELAY = 1.0
 # The key of PostgreSQL's advisory lock behind `exclusive` (any constant: spalab's own).
 EXCLUSIVE_LOCK = 0x5BA1AB
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+# How long a client is told to wait after a 503 for a database that did not answer (unavailable).
+RETRY_AFTER = 1
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database is out of reach or did not answer in time (a lock held past
+    BUSY_TIMEOUT, the pool exhausted, the server restarting or gone, the store closing), not a bug: the
+    request is answered 503 and can be sent again, since nothing it asked for was done."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return any(word in str(exc) for word in ("locked", "busy"))
+    if isinstance(exc, DatabaseError):
+        return str(exc) == CLOSED
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - a dependency of spalab
+        return False
+    return isinstance(exc, psycopg.OperationalError)
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """The exception classes `unavailable` judges."""
+    import psycopg
+
+    return (sqlite3.OperationalError, psycopg.OperationalError, DatabaseError)
 
 
 class DatabaseError(Exception):
@@ -100,7 +131,7 @@ class Database(Protocol):
 
     def write(self, fn: Callable[[Connection], T], durable: bool = True) -> T: ...
 
-    def exclusive(self, fn: Callable[[Connection], T], durable: bool = True) -> T: ...
+    def exclusive(self, fn: Callable[[Connection], T], durable: bool = True, keys: tuple[str, ...] = ()) -> T: ...
 
     async def call(self, fn: Callable[[], Any], after: Callable[[Any], T] | None = None) -> T: ...
 
@@ -333,7 +364,7 @@ class SQLiteDatabase:
         db = getattr(self._local, "db", None)
         if db is None:
             if self._closed:
-                raise DatabaseError("the database is closed")
+                raise DatabaseError(CLOSED)
             db = _connect_sqlite(self.path)
             with self._readers_lock:
                 self._readers.append(db)
@@ -347,22 +378,23 @@ class SQLiteDatabase:
             self._group_durable |= durable
             return self._savepoint(fn)
         if self._closed:
-            raise DatabaseError("the database is closed")
+            raise DatabaseError(CLOSED)
         done: Future[T] = Future()
         self._jobs.put(_Job(fn, True, future=done, durable=durable))
         return done.result()
 
-    # SQLite has one writer at a time across processes already: a write transaction is exclusive.
-    exclusive = write
+    def exclusive(self, fn: Callable[[Connection], T], durable: bool = True, keys: tuple[str, ...] = ()) -> T:
+        # SQLite has one writer at a time across processes already: a write transaction is exclusive.
+        return self.write(fn, durable)
 
     async def call(self, fn: Callable[[], Any], after: Callable[[Any], T] | None = None) -> T:
         if self._closed:
-            raise DatabaseError("the database is closed")
+            raise DatabaseError(CLOSED)
         return await _awaited(self._jobs, fn, after)
 
     async def call_read(self, fn: Callable[[], T]) -> T:
         if self._closed:
-            raise DatabaseError("the database is closed")
+            raise DatabaseError(CLOSED)
         return await _awaited(self._reads, fn)
 
     def _savepoint(self, fn: Callable[[Connection], T]) -> T:
@@ -500,6 +532,19 @@ class _PostgresConnection:
         return cursor
 
 
+def _lock_of(key: str) -> int:
+    """A key's advisory lock: 64 bits of its SHA-256, signed as PostgreSQL's bigint (two keys sharing one only
+    wait for each other)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+
+
+def _patient(conn: Any) -> None:
+    """A new pooled connection waits for a lock at most BUSY_TIMEOUT (set per connection, leaving the URL's own
+    options, such as its search_path, as they are)."""
+    conn.execute(f"SET lock_timeout = {int(BUSY_TIMEOUT * 1000)}")
+    conn.commit()
+
+
 class PostgresDatabase:
     dialect = "postgresql"
 
@@ -509,8 +554,16 @@ class PostgresDatabase:
         except ImportError:  # pragma: no cover - both are dependencies of spalab
             raise DatabaseError("PostgreSQL needs psycopg and psycopg-pool (spalab depends on both)") from None
         size = max_size or int(os.environ.get("SPALAB_DB_POOL", "8"))
+        # A lock held by another transaction is waited for up to BUSY_TIMEOUT, as on SQLite, then the statement
+        # fails (LockNotAvailable: `unavailable`, a 503) rather than hanging the request.
         self._pool = ConnectionPool(
-            url, min_size=min(min_size, size), max_size=size, open=False, timeout=BUSY_TIMEOUT, name="spalab"
+            url,
+            min_size=min(min_size, size),
+            max_size=size,
+            open=False,
+            timeout=BUSY_TIMEOUT,
+            name="spalab",
+            configure=_patient,
         )
         try:
             self._pool.open(wait=True, timeout=BUSY_TIMEOUT)
@@ -544,9 +597,12 @@ class PostgresDatabase:
                 conn.execute("SET LOCAL synchronous_commit = off")
             return fn(_PostgresConnection(conn))
 
-    def exclusive(self, fn: Callable[[Connection], T], durable: bool = True) -> T:
+    def exclusive(self, fn: Callable[[Connection], T], durable: bool = True, keys: tuple[str, ...] = ()) -> T:
+        locks = sorted({_lock_of(key) for key in keys}) if keys else [EXCLUSIVE_LOCK]
+
         def locked(db: Connection) -> T:
-            db.execute("SELECT pg_advisory_xact_lock(?)", (EXCLUSIVE_LOCK,))  # held until the commit
+            for lock in locks:  # held until the commit; always in ascending order, so never a deadlock
+                db.execute("SELECT pg_advisory_xact_lock(?)", (lock,))
             return fn(db)
 
         return self.write(locked, durable)

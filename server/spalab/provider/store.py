@@ -474,19 +474,22 @@ class Store:
     # --- failed sign-ins --------------------------------------------------------
 
     def reserve_login_attempt(self, subjects: dict[str, int], now: int, since: int, decide: "Decide") -> "LoginAttempt":
-        """docs/SECURITY.md P23: decides and records the attempt under the exclusive lock, before the
-        password is checked, so concurrent attempts (on any instance) cannot all pass one decision.
-        `subjects` maps each subject to the rows worth keeping for it; rows at or before `since` are purged."""
+        """docs/SECURITY.md P23: decides and records the attempt under the exclusive lock of its subjects,
+        before the password is checked, so concurrent attempts on a subject (on any instance) cannot all pass
+        one decision, while attempts on other accounts from other addresses do not wait. `subjects` maps each
+        subject to the rows worth keeping for it; its rows at or before `since` are purged (the purge removes
+        the others')."""
 
         def unit(db: Connection) -> LoginAttempt:
-            db.execute("DELETE FROM login_failures WHERE failed_at <= ?", (since,))
+            for subject in subjects:
+                db.execute("DELETE FROM login_failures WHERE subject = ? AND failed_at <= ?", (subject, since))
             history = {s: [row[0] for row in db.execute(_FAILURES, (s,)).fetchall()] for s in subjects}
             wait = decide(history)
             if wait is not None:
                 return LoginAttempt(wait, ())
             return LoginAttempt(None, tuple(_insert_failure(db, s, now, keep) for s, keep in subjects.items()))
 
-        return self._db.exclusive(unit, durable=False)
+        return self._db.exclusive(unit, durable=False, keys=tuple(subjects))
 
     def forgive_login_attempt(self, rows: tuple[int, ...], subjects: list[str]) -> None:
         """Undoes a reservation (no password was checked, or it was right) and clears `subjects`."""
