@@ -25,7 +25,7 @@ from .cors import cors_route
 from .database import RETRY_AFTER, database_errors, unavailable
 from .dpop import DPoPShell
 from .issuance import Issuer
-from .keys import KeyRing
+from .keys import KEY_RELOAD, KeyRing
 from .pages import error_page
 from .purge import PurgeMiddleware, Purger
 from .store import SQLITE_FILE, Store
@@ -70,7 +70,7 @@ def create_provider_app(
             Middleware(CatchUnexpected, server="provider", answer=_unexpected),
             # docs/SECURITY.md P28: a due purge starts only once the response is out (inside CatchUnexpected,
             # so a failing purge is logged by its type, never as a trace).
-            Middleware(PurgeMiddleware, purger=Purger(store, clock)),
+            Middleware(PurgeMiddleware, purger=Purger(store, clock, key_grace=key_grace(config))),
             # docs/SECURITY.md P24: before anything else, so that a rebinding page's request
             # reaches nothing (not even the log).
             Middleware(TrustedHosts, hosts=provider_hosts(config.issuer, config.allowed_hosts), refusal=_wrong_host),
@@ -86,6 +86,13 @@ def create_provider_app(
     app.router.redirect_slashes = False
     app.state.provider = provider
     return app
+
+
+def key_grace(config: ProviderConfig) -> int:
+    """docs/SECURITY.md P37: a replaced key is unpublished once its successor has signed this long: the longest
+    lifetime of a JWT it may have signed, plus a reload interval (instances switch keys at the same time, but
+    one may read the keys up to KEY_RELOAD late)."""
+    return max(config.access_token_lifetime, config.id_token_lifetime) + KEY_RELOAD
 
 
 def _routes(config: ProviderConfig, with_log: bool) -> list[Route | Mount]:

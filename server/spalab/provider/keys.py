@@ -74,6 +74,23 @@ def alg_of(private_jwk: str) -> str:
     return str(json.loads(private_jwk)["alg"])
 
 
+def retired_keys(schedule: list[tuple[str, int]], now: int, grace: int) -> list[str]:
+    """The kids of keys no token can need any more (docs/SECURITY.md P37): for each algorithm, every key older
+    than the newest one that has been signing for `grace` seconds or more (the longest JWT lifetime plus a
+    reload interval). Such a key stopped signing at the latest when that one started, so whatever it signed
+    has expired on every instance. `schedule` is Store.signing_key_schedule's (ordered by signs_from); the key
+    signing now, and the keys published ahead of it, are never among them."""
+    kids = []
+    for alg in SIGNING_ALGS:
+        mine = [
+            (key, signs_from) for key, signs_from in ((json.loads(jwk), t) for jwk, t in schedule) if key["alg"] == alg
+        ]
+        settled = [index for index, (_, signs_from) in enumerate(mine) if signs_from <= now - grace]
+        if settled:
+            kids += [str(key["kid"]) for key, _ in mine[: settled[-1]]]
+    return kids
+
+
 def missing_keys(stored: list[str], now: int) -> list[tuple[str, str, int]]:
     """(kid, private JWK, signs from) for each kind of key `stored` lacks. On a new database they sign at
     once. On a database that already has keys (one from before ES256 access tokens), the new kind is

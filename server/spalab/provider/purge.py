@@ -14,16 +14,21 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .context import Clock
 from .core import throttle
+from .keys import retired_keys
 from .store import Store
 
 INTERVAL = 60
 
 
 class Purger:
-    def __init__(self, store: Store, clock: Clock, interval: int = INTERVAL) -> None:
+    """`key_grace`: how long a newer key must have been signing before the keys it replaced are unpublished
+    (keys.retired_keys); None keeps every key."""
+
+    def __init__(self, store: Store, clock: Clock, interval: int = INTERVAL, key_grace: int | None = None) -> None:
         self.store = store
         self.clock = clock
         self.interval = interval
+        self.key_grace = key_grace
         self._next_at = 0  # the first request after a start purges what a previous run left
         self._running = False
         self._lock = threading.Lock()
@@ -40,7 +45,11 @@ class Purger:
     def run(self) -> int:
         try:
             now = self.clock()
-            return self.store.purge(now, login_failures_before=now - throttle.WINDOW)
+            removed = self.store.purge(now, login_failures_before=now - throttle.WINDOW)
+            if self.key_grace is not None:
+                grace = self.key_grace
+                removed += self.store.retire_signing_keys(lambda schedule: retired_keys(schedule, now, grace))
+            return removed
         finally:
             with self._lock:
                 self._running = False

@@ -255,6 +255,19 @@ class Store:
         sql = "SELECT private_jwk, signs_from FROM signing_keys ORDER BY signs_from, created_at"
         return [(row[0], int(row[1])) for row in self._db.read(lambda db: db.execute(sql).fetchall())]
 
+    def retire_signing_keys(self, retired: Callable[[list[tuple[str, int]]], list[str]]) -> int:
+        """Deletes the keys `retired(schedule)` names (keys.retired_keys), in one transaction with reading
+        the schedule; returns how many. Every instance stops publishing them at its next reload."""
+
+        def unit(db: Connection) -> int:
+            sql = "SELECT private_jwk, signs_from FROM signing_keys ORDER BY signs_from, created_at"
+            kids = retired([(row[0], int(row[1])) for row in db.execute(sql).fetchall()])
+            for kid in kids:
+                db.execute("DELETE FROM signing_keys WHERE kid = ?", (kid,))
+            return len(kids)
+
+        return self._db.write(unit)
+
     def complete_signing_keys(self, missing: Callable[[list[str]], list[tuple[str, str, int]]], now: int) -> None:
         """Adds `missing(stored private JWKs)`'s keys (kid, private JWK, signs from). Under the exclusive lock,
         so instances starting at once on one database end with one key of each kind, not one each."""

@@ -14,9 +14,10 @@ import pytest
 from provider_support import ISSUER, TEST_CONFIG, Clock, Flow, api
 from starlette.testclient import TestClient
 
-from spalab.provider.app import create_provider_app
+from spalab.provider.app import create_provider_app, key_grace
 from spalab.provider.config import ProviderConfig
-from spalab.provider.keys import KEY_RELOAD, SIGNING_ALGS, new_signing_key
+from spalab.provider.keys import KEY_RELOAD, PUBLISH_AHEAD, SIGNING_ALGS, new_signing_key
+from spalab.provider.purge import INTERVAL as PURGE_INTERVAL
 from spalab.provider.store import SQLITE_FILE, Store
 
 
@@ -135,3 +136,39 @@ def test_the_rotate_key_command_refuses_a_key_that_would_sign_before_every_insta
     done = rotate(tmp_path, "--signs-in", str(KEY_RELOAD))
     assert done.returncode == 2
     assert "so that every instance publishes the key before any signs" in done.stderr
+
+
+def test_a_replaced_key_is_unpublished_once_nothing_it_signed_can_be_valid(
+    two_instances: tuple[TestClient, TestClient, Store], clock: Clock, config: ProviderConfig
+) -> None:
+    """docs/SECURITY.md P37: the JWKS does not grow with every rotation. A key stays published while a token it
+    signed may be valid (its successor has signed for less than the longest JWT lifetime plus a reload
+    interval); then the purge unpublishes it, on every instance. The key signing now is never unpublished."""
+    a, b, operator = two_instances
+    old_kids = kids_of(Flow(a).tokens())
+    signs_from = clock.now + PUBLISH_AHEAD
+    new_kids = add_keys(operator, clock.now, signs_from)
+    clock.now = signs_from
+    last_old = Flow(b).tokens()  # signed by the new keys: their time has come
+    assert kids_of(last_old) == new_kids
+    grace = key_grace(config)
+
+    # A second short of the grace: an old key's last tokens may still be valid somewhere. Every instance has
+    # purged (a request after the purge's interval runs one) and read the keys again (its reload is due).
+    clock.now = signs_from + grace - 1
+    for instance in (a, b):
+        Flow(instance).tokens()
+        assert set(old_kids) <= set(published(instance))
+
+    clock.now = signs_from + grace + PURGE_INTERVAL
+    Flow(a).tokens()  # runs the purge
+    clock.advance(KEY_RELOAD)  # every instance reloads the keys
+    for instance in (a, b):
+        assert sorted(published(instance)) == sorted(new_kids)
+        tokens = Flow(instance).tokens()
+        assert kids_of(tokens) == new_kids and api(instance, tokens["access_token"]).status_code == 200
+
+    clock.advance(365 * 24 * 3600)  # the keys signing now are never unpublished, however long they sign
+    Flow(b).tokens()
+    clock.advance(KEY_RELOAD)
+    assert sorted(published(a)) == sorted(new_kids)
