@@ -80,6 +80,7 @@ SPA_FILES = (
     "baseline/index.html",
     "baseline/app.js",
     "boot.js",
+    "pyodide-snapshot.mjs",
     "popup.js",
     "popup-callback.js",
     "app.css",
