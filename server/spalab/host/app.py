@@ -80,7 +80,6 @@ SPA_FILES = (
     "baseline/index.html",
     "baseline/app.js",
     "boot.js",
-    "pyodide-snapshot.mjs",
     "popup.js",
     "popup-callback.js",
     "app.css",
