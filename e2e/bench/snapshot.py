@@ -11,7 +11,11 @@ loopback server serves the pinned web/node_modules/pyodide and one page, and in 
   bytes differ (equal bytes would let a server publish the hash to check);
 - **restore**: the snapshot read back from the Cache API, hashed (SHA-256, as a check would) and
   passed as `_loadSnapshot`, `runs` times; each also reads `random.random()`, which shows whether
-  the random module's state comes back the same on every load.
+  the random module's state comes back the same on every load;
+- **served**: a snapshot made once by Node (the same pinned Pyodide, `node` on PATH), served by the
+  loopback server like any other file and fetched through the HTTP cache, `runs` times: whether a
+  snapshot the host makes, which no page script can overwrite, restores in the engine (it checks
+  `json`, the `js` module and an `await` in asyncio).
 
 Times are ms since the module started (Pyodide's own module already fetched). One line per load,
 saved to out/snapshot.json. A diagnostic, not a benchmark: nothing is compared to the baseline.
@@ -22,6 +26,9 @@ import base64
 import functools
 import http.server
 import json
+import shutil
+import subprocess
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -61,7 +68,8 @@ try {
     out.sha256 = await sha256(snapshot);
     window.snapshotBytes = snapshot;
   } else {
-    const stored = await (await caches.open("snapshot")).match("/snapshot");
+    const stored = mode === "served" ? await fetch("/served.bin")
+      : await (await caches.open("snapshot")).match("/snapshot");
     const snapshot = new Uint8Array(await stored.arrayBuffer());
     out.read = ms();
     out.sha256 = await sha256(snapshot);
@@ -71,6 +79,8 @@ try {
     py.runPython(IMPORTS);
     out.imported = ms();
     out.random = py.runPython("random.random()");
+    out.works = await py.runPythonAsync(
+      "import js\\nawait asyncio.sleep(0)\\njson.dumps([js.location.pathname, sys.platform])");
   }
 } catch (error) {
   out.error = String(error);
@@ -79,8 +89,32 @@ window.snapshotResult = out;
 """.replace("IMPORTS", json.dumps(IMPORTS)).encode()
 
 
+MAKE_WITH_NODE = """
+import { writeFileSync } from "node:fs";
+const { loadPyodide } = await import(process.argv[2]);
+const py = await loadPyodide({ _makeSnapshot: true, env: { HOME: "/home/pyodide", _: "" } });
+py.runPython(process.argv[4]);
+writeFileSync(process.argv[3], py.makeMemorySnapshot());
+"""
+
+
+def made_by_node(directory: Path) -> Path | None:
+    """A snapshot made by Node from the pinned Pyodide, or None without `node` on PATH."""
+    node = shutil.which("node")
+    if node is None:
+        return None
+    script, out = directory / "make.mjs", directory / "served.bin"
+    script.write_text(MAKE_WITH_NODE)
+    module = (PYODIDE / "pyodide.mjs").as_uri()
+    subprocess.run([node, str(script), module, str(out), IMPORTS], check=True, timeout=300)
+    return out
+
+
 class Files(http.server.SimpleHTTPRequestHandler):
-    """The page, its module and the pinned Pyodide, cached for an hour (a warm boot needs no request)."""
+    """The page, its module, the pinned Pyodide and Node's snapshot, cached for an hour (a warm
+    boot needs no request)."""
+
+    served: Path | None = None
 
     extensions_map = {".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json"}
 
@@ -90,6 +124,13 @@ class Files(http.server.SimpleHTTPRequestHandler):
             body, kind = (PAGE, "text/html") if path == "/" else (MODULE, "text/javascript")
             self.send_response(200)
             self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif path == "/served.bin" and self.served is not None:
+            body = self.served.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -126,20 +167,29 @@ def load(browser_context: Any, origin: str, mode: str) -> dict[str, Any]:
         page.close()
 
 
-def measure(browser: Browser, origin: str, runs: int) -> dict[str, Any]:
+def measure(browser: Browser, origin: str, runs: int, with_node: bool) -> dict[str, Any]:
     made: list[dict[str, Any]] = []
     normal: list[dict[str, Any]] = []
     restored: list[dict[str, Any]] = []
+    served: list[dict[str, Any]] = []
     for _ in range(2):  # two snapshots in fresh contexts, to compare their bytes
         context = browser.new_context()
         load(context, origin, "normal")  # fills the HTTP cache
         made.append(load(context, origin, "make"))
         normal += [load(context, origin, "normal") for _ in range(runs)]
         restored += [load(context, origin, "restore") for _ in range(runs)]
+        if with_node and not served:
+            served += [load(context, origin, "served") for _ in range(runs)]
         context.close()
     first, second = (m.pop("_bytes") for m in made)
     differing = sum(a != b for a, b in zip(first, second, strict=False)) + abs(len(first) - len(second))
-    return {"normal": normal, "make": made, "restore": restored, "bytes_differing_between_two_snapshots": differing}
+    return {
+        "normal": normal,
+        "make": made,
+        "restore": restored,
+        "served": served,
+        "bytes_differing_between_two_snapshots": differing,
+    }
 
 
 def main() -> None:
@@ -147,28 +197,34 @@ def main() -> None:
     parser.add_argument("--engines", default="chromium,firefox")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Files, directory=str(PYODIDE)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    origin = f"http://127.0.0.1:{server.server_address[1]}"
     results: dict[str, Any] = {}
-    try:
-        with sync_playwright() as playwright:
-            for engine in args.engines.split(","):
-                browser = getattr(playwright, engine).launch(**LAUNCH[engine])
-                try:
-                    results[engine] = measure(browser, origin, args.runs)
-                finally:
-                    browser.close()
-                print(f"== {engine}")
-                for kind in ("normal", "make", "restore"):
-                    for line in results[engine][kind]:
-                        print(f"{kind:8s} {json.dumps(line)}")
-                differing = results[engine]["bytes_differing_between_two_snapshots"]
-                print(f"bytes differing between two snapshots: {differing}")
-    finally:
-        server.shutdown()
+    with tempfile.TemporaryDirectory(prefix="spalab-snapshot-") as directory:
+        Files.served = made_by_node(Path(directory))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Files, directory=str(PYODIDE)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            run(server, args.engines.split(","), args.runs, results)
+        finally:
+            server.shutdown()
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(results, indent=1))
+
+
+def run(server: http.server.ThreadingHTTPServer, engines: list[str], runs: int, results: dict[str, Any]) -> None:
+    origin = f"http://127.0.0.1:{server.server_address[1]}"
+    with sync_playwright() as playwright:
+        for engine in engines:
+            browser = getattr(playwright, engine).launch(**LAUNCH[engine])
+            try:
+                results[engine] = measure(browser, origin, runs, Files.served is not None)
+            finally:
+                browser.close()
+            print(f"== {engine}")
+            for kind in ("normal", "make", "restore", "served"):
+                for line in results[engine][kind]:
+                    print(f"{kind:8s} {json.dumps(line)}")
+            differing = results[engine]["bytes_differing_between_two_snapshots"]
+            print(f"bytes differing between two snapshots: {differing}")
 
 
 if __name__ == "__main__":
