@@ -81,6 +81,13 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 RETRY_AFTER = 1
 
 
+# PostgreSQL's SQLSTATEs that say "not now" (Appendix A): connection exceptions (class 08), a transaction
+# rolled back by a deadlock or a serialization failure (40), the server shutting down or starting (57P),
+# too many connections (53300), a lock not granted within lock_timeout (55P03), a statement cancelled
+# (57014). None: the connection failed on the client's side (lost, refused).
+_TRANSIENT_STATES = ("08", "40", "57P", "53300", "55P03", "57014")
+
+
 def unavailable(exc: BaseException) -> bool:
     """Whether `exc` says the database is out of reach or did not answer in time (a lock held past
     BUSY_TIMEOUT, the pool exhausted, the server restarting or gone, the store closing), not a bug: the
@@ -91,9 +98,17 @@ def unavailable(exc: BaseException) -> bool:
         return str(exc) == CLOSED
     try:
         import psycopg
-    except ImportError:  # pragma: no cover - a dependency of spalab
+        from psycopg_pool import PoolTimeout
+    except ImportError:  # pragma: no cover - dependencies of spalab
         return False
-    return isinstance(exc, psycopg.OperationalError)
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    # Not every OperationalError passes: a value too large for an index (54000), a full disk (53100) or a
+    # refused password (28P01) are not cured by trying again, and stay a 500 that someone must look at.
+    state = exc.sqlstate
+    return state is None or state.startswith(_TRANSIENT_STATES)
 
 
 def database_errors() -> tuple[type[Exception], ...]:
@@ -105,6 +120,10 @@ def database_errors() -> tuple[type[Exception], ...]:
 
 class DatabaseError(Exception):
     """The database cannot be opened or used as configured; the message says why, for a person."""
+
+
+class CommitUnknown(DatabaseError):
+    """A unit's COMMIT got no answer: its writes may or may not have landed (PostgreSQL)."""
 
 
 class Cursor(Protocol):
@@ -621,6 +640,7 @@ class PostgresDatabase:
         return result
 
     def _unit(self, fn: Callable[[], Any]) -> Any:
+        import psycopg
         from psycopg.pq import TransactionStatus
 
         failure: BaseException | None = None
@@ -634,9 +654,18 @@ class PostgresDatabase:
                 self._local.conn = None
             if failure is not None and conn.info.transaction_status == TransactionStatus.INERROR:
                 raise failure  # a statement outside any savepoint failed: nothing can commit (rolled back)
-            if self._local.wrote and not self._local.durable:
+            wrote = self._local.wrote
+            if wrote and not self._local.durable:
                 conn.execute("SET LOCAL synchronous_commit = off")
-        # Committed on leaving the pool's context (which raises if the COMMIT fails).
+            try:
+                conn.commit()
+            except psycopg.OperationalError as exc:
+                if not wrote:
+                    raise
+                # The COMMIT was sent, or was about to be, and no answer came: whether the unit's writes (a
+                # code spent, a refresh token rotated) landed is unknown, so this is not `unavailable` ("nothing
+                # was done, try again", which could turn the retry into a replay): a 500 (docs/SECURITY.md P22).
+                raise CommitUnknown(f"no answer to the commit ({type(exc).__name__})") from None
         if failure is not None:
             raise failure
         return result

@@ -12,6 +12,7 @@ in its JWK, and a token is verified only with its key's own algorithm.
 
 import base64
 import json
+import logging
 import secrets
 import threading
 from typing import Any
@@ -22,7 +23,10 @@ from joserfc.jwk import ECKey, KeyParameters, KeySet, RSAKey
 
 from .core.claims import ACCESS_TOKEN_ALG, AT_TYP, ID_TOKEN_ALG
 from .core.errors import InvalidToken
+from .database import unavailable
 from .store import Store
+
+logger = logging.getLogger("spalab.provider")
 
 # docs/SECURITY.md P22: what joserfc raises for a token it cannot read. Besides its own errors and
 # ValueError (bad base64 or JSON), a crafted header such as {"crit": [1]} raises TypeError.
@@ -85,9 +89,11 @@ def retired_keys(schedule: list[tuple[str, int]], now: int, grace: int) -> list[
         mine = [
             (key, signs_from) for key, signs_from in ((json.loads(jwk), t) for jwk, t in schedule) if key["alg"] == alg
         ]
-        settled = [index for index, (_, signs_from) in enumerate(mine) if signs_from <= now - grace]
+        settled = [signs_from for _, signs_from in mine if signs_from <= now - grace]
         if settled:
-            kids += [str(key["kid"]) for key, _ in mine[: settled[-1]]]
+            # Strictly older: a key that starts signing at the same moment as the settled one is not its
+            # predecessor (which of the two signs depends on an order the databases do not promise).
+            kids += [str(key["kid"]) for key, signs_from in mine if signs_from < settled[-1]]
     return kids
 
 
@@ -167,8 +173,20 @@ class KeyRing:
         return {"keys": [key.as_dict(private=False) for key in self.keys]}
 
     def sign(self, claims: dict[str, Any], typ: str, now: int) -> str:
-        """An access token (typ at+jwt) is signed with ES256, anything else (an id_token) with RS256."""
-        self.reload(now)
+        """An access token (typ at+jwt) is signed with ES256, anything else (an id_token) with RS256.
+
+        A token response is signed after its transaction committed (issuance.TokenResponse): the code or
+        refresh token is spent by then, so a database that does not answer the periodic reload must not fail
+        the response (the client's retry would be a replay, and revoke the grant). The keys already loaded
+        sign, and the next signature tries the reload again."""
+        try:
+            self.reload(now)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            logger.warning(
+                "provider: the signing keys could not be read again (%s); the loaded ones sign", type(exc).__name__
+            )
         key = self.current(now, ACCESS_TOKEN_ALG if typ == AT_TYP else ID_TOKEN_ALG)
         alg = str(key.alg)
         header = {"alg": alg, "kid": key.kid, "typ": typ}

@@ -106,8 +106,16 @@ def _migration_2(db: Connection) -> None:
     db.execute("UPDATE signing_keys SET signs_from = created_at")
 
 
+def _migration_3(db: Connection) -> None:
+    """ES256 access tokens (keys.py): signing keys of two kinds, which an older spalab cannot read, so it must
+    refuse this database (SchemaTooNew) rather than fail at its next key reload. And the sign-in throttle's
+    subjects are stored as digests (a subject holds whatever was typed as a user name, up to 4 KB): the
+    failures recorded under the old form would never match again, so they go (they count for 15 minutes)."""
+    db.execute("DELETE FROM login_failures")
+
+
 # Forward only: a release appends; an applied migration never changes.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3)
 
 
 class SchemaTooNew(DatabaseError):
@@ -252,7 +260,7 @@ class Store:
 
     def signing_key_schedule(self) -> list[tuple[str, int]]:
         """Every published key (its private JWK) with the time it signs from, in that order."""
-        sql = "SELECT private_jwk, signs_from FROM signing_keys ORDER BY signs_from, created_at"
+        sql = "SELECT private_jwk, signs_from FROM signing_keys ORDER BY signs_from, created_at, kid"
         return [(row[0], int(row[1])) for row in self._db.read(lambda db: db.execute(sql).fetchall())]
 
     def retire_signing_keys(self, retired: Callable[[list[tuple[str, int]]], list[str]]) -> int:
@@ -260,7 +268,7 @@ class Store:
         the schedule; returns how many. Every instance stops publishing them at its next reload."""
 
         def unit(db: Connection) -> int:
-            sql = "SELECT private_jwk, signs_from FROM signing_keys ORDER BY signs_from, created_at"
+            sql = "SELECT private_jwk, signs_from FROM signing_keys ORDER BY signs_from, created_at, kid"
             kids = retired([(row[0], int(row[1])) for row in db.execute(sql).fetchall()])
             for kid in kids:
                 db.execute("DELETE FROM signing_keys WHERE kid = ?", (kid,))
@@ -495,12 +503,12 @@ class Store:
 
         def unit(db: Connection) -> LoginAttempt:
             for subject in subjects:
-                db.execute("DELETE FROM login_failures WHERE subject = ? AND failed_at <= ?", (subject, since))
-            history = {s: [row[0] for row in db.execute(_FAILURES, (s,)).fetchall()] for s in subjects}
+                db.execute("DELETE FROM login_failures WHERE subject = ? AND failed_at <= ?", (digest(subject), since))
+            history = {s: [row[0] for row in db.execute(_FAILURES, (digest(s),)).fetchall()] for s in subjects}
             wait = decide(history)
             if wait is not None:
                 return LoginAttempt(wait, ())
-            return LoginAttempt(None, tuple(_insert_failure(db, s, now, keep) for s, keep in subjects.items()))
+            return LoginAttempt(None, tuple(_insert_failure(db, digest(s), now, keep) for s, keep in subjects.items()))
 
         return self._db.exclusive(unit, durable=False, keys=tuple(subjects))
 
@@ -511,14 +519,14 @@ class Store:
             for row in rows:
                 db.execute("DELETE FROM login_failures WHERE rowid = ?", (row,))
             for subject in subjects:
-                db.execute("DELETE FROM login_failures WHERE subject = ?", (subject,))
+                db.execute("DELETE FROM login_failures WHERE subject = ?", (digest(subject),))
 
         self._db.write(unit, durable=False)
 
     def login_failure_rows(self, subject: str | None = None) -> int:
         if subject is None:
             return int(self._one("SELECT COUNT(*) FROM login_failures")[0])
-        return int(self._one("SELECT COUNT(*) FROM login_failures WHERE subject = ?", subject)[0])
+        return int(self._one("SELECT COUNT(*) FROM login_failures WHERE subject = ?", digest(subject))[0])
 
 
 @dataclass(frozen=True)
@@ -623,7 +631,8 @@ class LoginAttempt:
 
 
 def _insert_failure(db: Connection, subject: str, now: int, keep: int) -> int:
-    # docs/SECURITY.md P23: rows per subject are capped; older ones cannot change a decision.
+    # docs/SECURITY.md P23: rows per subject are capped; older ones cannot change a decision. `subject` is the
+    # subject's digest: a fixed size whatever was typed as the user name, and no typed name kept.
     row = db.execute(
         "INSERT INTO login_failures (subject, failed_at) VALUES (?, ?) RETURNING rowid", (subject, now)
     ).fetchone()

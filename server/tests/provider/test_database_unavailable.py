@@ -13,12 +13,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from provider_support import ISSUER, SPA, Flow, hidden
+from provider_support import ISSUER, SPA, Clock, Flow, api, hidden
 from starlette.testclient import TestClient
 
 from spalab.provider import database as database_module
 from spalab.provider.app import create_provider_app
 from spalab.provider.config import ProviderConfig
+from spalab.provider.keys import KEY_RELOAD
 from spalab.provider.store import SQLITE_FILE
 
 # The provider's patience in these tests, and how long the other connection holds its lock at most: long
@@ -139,5 +140,55 @@ def test_sign_in_decisions_wait_only_for_the_same_subjects(
             other.execute("SELECT pg_advisory_xact_lock(%s)", (database_module.EXCLUSIVE_LOCK,))
             assert _sign_in(client, "alice", "wonderland") == 303
             other.rollback()
+    finally:
+        app.state.provider.store.close()
+
+
+@contextmanager
+def keys_unreadable(postgres_url: str) -> Iterator[None]:
+    """signing_keys locked against reads too (what ALTER TABLE or VACUUM FULL on it would hold)."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with psycopg.connect(postgres_url) as pg:
+            pg.execute("LOCK TABLE signing_keys IN ACCESS EXCLUSIVE MODE")
+            holding.set()
+            release.wait(HELD_AT_MOST)
+            pg.rollback()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert holding.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join()
+
+
+def test_a_spent_code_or_refresh_token_is_answered_even_if_the_keys_cannot_be_read_again(
+    config: ProviderConfig, tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The JWTs of a token response are signed after its transaction committed, and signing first reads the
+    keys again when a minute has passed. If that read fails, the loaded keys sign: a 503 then would tell the
+    client to send again a code or refresh token that is already spent, and the retry would be a replay that
+    revokes the grant (PostgreSQL, where a lock can block a read)."""
+    monkeypatch.setattr(database_module, "BUSY_TIMEOUT", PATIENCE)
+    clock = Clock()
+    app = create_provider_app(config, tmp_path, clock=clock, database=postgres_url)
+    try:
+        with TestClient(app, base_url=ISSUER, follow_redirects=False) as client:
+            flow = Flow(client)
+            tokens = flow.tokens()
+            clock.advance(KEY_RELOAD)  # the key ring's reload is due at the next signature
+            code = flow.code()
+            form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": "spa"}
+            with keys_unreadable(postgres_url):
+                exchanged = flow.exchange(code)
+                refreshed = client.post("/token", data=form)
+            assert exchanged.status_code == 200, exchanged.text
+            assert refreshed.status_code == 200, refreshed.text
+            assert api(client, exchanged.json()["access_token"]).status_code == 200
+            assert api(client, refreshed.json()["access_token"]).status_code == 200
     finally:
         app.state.provider.store.close()

@@ -331,3 +331,49 @@ def test_the_store_syncs_every_security_decision_before_answering(tmp_path: Path
             assert synced == (1 if name in durable else 0), name
     finally:
         store.close()
+
+
+def test_a_commit_without_an_answer_is_not_called_unavailable(postgres_url: str) -> None:
+    """docs/SECURITY.md P22: a unit whose COMMIT gets no answer (here its server process is terminated before
+    the commit) may or may not have landed. It must not be answered like a database that was merely busy
+    (503, "nothing was done, try again": the retry of a spent code would be a replay), but as an error."""
+    import psycopg
+
+    db = opened(Path("unused"), postgres_url)
+    try:
+
+        def unit() -> None:
+            insert(db, "maybe")
+            pid = db.read(lambda c: c.execute("SELECT pg_backend_pid()").fetchone()[0])
+            with psycopg.connect(postgres_url, autocommit=True) as other:
+                other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+        with pytest.raises(database.CommitUnknown) as raised:
+            asyncio.run(db.call(unit))
+        assert not database.unavailable(raised.value)
+        # A unit that only read has nothing to be unsure about: a lost connection is merely unavailable.
+        with pytest.raises(Exception) as lost:
+            asyncio.run(db.call(lambda: _read_then_lose(db, postgres_url)))
+        assert database.unavailable(lost.value)
+    finally:
+        db.close()
+
+
+def _read_then_lose(db: Database, url: str) -> None:
+    import psycopg
+
+    pid = db.read(lambda c: c.execute("SELECT pg_backend_pid()").fetchone()[0])
+    with psycopg.connect(url, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "transient"),
+    [(None, True), ("08006", True), ("40P01", True), ("55P03", True), ("57P01", True), ("54000", False)],
+)
+def test_only_errors_that_pass_with_time_are_unavailable(sqlstate: str | None, transient: bool) -> None:
+    """A value too large for an index (54000) is not cured by retrying: it stays a 500, not a 503 "busy"."""
+    import psycopg
+
+    error = psycopg.errors.lookup(sqlstate)("x") if sqlstate else psycopg.OperationalError("connection lost")
+    assert database.unavailable(error) is transient

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 
 from spalab.provider.app import create_provider_app, key_grace
 from spalab.provider.config import ProviderConfig
-from spalab.provider.keys import KEY_RELOAD, PUBLISH_AHEAD, SIGNING_ALGS, new_signing_key
+from spalab.provider.keys import KEY_RELOAD, PUBLISH_AHEAD, SIGNING_ALGS, new_signing_key, retired_keys
 from spalab.provider.purge import INTERVAL as PURGE_INTERVAL
 from spalab.provider.store import SQLITE_FILE, Store
 
@@ -172,3 +172,13 @@ def test_a_replaced_key_is_unpublished_once_nothing_it_signed_can_be_valid(
     Flow(b).tokens()
     clock.advance(KEY_RELOAD)
     assert sorted(published(a)) == sorted(new_kids)
+
+
+def test_keys_that_start_signing_at_the_same_moment_are_not_retired_for_each_other() -> None:
+    """Two rotations in one second give two keys of a kind with the same signs_from; which of them signs
+    depends on an order the databases do not promise, so neither may be retired for the other. The key both
+    replaced is."""
+    old_rsa, new_rsa = new_signing_key("RS256"), new_signing_key("RS256")
+    first_ec, second_ec = new_signing_key("ES256"), new_signing_key("ES256")
+    schedule = [(old_rsa[1], 0), (first_ec[1], 100), (second_ec[1], 100), (new_rsa[1], 100)]
+    assert retired_keys(schedule, now=1_000_000, grace=600) == [old_rsa[0]]

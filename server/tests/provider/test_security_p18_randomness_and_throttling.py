@@ -266,3 +266,19 @@ def test_ipv4_clients_of_a_dual_stack_socket_count_as_their_ipv4_address() -> No
     second = throttle.subjects("alice", "::ffff:198.51.100.7", None)
     assert set(first) != set(second)
     assert set(first) == set(throttle.subjects("alice", "192.0.2.1", None))
+
+
+def test_any_user_name_is_throttled_and_none_is_kept(browsers, app) -> None:  # type: ignore[no-untyped-def]
+    """docs/SECURITY.md P23: what was typed as a user name (here 4,000 characters, too long for a PostgreSQL
+    index entry as text) is counted like any other and stored only as a digest of its subjects: a password
+    typed into the name field by mistake is not kept."""
+    browser = browsers("192.0.2.44")
+    typed = "密" * 4000
+    assert _sign_in(browser, typed, "wrong").status_code == 400
+    assert _rows(app, f"user:{typed}") == 1
+
+    def subjects(db):  # type: ignore[no-untyped-def]
+        return [row[0] for row in db.execute("SELECT subject FROM login_failures").fetchall()]
+
+    stored = app.state.provider.store._db.read(subjects)
+    assert stored and all(re.fullmatch(r"[0-9a-f]{64}", subject) for subject in stored)

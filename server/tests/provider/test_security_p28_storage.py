@@ -34,6 +34,7 @@ from spalab.provider.app import create_provider_app
 from spalab.provider.config import parse_config
 from spalab.provider.core import dpop, throttle
 from spalab.provider.frontchannel import PENDING_LIFETIME
+from spalab.provider.keys import SIGNING_ALGS
 from spalab.provider.purge import INTERVAL
 
 DB = "spalab.sqlite3"
@@ -220,7 +221,9 @@ def steady_limit(table: str) -> int:
     """Twice what the flows add while a row is kept: independent of how many flows run."""
     rate = ROWS_KEPT[table]
     if rate is None:
-        return 2  # a fixed few: one signing key, one consent, the provider's two secrets (CSRF, DPoP nonces)
+        # A fixed few: a signing key of each kind, one row per schema migration, one consent, the provider's
+        # two secrets (CSRF, DPoP nonces).
+        return {"signing_keys": len(SIGNING_ALGS), "schema_version": len(store.MIGRATIONS)}.get(table, 2)
     per_flow, seconds = rate
     return math.ceil(2 * per_flow * (seconds / STEP + 1))
 
