@@ -8,7 +8,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import psycopg
@@ -30,9 +30,9 @@ HELD_AT_MOST = 6.0
 
 
 @contextmanager
-def everything_locked(location: Path | str) -> Iterator[None]:
-    """Every table locked against writes by a connection of our own, released when the block ends or after
-    HELD_AT_MOST seconds, whichever comes first."""
+def everything_locked(location: Path | str, postgres_lock: str | None = None) -> Iterator[None]:
+    """Every table locked against writes by a connection of our own (on PostgreSQL, `postgres_lock` instead
+    when given), released when the block ends or after HELD_AT_MOST seconds, whichever comes first."""
     release = threading.Event()
     holding = threading.Event()
 
@@ -46,9 +46,12 @@ def everything_locked(location: Path | str) -> Iterator[None]:
             holder.close()
             return
         with psycopg.connect(location) as pg:
-            sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-            tables = [row[0] for row in pg.execute(sql).fetchall()]
-            pg.execute(f"LOCK TABLE {', '.join(tables)} IN EXCLUSIVE MODE")
+            lock = postgres_lock
+            if lock is None:
+                sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+                tables = [row[0] for row in pg.execute(sql).fetchall()]
+                lock = f"LOCK TABLE {', '.join(tables)} IN EXCLUSIVE MODE"
+            pg.execute(lock)
             holding.set()
             release.wait(HELD_AT_MOST)
             pg.rollback()
@@ -144,26 +147,9 @@ def test_sign_in_decisions_wait_only_for_the_same_subjects(
         app.state.provider.store.close()
 
 
-@contextmanager
-def keys_unreadable(postgres_url: str) -> Iterator[None]:
+def keys_unreadable(postgres_url: str) -> AbstractContextManager[None]:
     """signing_keys locked against reads too (what ALTER TABLE or VACUUM FULL on it would hold)."""
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with psycopg.connect(postgres_url) as pg:
-            pg.execute("LOCK TABLE signing_keys IN ACCESS EXCLUSIVE MODE")
-            holding.set()
-            release.wait(HELD_AT_MOST)
-            pg.rollback()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert holding.wait(10)
-    try:
-        yield
-    finally:
-        release.set()
-        thread.join()
+    return everything_locked(postgres_url, "LOCK TABLE signing_keys IN ACCESS EXCLUSIVE MODE")
 
 
 def test_a_spent_code_or_refresh_token_is_answered_even_if_the_keys_cannot_be_read_again(
