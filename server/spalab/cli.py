@@ -149,8 +149,8 @@ def _signs_in(text: str) -> int:
 def _rotate_key(args: argparse.Namespace) -> list[Served]:
     """docs/SECURITY.md P37: a new key of each kind (RS256 for id_tokens, ES256 for access tokens) is published
     at once and signs only after `--signs-in` seconds, longer than an instance goes without reloading the keys
-    (keys.KEY_RELOAD), so every instance publishes and verifies it before any signs with it. Old keys stay
-    published (tokens they signed stay verifiable)."""
+    (keys.KEY_RELOAD), so every instance publishes and verifies it before any signs with it. The keys they
+    replace stay published while anything they signed may be valid (keys.retired_keys)."""
     config = load_config_file(args.config)
     store = Store(_database_url(args, config) or _data_dir(args.data_dir) / SQLITE_FILE)
     try:

@@ -69,7 +69,6 @@ import anyio.to_thread
 T = TypeVar("T")
 
 BUSY_TIMEOUT = 10.0
-CLOSED = "the database is closed"
 # The longest a committed write that was not asked to be durable waits for its fsync (SQLite).
 SYNC_DELAY = 1.0
 # The key of PostgreSQL's advisory lock behind `exclusive` (any constant: spalab's own).
@@ -94,8 +93,8 @@ def unavailable(exc: BaseException) -> bool:
     request is answered 503 and can be sent again, since nothing it asked for was done."""
     if isinstance(exc, sqlite3.OperationalError):
         return any(word in str(exc) for word in ("locked", "busy"))
-    if isinstance(exc, DatabaseError):
-        return str(exc) == CLOSED
+    if isinstance(exc, DatabaseClosed):
+        return True
     try:
         import psycopg
         from psycopg_pool import PoolTimeout
@@ -120,6 +119,13 @@ def database_errors() -> tuple[type[Exception], ...]:
 
 class DatabaseError(Exception):
     """The database cannot be opened or used as configured; the message says why, for a person."""
+
+
+class DatabaseClosed(DatabaseError):
+    """The store is closing (the process is shutting down)."""
+
+    def __init__(self) -> None:
+        super().__init__("the database is closed")
 
 
 class CommitUnknown(DatabaseError):
@@ -383,7 +389,7 @@ class SQLiteDatabase:
         db = getattr(self._local, "db", None)
         if db is None:
             if self._closed:
-                raise DatabaseError(CLOSED)
+                raise DatabaseClosed()
             db = _connect_sqlite(self.path)
             with self._readers_lock:
                 self._readers.append(db)
@@ -397,7 +403,7 @@ class SQLiteDatabase:
             self._group_durable |= durable
             return self._savepoint(fn)
         if self._closed:
-            raise DatabaseError(CLOSED)
+            raise DatabaseClosed()
         done: Future[T] = Future()
         self._jobs.put(_Job(fn, True, future=done, durable=durable))
         return done.result()
@@ -408,12 +414,12 @@ class SQLiteDatabase:
 
     async def call(self, fn: Callable[[], Any], after: Callable[[Any], T] | None = None) -> T:
         if self._closed:
-            raise DatabaseError(CLOSED)
+            raise DatabaseClosed()
         return await _awaited(self._jobs, fn, after)
 
     async def call_read(self, fn: Callable[[], T]) -> T:
         if self._closed:
-            raise DatabaseError(CLOSED)
+            raise DatabaseClosed()
         return await _awaited(self._reads, fn)
 
     def _savepoint(self, fn: Callable[[Connection], T]) -> T:

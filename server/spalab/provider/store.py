@@ -260,16 +260,14 @@ class Store:
 
     def signing_key_schedule(self) -> list[tuple[str, int]]:
         """Every published key (its private JWK) with the time it signs from, in that order."""
-        sql = "SELECT private_jwk, signs_from FROM signing_keys ORDER BY signs_from, created_at, kid"
-        return [(row[0], int(row[1])) for row in self._db.read(lambda db: db.execute(sql).fetchall())]
+        return self._db.read(_signing_key_schedule)
 
     def retire_signing_keys(self, retired: Callable[[list[tuple[str, int]]], list[str]]) -> int:
         """Deletes the keys `retired(schedule)` names (keys.retired_keys), in one transaction with reading
         the schedule; returns how many. Every instance stops publishing them at its next reload."""
 
         def unit(db: Connection) -> int:
-            sql = "SELECT private_jwk, signs_from FROM signing_keys ORDER BY signs_from, created_at, kid"
-            kids = retired([(row[0], int(row[1])) for row in db.execute(sql).fetchall()])
+            kids = retired(_signing_key_schedule(db))
             for kid in kids:
                 db.execute("DELETE FROM signing_keys WHERE kid = ?", (kid,))
             return len(kids)
@@ -501,14 +499,16 @@ class Store:
         subject to the rows worth keeping for it; its rows at or before `since` are purged (the purge removes
         the others')."""
 
+        stored = {subject: digest(subject) for subject in subjects}  # as login_failures holds it
+
         def unit(db: Connection) -> LoginAttempt:
-            for subject in subjects:
-                db.execute("DELETE FROM login_failures WHERE subject = ? AND failed_at <= ?", (digest(subject), since))
-            history = {s: [row[0] for row in db.execute(_FAILURES, (digest(s),)).fetchall()] for s in subjects}
+            for key in stored.values():
+                db.execute("DELETE FROM login_failures WHERE subject = ? AND failed_at <= ?", (key, since))
+            history = {s: [row[0] for row in db.execute(_FAILURES, (key,)).fetchall()] for s, key in stored.items()}
             wait = decide(history)
             if wait is not None:
                 return LoginAttempt(wait, ())
-            return LoginAttempt(None, tuple(_insert_failure(db, digest(s), now, keep) for s, keep in subjects.items()))
+            return LoginAttempt(None, tuple(_insert_failure(db, stored[s], now, keep) for s, keep in subjects.items()))
 
         return self._db.exclusive(unit, durable=False, keys=tuple(subjects))
 
@@ -555,6 +555,11 @@ class IssuedTokens:
         _insert_access(db, self.access)
         if self.refresh is not None:
             _insert_refresh(db, self.refresh)
+
+
+def _signing_key_schedule(db: Connection) -> list[tuple[str, int]]:
+    sql = "SELECT private_jwk, signs_from FROM signing_keys ORDER BY signs_from, created_at, kid"
+    return [(row[0], int(row[1])) for row in db.execute(sql).fetchall()]
 
 
 def _signing_keys(db: Connection) -> list[str]:

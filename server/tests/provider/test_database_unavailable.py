@@ -119,12 +119,6 @@ def test_a_sign_in_the_database_cannot_answer_gets_a_503_page(
     assert flow.code()  # signed in: the flow goes through without the form
 
 
-def _sign_in(client: TestClient, username: str, password: str) -> int:
-    page = client.get("/login", params={"next": "/"})
-    form = {"username": username, "password": password, "next": "/", "csrf_token": hidden(page.text, "csrf_token")}
-    return client.post("/login", data=form).status_code
-
-
 def test_sign_in_decisions_wait_only_for_the_same_subjects(
     config: ProviderConfig, tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -137,11 +131,12 @@ def test_sign_in_decisions_wait_only_for_the_same_subjects(
     try:
         with TestClient(app, base_url=ISSUER, follow_redirects=False) as client, psycopg.connect(postgres_url) as other:
             other.execute("SELECT pg_advisory_xact_lock(%s)", (database_module._lock_of("user:alice"),))
-            assert _sign_in(client, "alice", "wonderland") == 503
-            assert _sign_in(client, "bob", "builder") == 303
+            browser = Flow(client)
+            assert browser.sign_in("alice", "wonderland").status_code == 503
+            assert browser.sign_in("bob", "builder").status_code == 303
             other.rollback()
             other.execute("SELECT pg_advisory_xact_lock(%s)", (database_module.EXCLUSIVE_LOCK,))
-            assert _sign_in(client, "alice", "wonderland") == 303
+            assert browser.sign_in("alice", "wonderland").status_code == 303
             other.rollback()
     finally:
         app.state.provider.store.close()
