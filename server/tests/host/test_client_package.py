@@ -7,10 +7,12 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from starlette.testclient import TestClient
 
+from spalab.host import mpy
 from spalab.host.app import WEB_DIR, create_spa_app
 from spalab.host.package import build_wheel, source_digest
 
@@ -62,11 +64,15 @@ def test_the_configs_name_the_wheel_at_its_immutable_url(spa: TestClient) -> Non
         assert spa.get(path).json()["packages"] == [wheel.url]
     for path in ("/mpy.json", "/example/mpy.json"):
         config = spa.get(path).json()
-        # Each module compiled to MicroPython bytecode, under the wheel's immutable prefix (host/mpy.py).
-        assert {url for url in config["files"] if url.startswith("/pkg/")} == {
-            f"{wheel.prefix}mpy/{path[:-3]}.mpy" for path in wheel.modules
+        # Each module compiled to MicroPython bytecode (host/mpy.py), in the one file its loader unpacks.
+        query = parse_qs(urlsplit(config["interpreter"]).query)
+        bundle = spa.get(f"/mpy-bundle/{query['bundle'][0]}?v={query['bv'][0]}")
+        assert bundle.headers["cache-control"] == "public, max-age=31536000, immutable"
+        compiled = {path: mpy.compile_module(source, path) for path, source in wheel.modules.items()}
+        assert {dest: body for dest, body in mpy.unbundle(bundle.content) if dest.startswith("./spalab_auth/")} == {
+            f"./{path[:-3]}.mpy": body for path, body in compiled.items()
         }
-        assert "packages" not in config
+        assert "packages" not in config and not [url for url in config["files"] if url.startswith("/pkg/")]
     response = spa.get(wheel.url)
     assert response.status_code == 200
     assert response.headers["cache-control"] == "public, max-age=31536000, immutable"

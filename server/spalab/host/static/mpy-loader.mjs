@@ -8,7 +8,10 @@ import { loadMicroPython as boot } from "/vendor/micropython/micropython.mjs";
 export * from "/vendor/micropython/micropython.mjs";
 
 const query = new URL(import.meta.url).searchParams;
-const BUNDLE = new URL(`/mpy-bundle/${query.get("bundle")}?v=${query.get("bv")}`, import.meta.url);
+const BUNDLE = new URL(
+  `/mpy-bundle/${encodeURIComponent(query.get("bundle"))}?v=${encodeURIComponent(query.get("bv"))}`,
+  import.meta.url,
+);
 // PyScript derives the WebAssembly's URL from the interpreter's; this module is not beside it.
 const WASM = new URL("/vendor/micropython/micropython.wasm", import.meta.url).href;
 
