@@ -313,7 +313,6 @@ def create_spa_app(
     routes.append(Route("/vendor/{path:path}", _vendor_not_found(vendored)))
     served = ServedFiles(web_dir / "pyscript.json")
     if bundles is not None:
-        routes.append(Route(MPY_PREFIX + "{path:path}", _app_mpy(web_dir, served, cache)))
         routes.extend(bundles.routes(cache))
     if wheel is not None:
         routes.append(Route(wheel.url, _wheel(wheel)))
@@ -321,7 +320,6 @@ def create_spa_app(
         if mpy.available():
             for path, source in wheel.modules.items():  # compiled now, at start, like the wheel
                 mpy.compile_module(source, path)
-            routes.append(Route(wheel.prefix + MPY_DIR + "{path:path}", _wheel_mpy(wheel, cache)))
     routes.append(Route("/pkg/{path:path}", _package_not_found(wheel)))
     # html=True: a directory's index.html (/ → index.html, /baseline/ → baseline/index.html).
     # The pages themselves (a few KB) are never stored: a page that held tokens in memory must not
@@ -444,13 +442,15 @@ def _configs(
     return configs
 
 
-MPY_PREFIX = "/mpy/"  # the app's modules compiled for MicroPython: /mpy/spa/ui.mpy?v=<source version>
-MPY_DIR = "mpy/"  # the package's, under its immutable prefix
+# How a bundle (MpyBundles) names what it holds, which versions it: the app's modules as
+# /mpy/spa/ui.mpy?v=<source version>, the package's under its immutable prefix. Not served one by one.
+MPY_PREFIX = "/mpy/"
+MPY_DIR = "mpy/"
 
 
 def _package_mpy(wheels: list[str], wheel: BuiltWheel | None) -> dict[str, str]:
-    """The package's modules, compiled, one "files" entry each (in place of the wheel PyScript
-    would unzip); a wheel this host did not build stays a wheel."""
+    """The package's modules, compiled, one entry each (in place of the wheel PyScript would unzip);
+    a wheel this host did not build stays a wheel, which PyScript unzips."""
     files = {}
     for url in wheels:
         if wheel is not None and url == PLAIN_PREFIX + wheel.filename:
@@ -472,37 +472,6 @@ def _app_mpy_files(files: dict[str, str]) -> dict[str, str]:
         else:
             named[url] = destination
     return named
-
-
-def _app_mpy(web_dir: Path, served: ServedFiles, cache: EncodedCache) -> Callable[[Request], Awaitable[Response]]:
-    """/mpy/<path>.mpy: a module the config lists, compiled; immutable when asked for with its
-    source's current version (like the source itself, WebFiles._policy)."""
-
-    async def compiled(request: Request) -> Response:
-        path = str(request.path_params["path"])
-        source = path[: -len(".mpy")] + ".py" if path.endswith(".mpy") else ""
-        if not source or os.path.normpath(source) not in served.listed():
-            return PlainTextResponse("404: no such module\n", status_code=404, headers={"Cache-Control": "no-cache"})
-        file = web_dir / os.path.normpath(source)
-        body = mpy.compile_module(file.read_bytes(), source)
-        current = request.query_params.get("v") == content_version(str(file))
-        return negotiated_response(
-            request.scope, bytes_source(body, MPY_TYPE), IMMUTABLE if current else REVALIDATE, cache
-        )
-
-    return compiled
-
-
-def _wheel_mpy(wheel: BuiltWheel, cache: EncodedCache) -> Callable[[Request], Awaitable[Response]]:
-    async def compiled(request: Request) -> Response:
-        path = str(request.path_params["path"])
-        source = path[: -len(".mpy")] + ".py"
-        if not path.endswith(".mpy") or source not in wheel.modules:
-            return PlainTextResponse("404: no such module\n", status_code=404, headers={"Cache-Control": "no-cache"})
-        body = mpy.compile_module(wheel.modules[source], source)
-        return negotiated_response(request.scope, bytes_source(body, MPY_TYPE), IMMUTABLE, cache)
-
-    return compiled
 
 
 MPY_TYPE = "application/octet-stream"

@@ -223,12 +223,13 @@ def test_mpy_config_without_mpy_cross_unpacks_the_wheel(spa: TestClient, monkeyp
     assert micropython["files"] == {wheel: "./*", **pyodide["files"]}
 
 
-def test_compiled_modules_are_only_the_listed_ones(spa: TestClient) -> None:
-    """/mpy/ compiles the modules the config lists and nothing else of web/, like the sources' allow-list."""
-    for path in ("/mpy/tests/conftest.mpy", "/mpy/../server/spalab/cli.mpy", "/mpy/spa/ui.py", "/mpy/main.mpy"):
-        assert spa.get(path).status_code == 404
-    stale = spa.get("/mpy/spa/ui.mpy?v=0000")
-    assert stale.status_code == 200 and stale.headers["cache-control"] != IMMUTABLE
+def test_compiled_modules_come_only_in_their_bundle(spa: TestClient) -> None:
+    """No module is compiled and served on its own any more: the bundles hold the modules the configs list
+    (test_mpy_config_is_the_same_config_on_micropython) and nothing else of web/ or the package."""
+    wheel = build_wheel(WEB_DIR / "client")
+    package = f"{wheel.prefix}mpy/spalab_auth/auth.mpy"
+    for path in ("/mpy/spa/ui.mpy", "/mpy/tests/conftest.mpy", "/mpy/main.mpy", package):
+        assert spa.get(path).status_code == 404, path
 
 
 @pytest.fixture
