@@ -10,12 +10,14 @@ import asyncio
 import hashlib
 import html
 import json
+import logging
 import os
 import re
+import subprocess
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 from starlette.applications import Starlette
@@ -48,6 +50,7 @@ from .vendor import RuntimeFiles, Vendored, VendorURLs, find_vendored
 
 # web/ of a checkout (scripts/demo and the tests run from one). An installed wheel has none: the SPA
 # needs the pinned runtimes from web/node_modules, far too large to ship, so `spalab serve --web-dir` names one.
+logger = logging.getLogger("spalab.host")
 WEB_DIR = Path(__file__).resolve().parents[3] / "web"
 
 
@@ -200,7 +203,9 @@ def versioned_pages(
             config = configs.get(named.get(match.group(1), ""))
             if config is None:
                 return match.group(0)
-            url = str(json.loads(config().load())["interpreter"])
+            url = json.loads(config().load()).get("interpreter")
+            if not isinstance(url, str):  # a config that leaves the interpreter to PyScript
+                return match.group(0)
             return match.group(1) + b'-interpreter="' + html.escape(url).encode() + b'"'
 
         return _INTERPRETER.sub(interpreter, page)
@@ -408,10 +413,11 @@ def _configs(
                 config.pop("packages_cache", None)
                 if mpy.available():
                     modules = {**_package_mpy(wheels, wheel), **_app_mpy_files(config["files"])}
-                    bundled = bundles.entries(config_file) if bundles is not None else {}
+                    made = bundles.bundle(config_file) if bundles is not None else None
+                    bundled = made.entries if made is not None else {}
                     config["files"] = {url: dest for url, dest in modules.items() if url not in bundled}
-                    if bundles is not None and bundled:  # every compiled module in one file, unpacked by the loader
-                        config["interpreter"] = bundles.loader_url(config_file, bundled)
+                    if bundles is not None and made is not None:  # the compiled modules in one file, for the loader
+                        config["interpreter"] = bundles.loader_url(config_file, made)
                 else:
                     # MicroPython has no wheel installer: PyScript unpacks the same wheel (a zip) from "files".
                     config["files"] = {**{url: "./*" for url in wheels}, **config["files"]}
@@ -477,7 +483,14 @@ def _app_mpy_files(files: dict[str, str]) -> dict[str, str]:
 MPY_TYPE = "application/octet-stream"
 NO_CACHE = {"Cache-Control": "no-cache"}
 MPY_LOADER = "/mpy-loader.mjs"  # the MicroPython configs' interpreter module: static/mpy-loader.mjs
-MPY_BUNDLE = "/mpy-bundle/"  # /mpy-bundle/<config>?v=<version of what it holds>: a config's compiled modules
+MPY_BUNDLE = "/mpy-bundle/"  # /mpy-bundle/<config>?v=<version of its bytes>: a config's compiled modules
+MAX_BUNDLES = 16  # bundles kept in memory, for a host whose files are being edited
+
+
+class Bundle(NamedTuple):
+    entries: dict[str, str]  # what it holds: a compiled module's URL (with its source's version) → destination
+    body: bytes  # mpy.bundle()
+    version: str  # of `body`: what the loader's URL names, immutable there
 
 
 class MpyBundles:
@@ -488,8 +501,10 @@ class MpyBundles:
     100-160 ms of a warm MicroPython page; PyScript's own unzip of one archive took as long.
 
     A bundle is named by the config file it comes from ("app": web/pyscript.json, "example":
-    web/example/pyscript.json, which the example's and the lab's pages share) and versioned by the
-    URLs of what it holds, which carry their content versions: immutable like the modules."""
+    web/example/pyscript.json, which the example's and the lab's pages share) and versioned by its
+    bytes, so an edited module, another mpy-cross or another format is another URL: immutable there.
+    A module mpy-cross refuses (a syntax error) goes in as its source, for MicroPython to report
+    with its file and line, as it would without mpy-cross."""
 
     def __init__(self, web_dir: Path, wheel: BuiltWheel | None, urls: VendorURLs) -> None:
         self.web_dir = web_dir
@@ -497,9 +512,33 @@ class MpyBundles:
         self.sources = {"app": web_dir / "pyscript.json", "example": web_dir / "example" / "pyscript.json"}
         self.loader = urls.text((Path(__file__).parent / "static" / "mpy-loader.mjs").read_text()).encode()
         self.loader_version = hashlib.sha256(self.loader).hexdigest()[:16]
+        self._bodies: dict[str, bytes] = {}  # by the digest of the entries they were built from
+        self._lock = threading.Lock()
+        for config_file in self.sources.values():  # compiled now, at start, rather than on a first request
+            if config_file.is_file():
+                self.bundle(config_file)
 
-    def entries(self, config_file: Path) -> dict[str, str]:
-        """The compiled modules that `config_file`'s MicroPython config would list: URL → destination."""
+    def bundle(self, config_file: Path) -> Bundle | None:
+        """What `config_file`'s MicroPython config names in one file, or None when it would hold nothing."""
+        entries = self._entries(config_file)
+        if not entries:
+            return None
+        key = hashlib.sha256(json.dumps(sorted(entries.items())).encode()).hexdigest()
+        with self._lock:
+            body = self._bodies.get(key)
+        if body is None:
+            body = self._build(entries)
+            with self._lock:
+                self._bodies[key] = body
+                while len(self._bodies) > MAX_BUNDLES:  # older versions of edited files
+                    del self._bodies[next(iter(self._bodies))]
+        return Bundle(entries, body, hashlib.sha256(body).hexdigest()[:16])
+
+    def loader_url(self, config_file: Path, bundle: Bundle) -> str:
+        name = next(name for name, path in self.sources.items() if path == config_file)
+        return f"{MPY_LOADER}?v={self.loader_version}&bundle={name}&bv={bundle.version}"
+
+    def _entries(self, config_file: Path) -> dict[str, str]:
         if config_file not in self.sources.values():
             return {}
         config = json.loads(config_file.read_text())
@@ -507,14 +546,6 @@ class MpyBundles:
         files = _app_mpy_files(_versioned(self.web_dir, config.get("files", {})))
         modules = {**_package_mpy(wheels, self.wheel), **files}
         return {url: destination for url, destination in modules.items() if self._source(url) is not None}
-
-    def loader_url(self, config_file: Path, entries: dict[str, str]) -> str:
-        name = next(name for name, path in self.sources.items() if path == config_file)
-        return f"{MPY_LOADER}?v={self.loader_version}&bundle={name}&bv={self.version(entries)}"
-
-    @staticmethod
-    def version(entries: dict[str, str]) -> str:
-        return hashlib.sha256(json.dumps(sorted(entries.items())).encode()).hexdigest()[:16]
 
     def _source(self, url: str) -> tuple[str, Callable[[], bytes]] | None:
         """The module a compiled module's URL stands for: its source's name and a reader of its source."""
@@ -531,13 +562,19 @@ class MpyBundles:
             return (name, file.read_bytes) if file.is_file() else None
         return None
 
-    def body(self, entries: dict[str, str]) -> bytes:
+    def _build(self, entries: dict[str, str]) -> bytes:
         files = []
         for url, destination in entries.items():
             source = self._source(url)
-            assert source is not None  # entries() kept only these
+            assert source is not None  # _entries() kept only these
             name, read = source
-            files.append((destination, mpy.compile_module(read(), name)))
+            code = read()
+            try:
+                files.append((destination, mpy.compile_module(code, name)))
+            except subprocess.CalledProcessError as refused:
+                why = refused.stderr.decode("utf-8", "replace").strip() if refused.stderr else str(refused)
+                logger.warning("mpy-cross refused %s, sent as source: %s", name, why)
+                files.append((destination.removesuffix(".mpy") + ".py", code))
         return mpy.bundle(files)
 
     def routes(self, cache: EncodedCache) -> list[Route]:
@@ -548,11 +585,11 @@ class MpyBundles:
 
         async def modules(request: Request) -> Response:
             config_file = self.sources.get(str(request.path_params["name"]))
-            if config_file is None or not config_file.is_file():
+            made = await asyncio.to_thread(self.bundle, config_file) if config_file is not None else None
+            if made is None:
                 return PlainTextResponse("404: no such bundle\n", status_code=404, headers=NO_CACHE)
-            entries = self.entries(config_file)
-            current = request.query_params.get("v") == self.version(entries)
-            source = bytes_source(await asyncio.to_thread(self.body, entries), MPY_TYPE)
+            current = request.query_params.get("v") == made.version
+            source = bytes_source(made.body, MPY_TYPE)
             return negotiated_response(request.scope, source, IMMUTABLE if current else REVALIDATE, cache)
 
         return [Route(MPY_LOADER, loader), Route(MPY_BUNDLE + "{name}", modules)]

@@ -207,6 +207,48 @@ def test_a_bundle_is_named_by_what_it_holds(tmp_path: Path) -> None:
         assert spa.get(f"/mpy-bundle/{name}").status_code == 404
 
 
+def test_a_bundle_is_versioned_by_its_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another mpy-cross (or bundle format) with the same sources is another URL: a browser never keeps a
+    year-old immutable bundle for a loader that expects other bytes."""
+    first = TestClient(create_spa_app([], SETTINGS), base_url=BASE).get("/mpy.json").json()["interpreter"]
+    compile_module = mpy.compile_module
+    monkeypatch.setattr(mpy, "compile_module", lambda source, name: compile_module(source, name) + b"\0")
+    spa = TestClient(create_spa_app([], SETTINGS), base_url=BASE)
+    second = spa.get("/mpy.json").json()["interpreter"]
+    assert parse_qs(urlsplit(first).query)["bv"] != parse_qs(urlsplit(second).query)["bv"]
+    modules, response = bundled(spa, {"interpreter": second})
+    assert response.headers["cache-control"] == IMMUTABLE and all(body.endswith(b"\0") for body in modules.values())
+
+
+def test_a_module_mpy_cross_refuses_goes_as_its_source(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A syntax error in an app module: the bundle carries that module's source, so MicroPython reports the
+    error with its file and line as it would without mpy-cross (and the host logs mpy-cross's message);
+    the other modules stay compiled and nothing is a 500."""
+    shutil.copy(WEB_DIR / "pyscript.json", tmp_path / "pyscript.json")
+    shutil.copytree(WEB_DIR / "spa", tmp_path / "spa")
+    os.symlink(MODULES, tmp_path / "node_modules")
+    os.symlink(WEB_DIR / "client", tmp_path / "client")
+    broken = (tmp_path / "spa" / "ui.py").read_text() + "\ndef (:\n"
+    (tmp_path / "spa" / "ui.py").write_text(broken)
+    spa = TestClient(create_spa_app([], SETTINGS, web_dir=tmp_path), base_url=BASE)
+    modules, response = bundled(spa, spa.get("/mpy.json").json())
+    assert modules["./spa/ui.py"] == broken.encode() and "./spa/ui.mpy" not in modules
+    assert modules["./spa/timeline.mpy"][:2] == b"M\x06"
+    assert "mpy-cross refused spa/ui.py" in caplog.text
+
+
+def test_a_page_whose_config_names_no_interpreter_is_served_as_written(tmp_path: Path) -> None:
+    """The interpreter attributes follow the configs only where a config names one (a --web-dir of one's own)."""
+    config = json.loads((WEB_DIR / "pyscript.json").read_text())
+    del config["interpreter"]
+    (tmp_path / "pyscript.json").write_text(json.dumps(config))
+    shutil.copy(WEB_DIR / "index.html", tmp_path / "index.html")
+    os.symlink(MODULES, tmp_path / "node_modules")
+    page = TestClient(create_spa_app([], SETTINGS, web_dir=tmp_path), base_url=BASE).get("/")
+    assert page.status_code == 200
+    assert f'data-py-interpreter="{PYODIDE}/pyodide.mjs"' in page.text
+
+
 def test_a_bundle_round_trips_and_a_malformed_one_is_refused() -> None:
     files = [("./a.mpy", b"M\x06abc"), ("./pkg/b.mpy", b""), ("./pkg/c.mpy", bytes(range(256)))]
     data = mpy.bundle(files)

@@ -12,7 +12,8 @@ const BUNDLE = new URL(
   `/mpy-bundle/${encodeURIComponent(query.get("bundle"))}?v=${encodeURIComponent(query.get("bv"))}`,
   import.meta.url,
 );
-// PyScript derives the WebAssembly's URL from the interpreter's; this module is not beside it.
+// PyScript derives the WebAssembly's URL from the interpreter's; this module is not beside it. (So PyScript's
+// "debug" and "ulab" builds, which it picks by that URL, are not available with this loader.)
 const WASM = new URL("/vendor/micropython/micropython.wasm", import.meta.url).href;
 
 async function fetchModules() {
