@@ -322,9 +322,6 @@ def create_spa_app(
     if wheel is not None:
         routes.append(Route(wheel.url, _wheel(wheel)))
         routes.append(Route(wheel.worker_url, _worker(wheel)))
-        if mpy.available():
-            for path, source in wheel.modules.items():  # compiled now, at start, like the wheel
-                mpy.compile_module(source, path)
     routes.append(Route("/pkg/{path:path}", _package_not_found(wheel)))
     # html=True: a directory's index.html (/ → index.html, /baseline/ → baseline/index.html).
     # The pages themselves (a few KB) are never stored: a page that held tokens in memory must not
