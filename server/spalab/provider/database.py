@@ -10,7 +10,8 @@ the event loop. It hands whole units of work to the database instead, and awaits
   atomic on its own), the answer given once the group is durable; on PostgreSQL in a worker thread.
   `after(result)`, if given, runs on another thread while the group commits, and the caller gets its
   result once both are done (never before the commit, never if it fails): CPU work that must not hold
-  up the one writer (the provider signs its token responses there, while the commit's fsync runs).
+  up the one writer (the provider signs its token responses there, while the commit's fsync runs; on
+  SQLite a thread per core does, AFTER_THREADS).
 - `await call_read(fn)` is `call` for a `fn` that only reads: on SQLite in a reader thread of its
   own, never waiting for a commit.
 
@@ -71,6 +72,11 @@ T = TypeVar("T")
 BUSY_TIMEOUT = 10.0
 # The longest a committed write that was not asked to be durable waits for its fsync (SQLite).
 SYNC_DELAY = 1.0
+# Threads that run SQLite's after-work (a token response's signatures) beside the writer: one per core,
+# at least two. An RSA signature (the id_token's) releases the GIL while cryptography computes it, so on
+# two cores two threads sign about 1.7 times as fast as one; with one, that thread was the provider's
+# bottleneck at 8 and 64 clients (README, "Provider throughput").
+AFTER_THREADS = max(2, min(os.cpu_count() or 2, 8))
 # The key of PostgreSQL's advisory lock behind `exclusive` (any constant: spalab's own).
 EXCLUSIVE_LOCK = 0x5BA1AB
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -320,9 +326,11 @@ def _serve(
     jobs: "queue.SimpleQueue[_Job | None]",
     run: Callable[[list[_Job]], None],
     due: Callable[[bool], float | None] | None = None,
+    batches: bool = True,
 ) -> None:
     """A database thread's loop: whatever is queued, in batches, until the end mark. `due(final)`, if
-    given, does what is due now (the writer's delayed sync) and says how long the next wait may be."""
+    given, does what is due now (the writer's delayed sync) and says how long the next wait may be.
+    `batches=False`: one job at a time, for threads that share a queue (each takes one end mark)."""
     timeout = None
     while True:
         try:
@@ -334,7 +342,7 @@ def _serve(
             if first is None:
                 stop = True
             else:
-                batch, stop = _drain(jobs, first)
+                batch, stop = _drain(jobs, first) if batches else ([first], False)
                 run(batch)
         if due is not None:
             timeout = due(stop)
@@ -371,7 +379,10 @@ class SQLiteDatabase:
             for name, args in (
                 ("writer", (self._jobs, self._commit_group, self._sync_due)),
                 ("reader", (self._reads, _run_and_deliver)),
-                ("after-commit", (self._afters, self._run_afters)),
+                *(
+                    (f"after-commit-{i}", (self._afters, self._run_afters, None, False))
+                    for i in range(1, AFTER_THREADS + 1)
+                ),
             )
         ]
         self._writer = self._threads[0]
@@ -525,10 +536,11 @@ class SQLiteDatabase:
         if self._closed:
             return
         self._closed = True
-        for jobs in (self._jobs, self._reads, self._afters):  # the writer first: it may queue after-work
-            jobs.put(None)
-            if jobs is self._jobs:
-                self._writer.join()
+        self._jobs.put(None)
+        self._writer.join()  # the writer first: it may queue after-work
+        self._reads.put(None)
+        for _ in range(AFTER_THREADS):  # one end mark for each after-commit thread
+            self._afters.put(None)
         for thread in self._threads:
             thread.join()
         self._writer_db.close()
