@@ -16,7 +16,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-logger = logging.getLogger("spalab.access")
+# One line per request, on the console (`spalab provider --no-access-log` turns it off).
+ACCESS_LOGGER = "spalab.access"
+logger = logging.getLogger(ACCESS_LOGGER)
 
 SECRET = {"password", "client_secret", "code_verifier", "csrf_token"}
 TRUNCATED = {"code", "access_token", "id_token", "refresh_token", "token", "state", "nonce", "code_challenge"}

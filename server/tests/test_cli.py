@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from provider_support import challenge_of, new_verifier
 
 SPALAB = Path(sys.executable).parent / "spalab"
@@ -41,10 +42,12 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def provider(config: Path, port: int, data_dir: Path) -> Iterator[str]:
-    """Starts `spalab provider`, waits until discovery answers, yields the base URL, then stops it."""
+def provider(config: Path, port: int, data_dir: Path, *options: str) -> Iterator[str]:
+    """Starts `spalab provider`, waits until discovery answers, yields the base URL, then stops it. Its
+    output is in provider-<port>.log beside the data dir."""
     log = (data_dir.parent / f"provider-{port}.log").open("w")
     command = [str(SPALAB), "provider", "--config", str(config), "--port", str(port), "--data-dir", str(data_dir)]
+    command += options
     process = subprocess.Popen(command, cwd=data_dir.parent, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -147,6 +150,22 @@ def test_provider_serves_discovery_for_the_configured_issuer(tmp_path: Path) -> 
         assert metadata["token_endpoint"] == f"http://127.0.0.1:{port}/token"
         assert httpx.get(base + "/jwks").json()["keys"]
     assert (data_dir / "spalab.sqlite3").exists()
+
+
+@pytest.mark.parametrize("options", [(), ("--no-access-log",)])
+def test_the_access_log_writes_a_line_per_request_unless_turned_off(tmp_path: Path, options: tuple[str, ...]) -> None:
+    """README "The provider as a local test identity provider": one console line per request by default;
+    `--no-access-log` drops those lines, and only those (a refused Host is still a warning)."""
+    port = free_port()
+    config = write_config(tmp_path / "idp.toml", port)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with provider(config, port, data_dir, *options) as base:
+        assert httpx.get(base + "/jwks", params={"probe": "1"}).status_code == 200
+        assert httpx.get(base + "/jwks", headers={"Host": "evil.example"}).status_code == 421
+    output = (tmp_path / f"provider-{port}.log").read_text(encoding="utf-8")
+    assert ("provider GET /jwks query=[probe]" in output) is not bool(options), output
+    assert "refused GET /jwks: Host not served here" in output, output  # a warning: logged either way
 
 
 def test_port_in_use_exits_2_naming_the_port(tmp_path: Path) -> None:
