@@ -109,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
         "--no-access-log",
         action="store_true",
         help="no line per request on the console (errors and warnings are still logged); under load that line "
-        "costs 10-15%% of the sign-ins a second (README, Speed)",
+        "costs about 10%% of the sign-ins a second (README, Speed)",
     )
     provider.set_defaults(build=_build_provider)
     rotate = commands.add_parser(

@@ -18,7 +18,7 @@ the event loop. It hands whole units of work to the database instead, and awaits
 Handing a unit to one thread costs two thread switches (there and back) and nothing while that thread
 is busy: jobs queue, and a group's answers go back to the event loop together. Going through a thread
 pool whose worker then waits for the writer cost four switches per write; the provider benchmark
-measured the difference (README, "Provider throughput").
+measured the difference (README, "Speed").
 
 - `read(fn)` runs `fn(connection)` on a connection of its own; nothing is written.
 - `write(fn)` runs `fn(connection)` in a write transaction, and returns once that transaction is
@@ -76,7 +76,7 @@ SYNC_DELAY = 1.0
 # Threads that run SQLite's after-work (a token response's signatures) beside the writer: one per core,
 # at least two. An RSA signature (the id_token's) releases the GIL while cryptography computes it, so on
 # two cores two threads sign about 1.7 times as fast as one; with one, that thread was the provider's
-# bottleneck at 8 and 64 clients (README, "Provider throughput").
+# bottleneck at 8 and 64 clients (README, "Speed": "Signing on a thread per core").
 AFTER_THREADS = max(2, min(os.cpu_count() or 2, 8))
 # The key of PostgreSQL's advisory lock behind `exclusive` (any constant: spalab's own).
 EXCLUSIVE_LOCK = 0x5BA1AB
@@ -521,7 +521,7 @@ class SQLiteDatabase:
         refresh at 1 client), under load they all do."""
         with self._halves_lock:
             pending = self._after_pending
-            index = pending.index(0) if 0 in pending else pending.index(min(pending))
+            index = pending.index(min(pending))  # the first idle one, if any
             pending[index] += 1
         self._afters[index].put(job)
 

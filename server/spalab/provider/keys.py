@@ -6,9 +6,9 @@ Two kinds of signing key (docs/SECURITY.md P37): RSA (RS256) for id_tokens, the 
 OpenID Connect client expects unless it registered another (OIDC Core §3.1.3.7, §2 of Dynamic
 Client Registration), and P-256 (ES256) for access tokens, which only resource servers verify
 (RFC 9068 §4) and which a provider signs on every token response: an RS256 signature costs about
-0.3 ms of CPU here (without the GIL: database.AFTER_THREADS), an ES256 one about 0.05 ms (joserfc's whole
-encode, with the GIL). Every
-key names its algorithm in its JWK, and a token is verified only with its key's own algorithm.
+0.3 ms of CPU here (without the GIL: database.AFTER_THREADS), an ES256 one about 0.05 ms (joserfc's
+whole encode, with the GIL). Every key names its algorithm in its JWK, and a token is verified only
+with its key's own algorithm.
 """
 
 import base64

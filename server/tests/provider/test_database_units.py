@@ -165,7 +165,7 @@ def test_after_work_runs_off_the_writer_and_is_answered_only_once_committed(
 def test_two_token_responses_are_signed_at_the_same_time(tmp_path: Path, database: str | None) -> None:
     """An id_token's RSA signature releases the GIL, so two responses signed on two threads take about the
     time of one on two cores: one thread signing every response was the provider's bottleneck under load
-    (README, "Provider throughput"). Each after-work here waits until the other has started: signed one
+    (README, "Speed"). Each after-work here waits until the other has started: signed one
     after the other, the first would time out."""
     db = opened(tmp_path, database)
     both_signing = threading.Barrier(2, timeout=5)
