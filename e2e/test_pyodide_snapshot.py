@@ -1,0 +1,126 @@
+"""Pyodide pages restore the host's memory snapshot (issue 15; server/spalab/host/snapshot.py), in
+Chromium, Firefox and WebKitGTK: that they do, that each visit still draws its own random numbers, that a
+script in the page cannot leave a snapshot of its own for the next visit, and that a snapshot which
+cannot be restored costs only the time, not the page."""
+
+import functools
+import json
+from typing import Any
+
+import pytest
+from drivers import Browser, PlaywrightBrowser, journey
+from harness import Demo
+from playwright.sync_api import Route
+from spa_page import BOOT_TIMEOUT, open_app, sign_in
+
+pytestmark = pytest.mark.filterwarnings("ignore:setting remote_server_addr:DeprecationWarning")
+
+RESTORED = "spalab:pyodide-restored"  # the loader's mark (server/spalab/host/static/pyodide-loader.mjs)
+
+
+def marks(browser: Browser) -> list[str]:
+    return list(browser.evaluate("performance.getEntriesByType('mark').map((mark) => mark.name)"))
+
+
+def snapshot_fetches(browser: Browser) -> list[str]:
+    return [
+        url
+        for url in browser.evaluate("performance.getEntriesByType('resource').map((entry) => entry.name)")
+        if "/pyodide-snapshot?" in url
+    ]
+
+
+def run_python(browser: Browser, code: str) -> str:
+    """Runs `code` in the page's interpreter, as PyScript runs a <script type="py"> added to the page,
+    and returns what it left in `result`."""
+    script = f"import js\n{code}\njs.document.documentElement.dataset.pythonResult = str(result)\n"
+    browser.evaluate(f"""(() => {{
+        delete document.documentElement.dataset.pythonResult;
+        const script = document.createElement("script");
+        script.type = "py";
+        script.textContent = {json.dumps(script)};
+        document.body.append(script);
+    }})()""")
+    browser.wait_for(
+        lambda: browser.evaluate("document.documentElement.dataset.pythonResult !== undefined"),
+        "the page's Python to run",
+        BOOT_TIMEOUT,
+    )
+    return str(browser.evaluate("document.documentElement.dataset.pythonResult"))
+
+
+@journey(
+    "pyodide-snapshot",
+    "Pyodide restored from the host's snapshot",
+    "restored, not started; each visit draws its own random numbers",
+    "issue 15; docs/SECURITY.md H8",
+)
+def test_pyodide_restores_the_hosts_snapshot_and_each_visit_draws_its_own_numbers(
+    browser_page: Browser, demo: Demo
+) -> None:
+    """The page restores the interpreter from the host's snapshot, fetched from its immutable URL, and
+    the random module is reseeded after the restore: two visits restoring one snapshot draw different
+    numbers (without the reseed both would draw the number the host's interpreter would have drawn)."""
+    draws = []
+    for _ in range(2):
+        open_app(browser_page)
+        assert RESTORED in marks(browser_page), marks(browser_page)
+        assert len(snapshot_fetches(browser_page)) == 1
+        draws.append(run_python(browser_page, "import random\nresult = random.random()"))
+    assert draws[0] != draws[1], draws
+    browser_page.observed = "restored on both visits; two different random draws"
+
+
+def test_a_script_in_the_page_cannot_leave_a_snapshot_for_the_next_visit(browser_page: Browser, demo: Demo) -> None:
+    """A snapshot is the interpreter's code and memory; the one the page restores comes from the host,
+    through the HTTP cache. A script in the page stores its own bytes wherever a page could keep one (the
+    Cache API under the snapshot's URL, IndexedDB, localStorage): the next visit still restores the host's
+    snapshot, and signs in. (The experiment that kept a snapshot in the Cache API ran such a script's
+    Python on every later visit: README, "A memory snapshot of Pyodide".)"""
+    open_app(browser_page)
+    (url,) = snapshot_fetches(browser_page)
+    browser_page.evaluate_async(
+        """async (url) => {
+            const forged = new Uint8Array(1 << 16).fill(0x41);
+            for (const name of ["spalab-pyodide-snapshot", "pyodide", "default"]) {
+                const cache = await caches.open(name);
+                await cache.put(url, new Response(forged));
+                await cache.put(new URL(url).pathname, new Response(forged));
+            }
+            localStorage.setItem("spalab:pyodide-snapshot", "forged");
+            await new Promise((done, failed) => {
+                const opened = indexedDB.open("spalab-pyodide-snapshot", 1);
+                opened.onupgradeneeded = () => opened.result.createObjectStore("snapshots");
+                opened.onerror = () => failed(opened.error);
+                opened.onsuccess = () => {
+                    const write = opened.result.transaction("snapshots", "readwrite");
+                    write.objectStore("snapshots").put(forged, url);
+                    write.oncomplete = () => { opened.result.close(); done(); };
+                    write.onerror = () => failed(write.error);
+                };
+            });
+        }""",
+        url,
+    )
+    sign_in(browser_page)
+    assert RESTORED in marks(browser_page), marks(browser_page)
+
+
+def answer_with(answer: dict[str, Any], route: Route) -> None:
+    route.fulfill(**answer)
+
+
+BROKEN = {"missing": {"status": 404, "body": "no"}, "foreign": {"status": 200, "body": b"\x00snp" + bytes(4096)}}
+
+
+@pytest.mark.engines("chromium", "firefox")
+@pytest.mark.parametrize("kind", BROKEN)
+def test_a_snapshot_that_cannot_be_restored_leaves_a_working_page(browser_page: Browser, demo: Demo, kind: str) -> None:
+    """A snapshot that is missing or is not this Pyodide's (another build, cut short) makes the loader
+    start Pyodide as before: the page signs in, only later. The bytes are replaced in the browser
+    (Playwright's routing; WebKitGTK's WebDriver has none)."""
+    assert isinstance(browser_page, PlaywrightBrowser)
+    browser_page.page.route("**/pyodide-snapshot?*", functools.partial(answer_with, BROKEN[kind]))
+    sign_in(browser_page)
+    assert RESTORED not in marks(browser_page)
+    assert len(snapshot_fetches(browser_page)) == 1

@@ -1,0 +1,142 @@
+"""Pyodide's memory snapshot, made and served by the host (issue 15).
+
+A warm Pyodide page spent about 1.8 s of its 2.5 s starting the interpreter (CPython's initialisation and
+its standard library's imports, with every file already in the HTTP cache). A memory snapshot of a started
+interpreter (Pyodide's `_makeSnapshot` / `_loadSnapshot`, experimental) takes that away: the page restores
+the WebAssembly memory instead of running the start.
+
+Where a snapshot comes from is the security question (README, "A memory snapshot of Pyodide"). One the
+browser makes and keeps (Cache API, IndexedDB) is code every script of the origin can replace, and an
+injected script would then run on every later visit. This one is made here, once per pinned Pyodide, by
+Node (`pyodide-snapshot.mjs` beside this module) and served like `pyodide.asm.wasm`: an immutable URL
+named by a hash of its bytes, so the page reads it from the server or the HTTP cache, which no page script
+can write. Nothing of this machine is in it: Node runs with an empty environment and a throwaway working
+directory, and Pyodide gets a browser's environment.
+
+What every visitor then shares, and why that is acceptable: the state the interpreter had when the host
+made the snapshot. `str` hashes use one seed for every visitor (hash flooding is a server's concern, not a
+browser tab's); the loader reseeds `random` from the browser's CSPRNG after each restore, and
+`os.urandom` / `secrets` read `crypto.getRandomValues` at every call, so no secret comes from the
+snapshot (spalab_auth's state, nonce and PKCE verifier come from `crypto.getRandomValues`).
+
+Without Node (or when making one fails) the pages start Pyodide as before, and the host says so once."""
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .assets import IMMUTABLE, REVALIDATE, EncodedCache, Source, bytes_source, file_source, negotiated_response
+from .vendor import Vendored, VendorURLs
+
+logger = logging.getLogger("spalab.host")
+
+MAKER = Path(__file__).parent / "pyodide-snapshot.mjs"
+LOADER_SOURCE = Path(__file__).parent / "static" / "pyodide-loader.mjs"
+LOADER = "/pyodide-loader.mjs"  # the Pyodide configs' interpreter module when there is a snapshot
+SNAPSHOT = "/pyodide-snapshot"  # ?v=<version of its bytes>
+MEDIA_TYPE = "application/octet-stream"
+# What the snapshot depends on: another Pyodide, maker or Node is another snapshot.
+INPUTS = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
+MAKE_TIMEOUT = 120  # s; about 2 s on the 2-core dev box
+
+
+def _digest(paths: list[Path], extra: bytes) -> str:
+    digest = hashlib.sha256(extra)
+    for path in paths:
+        with path.open("rb") as file:
+            digest.update(hashlib.file_digest(file, "sha256").digest())
+    return digest.hexdigest()[:16]
+
+
+def make_snapshot(pyodide: Path, node: str, out: Path) -> None:
+    """Runs the maker: Node, an empty environment, a throwaway working directory. Raises on failure."""
+    with tempfile.TemporaryDirectory(prefix="spalab-pyodide-snapshot-") as directory:
+        made = Path(directory) / "snapshot.bin"
+        subprocess.run(
+            [node, str(MAKER), (pyodide / "pyodide.mjs").as_uri(), str(made)],
+            cwd=directory,
+            env={"PATH": os.defpath},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=True,
+            timeout=MAKE_TIMEOUT,
+        )
+        # Another host starting at the same moment may be making the same file: the first to link its own
+        # wins, and the file never changes once there (a host serves it under the hash it read at start).
+        partial = out.with_name(f"{out.name}.{os.getpid()}.partial")
+        shutil.move(made, partial)
+        try:
+            os.link(partial, out)
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
+
+
+class PyodideSnapshot:
+    """The snapshot file for the pinned Pyodide (made at start when there is none yet, kept in
+    node_modules/.cache/spalab/ beside it) and the loader module that restores it."""
+
+    def __init__(self, path: Path, urls: VendorURLs) -> None:
+        self.path = path
+        stat = path.stat()
+        # Compressed like the other large files (brotli q6: 31 MB -> about 5 MB), once, then kept in memory.
+        self.source = file_source(str(path), stat)._replace(media_type=MEDIA_TYPE, compressible=True)
+        with path.open("rb") as file:
+            self.version = hashlib.file_digest(file, "sha256").hexdigest()[:16]
+        self.loader = urls.text(LOADER_SOURCE.read_text()).encode()
+        self.loader_version = hashlib.sha256(self.loader).hexdigest()[:16]
+
+    @classmethod
+    def find_or_make(cls, pyodide: Vendored, urls: VendorURLs) -> "PyodideSnapshot | None":
+        """The snapshot for `pyodide`, made now if this Pyodide, maker and Node have none yet; None
+        (the pages then start Pyodide without one) when there is no Node or making one fails."""
+        node = shutil.which("node")
+        if node is None:
+            logger.warning("no node on PATH: Pyodide pages start without a memory snapshot (README, Speed)")
+            return None
+        try:
+            version = subprocess.run(
+                [node, "--version"], capture_output=True, check=True, timeout=30, env={"PATH": os.defpath}
+            ).stdout
+            key = _digest([pyodide.directory / name for name in INPUTS] + [MAKER], version)
+            cache = pyodide.directory.parent / ".cache" / "spalab"
+            path = cache / f"pyodide-{pyodide.version}-{key}.snapshot"
+            if not path.is_file():
+                cache.mkdir(parents=True, exist_ok=True)
+                logger.info("making Pyodide's memory snapshot with %s (once for this Pyodide)", node)
+                make_snapshot(pyodide.directory, node, path)
+            return cls(path, urls)
+        except (OSError, subprocess.SubprocessError) as failed:
+            detail = getattr(failed, "stderr", None) or b""
+            text = detail.decode("utf-8", "replace").strip()[-2000:] if isinstance(detail, bytes) else ""
+            logger.warning("Pyodide pages start without a memory snapshot: making one failed: %s %s", failed, text)
+            return None
+
+    def loader_url(self) -> str:
+        return f"{LOADER}?v={self.loader_version}&sv={self.version}"
+
+    def routes(self, cache: EncodedCache) -> list[Route]:
+        async def loader(request: Request) -> Response:
+            current = request.query_params.get("v") == self.loader_version
+            source = bytes_source(self.loader, "text/javascript; charset=utf-8")
+            return negotiated_response(request.scope, source, IMMUTABLE if current else REVALIDATE, cache)
+
+        async def snapshot(request: Request) -> Response:
+            current = request.query_params.get("v") == self.version
+            return negotiated_response(request.scope, self.source, IMMUTABLE if current else REVALIDATE, cache)
+
+        return [Route(LOADER, loader), Route(SNAPSHOT, snapshot)]
+
+    def warm(self, cache: EncodedCache) -> None:
+        """Compress it now (brotli, what browsers ask for), rather than on a first visit."""
+        source: Source = self.source
+        cache.get(source.key + ("br",), source.load, "br")
