@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--apps", default=",".join(APPS), help=f"comma-separated subset of {','.join(APPS)}")
     parser.add_argument("--skip-provider", action="store_true", help="browser figures only")
     parser.add_argument("--strict", action="store_true", help="exit 1 if any figure could not be measured")
+    parser.add_argument(
+        "--no-pyodide-snapshot",
+        action="store_true",
+        help="the host's Pyodide pages start the interpreter instead of restoring its snapshot (for comparison)",
+    )
     args = parser.parse_args(argv)
     engines = [e for e in args.engines.split(",") if e]
     apps = tuple(a for a in args.apps.split(",") if a)
@@ -50,12 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "platform": platform.platform(),
         "runs": args.runs,
+        "pyodide_snapshot": not args.no_pyodide_snapshot,
     }
     browser: dict[str, dict[str, Any]] = {}
     provider_failed: list[dict[str, str]] = []
     finished = False
     with tempfile.TemporaryDirectory(prefix="spalab-bench-") as data_dir:
-        demo = start_demo(Path(data_dir), config=bench_config())
+        serve = ("--no-pyodide-snapshot",) if args.no_pyodide_snapshot else ()
+        demo = start_demo(Path(data_dir), *serve, config=bench_config())
         try:
             with sync_playwright() as playwright:
                 for engine in engines:

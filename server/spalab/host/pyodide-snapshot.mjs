@@ -15,8 +15,10 @@ const pyodide = await loadPyodide({
   _makeSnapshot: true,
   env: { HOME: "/home/pyodide", PYTHONINSPECT: "1", _: "./this.program" },
 });
-// The standard library modules the SPA and PyScript import on the way to the first line of main.py that
-// Pyodide has not imported already by now (it has asyncio, json, hashlib, random, re and more): imported
-// in the snapshot, they cost nothing at load. Only pure Python: no JavaScript object may be held yet.
-pyodide.runPython("import base64, binascii, dataclasses, inspect, typing");
+// The standard library modules a page imports after the restore that Pyodide has not imported by now (it
+// has asyncio, json, random, re and more): installing the package's wheel (importlib.metadata, tarfile,
+// email, cp437), PyScript's Python and the SPA (hashlib, html, inspect, dataclasses, typing, base64).
+// Imported in the snapshot, they cost nothing at load. No module that holds a JavaScript object.
+pyodide.runPython(`import base64, binascii, dataclasses, email, encodings.cp437, hashlib, html, html.entities,
+  importlib.metadata, inspect, tarfile, typing`.replace(/\s+/g, " "));
 writeFileSync(output, pyodide.makeMemorySnapshot());

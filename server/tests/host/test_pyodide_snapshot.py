@@ -1,6 +1,6 @@
 """Pyodide's memory snapshot (issue 15; spalab.host.snapshot): made by the host with Node from the pinned
 Pyodide, served at an immutable URL like pyodide.asm.wasm, restored by the configs' interpreter module.
-That the pages really restore it, in every engine, is e2e/test_journeys.py's."""
+That the pages really restore it, in every engine, is e2e/test_pyodide_restore.py's."""
 
 import json
 import logging
