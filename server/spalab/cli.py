@@ -91,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
         "(default: $SPALAB_WEB_DIR, else the checkout's web/ when spalab runs from one)",
     )
     serve.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="no line per request on the console, from either server (errors and warnings are still logged)",
+    )
+    serve.add_argument(
         "--no-pyodide-snapshot",
         action="store_true",
         help="Pyodide pages start the interpreter instead of restoring the memory snapshot the host makes "

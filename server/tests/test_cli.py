@@ -168,6 +168,43 @@ def test_the_access_log_writes_a_line_per_request_unless_turned_off(tmp_path: Pa
     assert "refused GET /jwks: Host not served here" in output, output  # a warning: logged either way
 
 
+@pytest.mark.parametrize("options", [(), ("--no-access-log",)], ids=["default", "no-access-log"])
+def test_serve_writes_a_line_per_request_from_both_servers_unless_turned_off(
+    tmp_path: Path, options: tuple[str, ...]
+) -> None:
+    """README "Two commands": `spalab serve` logs each request of the SPA host and of the provider, and
+    `--no-access-log` drops those lines, and only those (a refused Host is still a warning)."""
+    spa, issuer = f"http://localhost:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    log = tmp_path / "serve.log"
+    (tmp_path / "data").mkdir()
+    command = [str(SPALAB), "serve", "--spa-port", spa.rpartition(":")[2], "--provider-port"]
+    command += [issuer.rpartition(":")[2], "--data-dir", str(tmp_path / "data"), *options]
+    with log.open("w") as sink:
+        process = subprocess.Popen(command, cwd=tmp_path, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        for url in (issuer + "/.well-known/openid-configuration", spa + "/app.css"):
+            while True:
+                assert process.poll() is None, log.read_text()
+                try:
+                    if httpx.get(url, timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        assert httpx.get(spa + "/app.css", params={"probe": "1"}).status_code == 200
+        assert httpx.get(issuer + "/jwks", params={"probe": "1"}).status_code == 200
+        assert httpx.get(spa + "/app.css", headers={"Host": "evil.example"}).status_code == 421
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    output = log.read_text(encoding="utf-8")
+    assert ("spa-host GET /app.css query=[probe]" in output) is not bool(options), output
+    assert ("provider GET /jwks query=[probe]" in output) is not bool(options), output
+    assert "refused GET /app.css: Host not served here" in output, output
+
+
 def test_port_in_use_exits_2_naming_the_port(tmp_path: Path) -> None:
     """README: a busy port is a clear error (exit code 2, the port named), not a traceback."""
     with socket.socket() as busy:
