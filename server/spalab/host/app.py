@@ -39,7 +39,7 @@ from .assets import (
     Source,
     bytes_source,
     content_version,
-    negotiated_response,
+    versioned_response,
     warm,
 )
 from .bff import BFF
@@ -379,8 +379,7 @@ def _config(build: Callable[[], Source], cache: EncodedCache) -> Callable[[Reque
 
     async def config(request: Request) -> Response:
         source = build()
-        current = request.query_params.get("v") == config_version(source)
-        return negotiated_response(request.scope, source, IMMUTABLE if current else REVALIDATE, cache)
+        return versioned_response(request.scope, source, config_version(source), cache)
 
     return config
 
@@ -596,18 +595,15 @@ class MpyBundles:
 
     def routes(self, cache: EncodedCache) -> list[Route]:
         async def loader(request: Request) -> Response:
-            current = request.query_params.get("v") == self.loader_version
             source = bytes_source(self.loader, "text/javascript; charset=utf-8")
-            return negotiated_response(request.scope, source, IMMUTABLE if current else REVALIDATE, cache)
+            return versioned_response(request.scope, source, self.loader_version, cache)
 
         async def modules(request: Request) -> Response:
             config_file = self.sources.get(str(request.path_params["name"]))
             made = await asyncio.to_thread(self.bundle, config_file) if config_file is not None else None
             if made is None:
                 return PlainTextResponse("404: no such bundle\n", status_code=404, headers=NO_CACHE)
-            current = request.query_params.get("v") == made.version
-            source = bytes_source(made.body, MPY_TYPE)
-            return negotiated_response(request.scope, source, IMMUTABLE if current else REVALIDATE, cache)
+            return versioned_response(request.scope, bytes_source(made.body, MPY_TYPE), made.version, cache)
 
         return [Route(MPY_LOADER, loader), Route(MPY_BUNDLE + "{name}", modules)]
 

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import anyio.to_thread
 import brotli
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, QueryParams
 from starlette.responses import FileResponse, Response
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import Receive, Scope, Send
@@ -195,6 +195,13 @@ def negotiated_response(scope: Scope, source: Source, cache_control: str, cache:
     if coding == "identity":
         return LazyBodyResponse(headers, source.load)
     return LazyBodyResponse(headers, partial(cache.get, source.key + (coding,), source.load, coding))
+
+
+def versioned_response(scope: Scope, source: Source, version: str, cache: EncodedCache) -> Response:
+    """`source` as a versioned URL names it (?v=<version of its bytes>): immutable when asked for with its
+    current version, revalidated otherwise (an older page's URL, or none)."""
+    current = QueryParams(scope.get("query_string", b"")).get("v") == version
+    return negotiated_response(scope, source, IMMUTABLE if current else REVALIDATE, cache)
 
 
 def not_modified(request: Headers, etag: str, last_modified: str | None) -> bool:

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .assets import IMMUTABLE, REVALIDATE, EncodedCache, Source, bytes_source, file_source, negotiated_response
+from .assets import EncodedCache, Source, bytes_source, file_source, versioned_response
 from .vendor import Vendored, VendorURLs
 
 logger = logging.getLogger("spalab.host")
@@ -126,13 +126,11 @@ class PyodideSnapshot:
 
     def routes(self, cache: EncodedCache) -> list[Route]:
         async def loader(request: Request) -> Response:
-            current = request.query_params.get("v") == self.loader_version
             source = bytes_source(self.loader, "text/javascript; charset=utf-8")
-            return negotiated_response(request.scope, source, IMMUTABLE if current else REVALIDATE, cache)
+            return versioned_response(request.scope, source, self.loader_version, cache)
 
         async def snapshot(request: Request) -> Response:
-            current = request.query_params.get("v") == self.version
-            return negotiated_response(request.scope, self.source, IMMUTABLE if current else REVALIDATE, cache)
+            return versioned_response(request.scope, self.source, self.version, cache)
 
         return [Route(LOADER, loader), Route(SNAPSHOT, snapshot)]
 
