@@ -130,6 +130,29 @@ def test_a_script_in_the_page_cannot_leave_a_snapshot_for_the_next_visit(browser
     assert RESTORED in marks(browser_page), marks(browser_page)
 
 
+def test_a_script_in_the_page_cannot_register_a_service_worker(browser_page: Browser, demo: Demo) -> None:
+    """docs/SECURITY.md H9: a service worker is the other way a script could outlast its page and answer
+    later visits (the snapshot's download among them). The host serves no script as one: the Pyodide
+    loader, a module that evaluates in a service worker's scope and sits at the root, registers for the
+    whole origin without that refusal (checked in Chromium and Firefox), and is refused with it."""
+    open_app(browser_page)
+    outcome = browser_page.evaluate_async(
+        """async () => {
+            const loader = performance.getEntriesByType("resource").map((entry) => entry.name)
+                .find((name) => name.includes("/pyodide-loader.mjs"));
+            try {
+                const registration = await navigator.serviceWorker.register(loader, {type: "module"});
+                await registration.unregister();
+                return "registered for " + registration.scope;
+            } catch (error) {
+                return "refused: " + error;
+            }
+        }"""
+    )
+    assert str(outcome).startswith("refused"), outcome
+    browser_page.observed = str(outcome)[:120]
+
+
 def answer_with(answer: dict[str, Any], route: Route) -> None:
     route.fulfill(**answer)
 

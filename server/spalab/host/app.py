@@ -233,6 +233,23 @@ def content_security_policy(connect_origins: list[str]) -> str:
     )
 
 
+class NoServiceWorkers:
+    """docs/SECURITY.md H9: the SPA registers no service worker, so the host serves no script as one. A
+    service worker outlives its page: one that a script injected once managed to register, from any
+    same-origin URL whose body it could influence, would see and answer every later visit (the snapshot's
+    download included). Browsers mark that fetch with `Service-Worker: script`; it gets a 403."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and any(name == b"service-worker" for name, _ in scope["headers"]):
+            refusal = PlainTextResponse("403: this site registers no service worker\n", 403, NO_CACHE)
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 class SecurityHeaders:
     """Adds the SPA's CSP and Referrer-Policy, and fixes MIME types for wasm/mjs.
 
@@ -351,6 +368,7 @@ def create_spa_app(
             # reaches nothing (not even the log).
             Middleware(TrustedHosts, hosts=allowed_hosts),
             Middleware(RequestLogMiddleware, server="spa-host", log=log),
+            Middleware(NoServiceWorkers),
             Middleware(
                 SecurityHeaders,
                 csp=content_security_policy(connect_origins),

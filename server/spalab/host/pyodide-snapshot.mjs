@@ -10,6 +10,9 @@ const [pyodideModule, output] = process.argv.slice(2);
 // Emscripten names the program (sys.executable, sys.argv) after Node's argv[1], this script's path; in a
 // browser it is "./this.program".
 process.argv.splice(1, Infinity, "./this.program");
+// Emscripten writes the time zone into memory when it starts: the machine's (/etc/localtime) unless TZ
+// says otherwise. Every visitor would get this machine's UTC offset and daylight saving rule.
+process.env.TZ = "UTC";
 const { loadPyodide } = await import(pyodideModule);
 const pyodide = await loadPyodide({
   _makeSnapshot: true,

@@ -11,7 +11,7 @@ injected script would then run on every later visit. This one is made here, once
 Node (`pyodide-snapshot.mjs` beside this module) and served like `pyodide.asm.wasm`: an immutable URL
 named by a hash of its bytes, so the page reads it from the server or the HTTP cache, which no page script
 can write. Nothing of this machine is in it: Node runs with an empty environment and a throwaway working
-directory, and Pyodide gets a browser's environment.
+directory, Pyodide gets a browser's environment and program name, and the time zone is UTC.
 
 What every visitor then shares, and why that is acceptable: the state the interpreter had when the host
 made the snapshot. `str` hashes use one seed for every visitor (hash flooding is a server's concern, not a
@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -56,8 +57,13 @@ def _digest(paths: list[Path], extra: bytes) -> str:
     return digest.hexdigest()[:16]
 
 
-def make_snapshot(pyodide: Path, node: str, out: Path) -> None:
-    """Runs the maker: Node, an empty environment, a throwaway working directory. Raises on failure."""
+def make_snapshot(pyodide: Path, node: str, cache: Path, stem: str) -> Path:
+    """Runs the maker (Node, an empty environment, a throwaway working directory) and keeps its snapshot
+    in `cache` as <stem>-<hash of its bytes>.snapshot, which it returns. Raises on failure.
+
+    Named by its bytes, a file is what its name says or is damaged (PyodideSnapshot.open checks), and two
+    hosts making one at the same moment cannot mix theirs (two snapshots made alike differ in millions of
+    bytes): each writes a temporary file of its own in `cache` and renames it to its own name."""
     with tempfile.TemporaryDirectory(prefix="spalab-pyodide-snapshot-") as directory:
         made = Path(directory) / "snapshot.bin"
         subprocess.run(
@@ -69,36 +75,55 @@ def make_snapshot(pyodide: Path, node: str, out: Path) -> None:
             check=True,
             timeout=MAKE_TIMEOUT,
         )
-        # Another host starting at the same moment may be making the same file: the first to link its own
-        # wins, and the file never changes once there (a host serves it under the hash it read at start).
-        partial = out.with_name(f"{out.name}.{os.getpid()}.partial")
-        shutil.move(made, partial)
+        handle, partial = tempfile.mkstemp(dir=cache, prefix=stem + "-", suffix=".partial")
         try:
-            os.link(partial, out)
-        except FileExistsError:
-            pass
+            with os.fdopen(handle, "wb") as out, made.open("rb") as source:
+                shutil.copyfileobj(source, out)
+            with open(partial, "rb") as written:
+                version = hashlib.file_digest(written, "sha256").hexdigest()[:16]
+            path = cache / f"{stem}-{version}.snapshot"
+            os.replace(partial, path)
         finally:
-            partial.unlink()
+            Path(partial).unlink(missing_ok=True)
+    return path
 
 
 class PyodideSnapshot:
     """The snapshot file for the pinned Pyodide (made at start when there is none yet, kept in
-    node_modules/.cache/spalab/ beside it) and the loader module that restores it."""
+    node_modules/.cache/spalab/ beside it) and the loader module that restores it. The file stays open:
+    what is served is the file checked at start, whatever happens to its name meanwhile (an `npm ci`
+    that empties node_modules, say)."""
 
-    def __init__(self, path: Path, urls: VendorURLs) -> None:
-        self.path = path
-        stat = path.stat()
-        # Compressed like the other large files (brotli q6: 31 MB -> about 5 MB), once, then kept in memory.
-        self.source = file_source(str(path), stat)._replace(media_type=MEDIA_TYPE, compressible=True)
-        with path.open("rb") as file:
-            self.version = hashlib.file_digest(file, "sha256").hexdigest()[:16]
+    def __init__(self, path: Path, file: BinaryIO, version: str, urls: VendorURLs) -> None:
+        self.path, self.file, self.version = path, file, version
+        self.size = os.fstat(file.fileno()).st_size
+        # Compressed like the other large files (brotli q6: 31 MB -> about 5.5 MB), once, then kept in memory.
+        source = file_source(str(path), os.fstat(file.fileno()))
+        self.source = source._replace(media_type=MEDIA_TYPE, compressible=True, load=self._read)
         self.loader = urls.text(LOADER_SOURCE.read_text()).encode()
         self.loader_version = hashlib.sha256(self.loader).hexdigest()[:16]
 
+    def _read(self) -> bytes:
+        body = os.pread(self.file.fileno(), self.size, 0)
+        if len(body) != self.size:
+            raise OSError(f"{self.path}: short read")
+        return body
+
+    @classmethod
+    def open(cls, path: Path, urls: VendorURLs) -> "PyodideSnapshot | None":
+        """The snapshot at `path`, or None when its bytes are not what its name says (damaged)."""
+        file = path.open("rb")
+        version = hashlib.file_digest(file, "sha256").hexdigest()[:16]
+        if not path.stem.endswith("-" + version):
+            file.close()
+            return None
+        return cls(path, file, version, urls)
+
     @classmethod
     def find_or_make(cls, pyodide: Vendored, urls: VendorURLs) -> "PyodideSnapshot | None":
-        """The snapshot for `pyodide`, made now if this Pyodide, maker and Node have none yet; None
-        (the pages then start Pyodide without one) when there is no Node or making one fails."""
+        """The snapshot for `pyodide`, made now if this Pyodide, maker and Node have none yet (or only a
+        damaged one, which is removed); None (the pages then start Pyodide without one) when there is no
+        Node or making one fails."""
         node = shutil.which("node")
         if node is None:
             logger.warning("no node on PATH: Pyodide pages start without a memory snapshot (README, Speed)")
@@ -107,14 +132,20 @@ class PyodideSnapshot:
             version = subprocess.run(
                 [node, "--version"], capture_output=True, check=True, timeout=30, env={"PATH": os.defpath}
             ).stdout
-            key = _digest([pyodide.directory / name for name in INPUTS] + [MAKER], version)
+            stem = f"pyodide-{pyodide.version}-" + _digest([pyodide.directory / n for n in INPUTS] + [MAKER], version)
             cache = pyodide.directory.parent / ".cache" / "spalab"
-            path = cache / f"pyodide-{pyodide.version}-{key}.snapshot"
-            if not path.is_file():
-                cache.mkdir(parents=True, exist_ok=True)
-                logger.info("making Pyodide's memory snapshot with %s (once for this Pyodide)", node)
-                make_snapshot(pyodide.directory, node, path)
-            return cls(path, urls)
+            for path in sorted(cache.glob(stem + "-*.snapshot")):
+                found = cls.open(path, urls)
+                if found is not None:
+                    return found
+                logger.warning("%s is damaged (its bytes are not what its name says): removed", path)
+                path.unlink(missing_ok=True)
+            cache.mkdir(parents=True, exist_ok=True)
+            logger.info("making Pyodide's memory snapshot with %s (once for this Pyodide)", node)
+            made = cls.open(make_snapshot(pyodide.directory, node, cache, stem), urls)
+            if made is None:
+                raise OSError("the snapshot just made is not what its name says")
+            return made
         except (OSError, subprocess.SubprocessError) as failed:
             detail = getattr(failed, "stderr", None) or b""
             text = detail.decode("utf-8", "replace").strip()[-2000:] if isinstance(detail, bytes) else ""

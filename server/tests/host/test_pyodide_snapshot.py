@@ -2,9 +2,12 @@
 Pyodide, served at an immutable URL like pyodide.asm.wasm, restored by the configs' interpreter module.
 That the pages really restore it, in every engine, is e2e/test_pyodide_restore.py's."""
 
+import hashlib
 import json
 import logging
+import os
 import shutil
+import subprocess
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,7 +16,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from spalab.host.app import WEB_DIR, create_spa_app
-from spalab.host.snapshot import MAKER, make_snapshot
+from spalab.host.snapshot import MAKER, PyodideSnapshot, make_snapshot
+from spalab.host.vendor import Vendored, VendorURLs
 
 BASE = "http://localhost:8000"
 SETTINGS = {"issuer": "http://127.0.0.1:9000", "client_id": "spa-demo", "redirect_uri": "http://localhost:8000/"}
@@ -84,17 +88,69 @@ def test_without_node_pages_start_the_pinned_pyodide_and_the_host_says_why(
 
 
 def test_a_snapshot_holds_nothing_of_the_machine_that_made_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Every visitor gets the snapshot, the interpreter's whole memory: neither the host's environment
-    (a secret in it, say) nor its paths (Node would name the program after the maker script's) are in it."""
+    """Every visitor gets the snapshot, the interpreter's whole memory: none of the host's paths (Node would
+    name the program after the maker script's), nor its environment (a secret in it, say) or working
+    directory (Pyodide 314 copies neither, and the host withholds both all the same)."""
     canary = "spalab-canary-7c1e0a5d"
     monkeypatch.setenv("SPALAB_TEST_SECRET", canary)
     where = tmp_path / canary
     where.mkdir()
     monkeypatch.chdir(where)
-    out = where / "snapshot.bin"
-    make_snapshot(MODULES / "pyodide", str(shutil.which("node")), out)
-    snapshot = out.read_bytes()
+    snapshot = make_snapshot(MODULES / "pyodide", str(shutil.which("node")), where, "test").read_bytes()
     assert snapshot[:4] == MAGIC
     assert canary.encode() not in snapshot
     assert str(MAKER.parent).encode() not in snapshot and str(MAKER).encode() not in snapshot
     assert b"_=./this.program" in snapshot  # a browser's environment, as Pyodide gives it there
+
+
+def test_a_snapshot_is_made_in_utc_whatever_the_machines_zone(tmp_path: Path) -> None:
+    """Emscripten writes the time zone into memory as it starts; a host in Berlin (its /etc/localtime, here
+    its TZ) would otherwise give every visitor its UTC offset and daylight saving rule."""
+    out = tmp_path / "snapshot.bin"
+    node = str(shutil.which("node"))
+    environment = {"PATH": os.defpath, "TZ": "Europe/Berlin"}
+    subprocess.run(
+        [node, str(MAKER), (MODULES / "pyodide" / "pyodide.mjs").as_uri(), str(out)],
+        env=environment,
+        cwd=tmp_path,
+        check=True,
+        timeout=120,
+    )
+    snapshot = out.read_bytes()
+    assert b"UTC+0100" not in snapshot and b"UTC+0200" not in snapshot
+    assert b"UTC-0000" in snapshot
+
+
+def test_a_damaged_snapshot_is_made_again_and_a_removed_one_is_still_served(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A snapshot is named by the hash of its bytes: one whose bytes no longer match (a disk error, an
+    interrupted copy) is removed and made again at start, not served as immutable for good; and the host
+    serves the bytes it checked at start even when the file is removed meanwhile (an `npm ci`)."""
+    modules = tmp_path / "node_modules"
+    modules.mkdir()
+    (modules / "pyodide").symlink_to(MODULES / "pyodide")
+    pyodide = Vendored("pyodide", PINS["pyodide"], modules / "pyodide")
+    urls = VendorURLs([pyodide])
+    first = PyodideSnapshot.find_or_make(pyodide, urls)
+    assert first is not None and first.path.parent == modules / ".cache" / "spalab"
+    damaged = bytearray(first.path.read_bytes())
+    damaged[1_000_000:1_400_000] = bytes(400_000)
+    first.path.write_bytes(damaged)
+    with caplog.at_level(logging.WARNING, logger="spalab.host"):
+        again = PyodideSnapshot.find_or_make(pyodide, urls)
+    assert again is not None and again.version != first.version
+    assert not first.path.exists() and "is damaged" in caplog.text
+    again.path.unlink()
+    body = again.source.load()
+    assert body[:4] == MAGIC and hashlib.sha256(body).hexdigest()[:16] == again.version
+
+
+def test_no_script_is_served_as_a_service_worker(spa: TestClient) -> None:
+    """docs/SECURITY.md H9: a service worker would outlive the page that registered it and answer every
+    later visit, the snapshot's download included; the SPA has none, so the host serves no script as one
+    (the browser's registration fetch says `Service-Worker: script`). The same file loads as a script."""
+    assert spa.get("/boot.js").status_code == 200
+    refused = spa.get("/boot.js", headers={"Service-Worker": "script"})
+    assert refused.status_code == 403 and "no service worker" in refused.text
+    assert spa.get("/pyodide-loader.mjs", headers={"Service-Worker": "script"}).status_code == 403
