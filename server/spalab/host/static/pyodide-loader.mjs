@@ -19,7 +19,8 @@ const SNAPSHOT = new URL(`/pyodide-snapshot?v=${encodeURIComponent(query.get("sv
 const INDEX = new URL("/vendor/pyodide/", import.meta.url).href;
 
 // Asked as soon as PyScript imports this module, while it loads the rest: the HTTP cache's copy or null
-// (not there, or an engine without "only-if-cached").
+// (not there, or an engine without "only-if-cached"). On a first visit Chromium's console shows that miss
+// as "Failed to load resource: net::ERR_CACHE_MISS": expected, and handled here.
 const cached = fetch(SNAPSHOT, { cache: "only-if-cached", mode: "same-origin" }).then(
   (response) => (response.ok ? response : null),
   () => null,
