@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from bench.browser import SNAPSHOT_CACHED
 from drivers import Browser, PlaywrightBrowser, journey
 from harness import Demo
 from playwright.sync_api import Route
@@ -51,21 +52,8 @@ def run_python(browser: Browser, code: str) -> str:
 
 def wait_for_the_download(browser: Browser) -> None:
     """A first visit starts Pyodide as before and downloads the snapshot once idle, for the next visit:
-    waits until the HTTP cache holds it (as the loader asks: "only-if-cached")."""
-    browser.wait_for(
-        lambda: browser.evaluate_async(
-            """async () => {
-                const entry = performance.getEntriesByType("resource").find(
-                    (entry) => entry.name.includes("/pyodide-snapshot?"));
-                if (!entry) return false;
-                const cached = await fetch(entry.name, {cache: "only-if-cached", mode: "same-origin"})
-                    .catch(() => null);
-                return Boolean(cached && cached.ok);
-            }"""
-        ),
-        "the snapshot in the HTTP cache",
-        BOOT_TIMEOUT,
-    )
+    waits until the HTTP cache holds it (as the loader asks: "only-if-cached"), as the benchmark does."""
+    browser.wait_for(lambda: browser.evaluate_async(SNAPSHOT_CACHED), "the snapshot in the HTTP cache", BOOT_TIMEOUT)
 
 
 @journey(

@@ -64,27 +64,25 @@ def make_snapshot(pyodide: Path, node: str, cache: Path, stem: str) -> Path:
     Named by its bytes, a file is what its name says or is damaged (PyodideSnapshot.open checks), and two
     hosts making one at the same moment cannot mix theirs (two snapshots made alike differ in millions of
     bytes): each writes a temporary file of its own in `cache` and renames it to its own name."""
-    with tempfile.TemporaryDirectory(prefix="spalab-pyodide-snapshot-") as directory:
-        made = Path(directory) / "snapshot.bin"
-        subprocess.run(
-            [node, str(MAKER), (pyodide / "pyodide.mjs").as_uri(), str(made)],
-            cwd=directory,
-            env={"PATH": os.defpath},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            check=True,
-            timeout=MAKE_TIMEOUT,
-        )
-        handle, partial = tempfile.mkstemp(dir=cache, prefix=stem + "-", suffix=".partial")
-        try:
-            with os.fdopen(handle, "wb") as out, made.open("rb") as source:
-                shutil.copyfileobj(source, out)
-            with open(partial, "rb") as written:
-                version = hashlib.file_digest(written, "sha256").hexdigest()[:16]
-            path = cache / f"{stem}-{version}.snapshot"
-            os.replace(partial, path)
-        finally:
-            Path(partial).unlink(missing_ok=True)
+    handle, partial = tempfile.mkstemp(dir=cache, prefix=stem + "-", suffix=".partial")
+    os.close(handle)
+    try:
+        with tempfile.TemporaryDirectory(prefix="spalab-pyodide-snapshot-") as directory:
+            subprocess.run(
+                [node, str(MAKER), (pyodide / "pyodide.mjs").as_uri(), partial],
+                cwd=directory,
+                env={"PATH": os.defpath},
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                check=True,
+                timeout=MAKE_TIMEOUT,
+            )
+        with open(partial, "rb") as written:
+            version = hashlib.file_digest(written, "sha256").hexdigest()[:16]
+        path = cache / f"{stem}-{version}.snapshot"
+        os.replace(partial, path)
+    finally:
+        Path(partial).unlink(missing_ok=True)
     return path
 
 
@@ -145,6 +143,9 @@ class PyodideSnapshot:
             made = cls.open(make_snapshot(pyodide.directory, node, cache, stem), urls)
             if made is None:
                 raise OSError("the snapshot just made is not what its name says")
+            for older in cache.glob("pyodide-*.snapshot"):  # another Pyodide's, maker's or Node's: 31 MB each
+                if not older.name.startswith(stem + "-"):
+                    older.unlink(missing_ok=True)  # a host still serving it holds it open
             return made
         except (OSError, subprocess.SubprocessError) as failed:
             detail = getattr(failed, "stderr", None) or b""

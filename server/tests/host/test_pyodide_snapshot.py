@@ -126,14 +126,19 @@ def test_a_damaged_snapshot_is_made_again_and_a_removed_one_is_still_served(
 ) -> None:
     """A snapshot is named by the hash of its bytes: one whose bytes no longer match (a disk error, an
     interrupted copy) is removed and made again at start, not served as immutable for good; and the host
-    serves the bytes it checked at start even when the file is removed meanwhile (an `npm ci`)."""
+    serves the bytes it checked at start even when the file is removed meanwhile (an `npm ci`). Snapshots
+    of another Pyodide, maker or Node go when a new one is made."""
     modules = tmp_path / "node_modules"
     modules.mkdir()
     (modules / "pyodide").symlink_to(MODULES / "pyodide")
     pyodide = Vendored("pyodide", PINS["pyodide"], modules / "pyodide")
     urls = VendorURLs([pyodide])
+    stale = modules / ".cache" / "spalab" / "pyodide-0.0.1-0123456789abcdef-0123456789abcdef.snapshot"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"another Pyodide's")
     first = PyodideSnapshot.find_or_make(pyodide, urls)
-    assert first is not None and first.path.parent == modules / ".cache" / "spalab"
+    assert first is not None and first.path.parent == stale.parent
+    assert not stale.exists()  # another Pyodide's (or maker's, or Node's) snapshot is removed once unused
     damaged = bytearray(first.path.read_bytes())
     damaged[1_000_000:1_400_000] = bytes(400_000)
     first.path.write_bytes(damaged)
