@@ -160,3 +160,38 @@ def test_a_snapshot_that_cannot_be_restored_leaves_a_working_page(browser_page: 
     sign_in(browser_page)
     assert RESTORED not in marks(browser_page)
     assert snapshot_fetches(browser_page)
+
+
+# What a page's Python reports about spalab_auth's modules: each one's compiled file, read where the import
+# system looks for it (its header's flags: 1 = the host's unchecked-hash .pyc; an import that compiles the
+# source writes a timestamp-based one, 0, in its place), and where its code says it comes from.
+BYTECODE_REPORT = """
+import importlib.util, json, sys
+flags, files = set(), set()
+for name, module in list(sys.modules.items()):
+    if name.startswith("spalab_auth") and getattr(module, "__file__", None):
+        try:
+            with open(importlib.util.cache_from_source(module.__file__), "rb") as pyc:
+                flags.add(int.from_bytes(pyc.read(8)[4:], "little"))
+        except OSError:
+            flags.add(-1)  # none: compiled in the page and not written
+        files.add(module.__file__ == module.__spec__.origin and module.__file__.startswith(sys.prefix))
+import spalab_auth.core.pkce as pkce
+result = json.dumps([sorted(flags), sorted(files), pkce.code_challenge_s256.__code__.co_filename == pkce.__file__])
+"""
+
+
+@journey(
+    "pyodide-bytecode",
+    "spalab-auth imported from the host's bytecode",
+    "every module of the package is imported from the .pyc the host compiled, not compiled in the page",
+    "issue 15",
+)
+def test_the_package_is_imported_from_the_hosts_bytecode(browser_page: Browser, demo: Demo) -> None:
+    """The Pyodide page installs the wheel the host compiled for the pinned Pyodide (host/bytecode.py) and
+    imports each of the package's modules from its .pyc, whose code names the module's installed path (a
+    traceback reads as without it)."""
+    open_app(browser_page)
+    flags, files, named = json.loads(run_python(browser_page, BYTECODE_REPORT))
+    assert flags == [1] and files == [True] and named, (flags, files, named)
+    browser_page.observed = "every spalab_auth module from the host's .pyc"

