@@ -128,7 +128,10 @@ def test_serve_from_the_wheel_with_web_dir_serves_the_spa_and_the_provider(venv:
     spa, issuer = f"http://127.0.0.1:{spa_port}", f"http://127.0.0.1:{provider_port}"
     with running(command, outside, issuer + "/.well-known/openid-configuration"):
         assert httpx.get(spa + "/").status_code == 200
-        assert httpx.get(spa + "/pyscript.json").json()["spalab"]["issuer"] == issuer
+        config = httpx.get(spa + "/pyscript.json").json()
+        assert config["spalab"]["issuer"] == issuer
+        # The Node scripts are package data too: the snapshot's maker and the package's compiler.
+        assert config["interpreter"].startswith("/pyodide-loader.mjs?") and "/pyodide-" in config["packages"][0]
         assert httpx.get(spa + "/lab/live.js").status_code == 200  # host/static/lab-live.js, package data
         assert httpx.get(issuer + "/.well-known/openid-configuration").json()["issuer"] == issuer
 

@@ -260,10 +260,11 @@ def test_a_bundle_round_trips_and_a_malformed_one_is_refused() -> None:
 
 
 def test_mpy_config_without_mpy_cross_unpacks_the_wheel(spa: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without mpy-cross, MicroPython gets the sources: PyScript unpacks the same wheel (a zip)."""
+    """Without mpy-cross, MicroPython gets the sources: PyScript unpacks the plain wheel (a zip), not the one
+    with Pyodide's bytecode (host/bytecode.py) that the Pyodide config names."""
     monkeypatch.setattr(mpy, "available", lambda: False)
     pyodide, micropython = spa.get("/pyscript.json").json(), spa.get("/mpy.json").json()
-    [wheel] = pyodide["packages"]
+    wheel = build_wheel(WEB_DIR / "client").url
     assert micropython["files"] == {wheel: "./*", **pyodide["files"]}
 
 
