@@ -25,7 +25,6 @@ import hashlib
 import logging
 import os
 import shutil
-import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -35,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .assets import EncodedCache, Source, bytes_source, versioned_response
+from .assets import EncodedCache, Source, bytes_source, file_source, versioned_response
 from .vendor import Vendored, VendorURLs
 
 logger = logging.getLogger("spalab.host")
@@ -48,38 +47,6 @@ MEDIA_TYPE = "application/octet-stream"
 # What the snapshot depends on: another Pyodide, maker or Node is another snapshot.
 INPUTS = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
 MAKE_TIMEOUT = 120  # s; about 2 s on the 2-core dev box
-# The form the snapshot travels in: WebAssembly's 64 KiB pages, those that hold only zeros left out (45 % of
-# them: 31.5 MB -> 17.8 MB). Brotli squeezes zeros to almost nothing anyway (5.5 MB -> 5.4 MB), but a browser
-# still decodes them into the body, and it is the decoding that a warm visit waits for: 100 ms for 31.5 MB,
-# 55 ms for 17.8 (the dev box). The loader (static/pyodide-loader.mjs) puts the pages back in place.
-SPARSE_MAGIC = b"SPS1"
-SPARSE_HEADER = struct.Struct("<4sIII")  # magic, page size, the snapshot's length, number of pages
-PAGE = 65536
-
-
-def sparse(snapshot: bytes) -> bytes:
-    """`snapshot` without its all-zero pages: the header, a byte per page (1 = here, 0 = zeros), then the
-    pages that are here, in order (the last one may be short)."""
-    pages = [snapshot[start : start + PAGE] for start in range(0, len(snapshot), PAGE)]
-    kept = [page.count(0) != len(page) for page in pages]
-    header = SPARSE_HEADER.pack(SPARSE_MAGIC, PAGE, len(snapshot), len(pages))
-    return b"".join([header, bytes(kept), *(page for page, keep in zip(pages, kept, strict=True) if keep)])
-
-
-def unsparse(body: bytes) -> bytes:
-    """The snapshot back from sparse(): what the loader does, for the tests and for tools."""
-    magic, page, length, count = SPARSE_HEADER.unpack_from(body)
-    if magic != SPARSE_MAGIC or count != -(-length // page):
-        raise ValueError("not a sparse snapshot")
-    memory, offset = bytearray(length), SPARSE_HEADER.size + count
-    for index, keep in enumerate(body[SPARSE_HEADER.size : SPARSE_HEADER.size + count]):
-        if keep:
-            size = min(page, length - index * page)
-            memory[index * page : index * page + size] = body[offset : offset + size]
-            offset += size
-    if offset != len(body):
-        raise ValueError("a sparse snapshot of the wrong length")
-    return bytes(memory)
 
 
 def _digest(paths: list[Path], extra: bytes) -> str:
@@ -128,10 +95,9 @@ class PyodideSnapshot:
     def __init__(self, path: Path, file: BinaryIO, version: str, urls: VendorURLs) -> None:
         self.path, self.file, self.version = path, file, version
         self.size = os.fstat(file.fileno()).st_size
-        # Served sparse (above), compressed like the other large files (brotli q6: about 5.4 MB), once, then
-        # kept in memory. Its ETag is the file's version: the sparse form is a function of those bytes.
-        etag = f'"{version}-sparse"'
-        self.source = Source((path, "sparse"), etag, None, MEDIA_TYPE, True, lambda: sparse(self._read()))
+        # Compressed like the other large files (brotli q6: 31 MB -> about 5.5 MB), once, then kept in memory.
+        source = file_source(str(path), os.fstat(file.fileno()))
+        self.source = source._replace(media_type=MEDIA_TYPE, compressible=True, load=self._read)
         self.loader = urls.text(LOADER_SOURCE.read_text()).encode()
         self.loader_version = hashlib.sha256(self.loader).hexdigest()[:16]
 

@@ -16,7 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from spalab.host.app import WEB_DIR, create_spa_app
-from spalab.host.snapshot import MAKER, PAGE, PyodideSnapshot, make_snapshot, sparse, unsparse
+from spalab.host.snapshot import MAKER, PyodideSnapshot, make_snapshot
 from spalab.host.vendor import Vendored, VendorURLs
 
 BASE = "http://localhost:8000"
@@ -62,9 +62,8 @@ def test_every_pyodide_config_restores_the_hosts_snapshot(spa: TestClient) -> No
     assert response.status_code == 200 and response.headers["cache-control"] == IMMUTABLE
     assert response.headers["content-type"] == "application/octet-stream"
     assert response.headers["content-encoding"] == "br" and len(sent) < 10_000_000
-    body = brotli.decompress(sent)  # without its all-zero pages: far less for the browser to decode
-    snapshot = unsparse(body)
-    assert snapshot[:4] == MAGIC and len(snapshot) > 10_000_000 and len(body) < 0.7 * len(snapshot)
+    snapshot = brotli.decompress(sent)
+    assert snapshot[:4] == MAGIC and len(snapshot) > 10_000_000
     assert spa.get(f"/pyodide-snapshot?v={version[::-1]}").headers["cache-control"] != IMMUTABLE
     assert f'data-py-interpreter="{interpreter.replace("&", "&amp;")}"' in spa.get("/").text
     # MicroPython's configs keep their own loader.
@@ -148,7 +147,7 @@ def test_a_damaged_snapshot_is_made_again_and_a_removed_one_is_still_served(
     assert again is not None and again.version != first.version
     assert not first.path.exists() and "is damaged" in caplog.text
     again.path.unlink()
-    body = unsparse(again.source.load())
+    body = again.source.load()
     assert body[:4] == MAGIC and hashlib.sha256(body).hexdigest()[:16] == again.version
 
 
@@ -160,17 +159,3 @@ def test_no_script_is_served_as_a_service_worker(spa: TestClient) -> None:
     refused = spa.get("/boot.js", headers={"Service-Worker": "script"})
     assert refused.status_code == 403 and "no service worker" in refused.text
     assert spa.get("/pyodide-loader.mjs", headers={"Service-Worker": "script"}).status_code == 403
-
-
-def test_the_sparse_form_leaves_out_only_pages_of_zeros() -> None:
-    """What travels (snapshot.sparse; the loader undoes it) is the snapshot exactly: zero pages dropped,
-    any page with one byte set kept, a short last page kept whole; a body that is not one is refused."""
-    memory = bytearray(5 * PAGE + 100)
-    memory[PAGE + 7] = 1  # page 1: one byte set
-    memory[3 * PAGE :] = b"\xff" * (2 * PAGE + 100)  # pages 3, 4 and the short one
-    body = sparse(bytes(memory))
-    assert unsparse(body) == bytes(memory)
-    assert len(body) == 16 + 6 + 3 * PAGE + 100  # header, a byte a page, pages 1, 3, 4 and the short one
-    for broken in (body[:-1], body + b"x", b"SPS0" + body[4:]):
-        with pytest.raises(ValueError):
-            unsparse(broken)

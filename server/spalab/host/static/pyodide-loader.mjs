@@ -26,29 +26,8 @@ const cached = fetch(SNAPSHOT, { cache: "only-if-cached", mode: "same-origin" })
   () => null,
 );
 
-// The snapshot travels without its all-zero 64 KiB pages (spalab.host.snapshot.sparse): a header (magic
-// "SPS1", page size, the snapshot's length, number of pages), a byte per page (1 = here, 0 = zeros), then
-// the pages that are here. A fresh buffer is all zeros: only those pages are copied into it.
 async function bytes(response) {
-  const body = new Uint8Array(await response.arrayBuffer());
-  const header = new DataView(body.buffer, body.byteOffset, Math.min(body.length, 16));
-  const magic = String.fromCharCode(...body.subarray(0, 4));
-  if (body.length < 16 || magic !== "SPS1") throw new Error("not a sparse snapshot");
-  const page = header.getUint32(4, true);
-  const length = header.getUint32(8, true);
-  const count = header.getUint32(12, true);
-  if (page === 0 || count !== Math.ceil(length / page)) throw new Error("a sparse snapshot's header is wrong");
-  const memory = new Uint8Array(length);
-  let offset = 16 + count;
-  for (let index = 0; index < count; index++) {
-    if (body[16 + index] === 0) continue;
-    const size = Math.min(page, length - index * page);
-    if (offset + size > body.length) throw new Error("a sparse snapshot is short");
-    memory.set(body.subarray(offset, offset + size), index * page);
-    offset += size;
-  }
-  if (offset !== body.length) throw new Error("a sparse snapshot of the wrong length");
-  return memory;
+  return new Uint8Array(await response.arrayBuffer());
 }
 
 function downloadForNextTime() {
