@@ -133,13 +133,17 @@ def _new_context(browser: Browser, demo: Demo) -> BrowserContext:
 
 
 # Pyodide's snapshot, which the host's loader downloads once the first visit is idle: true once the HTTP
-# cache holds it (as the loader asks on the next visit), or when this page has no such loader.
+# cache holds it (as the loader asks on the next visit) and the download's resource timing entry is there
+# (Firefox adds it after the body is cached: reading the page's bytes between the two missed 5 MB), or when
+# this page has no such loader or restored the snapshot itself (nothing to download).
 SNAPSHOT_CACHED = """async () => {
-    const names = performance.getEntriesByType("resource").map((entry) => entry.name);
-    if (!names.some((name) => name.includes("/pyodide-loader.mjs"))) return true;
-    const snapshot = names.find((name) => name.includes("/pyodide-snapshot?"));
-    if (!snapshot) return false;
-    const cached = await fetch(snapshot, {cache: "only-if-cached", mode: "same-origin"}).catch(() => null);
+    const entries = performance.getEntriesByType("resource");
+    if (!entries.some((entry) => entry.name.includes("/pyodide-loader.mjs"))) return true;
+    if (performance.getEntriesByName("spalab:pyodide-restored").length) return true;
+    const downloads = entries.filter((entry) => entry.name.includes("/pyodide-snapshot?"));
+    const download = downloads.find((entry) => entry.encodedBodySize > 0);
+    if (!download) return false;
+    const cached = await fetch(download.name, {cache: "only-if-cached", mode: "same-origin"}).catch(() => null);
     return Boolean(cached && cached.ok);
 }"""
 
