@@ -34,6 +34,7 @@ from io import BytesIO
 from pathlib import Path
 
 from .package import BuiltWheel
+from .snapshot import run_on_pyodide
 from .vendor import Vendored
 
 logger = logging.getLogger("spalab.host")
@@ -51,21 +52,12 @@ def _stem(wheel: BuiltWheel, pyodide: Vendored) -> str:
 def _compile(wheel: BuiltWheel, pyodide: Vendored, node: str) -> bytes:
     """The .pyc files of the wheel's modules, as a zip of their paths in the wheel. Raises on failure."""
     with tempfile.TemporaryDirectory(prefix="spalab-pyodide-compile-") as directory:
-        tree, cwd = Path(directory) / "package", Path(directory) / "cwd"
-        cwd.mkdir()
+        tree = Path(directory)
         for name, source in wheel.modules.items():
             path = tree / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(source)
-        subprocess.run(
-            [node, str(COMPILER), (pyodide.directory / "pyodide.mjs").as_uri(), str(tree)],
-            cwd=cwd,
-            env={"PATH": os.defpath},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            check=True,
-            timeout=COMPILE_TIMEOUT,
-        )
+        run_on_pyodide(node, COMPILER, pyodide.directory, str(tree), timeout=COMPILE_TIMEOUT)
         compiled = BytesIO()
         with zipfile.ZipFile(compiled, "w", zipfile.ZIP_STORED) as out:
             for path in sorted(tree.rglob("__pycache__/*.pyc")):

@@ -57,6 +57,22 @@ def _digest(paths: list[Path], extra: bytes) -> str:
     return digest.hexdigest()[:16]
 
 
+def run_on_pyodide(node: str, script: Path, pyodide: Path, *args: str, timeout: float) -> None:
+    """Runs `script` with Node on the pinned Pyodide in `pyodide` (its first argument: the file URL of that
+    pyodide.mjs; then `args`), in an empty environment and a throwaway working directory, so that nothing of
+    this machine reaches what it makes. Raises on failure (CalledProcessError carries its stderr)."""
+    with tempfile.TemporaryDirectory(prefix="spalab-node-") as directory:
+        subprocess.run(
+            [node, str(script), (pyodide / "pyodide.mjs").as_uri(), *args],
+            cwd=directory,
+            env={"PATH": os.defpath},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=True,
+            timeout=timeout,
+        )
+
+
 def make_snapshot(pyodide: Path, node: str, cache: Path, stem: str) -> Path:
     """Runs the maker (Node, an empty environment, a throwaway working directory) and keeps its snapshot
     in `cache` as <stem>-<hash of its bytes>.snapshot, which it returns. Raises on failure.
@@ -67,16 +83,7 @@ def make_snapshot(pyodide: Path, node: str, cache: Path, stem: str) -> Path:
     handle, partial = tempfile.mkstemp(dir=cache, prefix=stem + "-", suffix=".partial")
     os.close(handle)
     try:
-        with tempfile.TemporaryDirectory(prefix="spalab-pyodide-snapshot-") as directory:
-            subprocess.run(
-                [node, str(MAKER), (pyodide / "pyodide.mjs").as_uri(), partial],
-                cwd=directory,
-                env={"PATH": os.defpath},
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                check=True,
-                timeout=MAKE_TIMEOUT,
-            )
+        run_on_pyodide(node, MAKER, pyodide, partial, timeout=MAKE_TIMEOUT)
         with open(partial, "rb") as written:
             version = hashlib.file_digest(written, "sha256").hexdigest()[:16]
         path = cache / f"{stem}-{version}.snapshot"
