@@ -22,13 +22,16 @@ The compiled files are kept in node_modules/.cache/spalab/ as a zip named by wha
 a hash of its own bytes (a damaged one is made again). Without Node, or when compiling fails, the pages get
 the plain wheel and the host says so once."""
 
+import _imp
 import base64
+import contextlib
 import hashlib
 import logging
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 import zipfile
 from io import BytesIO
 from pathlib import Path
@@ -41,6 +44,7 @@ logger = logging.getLogger("spalab.host")
 
 COMPILER = Path(__file__).parent / "pyodide-compile.mjs"
 COMPILE_TIMEOUT = 120  # s; about 1.7 s on the 2-core dev box
+WHEN = (1980, 1, 1, 0, 0, 0)  # the .pyc entries' zip dates: none to speak of (their unchecked hashes decide)
 
 
 def _stem(wheel: BuiltWheel, pyodide: Vendored) -> str:
@@ -61,37 +65,71 @@ def _compile(wheel: BuiltWheel, pyodide: Vendored, node: str) -> bytes:
         compiled = BytesIO()
         with zipfile.ZipFile(compiled, "w", zipfile.ZIP_STORED) as out:
             for path in sorted(tree.rglob("__pycache__/*.pyc")):
-                out.writestr(path.relative_to(tree).as_posix(), path.read_bytes())
-        if len(out.namelist()) != len(wheel.modules):
-            raise OSError(f"{len(out.namelist())} compiled files for {len(wheel.modules)} modules")
+                out.writestr(zipfile.ZipInfo(path.relative_to(tree).as_posix(), WHEN), path.read_bytes())
         return compiled.getvalue()
+
+
+def verify(wheel: BuiltWheel, compiled: bytes) -> None:
+    """Raises ValueError unless `compiled` holds exactly one unchecked-hash .pyc for each of the wheel's
+    modules, where the import system looks for it, and each was compiled from that very module: its header
+    holds the hash of the source it came from (PEP 552; the magic number keys the hash, so the host's CPython
+    computes the one Pyodide's wrote). Whatever the cache's name says, a .pyc of other sources is refused."""
+    with zipfile.ZipFile(BytesIO(compiled)) as pycs:
+        names = set(pycs.namelist())
+        for module, source in wheel.modules.items():
+            folder, _, file = module.rpartition("/")
+            found = [n for n in names if n.startswith(f"{folder}/__pycache__/{file[:-3]}.") and n.endswith(".pyc")]
+            if len(found) != 1:
+                raise ValueError(f"{module}: {len(found)} compiled files")
+            names.remove(found[0])
+            header = pycs.read(found[0])[:16]
+            magic = int.from_bytes(header[:4], "little")
+            if int.from_bytes(header[4:8], "little") != 0b01 or header[8:16] != _imp.source_hash(magic, source):
+                raise ValueError(f"{found[0]} was not compiled from this {module}")
+        if names:
+            raise ValueError(f"compiled files of no module: {sorted(names)}")
 
 
 def _cached_or_compiled(wheel: BuiltWheel, pyodide: Vendored, node: str) -> bytes:
     cache = pyodide.directory.parent / ".cache" / "spalab"
     stem = _stem(wheel, pyodide)
     for path in sorted(cache.glob(stem + "-*.zip")):
-        body = path.read_bytes()
-        if path.stem.endswith("-" + hashlib.sha256(body).hexdigest()[:16]):
+        try:
+            body = path.read_bytes()
+        except OSError:  # removed by another host meanwhile, or unreadable: compiled again below
+            continue
+        try:
+            if not path.stem.endswith("-" + hashlib.sha256(body).hexdigest()[:16]):
+                raise ValueError("its bytes are not what its name says")
+            verify(wheel, body)
             return body
-        logger.warning("%s is damaged (its bytes are not what its name says): removed", path)
-        path.unlink(missing_ok=True)
+        except (ValueError, zipfile.BadZipFile) as wrong:
+            logger.warning("%s is damaged (%s): removed", path, wrong)
+            with contextlib.suppress(OSError):
+                path.unlink()
     body = _compile(wheel, pyodide, node)
+    verify(wheel, body)
     cache.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=cache, prefix=stem + "-", suffix=".partial")
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(body)
+        os.chmod(partial, 0o644)  # like any other build output: another user's host may read it
         os.replace(partial, cache / f"{stem}-{hashlib.sha256(body).hexdigest()[:16]}.zip")
     finally:
         Path(partial).unlink(missing_ok=True)
-    for older in cache.glob("spalab-auth-*.zip"):  # other sources' or another Pyodide's
-        if not older.name.startswith(stem + "-"):
-            older.unlink(missing_ok=True)
+    # Best effort, never at the cost of the compiled files: other sources' or another Pyodide's, and what
+    # a host killed while writing left (an hour old: not another host's write in progress).
+    stale = time.time() - 3600
+    for older in cache.glob("spalab-auth-*.zip"):
+        with contextlib.suppress(OSError):
+            if not older.name.startswith(stem + "-"):
+                older.unlink()
+    for partial_left in cache.glob("spalab-auth-*.partial"):
+        with contextlib.suppress(OSError):
+            if partial_left.stat().st_mtime < stale:
+                partial_left.unlink()
     return body
-
-
-WHEN = (1980, 1, 1, 0, 0, 0)  # the .pyc entries' zip dates: none to speak of (their unchecked hashes decide)
 
 
 def with_bytecode(wheel: BuiltWheel, compiled: bytes) -> bytes:
@@ -125,7 +163,7 @@ class PyodideWheel:
 
     def __init__(self, wheel: BuiltWheel, pyodide: Vendored, compiled: bytes) -> None:
         self.content = with_bytecode(wheel, compiled)
-        self.version = hashlib.sha256(compiled).hexdigest()[:12]
+        self.version = hashlib.sha256(self.content).hexdigest()[:12]  # the URL names these very bytes
         self.url = f"{wheel.prefix}pyodide-{self.version}/{wheel.filename}"
 
     @classmethod
@@ -137,7 +175,7 @@ class PyodideWheel:
             return None
         try:
             return cls(wheel, pyodide, _cached_or_compiled(wheel, pyodide, node))
-        except (OSError, subprocess.SubprocessError, zipfile.BadZipFile) as failed:
+        except (OSError, ValueError, subprocess.SubprocessError, zipfile.BadZipFile) as failed:
             detail = getattr(failed, "stderr", None) or b""
             text = detail.decode("utf-8", "replace").strip()[-2000:] if isinstance(detail, bytes) else ""
             logger.warning("Pyodide pages compile spalab-auth's modules themselves: %s %s", failed, text)

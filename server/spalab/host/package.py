@@ -2,8 +2,10 @@
 
 The SPA host builds the wheel once at start, with the package's own PEP 517 backend
 (flit_core, the same build `python -m build web/client` runs), keeps it in memory and
-serves it at /pkg/spalab-auth@<version>+<digest of the sources>/<wheel file>: a changed
-source is a new URL, so browsers may keep the file for a year. Pages and configs write
+serves it at /pkg/spalab-auth@<version>+<digest of its bytes>/<wheel file>: a changed
+source is a new URL, so browsers may keep the file for a year. Its zip entries carry one
+fixed date (as SOURCE_DATE_EPOCH would make them), not the files' times: the same sources
+make the same bytes, on every start and every machine, so one URL never names two files. Pages and configs write
 /pkg/spalab-auth/<wheel file>; the host rewrites that prefix as it serves them, like
 /vendor/. Pyodide installs the wheel from the config's "packages"; MicroPython gets the
 same file under "files", which PyScript unpacks (a wheel is a zip), or, with mpy-cross
@@ -13,19 +15,19 @@ The token worker the wheel carries (spalab_auth/worker.js, for Auth(storage="wor
 
 import hashlib
 import logging
-import tempfile
 import zipfile
 from io import BytesIO
 from pathlib import Path
 from typing import NamedTuple
 
-from flit_core.wheel import make_wheel_in
+from flit_core.wheel import WheelBuilder
 
 logging.getLogger("flit_core").setLevel(logging.WARNING)  # its INFO lines are build chatter in the server log
 
 NAME = "spalab-auth"
 PLAIN_PREFIX = f"/pkg/{NAME}/"
 WORKER = "worker.js"  # beside the wheel; inside it at spalab_auth/worker.js
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # every entry's date in the wheel (the earliest a zip can hold)
 
 
 class BuiltWheel(NamedTuple):
@@ -50,24 +52,17 @@ class BuiltWheel(NamedTuple):
         return self.prefix + WORKER
 
 
-def source_digest(project: Path) -> str:
-    """A digest of every file the wheel is built from (names and bytes), 12 hex digits."""
-    digest = hashlib.sha256()
-    for path in sorted(project.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-            digest.update(path.relative_to(project).as_posix().encode() + b"\0")
-            digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()[:12]
-
-
 def build_wheel(project: Path) -> BuiltWheel:
-    """Builds the py3-none-any wheel of `project` (web/client) in a temporary directory."""
-    with tempfile.TemporaryDirectory(prefix="spalab-auth-") as out:
-        built = make_wheel_in(project / "pyproject.toml", Path(out))
-        path = Path(built.file)
-        version = path.name.split("-")[1]
-        content = path.read_bytes()
-        with zipfile.ZipFile(BytesIO(content)) as wheel:
-            worker = wheel.read("spalab_auth/" + WORKER)
-            modules = {name: wheel.read(name) for name in wheel.namelist() if name.endswith(".py")}
-        return BuiltWheel(path.name, version, source_digest(project), content, worker, modules)
+    """Builds the py3-none-any wheel of `project` (web/client) in memory. Its digest is that of its bytes:
+    what the URL names is what is served, even when a file is saved while the host starts."""
+    out = BytesIO()
+    builder = WheelBuilder.from_ini_path(project / "pyproject.toml", out)
+    builder.source_time_stamp = ZIP_DATE
+    builder.build()
+    content = out.getvalue()
+    filename = builder.wheel_filename
+    with zipfile.ZipFile(BytesIO(content)) as wheel:
+        worker = wheel.read("spalab_auth/" + WORKER)
+        modules = {name: wheel.read(name) for name in wheel.namelist() if name.endswith(".py")}
+    digest = hashlib.sha256(content).hexdigest()[:12]
+    return BuiltWheel(filename, filename.split("-")[1], digest, content, worker, modules)

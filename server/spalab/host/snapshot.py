@@ -87,6 +87,7 @@ def make_snapshot(pyodide: Path, node: str, cache: Path, stem: str) -> Path:
         with open(partial, "rb") as written:
             version = hashlib.file_digest(written, "sha256").hexdigest()[:16]
         path = cache / f"{stem}-{version}.snapshot"
+        os.chmod(partial, 0o644)  # like any other build output: another user's host may read it
         os.replace(partial, path)
     finally:
         Path(partial).unlink(missing_ok=True)

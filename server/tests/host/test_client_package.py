@@ -3,6 +3,7 @@ the standard tooling, served by the SPA host at an immutable URL that changes wi
 
 import io
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -14,7 +15,7 @@ from starlette.testclient import TestClient
 
 from spalab.host import mpy
 from spalab.host.app import WEB_DIR, create_spa_app
-from spalab.host.package import build_wheel, source_digest
+from spalab.host.package import build_wheel
 
 CLIENT = WEB_DIR / "client"
 SETTINGS = {"issuer": "http://127.0.0.1:9000", "client_id": "spa-demo", "redirect_uri": "http://localhost:8000/"}
@@ -96,14 +97,18 @@ def test_the_token_worker_is_served_beside_the_wheel_from_the_wheel(spa: TestCli
         assert spa.get(f"/example/{page}.html").status_code == 200
 
 
-def test_the_url_changes_with_the_sources(tmp_path: Path) -> None:
-    """Immutable is only safe if an edited package gets a new URL."""
+def test_the_url_changes_with_the_sources_and_only_with_them(tmp_path: Path) -> None:
+    """Immutable is only safe if an edited package gets a new URL, and one URL never names two files: the
+    same sources build the same bytes whatever the files' times (a checkout, a `touch`, another machine)."""
     copy = tmp_path / "client"
     subprocess.run(["cp", "-r", str(CLIENT), str(copy)], check=True)
-    before = source_digest(copy)
-    (copy / "spalab_auth" / "auth.py").write_text((copy / "spalab_auth" / "auth.py").read_text() + "\n# edited\n")
-    assert source_digest(copy) != before
-    assert build_wheel(copy).prefix != build_wheel(CLIENT).prefix
+    before = build_wheel(copy)
+    auth = copy / "spalab_auth" / "auth.py"
+    os.utime(auth, (1_700_000_000, 1_700_000_000))
+    touched = build_wheel(copy)
+    assert (touched.content, touched.url) == (before.content, before.url)
+    auth.write_text(auth.read_text() + "\n# edited\n")
+    assert build_wheel(copy).prefix != before.prefix
 
 
 @pytest.mark.parametrize(

@@ -16,10 +16,10 @@ import brotli
 import pytest
 from starlette.testclient import TestClient
 
-from spalab.host.app import WEB_DIR, create_spa_app
-from spalab.host.bytecode import PyodideWheel
-from spalab.host.package import build_wheel
-from spalab.host.vendor import Vendored
+from spalab.host.app import WEB_DIR, _configs, create_spa_app
+from spalab.host.bytecode import PyodideWheel, _stem
+from spalab.host.package import PLAIN_PREFIX, build_wheel
+from spalab.host.vendor import Vendored, VendorURLs, find_vendored
 
 BASE = "http://localhost:8000"
 SETTINGS = {"issuer": "http://127.0.0.1:9000", "client_id": "spa-demo", "redirect_uri": "http://localhost:8000/"}
@@ -146,3 +146,58 @@ def test_without_node_or_the_snapshot_pyodide_pages_get_the_plain_wheel(
         spa = TestClient(create_spa_app([], SETTINGS), base_url=BASE)
     [url] = spa.get("/pyscript.json").json()["packages"]
     assert "/pyodide-" not in url and "compile spalab-auth's modules themselves" in caplog.text
+
+
+def _pyodide(tmp_path: Path) -> Vendored:
+    """The pinned Pyodide, seen through a node_modules of this test's own (its cache is the test's)."""
+    modules = tmp_path / "node_modules"
+    modules.mkdir(exist_ok=True)
+    if not (modules / "pyodide").exists():
+        (modules / "pyodide").symlink_to(MODULES / "pyodide")
+    return Vendored("pyodide", PINS["pyodide"], modules / "pyodide")
+
+
+def test_bytecode_of_other_sources_is_refused_whatever_the_cache_says(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The .pyc files are used without a look at the source, so each one's recorded source hash must be that
+    of the module served beside it: bytecode of other sources filed under this build's name (a file saved
+    while the host started, a cache copied from elsewhere), its own hash in order, is refused and compiled
+    again, and the page never gets it."""
+    pyodide = _pyodide(tmp_path)
+    project = tmp_path / "client"
+    shutil.copytree(WEB_DIR / "client", project, ignore=shutil.ignore_patterns("__pycache__"))
+    wheel = build_wheel(project)
+    pkce = project / "spalab_auth" / "core" / "pkce.py"
+    pkce.write_text(pkce.read_text() + "\nEDITED = 1\n")
+    other = PyodideWheel.find_or_make(build_wheel(project), pyodide)
+    [cached] = (pyodide.directory.parent / ".cache" / "spalab").glob("spalab-auth-*.zip")
+    body = cached.read_bytes()
+    cached.unlink()
+    planted = cached.parent / f"{_stem(wheel, pyodide)}-{hashlib.sha256(body).hexdigest()[:16]}.zip"
+    planted.write_bytes(body)
+    with caplog.at_level(logging.WARNING, logger="spalab.host"):
+        served = PyodideWheel.find_or_make(wheel, pyodide)
+    assert "was not compiled from this spalab_auth/core/pkce.py" in caplog.text and not planted.exists()
+    assert served is not None and other is not None
+    pyc = next(n for n in _pycs(zipfile.ZipFile(io.BytesIO(served.content))) if "/pkce." in n)
+    assert b"EDITED" not in zipfile.ZipFile(io.BytesIO(served.content)).read(pyc)
+
+
+def test_only_configs_of_the_pinned_pyodide_get_the_compiled_wheel(tmp_path: Path) -> None:
+    """A config naming another interpreter (another Pyodide, a CDN's) keeps the plain wheel: the bytecode is
+    the pinned Pyodide's."""
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "node_modules").symlink_to(MODULES)
+    wheel = build_wheel(WEB_DIR / "client")
+    compiled = PyodideWheel.find_or_make(wheel, next(v for v in find_vendored(MODULES) if v.name == "pyodide"))
+    assert compiled is not None
+    urls = VendorURLs(find_vendored(MODULES))
+    urls.pairs.append((PLAIN_PREFIX, wheel.prefix))  # as create_spa_app does
+    config = json.loads((WEB_DIR / "pyscript.json").read_text())
+    config["files"] = {}
+    for interpreter, expected in (("/vendor/pyodide/pyodide.mjs", compiled.url), ("/other/pyodide.mjs", wheel.url)):
+        (web / "pyscript.json").write_text(json.dumps({**config, "interpreter": interpreter}))
+        configs = _configs(web, SETTINGS, urls, wheel, None, None, compiled)
+        assert json.loads(configs["/pyscript.json"]().load())["packages"] == [expected]
