@@ -98,10 +98,8 @@ def test_a_changed_module_gets_its_own_bytecode_at_another_url(tmp_path: Path) -
     """The .pyc files are unchecked (used without a look at the source), so they must never outlive their
     source: an edited module is a new package build, compiled again (not taken from the cache) and served
     at another URL, and only that module's bytecode changes."""
-    modules = tmp_path / "node_modules"
-    modules.mkdir()
-    (modules / "pyodide").symlink_to(MODULES / "pyodide")
-    pyodide = Vendored("pyodide", PINS["pyodide"], modules / "pyodide")
+    pyodide = _pyodide(tmp_path)
+    modules = pyodide.directory.parent
     project = tmp_path / "client"
     shutil.copytree(WEB_DIR / "client", project, ignore=shutil.ignore_patterns("__pycache__"))
     before = PyodideWheel.find_or_make(build_wheel(project), pyodide)
@@ -117,10 +115,8 @@ def test_a_changed_module_gets_its_own_bytecode_at_another_url(tmp_path: Path) -
 
 
 def test_a_damaged_cache_is_compiled_again(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    modules = tmp_path / "node_modules"
-    modules.mkdir()
-    (modules / "pyodide").symlink_to(MODULES / "pyodide")
-    pyodide = Vendored("pyodide", PINS["pyodide"], modules / "pyodide")
+    pyodide = _pyodide(tmp_path)
+    modules = pyodide.directory.parent
     wheel = build_wheel(WEB_DIR / "client")
     first = PyodideWheel.find_or_make(wheel, pyodide)
     [cached] = (modules / ".cache" / "spalab").glob("spalab-auth-*.zip")
@@ -151,9 +147,8 @@ def test_without_node_or_the_snapshot_pyodide_pages_get_the_plain_wheel(
 def _pyodide(tmp_path: Path) -> Vendored:
     """The pinned Pyodide, seen through a node_modules of this test's own (its cache is the test's)."""
     modules = tmp_path / "node_modules"
-    modules.mkdir(exist_ok=True)
-    if not (modules / "pyodide").exists():
-        (modules / "pyodide").symlink_to(MODULES / "pyodide")
+    modules.mkdir()
+    (modules / "pyodide").symlink_to(MODULES / "pyodide")
     return Vendored("pyodide", PINS["pyodide"], modules / "pyodide")
 
 
