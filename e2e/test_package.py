@@ -6,6 +6,7 @@ per runtime, the wheel its only config entry) in Chromium, Firefox and WebKitGTK
 - a reload restores the session without the login page (prompt=none);
 - two tabs sharing a session whose tokens expire together both stay signed in, and the
   provider sees each refresh token used once (Web Locks + BroadcastChannel);
+- popup sign-in with the package's own popup.js and popup-callback.js: the page never reloads;
 - storage="worker" (worker.html, worker-mpy.html): the tokens in the package's Web Worker, which
   exchanges the code, calls the API, refreshes and revokes; a reload signs in again (prompt=none).
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 from drivers import Browser, journey
 from harness import ROOT, Demo, free_port, start_demo, wait_until_up
-from spa_page import authenticate
+from spa_page import authenticate, authenticate_in_popup
 
 pytestmark = pytest.mark.filterwarnings("ignore:setting remote_server_addr:DeprecationWarning")
 
@@ -129,6 +130,68 @@ def test_example_app_signs_in_calls_the_api_and_signs_out(browser_page: Browser,
     # The provider session is over: signing in again asks for the password.
     browser_page.click("#sign-in")
     browser_page.wait_visible("#username")
+
+
+@journey(
+    "package-popup",
+    "Example app ({runtime}): sign in in a popup",
+    "signed in without the page reloading; the popup closed itself; the API answers",
+    "issue 15; the package's popup.js and popup-callback.js",
+)
+def test_the_example_app_signs_in_in_a_popup_with_the_packages_scripts(
+    browser_page: Browser, demo: Demo, runtime: str
+) -> None:
+    """What an adopter gets from the wheel for the fast sign-in (README "Speed"): popup.js opens the
+    window inside the click and waits; popup-callback.js, on the popup's callback page, hands the
+    response back; the package checks it as for a redirect, and the app's page never navigates."""
+    page = demo.spa + PAGES[runtime]
+    before = last_seq(demo)
+    open_example(browser_page, page)
+    browser_page.evaluate("window.spalabStayed = true")
+    with browser_page.popup(lambda: browser_page.click("#sign-in-popup")):
+        authenticate_in_popup(browser_page)
+    browser_page.wait_visible("#call-api")
+    assert browser_page.text("#who") == "Signed in as Alice Liddell"
+    assert browser_page.evaluate("window.spalabStayed === true"), "the app's page reloaded"
+    assert browser_page.url == page
+    asked = provider_saw(demo, "/authorize", before)[0]
+    assert names(asked)["redirect_uri"] == demo.spa + "/popup-callback.html"
+    [exchange] = provider_saw(demo, "/token", before)
+    assert names(exchange, "form")["redirect_uri"] == demo.spa + "/popup-callback.html"
+    browser_page.click("#call-api")
+    browser_page.wait_text("#out", '"sub": "alice"')
+    browser_page.observed = "signed in through the popup, page never reloaded, API 200"
+
+
+FORGE_AN_ANSWER = """async (app) => {
+    // A page the popup passes through (here the provider's sign-in page, of another origin) posts an
+    // answer of its own making to the app, in the form the callback page uses.
+    window.opener.postMessage({ type: "spalab:callback", url: app + "?code=forged&state=forged" }, "*");
+    return location.origin;
+}"""
+
+
+@journey(
+    "package-popup-forged",
+    "Example app: an answer posted from another origin is ignored",
+    "the app keeps waiting for its own callback page, then signs in",
+    "docs/SECURITY.md C17; RFC 9700 §4.17",
+)
+def test_a_popup_answer_from_another_origin_is_ignored(browser_page: Browser, demo: Demo) -> None:
+    """docs/SECURITY.md C17: popup.js takes an answer only from its own origin, in the window it opened.
+    The provider's page in that window is another origin: what it posts is dropped unread (with the
+    check removed, the app reads the forged URL, refuses its state, and closes the popup)."""
+    page = demo.spa + PAGES["py"]
+    open_example(browser_page, page)
+    with browser_page.popup(lambda: browser_page.click("#sign-in-popup")):
+        browser_page.wait_visible("#username")
+        assert browser_page.evaluate_async(FORGE_AN_ANSWER, page) == demo.issuer
+        browser_page.pause(1)  # time for the message to arrive, and for the app to act on it if it would
+        assert not browser_page.closed(), "the app took the forged answer and closed its popup"
+        authenticate_in_popup(browser_page)
+    browser_page.wait_visible("#call-api")
+    assert browser_page.text("#who") == "Signed in as Alice Liddell"
+    browser_page.observed = "forged answer ignored; the real one signed in"
 
 
 @journey(

@@ -12,7 +12,8 @@ auth = Auth.from_config(settings)
 def show(text: str = "") -> None:
     user = auth.user
     document.querySelector("#who").textContent = "Signed in as " + user.name if user else "Signed out"
-    for button, visible in (("#sign-in", not user), ("#call-api", user), ("#sign-out", user)):
+    shown = {"#sign-in": not user, "#sign-in-popup": not user, "#call-api": user, "#sign-out": user}
+    for button, visible in shown.items():
         document.querySelector(button).hidden = not visible
     document.querySelector("#out").textContent = text
 
@@ -28,6 +29,11 @@ async def run(action, *args) -> None:
 @when("click", "#sign-in")
 async def sign_in(event) -> None:
     await run(auth.sign_in)
+
+
+@when("click", "#sign-in-popup")
+async def sign_in_popup(event) -> None:
+    await run(auth.sign_in, True)  # popup=True: this page stays loaded; the popup's page hands the response back
 
 
 @when("click", "#call-api")

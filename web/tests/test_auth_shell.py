@@ -6,6 +6,7 @@ import importlib
 import json
 from typing import Any
 
+import pytest
 from client_support import metadata_document
 from fake_browser import browser_page, token_answer
 
@@ -222,3 +223,18 @@ def test_keys_asked_for_while_their_fetch_is_under_way_are_fetched_once() -> Non
 
         assert asyncio.run(run()) == [jwks, jwks]
         assert [request.url for request in page.requests].count(document["jwks_uri"]) == 2
+
+
+def test_a_popup_sign_in_on_a_page_without_popup_js_says_what_is_missing() -> None:
+    """Popup sign-in's window plumbing is the package's popup.js (it must open the window inside the
+    click): a page that did not load it gets an error that says so, before any window opens or any
+    sign-in state is written; the page can still sign in with a redirect."""
+    with browser_page() as page:
+        auth = page.auth(popup_redirect_uri=page.location.href + "popup-callback.html")
+        with pytest.raises(page.module.core.ConfigurationError) as caught:
+            asyncio.run(auth.sign_in(popup=True))
+        assert caught.value.reason == "no_popup_script"
+        assert "popup.js" in page.module.explain(caught.value)
+        assert page.storage.items == {}
+        with pytest.raises(AssertionError, match="the page left for " + metadata_document()["authorization_endpoint"]):
+            asyncio.run(auth.sign_in())  # the redirect (fake_browser stops a page that navigates away)

@@ -89,8 +89,6 @@ SPA_FILES = (
     "baseline/index.html",
     "baseline/app.js",
     "boot.js",
-    "popup.js",
-    "popup-callback.js",
     "app.css",
     "main.py",
     "example/index.html",
@@ -352,7 +350,7 @@ def create_spa_app(
         routes.append(Route(wheel.url, _wheel(wheel)))
         if compiled is not None:
             routes.append(Route(compiled.url, _compiled_wheel(compiled, cache)))
-        routes.append(Route(wheel.worker_url, _worker(wheel)))
+        routes.extend(Route(wheel.prefix + name, _script(wheel, name)) for name in wheel.scripts)
     routes.append(Route("/pkg/{path:path}", _package_not_found(wheel)))
     # html=True: a directory's index.html (/ → index.html, /baseline/ → baseline/index.html).
     # The pages themselves (a few KB) are never stored: a page that held tokens in memory must not
@@ -657,6 +655,8 @@ def example_settings(settings: dict[str, object], path: str, worker: bool = Fals
         "issuer": settings.get("issuer"),
         "client_id": settings.get("client_id"),
         "redirect_uri": page_url,
+        # Popup sign-in: the demo's callback page, which only hands its URL back (the package's popup-callback.js).
+        "popup_redirect_uri": settings.get("popup_redirect_uri"),
         "post_logout_redirect_uri": page_url,
         "scope": settings.get("scope", "openid"),
         "storage": "shared",
@@ -683,10 +683,13 @@ def _compiled_wheel(compiled: PyodideWheel, cache: EncodedCache) -> Callable[[Re
     return served
 
 
-def _worker(wheel: BuiltWheel) -> Callable[[Request], Awaitable[Response]]:
+def _script(wheel: BuiltWheel, name: str) -> Callable[[Request], Awaitable[Response]]:
+    """One of the wheel's scripts (package.SCRIPTS), beside it: immutable, like the wheel."""
+    content = wheel.scripts[name]
+
     async def served(request: Request) -> Response:
-        headers = {"Cache-Control": IMMUTABLE, "ETag": f'"{wheel.digest}-worker"'}
-        return Response(wheel.worker, media_type="text/javascript", headers=headers)
+        headers = {"Cache-Control": IMMUTABLE, "ETag": f'"{wheel.digest}-{name}"'}
+        return Response(content, media_type="text/javascript", headers=headers)
 
     return served
 

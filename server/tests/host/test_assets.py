@@ -287,7 +287,7 @@ def other_pages(tmp_path: Path) -> TestClient:
     (tmp_path / "popup-callback.html").write_text(page)
     (tmp_path / "baseline").mkdir()
     (tmp_path / "baseline" / "index.html").write_text(page.replace("oidc-client-ts.min", "oidc-client-ts"))
-    (tmp_path / "popup.js").write_text("// /vendor/pyodide/ stays as written outside .html\n")
+    (tmp_path / "boot.js").write_text("// /vendor/pyodide/ stays as written outside .html\n")
     return TestClient(create_spa_app(["http://127.0.0.1:9000"], SETTINGS, web_dir=tmp_path), base_url=BASE)
 
 
@@ -299,7 +299,7 @@ def test_every_html_page_is_rewritten(other_pages: TestClient, path: str) -> Non
     assert not UNVERSIONED.search(response.text)
     assert response.headers["cache-control"] == "no-store"
     # Only pages: other files go out as written.
-    assert other_pages.get("/popup.js").text == "// /vendor/pyodide/ stays as written outside .html\n"
+    assert other_pages.get("/boot.js").text == "// /vendor/pyodide/ stays as written outside .html\n"
 
 
 # --- compression ---
@@ -582,7 +582,7 @@ def test_pages_name_their_scripts_and_stylesheets_by_version(spa: TestClient) ->
     """The page's own scripts and stylesheet are named by the version of their bytes, and immutable
     at that URL only: a warm load revalidates none of them before its parser may go on."""
     page = spa.get("/").text
-    for path in ("/app.css", "/boot.js", "/popup.js"):
+    for path in ("/app.css", "/boot.js"):
         version = hashlib.sha256((WEB_DIR / path.lstrip("/")).read_bytes()).hexdigest()[:16]
         assert f'"{path}?v={version}"' in page, path
         assert spa.get(f"{path}?v={version}").headers["cache-control"] == IMMUTABLE, path

@@ -18,7 +18,12 @@ from spalab.host.app import WEB_DIR, create_spa_app
 from spalab.host.package import build_wheel
 
 CLIENT = WEB_DIR / "client"
-SETTINGS = {"issuer": "http://127.0.0.1:9000", "client_id": "spa-demo", "redirect_uri": "http://localhost:8000/"}
+SETTINGS = {
+    "issuer": "http://127.0.0.1:9000",
+    "client_id": "spa-demo",
+    "redirect_uri": "http://localhost:8000/",
+    "popup_redirect_uri": "http://localhost:8000/popup-callback.html",
+}
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +62,8 @@ def test_the_wheel_is_the_whole_package_and_nothing_else() -> None:
     assert "Name: spalab-auth" in metadata
     assert "Requires-Dist" not in metadata  # pure Python, no dependencies: it runs on MicroPython too
     assert not [n for n in files if "tests" in n or n.endswith((".pyc", ".pyi"))]
+    scripts = {name for name in files if name.endswith(".js")}
+    assert scripts == {"spalab_auth/worker.js", "spalab_auth/popup.js", "spalab_auth/popup-callback.js"}
 
 
 def test_the_configs_name_the_wheel_at_its_immutable_url(spa: TestClient) -> None:
@@ -95,6 +102,29 @@ def test_the_token_worker_is_served_beside_the_wheel_from_the_wheel(spa: TestCli
         assert (auth["storage"], auth["dpop"], auth["worker_url"]) == ("worker", False, wheel.prefix + "worker.js")
         assert auth["redirect_uri"] == f"http://localhost:8000/example/{page}.html"
         assert spa.get(f"/example/{page}.html").status_code == 200
+
+
+def test_the_popup_scripts_are_served_beside_the_wheel_from_the_wheel(spa: TestClient) -> None:
+    """Popup sign-in's two scripts come with the package, as adopters get them: the pages that use them
+    name them at the wheel's immutable prefix (the host rewrites /pkg/spalab-auth/), and what is served
+    there is the wheel's own copy."""
+    wheel = build_wheel(CLIENT)
+    files = wheel_files(wheel.content)
+    users = {
+        "popup.js": ["/", "/example/", "/example/mpy.html", "/example/worker.html", "/example/worker-mpy.html"],
+        "popup-callback.js": ["/popup-callback.html"],
+    }
+    for name, pages in users.items():
+        served = spa.get(wheel.prefix + name)
+        assert served.status_code == 200 and served.headers["content-type"].startswith("text/javascript")
+        assert served.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert served.content == files["spalab_auth/" + name]
+        for page in pages:
+            assert f'<script src="{wheel.prefix}{name}"></script>' in spa.get(page).text, (name, page)
+    # The example's pages sign in in a popup through the demo's callback page (one more redirect URI).
+    for config in ("pyscript", "mpy", "worker", "worker-mpy"):
+        auth = spa.get(f"/example/{config}.json").json()["auth"]
+        assert auth["popup_redirect_uri"] == "http://localhost:8000/popup-callback.html", config
 
 
 def test_the_url_changes_with_the_sources_and_only_with_them(tmp_path: Path) -> None:

@@ -13,7 +13,14 @@ try:  # for static checkers only; MicroPython has no typing module
 except ImportError:
     pass
 
-from .core import HttpRequest, HttpResponse, OAuthClientError, SignatureInput, find_callback_states
+from .core import (
+    ConfigurationError,
+    HttpRequest,
+    HttpResponse,
+    OAuthClientError,
+    SignatureInput,
+    find_callback_states,
+)
 from .runtime import JsException, bytes_from_js, bytes_to_js, create_proxy, js_object
 
 
@@ -142,8 +149,12 @@ class Storage:
 
 
 def open_popup() -> "Any":
-    """Opens the sign-in popup (web/popup.js) at once, while the click still counts as a user gesture."""
-    popup = js.window.spalabPopup.open()
+    """Opens the sign-in popup (the package's popup.js) at once, while the click still counts as a user
+    gesture. ConfigurationError (reason "no_popup_script") when the page has not loaded popup.js."""
+    plumbing = getattr(js.window, "spalabPopup", None)
+    if plumbing is None:
+        raise ConfigurationError("popup sign-in needs the package's popup.js on the page", reason="no_popup_script")
+    popup = plumbing.open()
     if popup.blocked:
         raise PopupError("blocked")
     return popup

@@ -36,6 +36,8 @@ _BY_REASON = {
     "token_not_bound": "The provider answered with a bearer token although this app asked for one bound to "
     "its key (DPoP, RFC 9449). It was refused: anyone who copied a bearer token could use it. "
     "Turn DPoP on for this client at the provider, or dpop off in the app.",
+    "no_popup_script": "Popup sign-in needs the package's popup.js on this page (a <script src> to where you serve "
+    "spalab_auth/popup.js); without it the app can only sign in with a redirect.",
 }
 
 # The token worker's refusals (Auth(storage="worker")), by reason.
