@@ -47,6 +47,7 @@ from .bff import BFF
 from .bytecode import PyodideWheel
 from .lab_pages import lab_routes
 from .lab_storage import PREFIX, VARIANTS, storage_routes
+from .node import find_node
 from .package import PLAIN_PREFIX, WORKER, BuiltWheel, build_wheel
 from .snapshot import PyodideSnapshot
 from .vendor import RuntimeFiles, Vendored, VendorURLs, find_vendored
@@ -310,10 +311,10 @@ def create_spa_app(
 
     bundles = MpyBundles(web_dir, wheel, urls) if mpy.available() else None
     pyodide = next((v for v in vendored if v.name == "pyodide"), None)
-    snapshot = PyodideSnapshot.find_or_make(pyodide, urls) if pyodide_snapshot and pyodide is not None else None
-    compiled = None
-    if pyodide_snapshot and pyodide is not None and wheel is not None:
-        compiled = PyodideWheel.find_or_make(wheel, pyodide)
+    # Made with Node from the pinned Pyodide: its memory snapshot and the package's bytecode (node.py).
+    node = find_node() if pyodide_snapshot and pyodide is not None else None
+    snapshot = PyodideSnapshot.find_or_make(pyodide, urls, node) if node and pyodide else None
+    compiled = PyodideWheel.find_or_make(wheel, pyodide, node) if node and pyodide and wheel else None
     configs = _configs(web_dir, settings, urls, wheel, bundles, snapshot, compiled)
 
     async def requests_seen(request: Request) -> Response:

@@ -28,7 +28,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -36,8 +35,8 @@ import zipfile
 from io import BytesIO
 from pathlib import Path
 
+from .node import failure, run_on_pyodide
 from .package import BuiltWheel
-from .snapshot import run_on_pyodide
 from .vendor import Vendored
 
 logger = logging.getLogger("spalab.host")
@@ -168,16 +167,11 @@ class PyodideWheel:
         self.url = f"{wheel.prefix}pyodide-{self.version}/{wheel.filename}"
 
     @classmethod
-    def find_or_make(cls, wheel: BuiltWheel, pyodide: Vendored) -> "PyodideWheel | None":
-        """None (the pages get the plain wheel) without Node or when compiling fails."""
-        node = shutil.which("node")
-        if node is None:
-            logger.warning("no node on PATH: Pyodide pages compile spalab-auth's modules themselves (README, Speed)")
-            return None
+    def find_or_make(cls, wheel: BuiltWheel, pyodide: Vendored, node: str) -> "PyodideWheel | None":
+        """Compiled with `node`, or found in the cache; None (the pages get the plain wheel) when compiling
+        fails."""
         try:
             return cls(wheel, _cached_or_compiled(wheel, pyodide, node))
         except (OSError, ValueError, subprocess.SubprocessError, zipfile.BadZipFile) as failed:
-            detail = getattr(failed, "stderr", None) or b""
-            text = detail.decode("utf-8", "replace").strip()[-2000:] if isinstance(detail, bytes) else ""
-            logger.warning("Pyodide pages compile spalab-auth's modules themselves: %s %s", failed, text)
+            logger.warning("Pyodide pages compile spalab-auth's modules themselves: %s", failure(failed))
             return None

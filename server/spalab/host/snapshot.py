@@ -19,12 +19,11 @@ browser tab's); the loader reseeds `random` from the browser's CSPRNG after each
 `os.urandom` / `secrets` read `crypto.getRandomValues` at every call, so no secret comes from the
 snapshot (spalab_auth's state, nonce and PKCE verifier come from `crypto.getRandomValues`).
 
-Without Node (or when making one fails) the pages start Pyodide as before, and the host says so once."""
+Without Node (node.py) or when making one fails, the pages start Pyodide as before, and the host says so once."""
 
 import hashlib
 import logging
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -35,6 +34,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .assets import EncodedCache, Source, bytes_source, file_source, versioned_response
+from .node import failure, run_on_pyodide
 from .vendor import Vendored, VendorURLs
 
 logger = logging.getLogger("spalab.host")
@@ -55,22 +55,6 @@ def _digest(paths: list[Path], extra: bytes) -> str:
         with path.open("rb") as file:
             digest.update(hashlib.file_digest(file, "sha256").digest())
     return digest.hexdigest()[:16]
-
-
-def run_on_pyodide(node: str, script: Path, pyodide: Path, *args: str, timeout: float) -> None:
-    """Runs `script` with Node on the pinned Pyodide in `pyodide` (its first argument: the file URL of that
-    pyodide.mjs; then `args`), in an empty environment and a throwaway working directory, so that nothing of
-    this machine reaches what it makes. Raises on failure (CalledProcessError carries its stderr)."""
-    with tempfile.TemporaryDirectory(prefix="spalab-node-") as directory:
-        subprocess.run(
-            [node, str(script), (pyodide / "pyodide.mjs").as_uri(), *args],
-            cwd=directory,
-            env={"PATH": os.defpath},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            check=True,
-            timeout=timeout,
-        )
 
 
 def make_snapshot(pyodide: Path, node: str, cache: Path, stem: str) -> Path:
@@ -126,14 +110,10 @@ class PyodideSnapshot:
         return cls(path, file, version, urls)
 
     @classmethod
-    def find_or_make(cls, pyodide: Vendored, urls: VendorURLs) -> "PyodideSnapshot | None":
-        """The snapshot for `pyodide`, made now if this Pyodide, maker and Node have none yet (or only a
-        damaged one, which is removed); None (the pages then start Pyodide without one) when there is no
-        Node or making one fails."""
-        node = shutil.which("node")
-        if node is None:
-            logger.warning("no node on PATH: Pyodide pages start without a memory snapshot (README, Speed)")
-            return None
+    def find_or_make(cls, pyodide: Vendored, urls: VendorURLs, node: str) -> "PyodideSnapshot | None":
+        """The snapshot for `pyodide`, made now with `node` if this Pyodide, maker and Node have none yet (or
+        only a damaged one, which is removed); None (the pages then start Pyodide without one) when making one
+        fails."""
         try:
             version = subprocess.run(
                 [node, "--version"], capture_output=True, check=True, timeout=30, env={"PATH": os.defpath}
@@ -156,9 +136,7 @@ class PyodideSnapshot:
                     older.unlink(missing_ok=True)  # a host still serving it holds it open
             return made
         except (OSError, subprocess.SubprocessError) as failed:
-            detail = getattr(failed, "stderr", None) or b""
-            text = detail.decode("utf-8", "replace").strip()[-2000:] if isinstance(detail, bytes) else ""
-            logger.warning("Pyodide pages start without a memory snapshot: making one failed: %s %s", failed, text)
+            logger.warning("Pyodide pages start without a memory snapshot: making one failed: %s", failure(failed))
             return None
 
     def loader_url(self) -> str:

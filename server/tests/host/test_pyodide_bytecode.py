@@ -21,6 +21,7 @@ from spalab.host.bytecode import PyodideWheel, _stem
 from spalab.host.package import PLAIN_PREFIX, build_wheel
 from spalab.host.vendor import Vendored, VendorURLs, find_vendored
 
+NODE = str(shutil.which("node"))  # the tests that need it are skipped without it (pytestmark)
 BASE = "http://localhost:8000"
 SETTINGS = {"issuer": "http://127.0.0.1:9000", "client_id": "spa-demo", "redirect_uri": "http://localhost:8000/"}
 MODULES = WEB_DIR / "node_modules"
@@ -102,10 +103,10 @@ def test_a_changed_module_gets_its_own_bytecode_at_another_url(tmp_path: Path) -
     modules = pyodide.directory.parent
     project = tmp_path / "client"
     shutil.copytree(WEB_DIR / "client", project, ignore=shutil.ignore_patterns("__pycache__"))
-    before = PyodideWheel.find_or_make(build_wheel(project), pyodide)
+    before = PyodideWheel.find_or_make(build_wheel(project), pyodide, NODE)
     pkce = project / "spalab_auth" / "core" / "pkce.py"
     pkce.write_text(pkce.read_text() + "\nEDITED = 1\n")
-    after = PyodideWheel.find_or_make(build_wheel(project), pyodide)
+    after = PyodideWheel.find_or_make(build_wheel(project), pyodide, NODE)
     assert before is not None and after is not None and before.url != after.url
     old, new = (_pycs(zipfile.ZipFile(io.BytesIO(w.content))) for w in (before, after))
     changed = sorted(name for name in old if old[name] != new[name])
@@ -118,13 +119,13 @@ def test_a_damaged_cache_is_compiled_again(tmp_path: Path, caplog: pytest.LogCap
     pyodide = _pyodide(tmp_path)
     modules = pyodide.directory.parent
     wheel = build_wheel(WEB_DIR / "client")
-    first = PyodideWheel.find_or_make(wheel, pyodide)
+    first = PyodideWheel.find_or_make(wheel, pyodide, NODE)
     [cached] = (modules / ".cache" / "spalab").glob("spalab-auth-*.zip")
     body = bytearray(cached.read_bytes())
     body[2000:2100] = bytes(100)
     cached.write_bytes(body)
     with caplog.at_level(logging.WARNING, logger="spalab.host"):
-        again = PyodideWheel.find_or_make(wheel, pyodide)
+        again = PyodideWheel.find_or_make(wheel, pyodide, NODE)
     assert "is damaged" in caplog.text
     assert first is not None and again is not None and again.content == first.content
 
@@ -165,14 +166,14 @@ def test_bytecode_of_other_sources_is_refused_whatever_the_cache_says(
     wheel = build_wheel(project)
     pkce = project / "spalab_auth" / "core" / "pkce.py"
     pkce.write_text(pkce.read_text() + "\nEDITED = 1\n")
-    other = PyodideWheel.find_or_make(build_wheel(project), pyodide)
+    other = PyodideWheel.find_or_make(build_wheel(project), pyodide, NODE)
     [cached] = (pyodide.directory.parent / ".cache" / "spalab").glob("spalab-auth-*.zip")
     body = cached.read_bytes()
     cached.unlink()
     planted = cached.parent / f"{_stem(wheel, pyodide)}-{hashlib.sha256(body).hexdigest()[:16]}.zip"
     planted.write_bytes(body)
     with caplog.at_level(logging.WARNING, logger="spalab.host"):
-        served = PyodideWheel.find_or_make(wheel, pyodide)
+        served = PyodideWheel.find_or_make(wheel, pyodide, NODE)
     assert "was not compiled from this spalab_auth/core/pkce.py" in caplog.text and not planted.exists()
     assert served is not None and other is not None
     pyc = next(n for n in _pycs(zipfile.ZipFile(io.BytesIO(served.content))) if "/pkce." in n)
@@ -186,7 +187,7 @@ def test_only_configs_of_the_pinned_pyodide_get_the_compiled_wheel(tmp_path: Pat
     web.mkdir()
     (web / "node_modules").symlink_to(MODULES)
     wheel = build_wheel(WEB_DIR / "client")
-    compiled = PyodideWheel.find_or_make(wheel, next(v for v in find_vendored(MODULES) if v.name == "pyodide"))
+    compiled = PyodideWheel.find_or_make(wheel, next(v for v in find_vendored(MODULES) if v.name == "pyodide"), NODE)
     assert compiled is not None
     urls = VendorURLs(find_vendored(MODULES))
     urls.pairs.append((PLAIN_PREFIX, wheel.prefix))  # as create_spa_app does
