@@ -113,8 +113,11 @@ def test_example_app_signs_in_calls_the_api_and_signs_out(browser_page: Browser,
     assert browser_page.url == page  # the package took the code out of the address bar
     browser_page.click("#call-api")
     browser_page.wait_text("#out", '"sub": "alice"')
-    # The example turns DPoP on (RFC 9449): the code went with a proof, the API call with
-    # "Authorization: DPoP" and its proof; the API accepts a bound token no other way.
+    # The example turns DPoP on (RFC 9449): the authorization request bound the code to the key
+    # (dpop_jkt, §10), the code went with a proof of it, the API call with "Authorization: DPoP"
+    # and its proof; the API accepts a bound token no other way.
+    asked = provider_saw(demo, "/authorize", before)[0]
+    assert len(names(asked)["dpop_jkt"]) == 43  # a SHA-256 JWK thumbprint; the exchange below proves that key
     [exchange] = provider_saw(demo, "/token", before)
     [api_call] = provider_saw(demo, "/api/me", before)
     assert exchange["dpop"] is True and (api_call["authorization"], api_call["dpop"]) == ("DPoP", True)

@@ -7,7 +7,9 @@ import json
 import time
 from typing import Any
 
+import pytest
 from fake_browser import browser_page, token_answer
+from joserfc.jwk import ECKey
 
 from spalab.provider.core import dpop as provider_dpop
 
@@ -238,3 +240,27 @@ def test_a_refreshed_id_token_replaces_the_old_ones_claims_and_keeps_userinfos()
 
         asyncio.run(run())
         assert tab.user.claims == {"sub": "alice", "amr": ["pwd"], "name": "Alice Liddell"}
+
+
+def test_a_sign_in_binds_its_code_to_the_key_that_will_redeem_it() -> None:
+    """docs/SECURITY.md C18, RFC 9449 §10: the authorization request names the key's thumbprint (dpop_jkt),
+    the one the provider computes from the proofs at the token endpoint. Without IndexedDB a redirect comes
+    back to a new key, so it names none; a popup keeps the page, and its key, so it does."""
+    from spalab_auth.core.encoding import parse_query
+    from spalab_auth.core.urls import split_url
+
+    with browser_page() as page:
+        tab = page.auth(dpop=True)
+        with pytest.raises(AssertionError, match="the page left for ") as left:
+            asyncio.run(tab.sign_in())
+        url = str(left.value).split("the page left for ", 1)[1]
+        sent = dict(parse_query(split_url(url)[1]))
+        holder = ECKey.import_key(tab._key.jwk).thumbprint()  # RFC 7638 as the provider computes it
+        assert sent["dpop_jkt"] == holder
+
+        tab._key.persistent = False
+        with pytest.raises(AssertionError, match="the page left for ") as left:
+            asyncio.run(tab.sign_in())
+        assert "dpop_jkt" not in str(left.value)
+        assert asyncio.run(tab._code_binding(popup=True)) == holder
+        assert asyncio.run(page.auth()._code_binding(popup=False)) is None  # DPoP off: no binding

@@ -51,6 +51,19 @@ def test_implicit_request_sends_nonce_and_no_pkce() -> None:
         assert "code_challenge" not in params
 
 
+def test_a_code_request_may_name_the_dpop_key_and_an_implicit_one_may_not() -> None:
+    """RFC 9449 §10: dpop_jkt binds the code to the key that redeems it; the implicit flow has no code."""
+    jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+    _, params = params_of(build_authorization_url(make_metadata(), make_client(), make_transaction(), None, jkt))
+    assert params["dpop_jkt"] == jkt
+    _, params = params_of(build_authorization_url(make_metadata(), make_client(), make_transaction()))
+    assert "dpop_jkt" not in params
+    implicit = make_transaction("token", "fragment")
+    with raises(ConfigurationError) as caught:
+        build_authorization_url(make_metadata(), make_client(), implicit, None, jkt)
+    assert caught.error.reason == "dpop_needs_code_flow"
+
+
 def test_endpoint_query_is_preserved() -> None:
     """RFC 6749 §3.1: the authorization endpoint's own query is kept."""
     metadata = make_metadata(authorization_endpoint=ISSUER + "/authorize?tenant=a")

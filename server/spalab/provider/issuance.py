@@ -38,6 +38,7 @@ class Issuer:
                 request.code_challenge,
                 request.code_challenge_method,
                 now + self.config.code_lifetime,
+                request.dpop_jkt,
             )
             self.store.issue_code(grant, code, record)
             params["code"] = code
@@ -64,6 +65,7 @@ class Issuer:
         self._revoke_on_replay(grants.code_replay(record, consumed), now)
         grants.validate_code_exchange(form, client, record, now)
         assert record is not None
+        dpop.check_code_binding(record.dpop_jkt, proof)
         grant = self.store.get_grant(record.grant_id)
         assert grant is not None
         scopes = tuple(grant.scope.split())

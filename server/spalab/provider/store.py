@@ -114,8 +114,14 @@ def _migration_3(db: Connection) -> None:
     db.execute("DELETE FROM login_failures")
 
 
+def _migration_4(db: Connection) -> None:
+    """Codes bound to a DPoP key (RFC 9449 §10, dpop_jkt; docs/SECURITY.md P38). The codes already issued
+    are bound to none."""
+    db.execute("ALTER TABLE codes ADD COLUMN dpop_jkt TEXT")
+
+
 # Forward only: a release appends; an applied migration never changes.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4)
 
 
 class SchemaTooNew(DatabaseError):
@@ -395,10 +401,10 @@ class Store:
         """Returns (record, consumed)."""
         row = self._one(
             "SELECT grant_id, client_id, redirect_uri, nonce, code_challenge, code_challenge_method, expires_at,"
-            " consumed_at FROM codes WHERE code_hash = ?",
+            " dpop_jkt, consumed_at FROM codes WHERE code_hash = ?",
             digest(code),
         )
-        return (CodeRecord(*row[:7]), row[7] is not None) if row else (None, False)
+        return (CodeRecord(*row[:8]), row[8] is not None) if row else (None, False)
 
     def consume_code(self, code: str, now: int) -> bool:
         """Marks a code used; exactly one concurrent caller gets True."""
@@ -588,7 +594,8 @@ def _revoke_grant(db: Connection, grant_id: str, now: int) -> None:
 
 def _insert_code(db: Connection, code: str, record: CodeRecord) -> None:
     db.execute(
-        "INSERT INTO codes VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        "INSERT INTO codes (code_hash, grant_id, client_id, redirect_uri, nonce, code_challenge,"
+        " code_challenge_method, expires_at, dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             digest(code),
             record.grant_id,
@@ -598,6 +605,7 @@ def _insert_code(db: Connection, code: str, record: CodeRecord) -> None:
             record.code_challenge,
             record.code_challenge_method,
             record.expires_at,
+            record.dpop_jkt,
         ),
     )
 

@@ -1,5 +1,7 @@
 """The token endpoint's checks per grant (RFC 6749 §4.1.3, §6; RFC 9700 §4.14; RFC 7662)."""
 
+import dataclasses
+
 import pytest
 
 from spalab.provider.core import grants
@@ -38,7 +40,7 @@ def test_grant_type_refused(form: dict[str, str], error: str) -> None:
     [
         ({k: v for k, v in CODE_FORM.items() if k != "code"}, SPA, RECORD, "invalid_request"),
         (CODE_FORM, SPA, None, "invalid_grant"),  # unknown code
-        (CODE_FORM, SPA, CodeRecord(*list(vars(RECORD).values())[:-1], NOW), "invalid_grant"),  # P9: expired at NOW
+        (CODE_FORM, SPA, dataclasses.replace(RECORD, expires_at=NOW), "invalid_grant"),  # P9: expired at NOW
         (CODE_FORM, OTHER, RECORD, "invalid_grant"),  # issued to another client
         ({k: v for k, v in CODE_FORM.items() if k != "redirect_uri"}, SPA, RECORD, "invalid_request"),
         ({**CODE_FORM, "redirect_uri": "http://c/cb/"}, SPA, RECORD, "invalid_grant"),
@@ -54,7 +56,7 @@ def test_code_exchange_refused(form: dict[str, str], client: Client, record: Cod
 
 def test_code_exchange_accepted() -> None:
     """RFC 6749 §4.1.3: a good exchange passes every check, one second before expiry."""
-    grants.validate_code_exchange(CODE_FORM, SPA, CodeRecord(*list(vars(RECORD).values())[:-1], NOW + 1), NOW)
+    grants.validate_code_exchange(CODE_FORM, SPA, dataclasses.replace(RECORD, expires_at=NOW + 1), NOW)
 
 
 REVOKED = Grant(*list(vars(GRANT).values())[:-1], NOW - 1)

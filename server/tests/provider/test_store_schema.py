@@ -13,8 +13,9 @@ import pytest
 from provider_support import TEST_CONFIG
 
 from spalab.provider import store as store_module
+from spalab.provider.core.records import CodeRecord
 from spalab.provider.database import Connection, DatabaseError, SQLiteDatabase
-from spalab.provider.store import MIGRATIONS, SchemaTooNew, Store
+from spalab.provider.store import MIGRATIONS, SchemaTooNew, Store, digest
 
 
 def location(tmp_path: Path, database: str | None) -> str | Path:
@@ -95,6 +96,29 @@ def test_stores_opening_a_new_database_at_once_migrate_it_once(tmp_path: Path, d
     finally:
         for store in stores:
             store.close()
+
+
+def test_codes_issued_before_dpop_jkt_stay_redeemable_and_unbound(
+    tmp_path: Path, database: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 4 (RFC 9449 §10, docs/SECURITY.md P38) adds the key a code is bound to: a code issued by the
+    release before it, in flight during the upgrade, is found afterwards, bound to no key."""
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:3])
+    before = Store(location(tmp_path, database))
+    row = (digest("old-code"), "grant", "spa", "http://localhost/", None, "x" * 43, "S256", 2_000_000_000)
+    before._db.write(lambda db: db.execute("INSERT INTO codes VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)", row))
+    before.close()
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS)
+    after = Store(location(tmp_path, database))
+    try:
+        record, consumed = after.find_code("old-code")
+        assert record == CodeRecord("grant", "spa", "http://localhost/", None, "x" * 43, "S256", 2_000_000_000)
+        assert record.dpop_jkt is None and not consumed
+        bound = CodeRecord("grant", "spa", "http://localhost/", None, "x" * 43, "S256", 2_000_000_000, "j" * 43)
+        after.save_code("new-code", bound)
+        assert after.find_code("new-code") == (bound, False)
+    finally:
+        after.close()
 
 
 @pytest.mark.sqlite_only

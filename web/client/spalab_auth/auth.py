@@ -384,7 +384,7 @@ class Auth:
                 check_dpop_support(metadata)
             self._emit("discovery", issuer=self.client.issuer)
             tx = new_transaction(client, response_type, mode, browser.random_bytes, browser.now())
-            url = build_authorization_url(metadata, client, tx, prompt)
+            url = build_authorization_url(metadata, client, tx, prompt, await self._code_binding(window is not None))
             self._forget_abandoned_transactions()
             self._store.set("tx:" + tx.state, tx.to_json())
             if prompt == "none":
@@ -405,6 +405,16 @@ class Auth:
         finally:
             if window is not None:
                 window.close()
+
+    async def _code_binding(self, popup: bool) -> "str | None":
+        """docs/SECURITY.md C18, RFC 9449 §10: with DPoP on, the code is bound to this browser's key
+        (dpop_jkt), so that a code taken on its way back, with the PKCE verifier, is useless without the
+        key. Only where the key outlives the trip to the provider: kept in IndexedDB, or a popup (this page
+        stays). Without IndexedDB a redirect comes back to a new key, which the provider would refuse."""
+        if self._key is None:
+            return None
+        _pair, jwk = await self._key.current()
+        return jwk_thumbprint(jwk) if self._key.persistent or popup else None
 
     async def _sign_in_silently(self) -> None:
         # docs/SECURITY.md C14: the flag goes first: if this attempt fails in any way, the next load will not retry.

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import urlencode
 
-from . import pkce
+from . import dpop, pkce
 from .errors import (
     ConsentRequired,
     InvalidRequest,
@@ -42,6 +42,7 @@ class AuthorizationRequest:
     code_challenge: str | None
     code_challenge_method: str | None
     prompt: str | None
+    dpop_jkt: str | None = None  # RFC 9449 §10: the key the code is bound to
 
     @property
     def scope(self) -> str:
@@ -108,6 +109,7 @@ def validate_authorization_request(params: dict[str, str], client: Client, redir
     prompt = params.get("prompt")
     if prompt is not None and prompt not in PROMPTS:
         raise InvalidRequest("prompt must be none, login or consent")
+    jkt = dpop.validate_dpop_jkt(params.get("dpop_jkt"), response_type)
     return AuthorizationRequest(
         client,
         redirect_uri,
@@ -119,6 +121,7 @@ def validate_authorization_request(params: dict[str, str], client: Client, redir
         challenge,
         method,
         prompt,
+        jkt,
     )
 
 

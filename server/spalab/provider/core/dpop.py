@@ -21,7 +21,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
-from .errors import InvalidDPoPProof, InvalidGrant, InvalidToken, UseDPoPNonce
+from .errors import InvalidDPoPProof, InvalidGrant, InvalidRequest, InvalidToken, UseDPoPNonce
 from .records import Client
 
 TYP = "dpop+jwt"
@@ -278,6 +278,35 @@ def require_proof(client: Client, proof: Proof | None) -> None:
     # with every token request, so none of its tokens is ever a bearer token.
     if proof is None and client.dpop_bound_access_tokens:
         raise InvalidDPoPProof("this client must send a DPoP proof")
+
+
+# RFC 7638 with SHA-256, base64url without padding: 43 characters.
+JKT = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def validate_dpop_jkt(value: str | None, response_type: str) -> str | None:
+    """RFC 9449 §10: the authorization request's dpop_jkt, the thumbprint of the key the client will prove at
+    the token endpoint; None when absent. Raises InvalidRequest when it is malformed or comes with the
+    implicit flow (whose tokens never meet the token endpoint, so nothing would check the binding)."""
+    if value is None:
+        return None
+    if response_type != "code":
+        raise InvalidRequest("dpop_jkt applies to the code flow only")
+    if not JKT.fullmatch(value):
+        raise InvalidRequest("dpop_jkt must be a SHA-256 JWK thumbprint (RFC 7638), base64url")
+    return value
+
+
+def check_code_binding(bound_jkt: str | None, proof: Proof | None) -> None:
+    """RFC 9449 §10 / docs/SECURITY.md P38: a code whose authorization request named a key (dpop_jkt) is
+    redeemed only with a proof of that key. Checked before the code is consumed: a wrong key does not spend
+    it, as a wrong code_verifier does not."""
+    if bound_jkt is None:
+        return
+    if proof is None:
+        raise InvalidDPoPProof("this code is bound to a DPoP key (dpop_jkt): send a DPoP proof")
+    if not hmac.compare_digest(proof.jkt, bound_jkt):
+        raise InvalidGrant("the DPoP proof's key is not the one the authorization request named (dpop_jkt)")
 
 
 def token_type(jkt: str | None) -> str:

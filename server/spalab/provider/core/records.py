@@ -53,3 +53,4 @@ class CodeRecord:
     code_challenge: str | None
     code_challenge_method: str | None
     expires_at: int
+    dpop_jkt: str | None = None  # RFC 9449 §10: the key the authorization request named

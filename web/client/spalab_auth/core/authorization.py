@@ -14,13 +14,25 @@ PROMPTS = ("none", "login", "consent", "select_account")
 
 
 def build_authorization_url(
-    metadata: ProviderMetadata, client: ClientConfig, transaction: Transaction, prompt: "str | None" = None
+    metadata: ProviderMetadata,
+    client: ClientConfig,
+    transaction: Transaction,
+    prompt: "str | None" = None,
+    dpop_jkt: "str | None" = None,
 ) -> str:
     """The URL to send the browser to; every value comes from ``transaction``. ``prompt``:
     "none" (a silent sign-in that fails with login_required rather than show a page),
-    "login" (sign in again even with a live provider session), "consent" or "select_account"."""
+    "login" (sign in again even with a live provider session), "consent" or "select_account".
+    ``dpop_jkt``: the thumbprint of the DPoP key that will redeem the code (RFC 9449 §10)."""
     check_authorization_request(metadata, client, transaction)
     params = authorization_parameters(transaction)
+    if dpop_jkt is not None:
+        # RFC 9449 §10: the code is bound to the key; implicit tokens never meet the token endpoint
+        if transaction.response_type != CODE:
+            raise ConfigurationError(
+                "dpop_jkt needs the code flow", reason="dpop_needs_code_flow", parameter="dpop_jkt"
+            )
+        params.append(("dpop_jkt", dpop_jkt))
     if prompt is not None:
         if prompt not in PROMPTS:
             raise ConfigurationError("unknown prompt value", reason="invalid_prompt", parameter="prompt")
