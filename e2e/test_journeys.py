@@ -222,6 +222,10 @@ def test_the_dpop_switch_binds_the_tokens_and_the_timeline_shows_the_proofs(brow
     api = [e for e in seen if e["path"].startswith("/api/")]
     assert len(posts) == 2 and all(e["dpop"] for e in posts), posts  # the code exchange and the refresh
     assert api and all((e["authorization"], e["dpop"]) == ("DPoP", True) for e in api), api
+    # RFC 9449 §10: the code was bound to the same key before the provider issued it (dpop_jkt).
+    asked = next(e for e in seen if e["path"] == "/authorize")
+    assert {p["name"]: p["value"] for p in asked["query"]}["dpop_jkt"] in thumbprints, asked
+    assert "the thumbprint of this browser's DPoP key" in timeline, timeline
     browser_page.click("#sign-out")
     browser_page.wait_text("#message", "Signed out: tokens revoked.")
     browser_page.wait_visible("#signed-out")

@@ -63,6 +63,14 @@ class Narrator:
                     "tab's sessionStorage; sent later only to the token endpoint",
                 ]
             )
+        if any(pair[0] == "dpop_jkt" for pair in step["query"]):
+            step["kv"].append(
+                [
+                    "dpop_jkt",
+                    "the thumbprint of this browser's DPoP key: the provider will hand the tokens for this "
+                    "code only to a request signed with that key (RFC 9449 §10)",
+                ]
+            )
         self.save()
 
     def redirect_back(self, url: str, via: str) -> None:
