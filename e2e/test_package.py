@@ -198,6 +198,32 @@ def test_a_popup_answer_from_another_origin_is_ignored(browser_page: Browser, de
 
 
 @journey(
+    "package-popup-broadcast",
+    "Example app: another page's answer on the popup's channel is ignored",
+    "the app keeps waiting for the answer to its own request, then signs in",
+    "docs/SECURITY.md C17",
+)
+def test_an_answer_to_another_request_on_the_channel_is_ignored(browser_page: Browser, demo: Demo) -> None:
+    """docs/SECURITY.md C17: the callback page broadcasts when it has no opener (a provider's COOP cut it), and
+    any page of another site can open it with noopener and a URL of its choosing. popup.js takes only the
+    answer carrying its own request's state: without that check this forged answer ends the sign-in and
+    closes the popup."""
+    page = demo.spa + PAGES["py"]
+    open_example(browser_page, page)
+    with browser_page.popup(lambda: browser_page.click("#sign-in-popup")):
+        browser_page.wait_visible("#username")
+        forged = browser_page.open_tab(demo.spa + "/popup-callback.html?code=forged&state=forged")
+        with browser_page.in_tab(forged):
+            browser_page.wait_text("#status", "handed to the app")  # it broadcast, having no opener
+        browser_page.pause(1)
+        assert not browser_page.closed(), "the app took another request's answer and closed its popup"
+        authenticate_in_popup(browser_page)
+    browser_page.wait_visible("#call-api")
+    assert browser_page.text("#who") == "Signed in as Alice Liddell"
+    browser_page.observed = "another request's answer ignored; the real one signed in"
+
+
+@journey(
     "package-dpop-nonce",
     "Example app ({runtime}): DPoP with server nonces",
     "the token endpoint and the API each demand a nonce once; the request goes again with it and succeeds",

@@ -161,6 +161,7 @@ class FakePage:
         self.workers: list[FakeWorker] = []
         self.worker_messages: list[dict[str, Any]] = []
         self.worker_reply: Callable[[dict[str, Any]], dict[str, Any]] = lambda message: {"refused": "bad_message"}
+        self.real_dpop_key: Any = None
 
     def deliver(self) -> None:
         """Hands every posted message to the other tabs' channels, in order."""
@@ -277,6 +278,7 @@ def browser_page(href: str = ORIGIN + "/") -> Iterator[FakePage]:
         provider.with_revocation = discover  # type: ignore[method-assign,assignment]
         provider.keys = keys  # type: ignore[method-assign,assignment]
         spalab_auth.browser.send = send
+        page.real_dpop_key = spalab_auth.browser.DPoPKey  # for a test of its own bookkeeping
         spalab_auth.browser.DPoPKey = FakeDPoPKey  # type: ignore[misc,assignment]
         spalab_auth.browser.random_bytes = os.urandom  # type: ignore[assignment]
         yield page

@@ -264,3 +264,40 @@ def test_a_sign_in_binds_its_code_to_the_key_that_will_redeem_it() -> None:
         assert "dpop_jkt" not in str(left.value)
         assert asyncio.run(tab._code_binding(popup=True)) == holder
         assert asyncio.run(page.auth()._code_binding(popup=False)) is None  # DPoP off: no binding
+
+
+def test_a_key_indexeddb_would_not_keep_is_not_named_for_a_redirect() -> None:
+    """browser.DPoPKey: IndexedDB that answers but keeps nothing (full, say) leaves a key that dies with the
+    page. It must say so (persistent False): a redirect naming its thumbprint (dpop_jkt) would come back to
+    another key, and the provider would refuse every sign-in's code."""
+    import sys
+    import types
+
+    with browser_page() as page:
+        js = sys.modules["js"]
+
+        async def generate(*args: Any) -> Any:
+            return types.SimpleNamespace(publicKey="public", privateKey="private")
+
+        async def export(kind: str, key: Any) -> Any:
+            return {"kty": "EC", "crv": "P-256", "x": "x", "y": "y"}
+
+        js.crypto = types.SimpleNamespace(subtle=types.SimpleNamespace(generateKey=generate, exportKey=export))
+        js.JSON = types.SimpleNamespace(stringify=json.dumps)
+
+        def key_where(keeps: bool) -> Any:
+            key = page.real_dpop_key("spalab_auth:test")
+
+            async def stored() -> Any:  # IndexedDB answers, and holds no key for this app yet
+                key.persistent = True
+                return None
+
+            async def store(pair: Any) -> bool:  # ...and keeps the new one, or will not (full)
+                return keeps
+
+            key._stored, key._store = stored, store
+            asyncio.run(key.current())
+            return key
+
+        assert key_where(keeps=False).persistent is False
+        assert key_where(keeps=True).persistent is True

@@ -62,6 +62,11 @@ class Issuer:
     ) -> "TokenResponse":
         code = form.get("code", "")
         record, consumed = self.store.find_code(code)
+        if consumed and record is not None:
+            # docs/SECURITY.md P38: only the key's holder can have redeemed a bound code, so its replay without
+            # that key is no sign of a theft to revoke the grant for: refused, the grant left alone (else anyone
+            # who saw the code could end the session). With the key it is a replay as any other (P8).
+            dpop.check_code_binding(record.dpop_jkt, proof)
         self._revoke_on_replay(grants.code_replay(record, consumed), now)
         grants.validate_code_exchange(form, client, record, now)
         assert record is not None

@@ -1,10 +1,12 @@
 """docs/SECURITY.md P38: an authorization request may bind its code to a DPoP key (`dpop_jkt`, RFC 9449 §10);
-that code is then redeemed only with a proof of that key, so a code taken on its way back (with the PKCE
-verifier, by a script in the page, say) is worth nothing without the key the client holds."""
+that code is then redeemed only with a proof of that key, so a code that leaks with its PKCE verifier
+(a log, a proxy, a history synced elsewhere) is worth nothing without the key the client holds. (A script in
+the client's own page can still ask that key to sign: docs/SECURITY.md "Accepted risks".)"""
 
 import pytest
-from dpop_support import TOKEN_URL, Holder, claims_of, exchange, token_request
+from dpop_support import TOKEN_URL, Holder, claims_of, dpop_call, exchange, token_request
 from provider_support import REDIRECT, Clock, Flow, response_params
+from starlette.testclient import TestClient
 
 
 def redeem(flow: Flow, code: str, proof: str | None):  # type: ignore[no-untyped-def]
@@ -43,6 +45,21 @@ def test_another_key_or_no_proof_is_refused_and_leaves_the_code_to_its_key(flow:
     owner = redeem(flow, code, holder.proof("POST", TOKEN_URL, clock.now))
     assert owner.status_code == 200, owner.text
     assert claims_of(owner.json()["access_token"])["cnf"] == {"jkt": holder.jkt}
+
+
+def test_a_replay_without_the_key_leaves_the_session_alone(flow: Flow, client: TestClient, clock: Clock) -> None:
+    """RFC 6749 §4.1.2 revokes what a replayed code gave, for fear a thief redeemed it first; only the key's
+    holder can redeem a bound code, so a replay without the key (anyone who saw the code can send one) is
+    refused and revokes nothing. The holder's own replay is a replay as any other (P8): revoked."""
+    holder = Holder()
+    code = flow.code(dpop_jkt=holder.jkt)
+    tokens = redeem(flow, code, holder.proof("POST", TOKEN_URL, clock.now)).json()
+    for proof in (None, Holder().proof("POST", TOKEN_URL, clock.now)):
+        assert redeem(flow, code, proof).status_code == 400
+    assert dpop_call(client, holder, tokens["access_token"], clock.now).status_code == 200
+    again = redeem(flow, code, holder.proof("POST", TOKEN_URL, clock.now))
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert dpop_call(client, holder, tokens["access_token"], clock.now).status_code == 401
 
 
 def test_the_binding_survives_the_sign_in_and_consent_pages(flow: Flow, clock: Clock) -> None:

@@ -362,7 +362,10 @@ class DPoPKey:
             if pair is None:
                 pair = await js.crypto.subtle.generateKey(js_object(_EC_P256), False, js_object(["sign", "verify"]))
                 if not await self._store(pair):
-                    pair = await self._stored() or pair
+                    stored = await self._stored()  # another tab's, stored first
+                    # IndexedDB answered but kept nothing (full, say): this key lives as long as the page.
+                    self.persistent = self.persistent and stored is not None
+                    pair = stored or pair
             exported = await js.crypto.subtle.exportKey("jwk", pair.publicKey)
         except (JsException, AttributeError, TypeError):
             raise DPoPKeyError("WebCrypto cannot make or read the DPoP key", reason="no_webcrypto") from None

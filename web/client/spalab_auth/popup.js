@@ -7,6 +7,16 @@
   const CLOSED_POLL_MS = 250;
   const GRACE_MS = 1000; // a message sent just before the popup closed may still be on its way
 
+  // The state parameter of an authorization request or response (query, or fragment for the implicit flow).
+  const stateOf = (url) => {
+    try {
+      const parsed = new URL(url, location.href);
+      return parsed.searchParams.get("state") ?? new URLSearchParams(parsed.hash.slice(1)).get("state");
+    } catch (error) {
+      return null;
+    }
+  };
+
   class SignInPopup {
     constructor() {
       // Opened at once, inside the click that started the sign-in, so no popup blocker
@@ -21,6 +31,7 @@
     // Listening starts before the popup leaves: with a live provider session and remembered
     // consent, the answer can arrive before the app gets round to wait().
     navigate(url) {
+      this.state = stateOf(url);
       this.result = this.listen();
       this.result.catch(() => {}); // handled by whoever awaits wait(); no "unhandled rejection" before
       this.window.location.replace(url);
@@ -49,6 +60,9 @@
         };
         const accept = (data) => {
           if (!data || data.type !== "spalab:callback" || typeof data.url !== "string") return false;
+          // The answer to this sign-in only: any same-origin page may post on the channel (the callback
+          // page opened by another site with noopener, say), and must not end this wait.
+          if (this.state && stateOf(data.url) !== this.state) return false;
           performance.mark("spalab:popup-callback", { detail: { scrubbedMs: data.scrubbedMs } });
           return true;
         };
