@@ -13,7 +13,7 @@ per runtime, the wheel its only config entry) in Chromium, Firefox and WebKitGTK
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -166,6 +166,21 @@ def test_the_example_app_signs_in_in_a_popup_with_the_packages_scripts(
     browser_page.observed = "signed in through the popup, page never reloaded, API 200"
 
 
+def popup_sign_in_despite(browser_page: Browser, page: str, attack: Callable[[], None]) -> None:
+    """Starts a popup sign-in on the example `page`, runs `attack` while the popup shows the sign-in form,
+    and checks that the app ignored it: the popup is still open a second later, and the real answer
+    signs in."""
+    open_example(browser_page, page)
+    with browser_page.popup(lambda: browser_page.click("#sign-in-popup")):
+        browser_page.wait_visible("#username")
+        attack()
+        browser_page.pause(1)  # time for a message to arrive, and for the app to act on it if it would
+        assert not browser_page.closed(), "the app took a forged answer and closed its popup"
+        authenticate_in_popup(browser_page)
+    browser_page.wait_visible("#call-api")
+    assert browser_page.text("#who") == "Signed in as Alice Liddell"
+
+
 FORGE_AN_ANSWER = """async (app) => {
     // A page the popup passes through (here the provider's sign-in page, of another origin) posts an
     // answer of its own making to the app, in the form the callback page uses.
@@ -185,15 +200,11 @@ def test_a_popup_answer_from_another_origin_is_ignored(browser_page: Browser, de
     The provider's page in that window is another origin: what it posts is dropped unread (with the
     check removed, the app reads the forged URL, refuses its state, and closes the popup)."""
     page = demo.spa + PAGES["py"]
-    open_example(browser_page, page)
-    with browser_page.popup(lambda: browser_page.click("#sign-in-popup")):
-        browser_page.wait_visible("#username")
+
+    def forge() -> None:
         assert browser_page.evaluate_async(FORGE_AN_ANSWER, page) == demo.issuer
-        browser_page.pause(1)  # time for the message to arrive, and for the app to act on it if it would
-        assert not browser_page.closed(), "the app took the forged answer and closed its popup"
-        authenticate_in_popup(browser_page)
-    browser_page.wait_visible("#call-api")
-    assert browser_page.text("#who") == "Signed in as Alice Liddell"
+
+    popup_sign_in_despite(browser_page, page, forge)
     browser_page.observed = "forged answer ignored; the real one signed in"
 
 
@@ -208,18 +219,13 @@ def test_an_answer_to_another_request_on_the_channel_is_ignored(browser_page: Br
     any page of another site can open it with noopener and a URL of its choosing. popup.js takes only the
     answer carrying its own request's state: without that check this forged answer ends the sign-in and
     closes the popup."""
-    page = demo.spa + PAGES["py"]
-    open_example(browser_page, page)
-    with browser_page.popup(lambda: browser_page.click("#sign-in-popup")):
-        browser_page.wait_visible("#username")
+
+    def broadcast() -> None:
         forged = browser_page.open_tab(demo.spa + "/popup-callback.html?code=forged&state=forged")
         with browser_page.in_tab(forged):
             browser_page.wait_text("#status", "handed to the app")  # it broadcast, having no opener
-        browser_page.pause(1)
-        assert not browser_page.closed(), "the app took another request's answer and closed its popup"
-        authenticate_in_popup(browser_page)
-    browser_page.wait_visible("#call-api")
-    assert browser_page.text("#who") == "Signed in as Alice Liddell"
+
+    popup_sign_in_despite(browser_page, demo.spa + PAGES["py"], broadcast)
     browser_page.observed = "another request's answer ignored; the real one signed in"
 
 

@@ -114,6 +114,18 @@ def exchange(flow: Flow, proof: str | None, **overrides: str | None):  # type: i
     return token_request(flow.client, {k: v for k, v in form.items() if v is not None}, proof)
 
 
+def redeem(flow: Flow, code: str, proof: str | None, client_id: str = "spa"):  # type: ignore[no-untyped-def]
+    """POST /token for `code` (signed in and authorized already), with `proof` in the DPoP header (none: None)."""
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "client_id": client_id,
+        "code_verifier": flow.verifier,
+    }
+    return token_request(flow.client, form, proof)
+
+
 def dpop_tokens(flow: Flow, holder: Holder, now: int, **overrides: str | None) -> dict[str, Any]:
     """Tokens from a code exchange with a valid proof of `holder`."""
     response = exchange(flow, holder.proof("POST", TOKEN_URL, now), **overrides)

@@ -274,7 +274,7 @@ def test_a_key_indexeddb_would_not_keep_is_not_named_for_a_redirect() -> None:
     import types
 
     with browser_page() as page:
-        js = sys.modules["js"]
+        js: Any = sys.modules["js"]
 
         async def generate(*args: Any) -> Any:
             return types.SimpleNamespace(publicKey="public", privateKey="private")

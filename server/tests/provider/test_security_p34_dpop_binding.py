@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dpop_support import TOKEN_URL, Holder, claims_of, dpop_call, dpop_tokens, exchange, refresh
+from dpop_support import TOKEN_URL, Holder, claims_of, dpop_call, dpop_tokens, exchange, redeem, refresh
 from provider_support import (
     CONFIDENTIAL_REDIRECT,
     ISSUER,
@@ -133,26 +133,15 @@ def test_a_client_registered_with_dpop_bound_access_tokens_must_send_a_proof(
     before the code is spent; with a proof the exchange works and so does the refresh."""
     flow = Flow(bound_client)
     code = flow.code(client_id="bound-spa")
-    without = exchange_code(flow, code, None)
+    without = redeem(flow, code, None, client_id="bound-spa")
     assert (without.status_code, without.json()["error"]) == (400, "invalid_dpop_proof")
     holder = Holder()
-    tokens = exchange_code(flow, code, holder.proof("POST", TOKEN_URL, clock.now))
+    tokens = redeem(flow, code, holder.proof("POST", TOKEN_URL, clock.now), client_id="bound-spa")
     assert tokens.status_code == 200 and tokens.json()["token_type"] == "DPoP"
     renewed = refresh(
         bound_client, tokens.json()["refresh_token"], holder.proof("POST", TOKEN_URL, clock.now), client_id="bound-spa"
     )
     assert renewed.status_code == 200
-
-
-def exchange_code(flow: Flow, code: str, proof: str | None):  # type: ignore[no-untyped-def]
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": REDIRECT,
-        "client_id": "bound-spa",
-        "code_verifier": flow.verifier,
-    }
-    return flow.client.post("/token", data=form, headers={"DPoP": proof} if proof else {})
 
 
 def test_dpop_bound_access_tokens_cannot_be_combined_with_implicit() -> None:

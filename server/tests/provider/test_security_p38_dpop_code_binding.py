@@ -4,20 +4,9 @@ that code is then redeemed only with a proof of that key, so a code that leaks w
 the client's own page can still ask that key to sign: docs/SECURITY.md "Accepted risks".)"""
 
 import pytest
-from dpop_support import TOKEN_URL, Holder, claims_of, dpop_call, exchange, token_request
-from provider_support import REDIRECT, Clock, Flow, response_params
+from dpop_support import TOKEN_URL, Holder, claims_of, dpop_call, exchange, redeem
+from provider_support import Clock, Flow, response_params
 from starlette.testclient import TestClient
-
-
-def redeem(flow: Flow, code: str, proof: str | None):  # type: ignore[no-untyped-def]
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": REDIRECT,
-        "client_id": "spa",
-        "code_verifier": flow.verifier,
-    }
-    return token_request(flow.client, form, proof)
 
 
 def test_a_bound_code_is_redeemed_with_a_proof_of_its_key(flow: Flow, clock: Clock) -> None:

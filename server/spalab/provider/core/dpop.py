@@ -301,12 +301,12 @@ def check_code_binding(bound_jkt: str | None, proof: Proof | None) -> None:
     """RFC 9449 §10 / docs/SECURITY.md P38: a code whose authorization request named a key (dpop_jkt) is
     redeemed only with a proof of that key. Checked before the code is consumed: a wrong key does not spend
     it, as a wrong code_verifier does not."""
-    if bound_jkt is None:
-        return
-    if proof is None:
-        raise InvalidDPoPProof("this code is bound to a DPoP key (dpop_jkt): send a DPoP proof")
-    if not hmac.compare_digest(proof.jkt, bound_jkt):
-        raise InvalidGrant("the DPoP proof's key is not the one the authorization request named (dpop_jkt)")
+    _check_binding(
+        bound_jkt,
+        proof,
+        "this code is bound to a DPoP key (dpop_jkt): send a DPoP proof",
+        "the DPoP proof's key is not the one the authorization request named (dpop_jkt)",
+    )
 
 
 def token_type(jkt: str | None) -> str:
@@ -324,13 +324,24 @@ def refresh_token_binding(client: Client, proof: Proof | None) -> str | None:
 
 
 def check_refresh_token_binding(bound_jkt: str | None, proof: Proof | None) -> None:
+    # RFC 9449 §5 / docs/SECURITY.md P34: a bound refresh token is used with a proof of the same key.
+    _check_binding(
+        bound_jkt,
+        proof,
+        "this refresh token is bound to a DPoP key: send a DPoP proof",
+        "this refresh token is bound to another DPoP key",
+    )
+
+
+def _check_binding(bound_jkt: str | None, proof: Proof | None, no_proof: str, other_key: str) -> None:
+    """A grant bound to a key (None: to none) is used only with a proof of that key: without a proof,
+    invalid_dpop_proof; with another key's, invalid_grant."""
     if bound_jkt is None:
         return
-    # RFC 9449 §5 / docs/SECURITY.md P34: a bound refresh token is used with a proof of the same key.
     if proof is None:
-        raise InvalidDPoPProof("this refresh token is bound to a DPoP key: send a DPoP proof")
+        raise InvalidDPoPProof(no_proof)
     if not hmac.compare_digest(proof.jkt, bound_jkt):
-        raise InvalidGrant("this refresh token is bound to another DPoP key")
+        raise InvalidGrant(other_key)
 
 
 def token_binding(claims: dict[str, Any]) -> str | None:
