@@ -62,15 +62,15 @@ class Issuer:
     ) -> "TokenResponse":
         code = form.get("code", "")
         record, consumed = self.store.find_code(code)
-        if consumed and record is not None:
-            # docs/SECURITY.md P38: only the key's holder can have redeemed a bound code, so its replay without
-            # that key is no sign of a theft to revoke the grant for: refused, the grant left alone (else anyone
-            # who saw the code could end the session). With the key it is a replay as any other (P8).
+        if record is not None:
+            # docs/SECURITY.md P38: a bound code goes only with its key's proof, checked before anything is spent
+            # or revoked: a wrong key leaves the code to its holder, and since only the holder can have redeemed
+            # it, a replay without the key is no sign of theft (else anyone who saw the code could end the
+            # session). With the key, a replay is a replay as any other (P8).
             dpop.check_code_binding(record.dpop_jkt, proof)
         self._revoke_on_replay(grants.code_replay(record, consumed), now)
         grants.validate_code_exchange(form, client, record, now)
         assert record is not None
-        dpop.check_code_binding(record.dpop_jkt, proof)
         grant = self.store.get_grant(record.grant_id)
         assert grant is not None
         scopes = tuple(grant.scope.split())

@@ -364,7 +364,7 @@ class DPoPKey:
                 if not await self._store(pair):
                     stored = await self._stored()  # another tab's, stored first
                     # IndexedDB answered but kept nothing (full, say): this key lives as long as the page.
-                    self.persistent = self.persistent and stored is not None
+                    self.persistent = stored is not None
                     pair = stored or pair
             exported = await js.crypto.subtle.exportKey("jwk", pair.publicKey)
         except (JsException, AttributeError, TypeError):
