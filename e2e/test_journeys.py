@@ -379,6 +379,9 @@ def test_closing_the_popup_is_reported(browser_page: Browser, demo: Demo) -> Non
     browser_page.check('input[name="signin-window"][value="popup"]')
     with browser_page.popup(lambda: start(browser_page, "code", "query")):
         browser_page.wait_visible("#username")
+        # A person reads the page before closing it; popup.js must have seen the provider's page in the
+        # popup (it looks every 100 ms) to tell a closed popup from one that a provider's COOP cut off.
+        browser_page.pause(0.5)
         browser_page.close_window()
     assert "closed before" in message(browser_page)
     browser_page.wait_visible("#signed-out")

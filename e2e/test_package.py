@@ -16,9 +16,10 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import pytest
-from drivers import Browser, journey
+from drivers import Browser, PlaywrightBrowser, journey
 from harness import ROOT, Demo, free_port, start_demo, wait_until_up
 from spa_page import authenticate, authenticate_in_popup
 
@@ -243,6 +244,81 @@ def test_an_answer_to_another_request_on_the_channel_is_ignored(browser_page: Br
     popup_sign_in_despite(browser_page, demo.spa + PAGES["py"], broadcast, listen)
     assert forged in browser_page.evaluate("window.heard"), "the forged answer was never broadcast"
     browser_page.observed = "another request's answer ignored; the real one signed in"
+
+
+def send_coop_from_the_provider(browser: Browser, issuer: str) -> None:
+    """Every page of the provider's origin comes with Cross-Origin-Opener-Policy: same-origin, as many
+    hosted providers send on their sign-in pages. Added in flight by Playwright (our provider does not
+    send it, so that a visitor who closes the popup is told at once), the rest of each answer untouched.
+    Pages served after a POST still arrive through a GET (the provider redirects after each form)."""
+    assert isinstance(browser, PlaywrightBrowser)
+
+    def add_coop(route: Any) -> None:
+        if route.request.method != "GET":  # the form's POST (Playwright's Firefox does not fetch it again)
+            return route.continue_()
+        answer = route.fetch(max_redirects=0)
+        route.fulfill(response=answer, headers={**answer.headers, "cross-origin-opener-policy": "same-origin"})
+
+    browser.page.context.route(issuer + "/**", add_coop)
+
+
+@journey(
+    "package-popup-coop",
+    "Example app: popup sign-in when the provider cuts the window link (COOP)",
+    "the popup reads as closed from the app, yet the answer comes over the channel and signs in",
+    "HTML Standard, Cross-Origin-Opener-Policy; docs/SECURITY.md C17",
+)
+@pytest.mark.engines("chromium", "firefox")  # the header is added by Playwright's routing; WebDriver has none
+def test_a_popup_sign_in_works_when_the_provider_sends_coop(browser_page: Browser, demo: Demo) -> None:
+    """A provider page with COOP severs the popup from the app: window.opener is null there and, from
+    the app, the popup reads as closed though the visitor is still signing in. popup.js used to take that
+    for "closed by the user" within a second and fail the sign-in; it now tells the two apart by whether
+    it saw the provider's page in the popup first, and waits for the callback page's broadcast."""
+    send_coop_from_the_provider(browser_page, demo.issuer)
+    open_example(browser_page, demo.spa + PAGES["py"])
+    with browser_page.popup(lambda: browser_page.click("#sign-in-popup")):
+        browser_page.wait_visible("#username")
+        assert browser_page.evaluate("window.opener") is None, "the provider's COOP did not cut the link"
+        browser_page.pause(2)  # past the grace a closed popup gets
+        browser_page.fill("#username", "alice")
+        browser_page.fill("#password", "wonderland")
+        # Forms submitted from the page: Playwright's click waits for the navigation it started, which
+        # Firefox loses track of when the window changes browsing context group on the way back.
+        browser_page.evaluate("(document.querySelector('form').requestSubmit(), true)")
+        browser_page.wait_for(lambda: browser_page.closed() or "/authorize?" in browser_page.url, "the consent page")
+        if not browser_page.closed():
+            browser_page.evaluate("(document.querySelector('button[value=allow]').click(), true)")
+        browser_page.wait_for(browser_page.closed, "the popup to close itself")
+    browser_page.wait_visible("#call-api")
+    assert browser_page.text("#who") == "Signed in as Alice Liddell"
+    browser_page.observed = "the popup was cut off, the answer came over the channel: signed in"
+
+
+@journey(
+    "package-popup-again",
+    "Example app: a second popup sign-in takes the first's place",
+    "the first ends with a message, leaves the shared window alone; the second signs in",
+    "issue 15",
+)
+@pytest.mark.engines("chromium", "firefox")  # two windows driven at once, through Playwright's pages
+def test_a_second_popup_sign_in_takes_the_place_of_the_first(browser_page: Browser, demo: Demo) -> None:
+    """A visitor who clicks "Sign in in a popup" again while the first popup waits (one cut off by a
+    provider's COOP and closed, say, which the app cannot see): the first sign-in ends as superseded, and
+    must not close the window, which the browser reuses for the second (same window name)."""
+    assert isinstance(browser_page, PlaywrightBrowser)
+    open_example(browser_page, demo.spa + PAGES["py"])
+    app = browser_page.page
+    with browser_page.popup(lambda: browser_page.click("#sign-in-popup")):
+        browser_page.wait_visible("#username")
+        app.click("#sign-in-popup")  # the same window, sent to the provider for a new request
+        app.locator("#out").get_by_text("A newer sign-in took the place of this one.").wait_for()
+        browser_page.pause(1)  # the first sign-in's clean-up has run
+        assert not browser_page.closed(), "the first sign-in closed the second's window"
+        browser_page.wait_visible("#username")
+        authenticate_in_popup(browser_page)
+    browser_page.wait_visible("#call-api")
+    assert browser_page.text("#who") == "Signed in as Alice Liddell"
+    browser_page.observed = "the first ended as superseded; the second signed in in the same window"
 
 
 @journey(

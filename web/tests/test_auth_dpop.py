@@ -79,10 +79,13 @@ def test_a_nonce_demanded_twice_keeps_the_session_and_tries_later() -> None:
 
 
 def test_a_bearer_answer_to_a_refresh_with_a_proof_ends_the_session() -> None:
-    """docs/SECURITY.md C11: tokens the provider did not bind are refused; the old refresh token is spent."""
+    """docs/SECURITY.md C11: tokens the provider did not bind are refused; the old refresh token is spent.
+    The refused answer's tokens are live at the provider for anyone who copied them: they are revoked."""
+    from spalab_auth.core.encoding import parse_query
+
     with browser_page() as page:
         tab = page.auth(storage="memory", dpop=True)
-        page.answer = answers(token_answer(1, "Bearer"))
+        page.answer = answers(token_answer(1, "Bearer"), answer(200), answer(200))
 
         async def run() -> str:
             tab._signed_in(page.tokens(0, token_type="DPoP"), "code")
@@ -94,6 +97,34 @@ def test_a_bearer_answer_to_a_refresh_with_a_proof_ends_the_session() -> None:
 
         assert asyncio.run(run()) == "refresh_refused"
         assert not tab.signed_in
+        revoked = [dict(parse_query(r.body)) for r in page.requests if r.url.endswith("/revoke")]
+        assert [(form["token"], form["token_type_hint"]) for form in revoked] == [
+            ("rt1", "refresh_token"),
+            ("at1", "access_token"),
+        ]
+
+
+def test_a_bearer_answer_to_a_code_exchange_with_a_proof_is_refused_and_revoked() -> None:
+    """docs/SECURITY.md C11: a sign-in whose tokens came back unbound fails, and they are revoked."""
+    from spalab_auth.core.encoding import parse_query
+
+    with browser_page() as page:
+        tab = page.auth(storage="memory", dpop=True)
+        page.answer = answers(token_answer(1, "Bearer"), answer(200), answer(200))
+        core, browser = page.module.core, page.module.browser
+
+        async def run() -> str:
+            tx = core.new_transaction(tab.client, "code", "query", browser.random_bytes, browser.now())
+            try:
+                await tab._exchange(tx, "the-code", tab.client, await tab.provider.discover())
+            except core.OAuthClientError as error:
+                return str(error.reason)
+            return "accepted"
+
+        assert asyncio.run(run()) == "token_not_bound"
+        assert not tab.signed_in
+        revoked = [dict(parse_query(r.body))["token"] for r in page.requests if r.url.endswith("/revoke")]
+        assert revoked == ["rt1", "at1"]
 
 
 def test_an_api_call_sends_the_token_as_dpop_with_a_proof_that_hashes_it() -> None:

@@ -60,6 +60,9 @@ def test_popup_failures_say_what_to_do() -> None:
 
     assert "Allow popups" in describe(PopupError("blocked"))
     assert "closed before" in describe(PopupError("closed"))
+    # A popup cut off by the provider's COOP that never answered, and one a newer sign-in replaced.
+    assert "stopped answering" in describe(PopupError("unanswered"))
+    assert "newer sign-in" in describe(PopupError("superseded"))
 
 
 def test_timeline_shortens_codes_and_tokens() -> None:

@@ -496,9 +496,14 @@ class Auth:
         else:
             response = await self._token_call(request, "token_request")
         verifier = await self.provider.verifier_for(_id_tokens(response))
-        tokens = parse_token_response(
-            response, metadata, client, browser.now(), tx, await self.provider.keys(), verifier, self.dpop, at_hash
-        )
+        try:
+            tokens = parse_token_response(
+                response, metadata, client, browser.now(), tx, await self.provider.keys(), verifier, self.dpop, at_hash
+            )
+        except InvalidTokenResponse as error:
+            if error.reason == "token_not_bound":
+                await self._revoke_unbound(response)
+            raise
         self._emit("tokens", tokens=tokens, response_type=tx.response_type)
         return tokens
 
@@ -668,6 +673,8 @@ class Auth:
                     self.dpop,
                 )
             except (TokenEndpointError, InvalidTokenResponse) as error:
+                if error.reason == "token_not_bound":  # only ever raised once the answer is in
+                    await self._revoke_unbound(response)
                 if tokens is not self._tokens:  # refused for tokens dropped meanwhile: not this session's end
                     raise SessionEnded("signed out during the refresh", reason="signed_out") from None
                 self._emit("error", error=error)
@@ -767,7 +774,8 @@ class Auth:
         report = SignOutReport(endpoint, expires_in, tokens is not None)
         for held_tokens in held:
             if metadata is not None:
-                for hint, outcome in await self._revoke_all(metadata, held_tokens):
+                outcomes = await self._revoke_all(metadata, held_tokens.refresh_token, held_tokens.access_token)
+                for hint, outcome in outcomes:
                     (report.failed if outcome else report.revoked).append(hint)
         await self._worker_forget()
         if end_session and metadata is not None and metadata.end_session_endpoint:
@@ -942,15 +950,29 @@ class Auth:
             metadata = await self.provider.with_revocation()
         except OAuthClientError:
             return
-        await self._revoke_all(metadata, tokens)
+        await self._revoke_all(metadata, tokens.refresh_token, tokens.access_token)
         await self._worker_forget()
 
-    async def _revoke_all(self, metadata: ProviderMetadata, tokens: TokenSet) -> "list[tuple[str, str]]":
+    async def _revoke_unbound(self, response: HttpResponse) -> None:
+        """docs/SECURITY.md C11: a Bearer answer where DPoP was asked is refused, but the provider issued
+        its tokens all the same, and anyone who copied the answer (a proxy, a log) could use them: they are
+        revoked where the provider offers it, not left to live out their lifetime."""
+        try:
+            data = json.loads(response.body)
+            metadata = await self.provider.with_revocation()
+        except (ValueError, TypeError, OAuthClientError):
+            return
+        if isinstance(data, dict):
+            await self._revoke_all(metadata, data.get("refresh_token"), data.get("access_token"))
+
+    async def _revoke_all(
+        self, metadata: ProviderMetadata, refresh_token: object, access_token: object
+    ) -> "list[tuple[str, str]]":
         """Revokes the refresh token, then the access token, where the provider offers it:
         (hint, why not) per token sent, "" when the provider confirmed it (RFC 7009 §2.2)."""
         outcomes = []
-        for token, hint in ((tokens.refresh_token, "refresh_token"), (tokens.access_token, "access_token")):
-            if token and metadata.revocation_endpoint:
+        for token, hint in ((refresh_token, "refresh_token"), (access_token, "access_token")):
+            if isinstance(token, str) and token and metadata.revocation_endpoint:
                 outcome = await self._revoke(metadata, token, hint)
                 self._emit("revocation", hint=hint, token=token, outcome=outcome)
                 outcomes.append((hint, outcome))

@@ -35,7 +35,9 @@ class NetworkError(OAuthClientError):
 
 
 class PopupError(OAuthClientError):
-    """The popup sign-in could not finish: reason "blocked" (never opened) or "closed" (by the user)."""
+    """The popup sign-in could not finish. reason: "blocked" (never opened), "closed" (by the visitor),
+    "unanswered" (the provider cut the link to the popup with Cross-Origin-Opener-Policy, and no answer
+    came while the sign-in could still finish) or "superseded" (a newer sign-in took its place)."""
 
     code = "popup_error"
 
@@ -165,11 +167,12 @@ def popup_navigate(popup: "Any", url: str) -> None:
 
 
 async def popup_callback(popup: "Any") -> str:
-    """Waits for popup-callback.html to hand back its URL (PopupError if the popup closes first)."""
+    """Waits for popup-callback.html to hand back its URL (PopupError if it cannot come: popup.js says why)."""
     try:
         return str(await popup.wait())
     except JsException:
-        raise PopupError("closed") from None
+        reason = str(popup.outcome or "")
+        raise PopupError(reason if reason in ("unanswered", "superseded") else "closed") from None
 
 
 def mark(name: str) -> None:

@@ -70,6 +70,13 @@ def explain(error: Exception) -> str:
     popup = getattr(error, "popup_reason", None)
     if popup == "blocked":
         return "The browser blocked the sign-in window. Allow popups for this page, or sign in with a redirect."
+    if popup == "unanswered":
+        return (
+            "The sign-in window stopped answering: the provider cut this page's link to it, and no answer came "
+            "back while the sign-in could still finish. You are not signed in; sign in again."
+        )
+    if popup == "superseded":
+        return "A newer sign-in took the place of this one."
     if popup is not None:
         return "The sign-in window was closed before the sign-in finished; you are not signed in."
     url = getattr(error, "url", None)

@@ -4,8 +4,14 @@
 (() => {
   "use strict";
   const FEATURES = "popup,width=520,height=700";
-  const CLOSED_POLL_MS = 250;
+  const CLOSED_POLL_MS = 100;
   const GRACE_MS = 1000; // a message sent just before the popup closed may still be on its way
+  // A provider page that sends Cross-Origin-Opener-Policy cuts this page's link to the popup: from then
+  // on the popup reads as closed, though the visitor is still signing in there, and its answer comes over
+  // the BroadcastChannel. How long to wait for it: the transaction's own lifetime (MAX_AGE_SECONDS in
+  // core/transaction.py); the package refuses an older answer anyway.
+  const CUT_OFF_WAIT_MS = 600 * 1000;
+  let current = null; // the sign-in waiting for its answer; a new one takes its place
 
   // The state parameter of an authorization request or response (query, or fragment for the implicit flow).
   const stateOf = (url) => {
@@ -19,9 +25,17 @@
 
   class SignInPopup {
     constructor() {
+      const previous = current;
+      if (previous) previous.supersede();
+      current = this;
+      this.outcome = ""; // why wait() failed, for the Python side: "closed", "unanswered" or "superseded"
       // Opened at once, inside the click that started the sign-in, so no popup blocker
-      // objects; it is sent to the provider once the authorization URL is built.
-      this.window = window.open("about:blank", "spalab-signin", FEATURES);
+      // objects; it is sent to the provider once the authorization URL is built. A window still
+      // open for the sign-in this one replaces is taken over as it is: opening it again by name
+      // would send it to about:blank, a navigation that Firefox can let finish after ours.
+      const open = previous && previous.window && !previous.window.closed ? previous.window : null;
+      this.window = open || window.open("about:blank", "spalab-signin", FEATURES);
+      if (open) open.focus();
     }
 
     get blocked() {
@@ -38,11 +52,21 @@
     }
 
     close() {
-      if (this.window && !this.window.closed) this.window.close();
+      // A superseded sign-in's window may be the new one's (window.open reuses a live window by name).
+      if (this.window && !this.window.closed && !this.superseded) this.window.close();
+      if (current === this && !this.end) current = null; // a sign-in that failed before it was sent out
     }
 
-    // Resolves with the callback URL; rejects with Error("closed") if the popup closes
-    // without answering.
+    // A new sign-in started while this one waited (its popup was cut off, say, and the visitor closed it
+    // where this page cannot see): this one ends with "superseded", and leaves the window to the new one.
+    supersede() {
+      this.superseded = true;
+      if (this.end) this.end(new Error("superseded"));
+    }
+
+    // Resolves with the callback URL. Rejects with Error("closed") if the popup closes without answering;
+    // with Error("unanswered") if the link to it was cut (COOP) and no answer came while the transaction
+    // lived; with Error("superseded") if another sign-in started meanwhile.
     wait() {
       return this.result || this.listen();
     }
@@ -51,7 +75,11 @@
       return new Promise((resolve, reject) => {
         const channel = new BroadcastChannel("spalab:callback");
         let closedSince = 0;
+        let seenAway = false; // seen open at another origin (the provider) with the link intact
         const finish = (error, url) => {
+          this.end = null;
+          if (current === this) current = null;
+          if (error) this.outcome = error.message;
           removeEventListener("message", onMessage);
           channel.close();
           clearInterval(timer);
@@ -75,10 +103,24 @@
         // BroadcastChannel is same-origin by construction; used when COOP cut window.opener.
         channel.onmessage = (event) => { if (accept(event.data)) finish(null, event.data.url); };
         addEventListener("message", onMessage);
+        this.end = (error) => finish(error);
         const timer = setInterval(() => {
-          if (!this.window.closed) return;
+          if (!this.window.closed) {
+            if (!seenAway) {
+              try {
+                void this.window.location.href; // readable while about:blank or our own callback page
+              } catch (error) {
+                seenAway = true; // at the provider, and the popup still answers to this page
+              }
+            }
+            return;
+          }
           closedSince = closedSince || Date.now();
-          if (Date.now() - closedSince > GRACE_MS) finish(new Error("closed"));
+          // Closed after the provider's page was seen in it: the visitor closed it. Closed before: the
+          // provider's first page most likely cut the link (COOP), which looks the same from here, so keep
+          // listening on the channel while the transaction lives (or until a new sign-in starts).
+          if (seenAway && Date.now() - closedSince > GRACE_MS) finish(new Error("closed"));
+          else if (!seenAway && Date.now() - closedSince > CUT_OFF_WAIT_MS) finish(new Error("unanswered"));
         }, CLOSED_POLL_MS);
       });
     }
