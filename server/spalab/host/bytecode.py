@@ -24,17 +24,15 @@ the plain wheel and the host says so once."""
 
 import _imp
 import base64
-import contextlib
 import hashlib
 import logging
-import os
 import subprocess
 import tempfile
-import time
 import zipfile
 from io import BytesIO
 from pathlib import Path
 
+from . import buildcache
 from .node import failure, run_on_pyodide
 from .package import BuiltWheel
 from .vendor import Vendored
@@ -43,6 +41,7 @@ logger = logging.getLogger("spalab.host")
 
 COMPILER = Path(__file__).parent / "pyodide-compile.mjs"
 COMPILE_TIMEOUT = 120  # s; about 1.7 s on the 2-core dev box
+SUFFIX = ".zip"  # in the build cache (buildcache.py)
 WHEN = (1980, 1, 1, 0, 0, 0)  # the .pyc entries' zip dates: none to speak of (their unchecked hashes decide)
 
 
@@ -91,44 +90,23 @@ def verify(wheel: BuiltWheel, compiled: bytes) -> None:
 
 
 def _cached_or_compiled(wheel: BuiltWheel, pyodide: Vendored, node: str) -> bytes:
-    cache = pyodide.directory.parent / ".cache" / "spalab"
-    stem = _stem(wheel, pyodide)
-    for path in sorted(cache.glob(stem + "-*.zip")):
+    cache, stem = buildcache.directory(pyodide), _stem(wheel, pyodide)
+
+    def checked(path: Path) -> bytes:
+        body = path.read_bytes()
+        buildcache.check_name(path, hashlib.sha256(body).hexdigest()[:16])
         try:
-            body = path.read_bytes()
-        except OSError:  # removed by another host meanwhile, or unreadable: compiled again below
-            continue
-        try:
-            if not path.stem.endswith("-" + hashlib.sha256(body).hexdigest()[:16]):
-                raise ValueError("its bytes are not what its name says")
             verify(wheel, body)
-            return body
-        except (ValueError, zipfile.BadZipFile) as wrong:
-            logger.warning("%s is damaged (%s): removed", path, wrong)
-            with contextlib.suppress(OSError):
-                path.unlink()
+        except zipfile.BadZipFile as damaged:
+            raise ValueError(damaged) from None
+        return body
+
+    found = buildcache.find(cache, stem, SUFFIX, checked)
+    if found is not None:
+        return found
     body = _compile(wheel, pyodide, node)
     verify(wheel, body)
-    cache.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=cache, prefix=stem + "-", suffix=".partial")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(body)
-        os.chmod(partial, 0o644)  # like any other build output: another user's host may read it
-        os.replace(partial, cache / f"{stem}-{hashlib.sha256(body).hexdigest()[:16]}.zip")
-    finally:
-        Path(partial).unlink(missing_ok=True)
-    # Best effort, never at the cost of the compiled files: other sources' or another Pyodide's, and what
-    # a host killed while writing left (an hour old: not another host's write in progress).
-    stale = time.time() - 3600
-    for older in cache.glob("spalab-auth-*.zip"):
-        with contextlib.suppress(OSError):
-            if not older.name.startswith(stem + "-"):
-                older.unlink()
-    for partial_left in cache.glob("spalab-auth-*.partial"):
-        with contextlib.suppress(OSError):
-            if partial_left.stat().st_mtime < stale:
-                partial_left.unlink()
+    buildcache.store(cache, stem, SUFFIX, lambda partial: Path(partial).write_bytes(body))
     return body
 
 

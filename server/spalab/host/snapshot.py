@@ -25,7 +25,6 @@ import hashlib
 import logging
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import buildcache
 from .assets import EncodedCache, Source, bytes_source, file_source, versioned_response
 from .node import failure, run_on_pyodide
 from .vendor import Vendored, VendorURLs
@@ -47,6 +47,7 @@ MEDIA_TYPE = "application/octet-stream"
 # What the snapshot depends on: another Pyodide, maker or Node is another snapshot.
 INPUTS = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
 MAKE_TIMEOUT = 120  # s; about 2 s on the 2-core dev box
+SUFFIX = ".snapshot"  # in the build cache (buildcache.py), 31 MB each
 
 
 def _digest(paths: list[Path], extra: bytes) -> str:
@@ -58,24 +59,11 @@ def _digest(paths: list[Path], extra: bytes) -> str:
 
 
 def make_snapshot(pyodide: Path, node: str, cache: Path, stem: str) -> Path:
-    """Runs the maker (Node, an empty environment, a throwaway working directory) and keeps its snapshot
-    in `cache` as <stem>-<hash of its bytes>.snapshot, which it returns. Raises on failure.
-
-    Named by its bytes, a file is what its name says or is damaged (PyodideSnapshot.open checks), and two
-    hosts making one at the same moment cannot mix theirs (two snapshots made alike differ in millions of
-    bytes): each writes a temporary file of its own in `cache` and renames it to its own name."""
-    handle, partial = tempfile.mkstemp(dir=cache, prefix=stem + "-", suffix=".partial")
-    os.close(handle)
-    try:
-        run_on_pyodide(node, MAKER, pyodide, partial, timeout=MAKE_TIMEOUT)
-        with open(partial, "rb") as written:
-            version = hashlib.file_digest(written, "sha256").hexdigest()[:16]
-        path = cache / f"{stem}-{version}.snapshot"
-        os.chmod(partial, 0o644)  # like any other build output: another user's host may read it
-        os.replace(partial, path)
-    finally:
-        Path(partial).unlink(missing_ok=True)
-    return path
+    """Runs the maker (Node, an empty environment, a throwaway working directory) and keeps its snapshot in
+    `cache` (buildcache.store), whose path it returns. Raises on failure."""
+    return buildcache.store(
+        cache, stem, SUFFIX, lambda partial: run_on_pyodide(node, MAKER, pyodide, partial, timeout=MAKE_TIMEOUT)
+    )
 
 
 class PyodideSnapshot:
@@ -100,13 +88,15 @@ class PyodideSnapshot:
         return body
 
     @classmethod
-    def open(cls, path: Path, urls: VendorURLs) -> "PyodideSnapshot | None":
-        """The snapshot at `path`, or None when its bytes are not what its name says (damaged)."""
+    def open(cls, path: Path, urls: VendorURLs) -> "PyodideSnapshot":
+        """The snapshot at `path`; ValueError when its bytes are not what its name says (damaged)."""
         file = path.open("rb")
-        version = hashlib.file_digest(file, "sha256").hexdigest()[:16]
-        if not path.stem.endswith("-" + version):
+        version = buildcache.version_of(file)
+        try:
+            buildcache.check_name(path, version)
+        except ValueError:
             file.close()
-            return None
+            raise
         return cls(path, file, version, urls)
 
     @classmethod
@@ -119,23 +109,13 @@ class PyodideSnapshot:
                 [node, "--version"], capture_output=True, check=True, timeout=30, env={"PATH": os.defpath}
             ).stdout
             stem = f"pyodide-{pyodide.version}-" + _digest([pyodide.directory / n for n in INPUTS] + [MAKER], version)
-            cache = pyodide.directory.parent / ".cache" / "spalab"
-            for path in sorted(cache.glob(stem + "-*.snapshot")):
-                found = cls.open(path, urls)
-                if found is not None:
-                    return found
-                logger.warning("%s is damaged (its bytes are not what its name says): removed", path)
-                path.unlink(missing_ok=True)
-            cache.mkdir(parents=True, exist_ok=True)
+            cache = buildcache.directory(pyodide)
+            found = buildcache.find(cache, stem, SUFFIX, lambda path: cls.open(path, urls))
+            if found is not None:
+                return found
             logger.info("making Pyodide's memory snapshot with %s (once for this Pyodide)", node)
-            made = cls.open(make_snapshot(pyodide.directory, node, cache, stem), urls)
-            if made is None:
-                raise OSError("the snapshot just made is not what its name says")
-            for older in cache.glob("pyodide-*.snapshot"):  # another Pyodide's, maker's or Node's: 31 MB each
-                if not older.name.startswith(stem + "-"):
-                    older.unlink(missing_ok=True)  # a host still serving it holds it open
-            return made
-        except (OSError, subprocess.SubprocessError) as failed:
+            return cls.open(make_snapshot(pyodide.directory, node, cache, stem), urls)
+        except (OSError, ValueError, subprocess.SubprocessError) as failed:
             logger.warning("Pyodide pages start without a memory snapshot: making one failed: %s", failure(failed))
             return None
 
