@@ -24,7 +24,7 @@ from .issuance import TokenResponse
 # RFC 6749 §5.1: token responses must not be cached.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # RFC 6750 §2.1, RFC 9449 §7.1: the scheme, then a b64token / token68.
-_CREDENTIAL = re.compile(r"^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*)$", re.IGNORECASE)
+_CREDENTIAL = re.compile(r"(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
 
 DEMO_CONTACTS = {
     "alice": [
@@ -167,7 +167,7 @@ def presented_token(request: Request) -> tuple[str, str]:
         raise InvalidToken("")
     if len(values) > 1:
         raise InvalidRequest("more than one Authorization header")
-    match = _CREDENTIAL.match(values[0])
+    match = _CREDENTIAL.fullmatch(values[0])
     if match is None:
         raise InvalidToken("the Authorization header must be: Bearer <token>, or DPoP <token>")
     return match.group(1).lower(), match.group(2)

@@ -253,7 +253,7 @@ def _load_users(items: list[Any], locate: "_Locator", keep_demo_passwords: bool)
     return users
 
 
-_URL = re.compile(r"^https?://[^/?#\s]+(/[^\s]*)?$")
+_URL = re.compile(r"https?://[^/?#\s]+(/[^\s]*)?")
 
 
 def _check_url(value: str, key: str, locate: "_Locator", where: str = "") -> None:
@@ -261,7 +261,7 @@ def _check_url(value: str, key: str, locate: "_Locator", where: str = "") -> Non
         origin_of(value)  # an unclosed IPv6 bracket passes the pattern but cannot be split
     except ValueError:
         raise locate.error(key, where, f"{value!r} is not an absolute http(s) URL") from None
-    if not _URL.match(value):
+    if not _URL.fullmatch(value):
         raise locate.error(key, where, f"{value!r} is not an absolute http(s) URL")
 
 

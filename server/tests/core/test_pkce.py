@@ -26,6 +26,7 @@ def test_s256_matches_rfc_7636_appendix_b() -> None:
         (CHALLENGE[:-1], "S256", True),  # 42 characters
         (CHALLENGE + "A", "S256", True),
         (CHALLENGE[:-1] + "=", "S256", True),  # padding is not base64url
+        (CHALLENGE + "\n", "S256", True),  # matched whole: "$" alone would let a final line break by
     ],
 )
 def test_challenge_refused(challenge: str | None, method: str | None, public: bool) -> None:
@@ -49,6 +50,7 @@ def test_challenge_accepted(challenge: str | None, method: str | None, public: b
         (CHALLENGE, VERIFIER[:42], "invalid_request"),  # 42 characters: too short
         (CHALLENGE, "a" * 129, "invalid_request"),
         (CHALLENGE, VERIFIER[:-1] + "!", "invalid_request"),
+        (CHALLENGE, VERIFIER + "\n", "invalid_request"),  # the HTTP edge refuses it first (params.py) too
         (CHALLENGE, VERIFIER[:-1] + "l", "invalid_grant"),  # RFC 7636 §4.6: well-formed but wrong
     ],
 )

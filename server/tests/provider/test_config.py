@@ -198,7 +198,16 @@ def test_post_logout_redirect_uris_are_checked_like_redirect_uris(uri: str) -> N
 
 
 @pytest.mark.parametrize(
-    "uri", ["/callback", "localhost:8000/", "javascript:alert(1)", "http://", "ftp://a.test/", "http://a b/"]
+    "uri",
+    [
+        "/callback",
+        "localhost:8000/",
+        "javascript:alert(1)",
+        "http://",
+        "ftp://a.test/",
+        "http://a b/",
+        "http://a.test/cb\\n",
+    ],
 )
 def test_redirect_uris_must_be_absolute_http_urls(uri: str) -> None:
     """RFC 6749 §3.1.2: the redirection endpoint URI must be an absolute URI."""

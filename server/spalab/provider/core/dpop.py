@@ -22,6 +22,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
 from .errors import InvalidDPoPProof, InvalidGrant, InvalidRequest, InvalidToken, UseDPoPNonce
+from .pkce import SHA256_BASE64URL
 from .records import Client
 
 TYP = "dpop+jwt"
@@ -45,7 +46,7 @@ KEY_TYPES: dict[str, tuple[str, type[ECKey] | type[RSAKey]]] = {
 }
 DPOP, BEARER = "dpop", "bearer"
 
-_COMPACT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _REGISTRY = jws.JWSRegistry(algorithms=ALGORITHMS)
 _REGISTRY.max_header_length = 2048  # an RSA-4096 public key in the header needs more than joserfc's 512
 # What reading a hostile JWS can raise (docs/SECURITY.md P22): joserfc's errors, bad base64 or JSON, odd
@@ -113,7 +114,7 @@ def one_header(values: list[str]) -> None:
 
 def well_formed(value: str) -> jws.CompactSignature:
     # RFC 9449 §4.3 (2): the header's value is a single well-formed JWT (a compact JWS).
-    if len(value) > MAX_PROOF or not _COMPACT.match(value):
+    if len(value) > MAX_PROOF or not _COMPACT.fullmatch(value):
         raise InvalidDPoPProof("the DPoP proof is not a compact JWS")
     try:
         signed = jws.extract_compact(value.encode("ascii"), registry=_REGISTRY)
@@ -280,10 +281,6 @@ def require_proof(client: Client, proof: Proof | None) -> None:
         raise InvalidDPoPProof("this client must send a DPoP proof")
 
 
-# RFC 7638 with SHA-256, base64url without padding: 43 characters.
-JKT = re.compile(r"[A-Za-z0-9_-]{43}")
-
-
 def validate_dpop_jkt(value: str | None, response_type: str) -> str | None:
     """RFC 9449 §10: the authorization request's dpop_jkt, the thumbprint of the key the client will prove at
     the token endpoint; None when absent. Raises InvalidRequest when it is malformed or comes with the
@@ -292,7 +289,7 @@ def validate_dpop_jkt(value: str | None, response_type: str) -> str | None:
         return None
     if response_type != "code":
         raise InvalidRequest("dpop_jkt applies to the code flow only")
-    if not JKT.fullmatch(value):
+    if not SHA256_BASE64URL.fullmatch(value):  # RFC 7638 with SHA-256
         raise InvalidRequest("dpop_jkt must be a SHA-256 JWK thumbprint (RFC 7638), base64url")
     return value
 

@@ -8,9 +8,10 @@ import re
 from .errors import InvalidGrant, InvalidRequest
 
 # RFC 7636 §4.1: 43–128 characters of the unreserved set.
-_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
-# RFC 7636 §4.2: S256 yields base64url(SHA-256), 43 characters, no padding.
-_CHALLENGE = re.compile(r"^[A-Za-z0-9\-_]{43}$")
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+# A SHA-256 digest in base64url without padding, 43 characters: an S256 code_challenge (RFC 7636 §4.2), a
+# JWK thumbprint (RFC 7638, RFC 9449 §10's dpop_jkt). Matched whole (fullmatch: "$" would let a "\n" by).
+SHA256_BASE64URL = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def s256_challenge(verifier: str) -> str:
@@ -30,7 +31,7 @@ def validate_code_challenge(challenge: str | None, method: str | None, public_cl
     # RFC 9700 §2.1.1: only S256; RFC 7636 §4.3 makes "plain" the default, so a missing method is plain too.
     if method != "S256":
         raise InvalidRequest("code_challenge_method must be S256")
-    if not _CHALLENGE.match(challenge):
+    if not SHA256_BASE64URL.fullmatch(challenge):
         raise InvalidRequest("code_challenge is not a base64url SHA-256 value")
 
 
@@ -44,7 +45,7 @@ def verify_code_verifier(challenge: str | None, verifier: str | None) -> None:
     # RFC 7636 §4.5: the verifier must accompany a code issued with a challenge.
     if verifier is None:
         raise InvalidRequest("code_verifier is required")
-    if not _VERIFIER.match(verifier):
+    if not _VERIFIER.fullmatch(verifier):
         raise InvalidRequest("code_verifier is malformed")
     # RFC 7636 §4.6: compare S256(verifier) with the stored challenge.
     if not hmac.compare_digest(s256_challenge(verifier), challenge):
