@@ -456,12 +456,12 @@ def _configs(
                 config["interpreter"] = interpreter
                 wheels = [url for url in config.pop("packages", []) if url.startswith("/pkg/")]
                 config.pop("packages_cache", None)
-                if mpy.available():
-                    modules = {**_package_mpy(wheels, wheel), **_app_mpy_files(config["files"])}
-                    made = bundles.bundle(config_file) if bundles is not None else None
+                if bundles is not None:  # mpy-cross is here
+                    modules = bundles.modules(config["files"], wheels)
+                    made = bundles.bundle(config_file)
                     bundled = made.entries if made is not None else {}
                     config["files"] = {url: dest for url, dest in modules.items() if url not in bundled}
-                    if bundles is not None and made is not None:  # the compiled modules in one file, for the loader
+                    if made is not None:  # the compiled modules in one file, for the loader
                         config["interpreter"] = bundles.loader_url(config_file, made)
                 else:
                     # MicroPython has no wheel installer: PyScript unpacks the same wheel (a zip) from "files".
@@ -584,13 +584,18 @@ class MpyBundles:
         name = next(name for name, path in self.sources.items() if path == config_file)
         return f"{MPY_LOADER}?v={self.loader_version}&bundle={name}&bv={bundle.version}"
 
+    def modules(self, files: dict[str, str], wheels: list[str]) -> dict[str, str]:
+        """A MicroPython config's "files" (versioned) and wheels, compiled: URL → destination, one entry per
+        module (a wheel this host did not build stays a wheel, and a file that is not a module stays as is)."""
+        return {**_package_mpy(wheels, self.wheel), **_app_mpy_files(files)}
+
     def _entries(self, config_file: Path) -> dict[str, str]:
+        """What the config's bundle holds: its modules that this host compiles."""
         if config_file not in self.sources.values():
             return {}
         config = json.loads(config_file.read_text())
         wheels = [url for url in config.get("packages", []) if url.startswith("/pkg/")]
-        files = _app_mpy_files(_versioned(self.web_dir, config.get("files", {})))
-        modules = {**_package_mpy(wheels, self.wheel), **files}
+        modules = self.modules(_versioned(self.web_dir, config.get("files", {})), wheels)
         return {url: destination for url, destination in modules.items() if self._source(url) is not None}
 
     def _source(self, url: str) -> tuple[str, Callable[[], bytes]] | None:

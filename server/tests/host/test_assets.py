@@ -259,10 +259,11 @@ def test_a_bundle_round_trips_and_a_malformed_one_is_refused() -> None:
         mpy.unbundle(data + b"x")
 
 
-def test_mpy_config_without_mpy_cross_unpacks_the_wheel(spa: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without mpy-cross, MicroPython gets the sources: PyScript unpacks the plain wheel (a zip), not the one
-    with Pyodide's bytecode (host/bytecode.py) that the Pyodide config names."""
+def test_mpy_config_without_mpy_cross_unpacks_the_wheel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host started without mpy-cross: MicroPython gets the sources, PyScript unpacks the plain wheel (a zip),
+    not the one with Pyodide's bytecode (host/bytecode.py) that the Pyodide config names."""
     monkeypatch.setattr(mpy, "available", lambda: False)
+    spa = TestClient(create_spa_app(["http://127.0.0.1:9000"], SETTINGS, pyodide_snapshot=False), base_url=BASE)
     pyodide, micropython = spa.get("/pyscript.json").json(), spa.get("/mpy.json").json()
     wheel = build_wheel(WEB_DIR / "client").url
     assert micropython["files"] == {wheel: "./*", **pyodide["files"]}
