@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -41,11 +42,19 @@ def check_name(path: Path, version: str) -> None:
         raise ValueError("its bytes are not what its name says")
 
 
+def _version_in(path: Path, stem: str, suffix: str) -> bool:
+    """Whether `path` is named <stem>-<16 hex digits><suffix> (not a file of a longer stem that starts alike)."""
+    version = path.name[len(stem) + 1 : len(path.name) - len(suffix)]
+    return re.fullmatch(r"[0-9a-f]{16}", version) is not None
+
+
 def find(cache: Path, stem: str, suffix: str, use: Callable[[Path], Found]) -> "Found | None":
     """What `use` makes of the first good file made from `stem`, or None when there is none. `use` raises
     ValueError for a damaged file, which is then removed (and the next one tried), and OSError when the file
     is gone (another host removed it meanwhile, say), which is passed over."""
     for path in sorted(cache.glob(f"{stem}-*{suffix}")):
+        if not _version_in(path, stem, suffix):
+            continue
         try:
             return use(path)
         except ValueError as wrong:
@@ -57,11 +66,11 @@ def find(cache: Path, stem: str, suffix: str, use: Callable[[Path], Found]) -> "
     return None
 
 
-def store(cache: Path, stem: str, suffix: str, write: Callable[[str], object]) -> Path:
+def store(cache: Path, kind: str, stem: str, suffix: str, write: Callable[[str], object]) -> Path:
     """Keeps what `write` writes to the temporary path it is given as <stem>-<hash of its bytes><suffix>, and
-    returns that path; then removes the files of this suffix made from other stems (another Pyodide's,
-    package's or Node's), best effort (a host still serving one holds it open), and temporary files that a
-    killed host left. Raises when writing fails."""
+    returns that path; then removes, best effort, the files of this `kind` (the start their stems share, as
+    "pyodide-") made from other stems (another Pyodide's, package's or Node's; a host still serving one holds
+    it open), and the temporary files of this kind that a killed host left. Raises when writing fails."""
     cache.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=cache, prefix=stem + "-", suffix=".partial")
     os.close(handle)
@@ -74,7 +83,7 @@ def store(cache: Path, stem: str, suffix: str, write: Callable[[str], object]) -
     finally:
         Path(partial).unlink(missing_ok=True)
     stale = time.time() - STALE_PARTIAL
-    for older in cache.iterdir():
+    for older in cache.glob(kind + "*"):
         with contextlib.suppress(OSError):
             if older.suffix == ".partial":
                 if older.stat().st_mtime < stale:

@@ -41,6 +41,7 @@ logger = logging.getLogger("spalab.host")
 
 COMPILER = Path(__file__).parent / "pyodide-compile.mjs"
 COMPILE_TIMEOUT = 120  # s; about 1.7 s on the 2-core dev box
+KIND = "spalab-auth-"  # its files' names start so in the build cache
 SUFFIX = ".zip"  # in the build cache (buildcache.py)
 WHEN = (1980, 1, 1, 0, 0, 0)  # the .pyc entries' zip dates: none to speak of (their unchecked hashes decide)
 
@@ -48,7 +49,7 @@ WHEN = (1980, 1, 1, 0, 0, 0)  # the .pyc entries' zip dates: none to speak of (t
 def _stem(wheel: BuiltWheel, pyodide: Vendored) -> str:
     """What the compiled files depend on: the package's sources, the Pyodide release and the compiler."""
     digest = hashlib.sha256(f"{wheel.digest}\0{pyodide.version}\0".encode() + COMPILER.read_bytes())
-    return f"spalab-auth-{wheel.digest}-pyodide-{pyodide.version}-{digest.hexdigest()[:12]}"
+    return f"{KIND}{wheel.digest}-pyodide-{pyodide.version}-{digest.hexdigest()[:12]}"
 
 
 def _compile(wheel: BuiltWheel, pyodide: Vendored, node: str) -> bytes:
@@ -106,7 +107,7 @@ def _cached_or_compiled(wheel: BuiltWheel, pyodide: Vendored, node: str) -> byte
         return found
     body = _compile(wheel, pyodide, node)
     verify(wheel, body)
-    buildcache.store(cache, stem, SUFFIX, lambda partial: Path(partial).write_bytes(body))
+    buildcache.store(cache, KIND, stem, SUFFIX, lambda partial: Path(partial).write_bytes(body))
     return body
 
 

@@ -47,6 +47,7 @@ MEDIA_TYPE = "application/octet-stream"
 # What the snapshot depends on: another Pyodide, maker or Node is another snapshot.
 INPUTS = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
 MAKE_TIMEOUT = 120  # s; about 2 s on the 2-core dev box
+KIND = "pyodide-"  # its files' names start so in the build cache
 SUFFIX = ".snapshot"  # in the build cache (buildcache.py), 31 MB each
 
 
@@ -62,7 +63,7 @@ def make_snapshot(pyodide: Path, node: str, cache: Path, stem: str) -> Path:
     """Runs the maker (Node, an empty environment, a throwaway working directory) and keeps its snapshot in
     `cache` (buildcache.store), whose path it returns. Raises on failure."""
     return buildcache.store(
-        cache, stem, SUFFIX, lambda partial: run_on_pyodide(node, MAKER, pyodide, partial, timeout=MAKE_TIMEOUT)
+        cache, KIND, stem, SUFFIX, lambda partial: run_on_pyodide(node, MAKER, pyodide, partial, timeout=MAKE_TIMEOUT)
     )
 
 
@@ -91,10 +92,10 @@ class PyodideSnapshot:
     def open(cls, path: Path, urls: VendorURLs) -> "PyodideSnapshot":
         """The snapshot at `path`; ValueError when its bytes are not what its name says (damaged)."""
         file = path.open("rb")
-        version = buildcache.version_of(file)
         try:
+            version = buildcache.version_of(file)
             buildcache.check_name(path, version)
-        except ValueError:
+        except (OSError, ValueError):
             file.close()
             raise
         return cls(path, file, version, urls)
@@ -108,7 +109,7 @@ class PyodideSnapshot:
             version = subprocess.run(
                 [node, "--version"], capture_output=True, check=True, timeout=30, env={"PATH": os.defpath}
             ).stdout
-            stem = f"pyodide-{pyodide.version}-" + _digest([pyodide.directory / n for n in INPUTS] + [MAKER], version)
+            stem = f"{KIND}{pyodide.version}-" + _digest([pyodide.directory / n for n in INPUTS] + [MAKER], version)
             cache = buildcache.directory(pyodide)
             found = buildcache.find(cache, stem, SUFFIX, lambda path: cls.open(path, urls))
             if found is not None:

@@ -12,6 +12,10 @@
   // core/transaction.py); the package refuses an older answer anyway.
   const CUT_OFF_WAIT_MS = 600 * 1000;
   let current = null; // the sign-in waiting for its answer; a new one takes its place
+  // The states of sign-ins a newer one took over, and until when: their popup may still be open where this
+  // page cannot see it (cut off by COOP, the newer one got a window of its own), and the visitor may finish
+  // there. The newer sign-in takes that answer too; the package finds its transaction by its state.
+  const handedOver = new Map();
 
   // The state parameter of an authorization request or response (query, or fragment for the implicit flow).
   const stateOf = (url) => {
@@ -25,17 +29,18 @@
 
   class SignInPopup {
     constructor() {
-      const previous = current;
-      if (previous) previous.supersede();
-      current = this;
       this.outcome = ""; // why wait() failed, for the Python side: "closed", "unanswered" or "superseded"
       // Opened at once, inside the click that started the sign-in, so no popup blocker
       // objects; it is sent to the provider once the authorization URL is built. A window still
       // open for the sign-in this one replaces is taken over as it is: opening it again by name
       // would send it to about:blank, a navigation that Firefox can let finish after ours.
+      const previous = current;
       const open = previous && previous.window && !previous.window.closed ? previous.window : null;
       this.window = open || window.open("about:blank", "spalab-signin", FEATURES);
+      if (!this.window) return; // blocked: a sign-in still pending goes on
       if (open) open.focus();
+      if (previous) previous.supersede();
+      current = this;
     }
 
     get blocked() {
@@ -45,6 +50,13 @@
     // Listening starts before the popup leaves: with a live provider session and remembered
     // consent, the answer can arrive before the app gets round to wait().
     navigate(url) {
+      if (this.superseded) {
+        // A newer sign-in took over before this one was sent out: the window is the newer one's now.
+        this.outcome = "superseded";
+        this.result = Promise.reject(new Error("superseded"));
+        this.result.catch(() => {});
+        return;
+      }
       this.state = stateOf(url);
       this.result = this.listen();
       this.result.catch(() => {}); // handled by whoever awaits wait(); no "unhandled rejection" before
@@ -52,15 +64,17 @@
     }
 
     close() {
-      // A superseded sign-in's window may be the new one's (window.open reuses a live window by name).
+      if (this.end) return this.end(new Error("closed")); // still waiting (the app gave up): stop, then close
+      // A superseded sign-in's window is the newer one's.
       if (this.window && !this.window.closed && !this.superseded) this.window.close();
-      if (current === this && !this.end) current = null; // a sign-in that failed before it was sent out
+      if (current === this) current = null;
     }
 
     // A new sign-in started while this one waited (its popup was cut off, say, and the visitor closed it
     // where this page cannot see): this one ends with "superseded", and leaves the window to the new one.
     supersede() {
       this.superseded = true;
+      if (this.state) handedOver.set(this.state, Date.now() + CUT_OFF_WAIT_MS);
       if (this.end) this.end(new Error("superseded"));
     }
 
@@ -88,9 +102,11 @@
         };
         const accept = (data) => {
           if (!data || data.type !== "spalab:callback" || typeof data.url !== "string") return false;
-          // The answer to this sign-in only: any same-origin page may post on the channel (the callback
-          // page opened by another site with noopener, say), and must not end this wait.
-          if (this.state && stateOf(data.url) !== this.state) return false;
+          // The answer to this sign-in (or to one it took over) only: any same-origin page may post on the
+          // channel (the callback page opened by another site with noopener, say), and must not end this wait.
+          const state = stateOf(data.url);
+          if (this.state && state !== this.state && !(handedOver.get(state) > Date.now())) return false;
+          handedOver.delete(state);
           performance.mark("spalab:popup-callback", { detail: { scrubbedMs: data.scrubbedMs } });
           return true;
         };
@@ -108,9 +124,10 @@
           if (!this.window.closed) {
             if (!seenAway) {
               try {
-                void this.window.location.href; // readable while about:blank or our own callback page
+                // Readable: about:blank still, or a page of this origin (a provider here, our callback page).
+                seenAway = this.window.location.href !== "about:blank";
               } catch (error) {
-                seenAway = true; // at the provider, and the popup still answers to this page
+                seenAway = true; // at the provider's origin, and the popup still answers to this page
               }
             }
             return;
