@@ -246,6 +246,25 @@ def test_an_answer_to_another_request_on_the_channel_is_ignored(browser_page: Br
     browser_page.observed = "another request's answer ignored; the real one signed in"
 
 
+@pytest.fixture
+def own_browser(browser_page: Browser, journey_engine: str, request: pytest.FixtureRequest) -> Iterator[Browser]:
+    """browser_page, in a browser launched for this test alone: once a context used Playwright's routing,
+    Firefox keeps nothing in its HTTP cache for the rest of the browser's life (the snapshot tests of
+    test_pyodide_restore.py, run after, then timed out)."""
+    from conftest import JOURNEY_LAUNCH, JOURNEY_VIEWPORT
+
+    assert isinstance(browser_page, PlaywrightBrowser)
+    launched = getattr(request.getfixturevalue("playwright"), journey_engine).launch(**JOURNEY_LAUNCH[journey_engine])
+    shared = browser_page.page
+    context = launched.new_context(base_url=browser_page.base_url, viewport=JOURNEY_VIEWPORT)  # type: ignore[arg-type]
+    browser_page.page = context.new_page()
+    try:
+        yield browser_page
+    finally:
+        browser_page.page = shared
+        launched.close()
+
+
 def send_coop_from_the_provider(browser: Browser, issuer: str) -> None:
     """Every page of the provider's origin comes with Cross-Origin-Opener-Policy: same-origin, as many
     hosted providers send on their sign-in pages. Added in flight by Playwright (our provider does not
@@ -282,21 +301,21 @@ def authenticate_in_cut_off_popup(browser: Browser) -> None:
     "HTML Standard, Cross-Origin-Opener-Policy; docs/SECURITY.md C17",
 )
 @pytest.mark.engines("chromium", "firefox")  # the header is added by Playwright's routing; WebDriver has none
-def test_a_popup_sign_in_works_when_the_provider_sends_coop(browser_page: Browser, demo: Demo) -> None:
+def test_a_popup_sign_in_works_when_the_provider_sends_coop(own_browser: Browser, demo: Demo) -> None:
     """A provider page with COOP severs the popup from the app: window.opener is null there and, from
     the app, the popup reads as closed though the visitor is still signing in. popup.js used to take that
     for "closed by the user" within a second and fail the sign-in; it now tells the two apart by whether
     it saw the provider's page in the popup first, and waits for the callback page's broadcast."""
-    send_coop_from_the_provider(browser_page, demo.issuer)
-    open_example(browser_page, demo.spa + PAGES["py"])
-    with browser_page.popup(lambda: browser_page.click("#sign-in-popup")):
-        browser_page.wait_visible("#username")
-        assert browser_page.evaluate("window.opener") is None, "the provider's COOP did not cut the link"
-        browser_page.pause(2)  # past the grace a closed popup gets
-        authenticate_in_cut_off_popup(browser_page)
-    browser_page.wait_visible("#call-api")
-    assert browser_page.text("#who") == "Signed in as Alice Liddell"
-    browser_page.observed = "the popup was cut off, the answer came over the channel: signed in"
+    send_coop_from_the_provider(own_browser, demo.issuer)
+    open_example(own_browser, demo.spa + PAGES["py"])
+    with own_browser.popup(lambda: own_browser.click("#sign-in-popup")):
+        own_browser.wait_visible("#username")
+        assert own_browser.evaluate("window.opener") is None, "the provider's COOP did not cut the link"
+        own_browser.pause(2)  # past the grace a closed popup gets
+        authenticate_in_cut_off_popup(own_browser)
+    own_browser.wait_visible("#call-api")
+    assert own_browser.text("#who") == "Signed in as Alice Liddell"
+    own_browser.observed = "the popup was cut off, the answer came over the channel: signed in"
 
 
 @journey(
@@ -333,28 +352,28 @@ def test_a_second_popup_sign_in_takes_the_place_of_the_first(browser_page: Brows
     "HTML Standard, Cross-Origin-Opener-Policy; docs/SECURITY.md C17",
 )
 @pytest.mark.engines("chromium", "firefox")  # COOP added by Playwright's routing, as above
-def test_the_first_popup_can_still_finish_after_a_second_click(browser_page: Browser, demo: Demo) -> None:
+def test_the_first_popup_can_still_finish_after_a_second_click(own_browser: Browser, demo: Demo) -> None:
     """With the provider's COOP, the app cannot see its popup: a visitor who clicks again gets a second
     window (the first is in another browsing context group, out of reach by name), and may still finish
     in the first. The second sign-in takes that answer (its state is one this page issued and handed
     over); it used to be dropped, and the visitor stayed signed out."""
-    assert isinstance(browser_page, PlaywrightBrowser)
-    send_coop_from_the_provider(browser_page, demo.issuer)
-    open_example(browser_page, demo.spa + PAGES["py"])
-    app = browser_page.page
-    with browser_page.popup(lambda: browser_page.click("#sign-in-popup")):
-        browser_page.wait_visible("#username")
-        first = browser_page.page
+    assert isinstance(own_browser, PlaywrightBrowser)
+    send_coop_from_the_provider(own_browser, demo.issuer)
+    open_example(own_browser, demo.spa + PAGES["py"])
+    app = own_browser.page
+    with own_browser.popup(lambda: own_browser.click("#sign-in-popup")):
+        own_browser.wait_visible("#username")
+        first = own_browser.page
         with app.expect_popup() as second:
             app.click("#sign-in-popup")
         app.locator("#out").get_by_text("A newer sign-in took the place of this one.").wait_for()
         second.value.locator("#username").wait_for()
-        browser_page.page = first
-        authenticate_in_cut_off_popup(browser_page)
-    browser_page.wait_visible("#call-api")
-    assert browser_page.text("#who") == "Signed in as Alice Liddell"
+        own_browser.page = first
+        authenticate_in_cut_off_popup(own_browser)
+    own_browser.wait_visible("#call-api")
+    assert own_browser.text("#who") == "Signed in as Alice Liddell"
     # The second window stays at the provider's page: COOP cut it off too, and the app cannot close it.
-    browser_page.observed = "the first popup's answer signed in through the second sign-in"
+    own_browser.observed = "the first popup's answer signed in through the second sign-in"
 
 
 @journey(
