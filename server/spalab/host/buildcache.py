@@ -31,8 +31,8 @@ def directory(pyodide: Vendored) -> Path:
     return pyodide.directory.parent / ".cache" / "spalab"
 
 
-def version_of(file: io.BufferedReader) -> str:
-    """The hash that names a file of the cache (16 hex digits of its SHA-256)."""
+def version_of(file: io.BufferedIOBase) -> str:
+    """The hash that names a file of the cache (16 hex digits of its SHA-256): an open file's, or BytesIO's."""
     return hashlib.file_digest(file, "sha256").hexdigest()[:16]
 
 

@@ -95,7 +95,7 @@ def _cached_or_compiled(wheel: BuiltWheel, pyodide: Vendored, node: str) -> byte
 
     def checked(path: Path) -> bytes:
         body = path.read_bytes()
-        buildcache.check_name(path, hashlib.sha256(body).hexdigest()[:16])
+        buildcache.check_name(path, buildcache.version_of(BytesIO(body)))
         try:
             verify(wheel, body)
         except zipfile.BadZipFile as damaged:

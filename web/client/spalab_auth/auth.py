@@ -501,8 +501,7 @@ class Auth:
                 response, metadata, client, browser.now(), tx, await self.provider.keys(), verifier, self.dpop, at_hash
             )
         except InvalidTokenResponse as error:
-            if error.reason == "token_not_bound":
-                await self._revoke_unbound(response)
+            await self._revoke_unbound(error, response)
             raise
         self._emit("tokens", tokens=tokens, response_type=tx.response_type)
         return tokens
@@ -673,8 +672,7 @@ class Auth:
                     self.dpop,
                 )
             except (TokenEndpointError, InvalidTokenResponse) as error:
-                if error.reason == "token_not_bound":  # only ever raised once the answer is in
-                    await self._revoke_unbound(response)
+                await self._revoke_unbound(error, response)  # token_not_bound is raised once the answer is in
                 if tokens is not self._tokens:  # refused for tokens dropped meanwhile: not this session's end
                     raise SessionEnded("signed out during the refresh", reason="signed_out") from None
                 self._emit("error", error=error)
@@ -953,10 +951,12 @@ class Auth:
         await self._revoke_all(metadata, tokens.refresh_token, tokens.access_token)
         await self._worker_forget()
 
-    async def _revoke_unbound(self, response: HttpResponse) -> None:
-        """docs/SECURITY.md C11: a Bearer answer where DPoP was asked is refused, but the provider issued
-        its tokens all the same, and anyone who copied the answer (a proxy, a log) could use them: they are
-        revoked where the provider offers it, not left to live out their lifetime."""
+    async def _revoke_unbound(self, error: OAuthClientError, response: HttpResponse) -> None:
+        """docs/SECURITY.md C11: a Bearer answer where DPoP was asked is refused (`error` says token_not_bound),
+        but the provider issued its tokens all the same, and anyone who copied the answer (a proxy, a log)
+        could use them: they are revoked where the provider offers it, not left to live out their lifetime."""
+        if error.reason != "token_not_bound":
+            return
         try:
             data = json.loads(response.body)
             metadata = await self.provider.with_revocation()

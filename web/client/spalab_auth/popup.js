@@ -89,7 +89,7 @@
       return new Promise((resolve, reject) => {
         const channel = new BroadcastChannel("spalab:callback");
         let closedSince = 0;
-        let seenAway = false; // seen open at another origin (the provider) with the link intact
+        let seenAway = false; // seen showing a page (not about:blank) with the link intact
         const finish = (error, url) => {
           this.end = null;
           if (current === this) current = null;

@@ -39,6 +39,12 @@ const outcome = (signIn) => {
   signIn.wait().then((url) => { result.value = "answer " + url; }, (error) => { result.value = error.message; });
   return result;
 };
+// A sign-in sent out for `state` (to `at`, the provider's authorization endpoint), and how its wait ended.
+const started = (state, at = "https://idp.example/authorize") => {
+  const signIn = spalabPopup.open();
+  signIn.navigate(`${at}?state=${state}`);
+  return [signIn, outcome(signIn)];
+};
 const channel = new BroadcastChannel("spalab:callback");
 const broadcast = (state) => channel.postMessage({ type: "spalab:callback", url: `${APP}/cb?code=c&state=${state}` });
 
@@ -56,9 +62,7 @@ const scenarios = {
   },
   // The second window was blocked: the first sign-in goes on, and takes its own answer.
   async "second-blocked"() {
-    const first = spalabPopup.open();
-    first.navigate("https://idp.example/authorize?state=first");
-    const firstEnd = outcome(first);
+    const [first, firstEnd] = started("first");
     first.window.closed = true; // cut off by COOP
     await tick(250);
     blocked = true;
@@ -69,14 +73,10 @@ const scenarios = {
   },
   // Cut off by COOP, a second click opens a new window; the visitor finishes in the first.
   async "handed-over"() {
-    const first = spalabPopup.open();
-    first.navigate("https://idp.example/authorize?state=first");
-    const firstEnd = outcome(first);
+    const [first, firstEnd] = started("first");
     first.window.closed = true;
     await tick(250);
-    const second = spalabPopup.open();
-    second.navigate("https://idp.example/authorize?state=second");
-    const secondEnd = outcome(second);
+    const [second, secondEnd] = started("second");
     await tick(20);
     const afterSupersede = firstEnd.value;
     broadcast("forged");
@@ -88,9 +88,7 @@ const scenarios = {
   },
   // The app gave up (sign_in failed after navigate, its finally closed the popup): no one listens any more.
   async "closed-while-waiting"() {
-    const first = spalabPopup.open();
-    first.navigate("https://idp.example/authorize?state=first");
-    const firstEnd = outcome(first);
+    const [first, firstEnd] = started("first");
     first.window.closed = true; // a cut-off popup: close() cannot close it, it only reads closed
     first.close();
     await tick(20);
@@ -101,23 +99,18 @@ const scenarios = {
   // Seen at the provider, then closed: the visitor closed it (about a second). Cut off before any provider
   // page showed: still waiting after that.
   async "closed-or-cut-off"() {
-    const seen = spalabPopup.open();
-    seen.navigate("https://idp.example/authorize?state=seen");
-    const seenEnd = outcome(seen);
+    const [seen, seenEnd] = started("seen");
     seen.window.crossOrigin = true;
     await tick(250);
     seen.window.closed = true;
     await tick(1500);
-    const sameOrigin = spalabPopup.open(); // a provider of the app's own origin: readable, not about:blank
-    sameOrigin.navigate(APP + "/authorize?state=same");
-    const sameEnd = outcome(sameOrigin);
+    // A provider of the app's own origin: its pages are readable, and not about:blank.
+    const [sameOrigin, sameEnd] = started("same", APP + "/authorize");
     sameOrigin.window.href = APP + "/login";
     await tick(250);
     sameOrigin.window.closed = true;
     await tick(1500);
-    const cut = spalabPopup.open();
-    cut.navigate("https://idp.example/authorize?state=cut");
-    const cutEnd = outcome(cut);
+    const [cut, cutEnd] = started("cut");
     cut.window.closed = true;
     await tick(1500);
     return { seen: seenEnd.value, sameOrigin: sameEnd.value, cut: cutEnd.value };
