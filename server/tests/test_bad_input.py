@@ -1034,6 +1034,44 @@ def test_any_dpop_header_at_the_api_and_the_token_endpoint(target: Target, value
 
 # --- known 500s, each with its own test (P22 hardening) ---------------------------------------------
 
+# A token whose header is JSON nested past the interpreter's recursion limit, in under 3 KB: the provider's
+# look at its kid (keys._kid) raised RecursionError, a 500 for anyone who sent it (an attacker's review).
+DEEP_HEADER_TOKEN = f"{b64url(b'[' * 1000 + b']' * 1000)}.e30.AAAA"
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "DPoP"])
+@pytest.mark.parametrize("path", RESOURCES)
+def test_a_token_whose_header_nests_too_deep_is_an_invalid_token(target: Target, path: str, scheme: str) -> None:
+    """docs/SECURITY.md P22, RFC 6750 §3.1: 401 invalid_token, not a 500."""
+    headers = [(b"authorization", f"{scheme} {DEEP_HEADER_TOKEN}".encode())]
+    answer = call(target.app, Raw("GET", path, b"", headers))
+    assert answer.raised is None, repr(answer.raised)
+    assert (answer.status, json.loads(answer.body)["error"]) == (401, "invalid_token")
+
+
+@pytest.mark.parametrize(
+    "path, credentials, expected",
+    [
+        # RFC 7009 §2.2: a token the server cannot read is answered like a revoked one.
+        (
+            "/revoke",
+            (("client_id", "spa"),),
+            b"",
+        ),
+        ("/introspect", (("client_id", "confidential"), ("client_secret", SECRET)), b'{"active":false}'),
+    ],
+)
+def test_a_token_whose_header_nests_too_deep_is_not_active(
+    target: Target, path: str, credentials: tuple[tuple[str, str], ...], expected: bytes
+) -> None:
+    """docs/SECURITY.md P22, RFC 7009 §2.2, RFC 7662 §2.2: revocation and introspection answer as for any
+    token they do not know, not a 500."""
+    body = _encode([("token", DEEP_HEADER_TOKEN), *credentials])
+    answer = call(target.app, Raw("POST", path, b"", [(b"content-type", FORM)], body))
+    assert answer.raised is None, repr(answer.raised)
+    assert (answer.status, answer.body) == (200, expected)
+
+
 SPA_SETTINGS = {"issuer": ISSUER, "client_id": "spa-demo", "redirect_uri": REDIRECT}
 
 

@@ -30,8 +30,12 @@ from .store import Store
 logger = logging.getLogger("spalab.provider")
 
 # docs/SECURITY.md P22: what joserfc raises for a token it cannot read. Besides its own errors and
-# ValueError (bad base64 or JSON), a crafted header such as {"crit": [1]} raises TypeError.
-UNREADABLE_JWT = (JoseError, ValueError, TypeError)
+# ValueError (bad base64 or JSON), a crafted header such as {"crit": [1]} raises TypeError, and JSON nested
+# past the interpreter's recursion limit RecursionError.
+UNREADABLE_JWT = (JoseError, ValueError, TypeError, RecursionError)
+# joserfc reads no header whose base64url form is longer than this (JWSRegistry.max_header_length); nor
+# does _kid.
+MAX_HEADER = 512
 
 
 def new_secret() -> str:
@@ -261,9 +265,14 @@ class KeyRing:
 
 def _kid(token: str) -> str | None:
     """The kid in a compact JWS header, unverified (only to decide whether to reload the keys)."""
+    encoded = token.split(".", 1)[0]
+    # docs/SECURITY.md P22: a header joserfc would refuse is not parsed here either (JSON nested a thousand
+    # deep, under 3 KB, raised RecursionError: a 500 for anyone who sent it as a Bearer token).
+    if len(encoded) > MAX_HEADER:
+        return None
     try:
-        header = json.loads(base64.urlsafe_b64decode(token.split(".", 1)[0] + "=="))
-    except (ValueError, UnicodeDecodeError):
+        header = json.loads(base64.urlsafe_b64decode(encoded + "=="))
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     kid = header.get("kid") if isinstance(header, dict) else None
     return kid if isinstance(kid, str) else None
