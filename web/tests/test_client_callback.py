@@ -56,6 +56,7 @@ def test_code_in_query_passes_all_checks_in_order() -> None:
         ("response_mode", "ok"),
         ("state", "ok"),
         ("transaction_age", "ok"),
+        ("redirect_uri", "ok"),
         ("iss", "ok"),
         ("error", "ok"),
         ("code", "ok"),
@@ -186,7 +187,13 @@ def test_error_after_state_and_iss_is_authorization_denied() -> None:
         "User said no",
         "https://x/e",
     )
-    assert error.checks == [("response_mode", "ok"), ("state", "ok"), ("iss", "ok"), ("error", "failed")]
+    assert error.checks == [
+        ("response_mode", "ok"),
+        ("state", "ok"),
+        ("redirect_uri", "ok"),
+        ("iss", "ok"),
+        ("error", "failed"),
+    ]
 
 
 def test_missing_iss_is_refused_when_advertised() -> None:
@@ -276,3 +283,34 @@ def test_absurdly_long_expires_in_is_refused() -> None:
     with raises(InvalidCallback) as caught:
         parse_callback(url(fragment=token_params(tx, expires_in="9" * 13)), tx, make_metadata())
     assert caught.error.reason == "invalid_expires_in"
+
+
+def test_a_response_at_another_redirect_uri_is_refused_before_its_code_is_taken() -> None:
+    """RFC 9700 §4.4.2.2, docs/SECURITY.md C2 (mix-up): an app with two providers, each with its own redirect
+    URI. A provider that sends no iss forwards the browser to the other provider with this sign-in's state; the
+    other answers at its own redirect URI. Its code must not go to this sign-in's token endpoint."""
+    tx = make_transaction("code", "query")
+    metadata = make_metadata(authorization_response_iss_parameter_supported=False)
+    for elsewhere in (
+        "http://localhost:8000/callback-other",
+        "http://localhost:8001/callback",
+        "http://127.0.0.1:8000/callback",
+        "https://localhost:8000/callback",
+        "http://localhost:8000/",
+    ):
+        answer = elsewhere + "?" + build_query([("code", "c0de"), ("state", tx.state)])
+        with raises(InvalidCallback) as caught:
+            parse_callback(answer, tx, metadata, NOW)
+        assert caught.error.reason == "wrong_redirect_uri", elsewhere
+        assert caught.error.checks[-1] == ("redirect_uri", "failed")
+
+
+def test_the_redirect_uri_is_compared_as_the_address_bar_shows_it() -> None:
+    """The browser writes the host in lower case and leaves out a default port: a redirect URI configured as
+    HTTP://LOCALHOST:80/callback?app=1 still takes its answers; its own query may come back beside the
+    response's parameters (RFC 6749 §3.1.2)."""
+    tx = make_transaction("code", "query")
+    tx.redirect_uri = "HTTP://LOCALHOST:80/callback?app=1"
+    answer = "http://localhost/callback?" + build_query([("app", "1"), ("code", "c0de"), ("state", tx.state)])
+    result = parse_callback(answer, tx, make_metadata(authorization_response_iss_parameter_supported=False), NOW)
+    assert result.code == "c0de"

@@ -2,7 +2,7 @@
 §4.2.2, RFC 9207, OIDC Core §3.2.2.5), in the order that keeps it safe:
 
 1. only the URL component the transaction asked for (C4);
-2. ``state`` (C1), then ``iss`` (C2);
+2. ``state`` (C1), then the redirect URI it arrived at and ``iss`` (C2);
 3. only then ``error`` (C9), the code, or the tokens.
 """
 
@@ -18,7 +18,7 @@ from .errors import (
     StateMismatch,
 )
 from .transaction import Transaction
-from .urls import split_url
+from .urls import endpoint_of, split_url
 
 # Names that only an authorization response carries; seeing one in the wrong place
 # means the response was tampered with or mis-routed.
@@ -89,6 +89,7 @@ def parse_callback(
     check_state(params, transaction, checks)
     if now is not None:
         check_transaction_age(transaction, now, checks)
+    check_redirect_uri(url, transaction, checks)
     check_iss(params, metadata, checks)
     check_error(params, checks)
     if transaction.response_type == "code":
@@ -146,6 +147,16 @@ def check_transaction_age(transaction: Transaction, now: float, checks: "list[tu
     if transaction.is_expired(now):
         raise _reject(InvalidTransaction, "expired", None, checks, "transaction_age")
     checks.append(("transaction_age", "ok"))
+
+
+def check_redirect_uri(url: str, transaction: Transaction, checks: "list[tuple[str, str]]") -> None:
+    # RFC 9700 §4.4.2.2 (mix-up, C2): the response must arrive at the redirect URI its request named. An app
+    # with several providers gives each its own redirect URI, and a provider that sends no iss can then not
+    # route another provider's response to it: a code one provider issued never goes to the other's token
+    # endpoint with this sign-in's verifier.
+    if endpoint_of(url) != endpoint_of(transaction.redirect_uri):
+        raise _reject(InvalidCallback, "wrong_redirect_uri", None, checks, "redirect_uri")
+    checks.append(("redirect_uri", "ok"))
 
 
 def check_iss(params: "dict[str, str]", metadata: ProviderMetadata, checks: "list[tuple[str, str]]") -> None:

@@ -27,6 +27,21 @@ def add_query(url: str, pairs: "list[tuple[str, str]]") -> str:
     return base + "?" + joined
 
 
+DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def endpoint_of(url: str) -> "tuple[str, str, str, str]":
+    """(scheme, host, port, path) of an absolute URL, as a browser's address bar shows it: scheme and host in
+    lower case, the default port written out, an empty path as "/"; query and fragment left out."""
+    base = split_url(url)[0]
+    scheme, _, rest = base.partition("://")
+    scheme = scheme.lower()
+    authority = _authority(rest)
+    host = _host_of(authority)
+    port = authority[len(host) + 1 :] if authority[len(host) : len(host) + 1] == ":" else ""
+    return scheme, host.lower(), port or DEFAULT_PORTS.get(scheme, ""), rest[len(authority) :] or "/"
+
+
 def url_host(url: str) -> "str | None":
     """Lower-cased host (with brackets for IPv6) of an absolute http(s) URL, else None."""
     lowered = url.lower()
