@@ -93,6 +93,12 @@ def is_number(value: object) -> bool:
     return (isinstance(value, int) or isinstance(value, float)) and not isinstance(value, bool)
 
 
+def is_finite_number(value: object) -> bool:
+    """A JSON number, not infinite nor NaN (which json reads from 1e400 or NaN; RFC 8259 §6 has neither):
+    x - x is 0 for every finite x and NaN otherwise (no math module in the portable core)."""
+    return is_number(value) and value - value == 0  # type: ignore[operator]
+
+
 def audiences(claims: "dict[str, Any]") -> "list[str]":
     """RFC 7519 §4.1.3: aud is a string or an array of strings."""
     aud = claims.get("aud")

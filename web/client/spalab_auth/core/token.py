@@ -12,7 +12,7 @@ from .errors import (
     TokenEndpointError,
 )
 from .id_token import check_refreshed_id_token, validate_id_token
-from .jwt import is_number
+from .jwt import is_finite_number
 from .messages import HttpRequest, HttpResponse, form_post
 from .pkce import validate_code_verifier
 from .session import TokenSet, split_scope
@@ -164,8 +164,10 @@ def read_token_response(
         checks.append(("token_type_dpop", "ok"))
     elif token_type != "bearer":
         raise _invalid("unsupported_token_type", "token_type", checks)
-    # RFC 6749 §5.1: expires_in is a lifetime in seconds
-    if "expires_in" in data and not (is_number(data["expires_in"]) and data["expires_in"] >= 0):
+    # RFC 6749 §5.1: expires_in is a lifetime in seconds; RFC 8259 §6: JSON has no infinite number, though
+    # json reads 1e400 as one (and sign_out then failed before it revoked anything: an attacker's review)
+    expires_in = data.get("expires_in", 0)
+    if not (is_finite_number(expires_in) and expires_in >= 0):
         raise _invalid("invalid_expires_in", "expires_in", checks)
     for name in ("refresh_token", "scope", "id_token"):
         # RFC 6749 §5.1: optional members are strings when present
