@@ -44,7 +44,12 @@ async def _session(request: Request, provider: Provider) -> tuple[str, str, int]
     if not session_id:
         return None
     found = await provider.store.call_read(provider.store.get_session, session_id, provider.clock())
-    return (session_id, *found) if found else None
+    return (session_id, *found) if found and _account_exists(provider, found[0]) else None
+
+
+def _account_exists(provider: Provider, username: str) -> bool:
+    """docs/SECURITY.md P39: a session of an account the config no longer has is no session."""
+    return username in provider.config.users
 
 
 async def _session_and_consent(
@@ -58,7 +63,7 @@ async def _session_and_consent(
 
     def unit() -> tuple[tuple[str, str, int] | None, authorization.PriorConsent | None]:
         found = store.get_session(session_id, now)
-        if not found:
+        if not found or not _account_exists(provider, found[0]):
             return None, None
         return (session_id, *found), authorization.PriorConsent(*store.consent(found[0], client_id))
 

@@ -9,7 +9,7 @@ from .config import ProviderConfig
 from .core import dpop, grants
 from .core.authorization import CODE, ID_TOKEN_TOKEN, AuthorizationRequest
 from .core.claims import access_token_claims, id_token_claims, profile_claims
-from .core.errors import InsufficientScope, InvalidToken
+from .core.errors import InsufficientScope, InvalidGrant, InvalidToken
 from .core.records import Client, CodeRecord, Grant
 from .keys import KeyRing, new_secret
 from .store import AccessRecord, IssuedTokens, RefreshRecord, Store
@@ -73,7 +73,8 @@ class Issuer:
         assert record is not None
         grant = self.store.get_grant(record.grant_id)
         assert grant is not None
-        scopes = tuple(grant.scope.split())
+        self._check_account(grant, now)
+        scopes = grants.allowed_scopes(grant.scope.split(), client)
         response, tokens = self._token_response(grant, client, scopes, record.nonce, now, grant.expires_at, proof)
         # docs/SECURITY.md P9: the code is consumed and the tokens recorded in one transaction; a concurrent
         # redemption that lost revokes the grant there too, and is told so.
@@ -91,11 +92,19 @@ class Issuer:
         scopes = grants.validate_refresh(form, client, grant, expires_at, now)
         dpop.check_refresh_token_binding(bound_jkt, proof)
         assert grant is not None
+        self._check_account(grant, now)
         response, tokens = self._token_response(grant, client, scopes, None, now, expires_at, proof)
         # docs/SECURITY.md P12: rotation in one transaction; a concurrent use that lost revokes the family.
         if not self.store.rotate_refresh_token(token, grant.grant_id, now, tokens):
             _raise(grants.refresh_replay(grant, True))
         return response
+
+    def _check_account(self, grant: Grant, now: int) -> None:
+        """docs/SECURITY.md P39: a grant of an account the config no longer has ends with it: revoked (its
+        refresh and access tokens with it), and this request refused."""
+        if grant.username not in self.config.users:
+            self.store.revoke_grant(grant.grant_id, now)
+            raise InvalidGrant("the account this grant was for no longer exists")
 
     def _revoke_on_replay(self, replay: grants.RevokeGrant | None, now: int) -> None:
         """Performs the core's replay decision (grants.code_replay, grants.refresh_replay)."""
@@ -200,6 +209,9 @@ class Issuer:
         """RFC 6750 / RFC 9068 §4: a valid, unrevoked token for our API audience (how it was presented is
         judged by the caller: core/dpop.py check_presentation)."""
         claims = self.keys.verify_access_token(token, self.config.issuer, self.config.api_audience, now)
+        # docs/SECURITY.md P39: an account removed from the config takes its tokens with it.
+        if str(claims.get("sub")) not in self.config.users:
+            raise InvalidToken("the account this token was for no longer exists")
         if not self.store.access_token_active(str(claims["jti"]), now):
             raise InvalidToken("the access token was revoked")
         return claims
@@ -228,6 +240,8 @@ class Issuer:
         if grant_id is not None:
             grant = self.store.get_grant(grant_id)
             if grant is None or not grants.refresh_token_active(grant, used, expires_at, now):
+                return {"active": False}
+            if grant.username not in self.config.users:  # docs/SECURITY.md P39
                 return {"active": False}
             if not grants.may_introspect(client, grant.client_id):
                 return {"active": False}

@@ -94,15 +94,24 @@ def validate_refresh(
     # RFC 9700 §4.14.2: rotation never extends the absolute lifetime.
     if expires_at <= now:
         raise InvalidGrant("the refresh token has expired")
-    granted = grant.scope.split()
+    granted = allowed_scopes(grant.scope.split(), client)
     requested = form.get("scope")
     if requested is None:
-        return tuple(granted)
+        return granted
     # RFC 6749 §6: a refresh may narrow the scope, never widen it.
     wanted = tuple(dict.fromkeys(requested.split(" ")))
     if not set(wanted) <= set(granted) or "" in wanted:
         raise InvalidScope("a refresh may not add scopes")
     return wanted
+
+
+def allowed_scopes(granted: list[str], client: Client) -> tuple[str, ...]:
+    """docs/SECURITY.md P39: of a grant's scopes, those the client may still have: a scope taken from the
+    client in the config is no longer issued on its older grants. None left: invalid_scope."""
+    allowed = tuple(scope for scope in granted if scope in client.scopes)
+    if not allowed:
+        raise InvalidScope("none of the granted scopes is allowed to this client any more")
+    return allowed
 
 
 def check_introspection_caller(caller: Client) -> None:
