@@ -238,3 +238,29 @@ def test_a_popup_sign_in_on_a_page_without_popup_js_says_what_is_missing() -> No
         assert page.storage.items == {}
         with pytest.raises(AssertionError, match="the page left for " + metadata_document()["authorization_endpoint"]):
             asyncio.run(auth.sign_in())  # the redirect (fake_browser stops a page that navigates away)
+
+
+def test_a_sign_in_that_asks_for_the_password_again_says_so_and_keeps_it_to_check() -> None:
+    """OIDC Core §3.1.2.1: sign_in(prompt="login") sends max_age=0 beside the prompt (a conformant provider
+    must then name its sign-in's time, auth_time, in the id_token) and keeps it in the transaction, which the
+    callback checks that time against; sign_in(max_age=N) likewise. A max_age that is not a number of seconds
+    is refused before anything is stored."""
+    from spalab_auth.core.encoding import parse_query
+    from spalab_auth.core.urls import split_url
+
+    with browser_page() as page:
+        auth = page.auth(storage="memory")
+        for kwargs, expected in (({"prompt": "login"}, "0"), ({"max_age": 300}, "300"), ({}, None)):
+            page.storage.items.clear()
+            with pytest.raises(AssertionError, match="the page left for ") as left:
+                asyncio.run(auth.sign_in(**kwargs))
+            sent = dict(parse_query(split_url(str(left.value).split("the page left for ", 1)[1])[1]))
+            assert sent.get("max_age") == expected, kwargs
+            (stored,) = [json.loads(v) for k, v in page.storage.items.items() if ":tx:" in k]
+            assert stored["max_age"] == (int(expected) if expected is not None else None), kwargs
+        for bad in (-1, 1.5, True, "300"):
+            page.storage.items.clear()
+            with pytest.raises(page.module.core.ConfigurationError) as caught:
+                asyncio.run(auth.sign_in(max_age=bad))
+            assert caught.value.reason == "invalid_max_age"
+            assert page.storage.items == {}

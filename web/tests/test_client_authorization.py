@@ -131,3 +131,19 @@ def test_id_token_needs_openid_scope() -> None:
     with raises(ConfigurationError) as caught:
         build_authorization_url(make_metadata(), make_client("profile"), tx)
     assert caught.error.reason == "openid_scope_required"
+
+
+def test_a_request_with_max_age_sends_it_and_needs_openid() -> None:
+    """OIDC Core §3.1.2.1: max_age (prompt=login is max_age 0) goes with the request, which must be an
+    OpenID request: only its id_token's auth_time can show how old the sign-in was."""
+    tx = make_transaction()
+    tx.max_age = 0
+    _, params = params_of(build_authorization_url(make_metadata(), make_client(), tx, "login"))
+    assert (params["prompt"], params["max_age"]) == ("login", "0")
+    _, params = params_of(build_authorization_url(make_metadata(), make_client(), make_transaction()))
+    assert "max_age" not in params
+    oauth_only = make_transaction(scope="profile")
+    oauth_only.max_age = 300
+    with raises(ConfigurationError) as caught:
+        build_authorization_url(make_metadata(), make_client("profile"), oauth_only)
+    assert caught.error.reason == "max_age_needs_openid"

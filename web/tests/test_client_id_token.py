@@ -153,3 +153,28 @@ def test_refreshed_id_token_must_keep_the_issuer() -> None:
     with raises(InvalidIdToken) as caught:
         check_refreshed_id_token({"sub": "alice", "iss": ISSUER}, {"sub": "alice", "iss": "https://old.example"})
     assert caught.error.reason == "issuer_mismatch"
+
+
+def test_a_sign_in_older_than_the_request_allows_is_refused() -> None:
+    """OIDC Core §3.1.2.1: a request with max_age (prompt=login sends 0) takes an id_token only with an
+    auth_time no older than it allows (60 s of clock skew), else nothing shows the provider asked for the
+    password again: a visitor can take the same request without its prompt from the address bar."""
+    code_flow = {
+        "jwks": None,
+        "verify": None,
+        "access_token": CODE_FLOW_ACCESS_TOKEN,
+        "require_at_hash": False,
+    }  # type: dict[str, Any]
+    token = TOKENS["id_code_flow_at_hash"]
+    since = NOW - 10
+    _, checks = validate(tamper_claims(token, auth_time=since - 59), signed_in_since=since, **code_flow)
+    assert checks[-1] == ("auth_time", "ok")
+    stale = tamper_claims(token, auth_time=since - 61)
+    assert reason_of(stale, signed_in_since=since, **code_flow) == "stale_sign_in"
+    for missing in (None, "now", True):
+        assert reason_of(tamper_claims(token, auth_time=missing), signed_in_since=since, **code_flow) == (
+            "missing_auth_time"
+        ), missing
+    # Without max_age, auth_time is not looked at.
+    _, checks = validate(stale, **code_flow)
+    assert ("auth_time", "ok") not in checks

@@ -15,7 +15,13 @@ from client_vectors import JWKS, OPAQUE_ACCESS_TOKEN, TOKENS
 
 from spalab_auth.core.callback import parse_callback
 from spalab_auth.core.encoding import build_query
-from spalab_auth.core.errors import AtHashMismatch, ConfigurationError, InvalidAccessToken, TokenSubstitution
+from spalab_auth.core.errors import (
+    AtHashMismatch,
+    ConfigurationError,
+    InvalidAccessToken,
+    InvalidIdToken,
+    TokenSubstitution,
+)
 from spalab_auth.core.implicit import implicit_signature_inputs, validate_implicit_response
 from spalab_auth.core.jwks import PrecomputedVerifier
 from spalab_auth.core.session import TokenSet
@@ -32,8 +38,11 @@ def callback(
     id_token: "str | None" = None,
     verify: "Any" = VERIFY,
     scope: "str | None" = None,
+    max_age: "int | None" = None,
+    at: float = NOW,
 ) -> TokenSet:
     tx = make_transaction(response_type, "fragment")
+    tx.max_age, tx.created_at = max_age, at
     params = [
         ("access_token", access_token),
         ("token_type", "Bearer"),
@@ -45,8 +54,8 @@ def callback(
         params.append(("id_token", id_token))
     if scope:
         params.append(("scope", scope))
-    result = parse_callback(REDIRECT_URI + "#" + build_query(params), tx, make_metadata(), NOW)
-    return validate_implicit_response(result, make_metadata(), make_client(), tx, NOW + 1, JWKS, verify)
+    result = parse_callback(REDIRECT_URI + "#" + build_query(params), tx, make_metadata(), at)
+    return validate_implicit_response(result, make_metadata(), make_client(), tx, at + 1, JWKS, verify)
 
 
 def test_id_token_token_with_jwt_access_token() -> None:
@@ -167,3 +176,13 @@ def test_asynchronous_verification_through_precomputed_results() -> None:
         verifier.record(item, VERIFY(item.alg, item.jwk, item.signing_input, item.signature))
     tokens = validate_implicit_response(result, make_metadata(), make_client(), tx, NOW, JWKS, verifier)
     assert tokens.id_token_claims is not None and tokens.id_token_claims["nonce"] == tx.nonce
+
+
+def test_a_request_that_asked_for_a_fresh_sign_in_checks_the_id_tokens_auth_time() -> None:
+    """OIDC Core §3.1.2.1: an implicit answer to a sign-in with max_age (prompt=login: 0) is taken only with
+    an id_token auth_time no older than that (the recorded token's sign-in is from 5 s before NOW)."""
+    with raises(InvalidIdToken) as caught:
+        callback("id_token token", TOKENS["at_jwt"], TOKENS["id_for_at_jwt"], max_age=0, at=NOW + 120)
+    assert caught.error.reason == "stale_sign_in"
+    tokens = callback("id_token token", TOKENS["at_jwt"], TOKENS["id_for_at_jwt"], max_age=0)
+    assert ("auth_time", "ok") in tokens.checks

@@ -273,3 +273,15 @@ def test_refresh_needs_a_token_endpoint() -> None:
     with raises(DiscoveryError) as caught:
         build_refresh_request(metadata, make_client(), "rt-1")
     assert caught.error.reason == "missing_endpoint"
+
+
+def test_a_request_that_asked_for_a_fresh_sign_in_checks_the_id_tokens_auth_time() -> None:
+    """OIDC Core §3.1.2.1: the code exchange of a sign-in with max_age (prompt=login: 0) takes its id_token only
+    with an auth_time no older than that (the recorded token's sign-in is from 5 s before NOW)."""
+    tx = make_transaction()
+    tx.max_age, tx.created_at = 0, NOW + 120  # asked two minutes after that sign-in
+    body = token_body(id_token=TOKENS["id_code_flow_at_hash"])
+    with raises(InvalidIdToken) as caught:
+        parse_token_response(response(200, body), make_metadata(), make_client(), NOW, tx, jwks=JWKS, verify=VERIFY)
+    assert caught.error.reason == "stale_sign_in"
+    assert parse(body, jwks=JWKS, verify=VERIFY).id_token_claims is not None  # without max_age: as before

@@ -71,6 +71,8 @@ def test_transaction_json_round_trip() -> None:
     again = Transaction.from_json(tx.to_json())
     for name in Transaction.__slots__:
         assert getattr(again, name) == getattr(tx, name), name
+    tx.max_age = 0  # prompt=login
+    assert Transaction.from_json(tx.to_json()).max_age == 0
 
 
 def test_malformed_stored_transaction_is_refused() -> None:

@@ -121,7 +121,8 @@ async def _continue(
     request: Request, provider: Provider, auth_request: AuthorizationRequest, request_params: dict[str, str]
 ) -> Response:
     session, prior = await _session_and_consent(request, provider, auth_request.client.client_id)
-    step = authorization.next_step(auth_request, request_params, prior)
+    signed_in_for = provider.clock() - session[2] if session is not None else 0
+    step = authorization.next_step(auth_request, request_params, prior, signed_in_for)
     if isinstance(step, authorization.SignIn):
         resume = "/authorize?" + urlencode(step.resume)
         return _redirect("/login?next=" + quote(resume, safe=""), _after(request))

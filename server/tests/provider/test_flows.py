@@ -1,8 +1,11 @@
 """Happy paths: each grant and response type, end to end over HTTP."""
 
+import base64
+import json
+
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from provider_support import ISSUER, REDIRECT, Flow, api, confidential_tokens, response_params
+from provider_support import ISSUER, REDIRECT, Clock, Flow, api, confidential_tokens, response_params
 
 from spalab.provider.core.claims import at_hash
 
@@ -164,6 +167,42 @@ def test_prompt_login_signs_in_again_once(flow: Flow) -> None:
     signed_in = flow.sign_in(next_url=response_params(response.headers["location"])["next"])
     issued = flow.client.get(signed_in.headers["location"])
     assert issued.status_code == 302 and "code" in response_params(issued.headers["location"])
+
+
+def _auth_time(id_token: str) -> int:
+    payload = id_token.split(".")[1]
+    return int(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["auth_time"])
+
+
+def test_max_age_asks_an_older_sign_in_to_sign_in_again(flow: Flow, clock: Clock) -> None:
+    """OIDC Core §3.1.2.1: with max_age, a sign-in older than that many seconds signs in again (once: the
+    request it resumes no longer carries max_age), and the id_token names the new sign-in's time, which the
+    client checks (spalab-auth asks prompt=login as max_age=0 too)."""
+    first = flow.tokens()
+    signed_in_at = _auth_time(first["id_token"])
+    clock.advance(120)
+    assert flow.authorize(flow.code_params(max_age="600")).status_code == 302  # young enough: a code at once
+    response = flow.authorize(flow.code_params(max_age="60"))
+    assert response.status_code == 302 and response.headers["location"].startswith("/login?")
+    resume = response_params(response.headers["location"])["next"]
+    assert "max_age" not in resume
+    signed_in = flow.sign_in(next_url=resume)
+    issued = flow.client.get(signed_in.headers["location"])
+    code = response_params(issued.headers["location"])["code"]
+    tokens = flow.exchange(code).json()
+    assert _auth_time(tokens["id_token"]) == signed_in_at + 120
+    # Without a page to show, an older sign-in is login_required.
+    clock.advance(120)
+    silent = flow.authorize(flow.code_params(max_age="60", prompt="none"))
+    assert response_params(silent.headers["location"])["error"] == "login_required"
+
+
+def test_a_max_age_that_is_not_a_number_of_seconds_is_invalid_request(flow: Flow) -> None:
+    """OIDC Core §3.1.2.1: max_age is a non-negative number of seconds."""
+    flow.code()
+    for bad in ("-1", "1e3", "60s", " 60", "12345678901"):  # "" is no max_age (RFC 6749 §3.1)
+        response = flow.authorize(flow.code_params(max_age=bad))
+        assert response_params(response.headers["location"])["error"] == "invalid_request", bad
 
 
 def test_revocation_of_refresh_token_ends_the_session(flow: Flow, client) -> None:  # type: ignore[no-untyped-def]

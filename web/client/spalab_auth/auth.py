@@ -355,12 +355,15 @@ class Auth:
         response_mode: "str | None" = None,
         prompt: "str | None" = None,
         implicit: "str | None" = None,
+        max_age: "int | None" = None,
     ) -> "User | None":
         """Sign in with authorization code + PKCE. By redirect (the default) this page leaves for
         the provider and the call never returns; start() finishes the sign-in when the browser
         comes back. With ``popup=True`` (call it straight from a click handler, before any other
         await) this page stays and the call returns the User. ``prompt``: "login" to ask for the
-        password even with a live provider session, "consent", "select_account" or "none".
+        password even with a live provider session (checked: the id_token's auth_time must be this
+        sign-in's, else InvalidIdToken), "consent", "select_account" or "none". ``max_age``: seconds; a
+        provider sign-in older than that is not accepted (OIDC Core §3.1.2.1, checked the same way).
         ``implicit``: "token", "id_token token" or "id_token", the legacy flow, only with
         allow_implicit=True; tokens then travel in the URL fragment."""
         window = browser.open_popup() if popup else None
@@ -384,6 +387,7 @@ class Auth:
                 check_dpop_support(metadata)
             self._emit("discovery", issuer=self.client.issuer)
             tx = new_transaction(client, response_type, mode, browser.random_bytes, browser.now())
+            tx.max_age = _max_age(prompt, max_age)
             url = build_authorization_url(metadata, client, tx, prompt, await self._code_binding(window is not None))
             self._forget_abandoned_transactions()
             self._store.set("tx:" + tx.state, tx.to_json())
@@ -1170,3 +1174,11 @@ def _from_record(data: "dict[str, Any]") -> "tuple[TokenSet, str, dict[str, Any]
     )
     claims = data["claims"] if isinstance(data["claims"], dict) else {}
     return tokens, str(data["response_type"]), claims
+
+
+def _max_age(prompt: "str | None", max_age: "int | None") -> "int | None":
+    """OIDC Core §3.1.2.1: prompt=login is max_age 0 (a sign-in for this request), which also makes the
+    provider name its sign-in's time (auth_time) in the id_token, where the callback checks it."""
+    if max_age is not None and (not isinstance(max_age, int) or isinstance(max_age, bool) or max_age < 0):
+        raise ConfigurationError("max_age is a number of seconds", reason="invalid_max_age", parameter="max_age")
+    return 0 if prompt == "login" else max_age

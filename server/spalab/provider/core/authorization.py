@@ -5,6 +5,7 @@ and redirect URI are known good, errors are pages and nothing redirects; after
 that, errors go back to the client on its redirect URI with `state` and `iss`.
 """
 
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import urlencode
@@ -28,6 +29,7 @@ ID_TOKEN_TOKEN = "id_token token"
 RESPONSE_TYPES = (CODE, TOKEN, ID_TOKEN_TOKEN)
 RESPONSE_MODES = ("query", "fragment")
 PROMPTS = ("none", "login", "consent")
+_SECONDS = re.compile(r"[0-9]{1,10}")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class AuthorizationRequest:
     code_challenge_method: str | None
     prompt: str | None
     dpop_jkt: str | None = None  # RFC 9449 §10: the key the code is bound to
+    max_age: int | None = None  # OIDC Core §3.1.2.1: the oldest sign-in the client accepts, in seconds
 
     @property
     def scope(self) -> str:
@@ -110,6 +113,10 @@ def validate_authorization_request(params: dict[str, str], client: Client, redir
     if prompt is not None and prompt not in PROMPTS:
         raise InvalidRequest("prompt must be none, login or consent")
     jkt = dpop.validate_dpop_jkt(params.get("dpop_jkt"), response_type)
+    max_age = params.get("max_age")
+    # OIDC Core §3.1.2.1: a number of seconds (ten digits at most: three centuries)
+    if max_age is not None and not _SECONDS.fullmatch(max_age):
+        raise InvalidRequest("max_age must be a number of seconds")
     return AuthorizationRequest(
         client,
         redirect_uri,
@@ -122,6 +129,7 @@ def validate_authorization_request(params: dict[str, str], client: Client, redir
         method,
         prompt,
         jkt,
+        int(max_age) if max_age is not None else None,
     )
 
 
@@ -170,15 +178,21 @@ class Issue:
 Step = SignIn | Consent | Issue
 
 
-def next_step(request: AuthorizationRequest, params: dict[str, str], prior: PriorConsent | None) -> Step:
+def next_step(
+    request: AuthorizationRequest, params: dict[str, str], prior: PriorConsent | None, signed_in_for: int = 0
+) -> Step:
     """What /authorize does with a valid request; raises LoginRequired or ConsentRequired for
-    prompt=none. `prior` is what the signed-in user approved before, None when nobody is signed in."""
-    if prior is None or request.prompt == "login":
+    prompt=none. `prior` is what the signed-in user approved before, None when nobody is signed in;
+    `signed_in_for`: the seconds since that user signed in."""
+    # OIDC Core §3.1.2.1: max_age asks for a sign-in again when the last one is older.
+    too_old = request.max_age is not None and signed_in_for > request.max_age
+    if prior is None or request.prompt == "login" or too_old:
         # OIDC Core §3.1.2.6: prompt=none must not show a page.
         if request.prompt == "none":
-            raise LoginRequired("the user is not signed in")
-        # OIDC Core §3.1.2.1: sign-in happens now, so prompt=login is satisfied; any other prompt must survive it.
-        return SignIn({k: v for k, v in params.items() if not (k == "prompt" and v == "login")})
+            raise LoginRequired("the user is not signed in" if prior is None else "the user must sign in again")
+        # OIDC Core §3.1.2.1: sign-in happens now, so prompt=login and max_age are satisfied (the id_token
+        # names its time, auth_time, which the client checks); any other prompt must survive it.
+        return SignIn({k: v for k, v in params.items() if not (k == "prompt" and v == "login") and k != "max_age"})
     if needs_consent(request, prior.scopes, prior.implicit):
         # OIDC Core §3.1.2.6: prompt=none must not show the consent page either.
         if request.prompt == "none":

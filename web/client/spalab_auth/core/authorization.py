@@ -37,6 +37,14 @@ def build_authorization_url(
         if prompt not in PROMPTS:
             raise ConfigurationError("unknown prompt value", reason="invalid_prompt", parameter="prompt")
         params.append(("prompt", prompt))
+    if transaction.max_age is not None:
+        # OIDC Core §3.1.2.1: the provider must then sign the visitor in again if their sign-in is older, and
+        # name its time in the id_token (auth_time), which the client checks (id_token.check_auth_time)
+        if "openid" not in split_scope(transaction.scope):
+            raise ConfigurationError(
+                "max_age needs the openid scope", reason="max_age_needs_openid", parameter="max_age"
+            )
+        params.append(("max_age", str(transaction.max_age)))
     return add_query(metadata.authorization_endpoint, params)
 
 

@@ -12,6 +12,7 @@ from .jwt import (
     audiences,
     compute_at_hash,
     decode_jwt,
+    is_finite_number,
     validate_claims,
 )
 
@@ -36,8 +37,10 @@ def validate_id_token(
     require_at_hash: bool = False,
     leeway: float = DEFAULT_LEEWAY_SECONDS,
     access_token_hash: "str | None" = None,
+    signed_in_since: "float | None" = None,
 ) -> "dict[str, Any]":
     """Return the claims of a valid ID token, or raise InvalidIdToken (or a subclass).
+    ``signed_in_since``: the request asked for a sign-in at or after this time (max_age; prompt=login).
 
     Without ``jwks``/``verify`` the signature is not checked, which OIDC Core
     §3.1.3.7(6) allows only for an ID token received directly from the token endpoint;
@@ -52,7 +55,31 @@ def validate_id_token(
     check_nonce(jwt.claims, nonce, checks)
     if access_token is not None:
         check_at_hash(jwt, access_token, require_at_hash, checks, access_token_hash)
+    if signed_in_since is not None:
+        check_auth_time(jwt.claims, signed_in_since, leeway, checks)
     return jwt.claims
+
+
+def check_auth_time(claims: "dict[str, Any]", since: float, leeway: float, checks: "list[tuple[str, str]]") -> None:
+    """OIDC Core §3.1.2.1, §2: a request with max_age (prompt=login sends max_age=0) needs the id_token's
+    auth_time, and a sign-in no older than that: the provider really asked for the password again, rather
+    than a visitor taking the same request without its prompt (which the browser's address bar allows)."""
+    auth_time = claims.get("auth_time")
+    if not is_finite_number(auth_time):
+        raise InvalidIdToken(
+            "auth_time missing",
+            reason="missing_auth_time",
+            parameter="auth_time",
+            checks=checks + [("auth_time", "failed")],
+        )
+    if auth_time < since - leeway:  # type: ignore[operator]
+        raise InvalidIdToken(
+            "the sign-in is older than asked for",
+            reason="stale_sign_in",
+            parameter="auth_time",
+            checks=checks + [("auth_time", "failed")],
+        )
+    checks.append(("auth_time", "ok"))
 
 
 def _check_signature(

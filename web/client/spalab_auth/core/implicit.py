@@ -65,6 +65,7 @@ def validate_implicit_response(
             verify=verify,
             access_token=result.access_token,
             require_at_hash=True,
+            signed_in_since=transaction.signed_in_since,
         )
     check_token_binding(result.access_token, claims, metadata, client, now, jwks, verify, checks)
     expires_at = now + result.expires_in if result.expires_in is not None else None

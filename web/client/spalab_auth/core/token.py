@@ -109,6 +109,7 @@ def parse_token_response(
             verify=verify,
             access_token=data["access_token"],
             access_token_hash=access_token_hash,
+            signed_in_since=transaction.signed_in_since if transaction else None,
         )
     requested = transaction.scope if transaction else None
     return _token_set(data, now, split_scope(data.get("scope") or requested), data.get("refresh_token"), claims, checks)

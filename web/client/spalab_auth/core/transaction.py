@@ -37,8 +37,9 @@ _FIELDS = (
     "client_id",
     "scope",
     "created_at",
+    "max_age",
 )
-_OPTIONAL = ("nonce", "code_verifier")
+_OPTIONAL = ("nonce", "code_verifier", "max_age")
 
 
 def random_value(entropy: bytes) -> str:
@@ -66,6 +67,7 @@ class Transaction:
         client_id: str,
         scope: str,
         created_at: float,
+        max_age: "int | None" = None,
     ) -> None:
         self.state = state
         self.nonce = nonce
@@ -77,6 +79,14 @@ class Transaction:
         self.client_id = client_id
         self.scope = scope
         self.created_at = created_at
+        # OIDC Core §3.1.2.1: the oldest sign-in at the provider this request accepts, in seconds (0: a sign-in
+        # for this request, as prompt=login asks), checked against the id_token's auth_time; None: any
+        self.max_age = max_age
+
+    @property
+    def signed_in_since(self) -> "float | None":
+        """With max_age (prompt=login: 0), the time the id_token's auth_time must not be before."""
+        return None if self.max_age is None else self.created_at - self.max_age
 
     @property
     def is_code_flow(self) -> bool:
@@ -110,6 +120,7 @@ class Transaction:
             data["client_id"],
             data["scope"],
             data["created_at"],
+            data.get("max_age"),
         )
 
     def __repr__(self) -> str:
@@ -125,7 +136,7 @@ def _check_field(data: "dict[str, Any]", name: str) -> None:
     value = data.get(name)
     if value is None and name in _OPTIONAL:
         return
-    expected_number = name == "created_at"
+    expected_number = name in ("created_at", "max_age")
     ok = _is_number(value) if expected_number else isinstance(value, str)
     if not ok:
         raise InvalidTransaction("stored transaction field", reason="malformed", parameter=name)
