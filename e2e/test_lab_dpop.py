@@ -10,6 +10,7 @@ turns DPoP on; "elsewhere" is this test process, an attacker's machine with what
   for the session like a new tab would; the refresh token it gets is refused elsewhere, without the key.
 """
 
+import base64
 import json
 import re
 import time
@@ -27,6 +28,8 @@ from lab_helpers import forget_provider_session
 from spa_page import call_api
 from spa_page import sign_in as sign_in_demo_spa
 from test_package import PAGES, sign_in, sign_out_and_return
+
+from spalab.provider.core.dpop import access_token_hash
 
 pytestmark = pytest.mark.filterwarnings("ignore:setting remote_server_addr:DeprecationWarning")
 Observe = Callable[..., None]
@@ -96,8 +99,6 @@ def attacker_proof(method: str, url: str, access_token: str | None = None) -> st
     key = ECKey.generate_key("P-256")
     claims: dict[str, Any] = {"jti": str(uuid.uuid4()), "htm": method, "htu": url, "iat": int(time.time())}
     if access_token is not None:
-        from spalab.provider.core.dpop import access_token_hash
-
         claims["ath"] = access_token_hash(access_token)
     header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
     proof = jws.serialize_compact(header, json.dumps(claims).encode(), key)
@@ -137,21 +138,23 @@ def test_an_injected_script_can_use_the_dpop_key_but_not_export_it(
     sign_out_and_return(browser_page, demo, page)
     after_sign_out = dict(browser_page.evaluate_async(INSPECT_KEY))
 
-    kept = after_reload.get("x") == found.get("x") is not None
+    # The example keeps its tokens in memory (shared between tabs): a reload signs in again silently, a new
+    # session with a key of its own (never one a script may have left in IndexedDB).
+    renewed = after_reload.get("keys") == 1 and after_reload.get("x") != found.get("x")
     taken = [f for f in ("jwk", "pkcs8") if found.get(f) == "EXPORTED"]
     observed = (
         f"{found.get('keys')} key in IndexedDB: {found.get('algorithm')}, {found.get('type')} key, "
         f"extractable={found.get('extractable')}; exportKey jwk → {found.get('jwk')}, pkcs8 → {found.get('pkcs8')}; "
-        f"sign → {found.get('sign')}; same key after a reload: {kept}; "
-        f"keys after sign-out: {after_sign_out.get('keys')}"
+        f"sign → {found.get('sign')}; after a reload (a new session) {after_reload.get('keys')} key, a new one: "
+        f"{renewed}; keys after sign-out: {after_sign_out.get('keys')}"
     )
-    passed = found.get("extractable") is False and not taken and kept and after_sign_out.get("keys") == 0
+    passed = found.get("extractable") is False and not taken and renewed and after_sign_out.get("keys") == 0
     observe(
         "E11",
         "DPoP key: an injected script can sign with it, never export it",
         observed,
-        "the private key is non-extractable (every export fails), survives a reload, and is deleted at sign-out; "
-        "a script in the page can still make it sign while the page is open",
+        "the private key is non-extractable (every export fails), made anew for each session (a reload's silent "
+        "sign-in too), and deleted at sign-out; a script in the page can still make it sign while the page is open",
         "RFC 9449 §2, §11.4; W3C WebCrypto §14.3 (extractable); docs/SECURITY.md C11",
         passed,
     )
@@ -236,3 +239,73 @@ def test_a_refresh_token_taken_over_the_tabs_channel_is_useless_without_the_key(
         refused,
     )
     assert refused, observed
+
+
+# An injected script that leaves a key pair of its own where the app keeps its DPoP key, and keeps the
+# private half (returned here: "sent elsewhere"). The app's key name is read from IndexedDB beforehand.
+PLANT_KEY = """async (name) => {
+    const request = (r) => new Promise((ok, ko) => {
+        r.onsuccess = () => ok(r.result);
+        r.onerror = () => ko(r.error);
+    });
+    const pair = await crypto.subtle.generateKey({name: "ECDSA", namedCurve: "P-256"}, true, ["sign", "verify"]);
+    const opening = indexedDB.open("spalab_auth", 1);
+    opening.onupgradeneeded = () => opening.result.createObjectStore("dpop_keys");
+    const db = await request(opening);
+    const write = db.transaction("dpop_keys", "readwrite");
+    write.objectStore("dpop_keys").put(pair, name);
+    await new Promise((ok, ko) => { write.oncomplete = ok; write.onerror = () => ko(write.error); });
+    db.close();
+    return await crypto.subtle.exportKey("jwk", pair.privateKey);
+}"""
+KEY_NAMES = """async () => {
+    const request = (r) => new Promise((ok, ko) => {
+        r.onsuccess = () => ok(r.result);
+        r.onerror = () => ko(r.error);
+    });
+    const db = await request(indexedDB.open("spalab_auth"));
+    const names = db.objectStoreNames.contains("dpop_keys")
+        ? await request(db.transaction("dpop_keys").objectStore("dpop_keys").getAllKeys()) : [];
+    db.close();
+    return names;
+}"""
+
+
+def test_a_key_a_script_left_in_indexeddb_never_signs_for_a_later_session(browser_page: Browser, demo: Demo) -> None:
+    """docs/SECURITY.md C11 (an attacker's review): a script that ran once in the origin, while nobody was
+    signed in, leaves a key pair where the app keeps its DPoP key and keeps the private half. The next
+    sign-in makes a key of its own: its tokens are not bound to the script's key, which would otherwise
+    have made every later session's tokens, copied by a log or a proxy, usable anywhere."""
+    page = demo.spa + PAGES["py"]
+    sign_in(browser_page, page)
+    (name,) = browser_page.evaluate_async(KEY_NAMES)
+    sign_out_and_return(browser_page, demo, page)  # the key goes with the session
+    planted = ECKey.import_key(browser_page.evaluate_async(PLANT_KEY, name))
+    sign_in(browser_page, page)
+    browser_page.evaluate_async(WRAP_FETCH)
+    browser_page.click("#call-api")
+    browser_page.wait_text("#out", '"sub": "alice"')
+    api = demo.issuer + "/api/me"
+    authorization = [s for s in browser_page.evaluate("window.__stolen") if s["url"] == api][0]["authorization"]
+    payload = authorization.split(" ", 1)[1].split(".")[1]
+    bound_to = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["cnf"]["jkt"]
+    assert bound_to != planted.thumbprint(), "the new session's tokens are bound to the script's key"
+    # Nor does the script's key sign for it: a request with a proof of its key is refused.
+    token = authorization.split(" ", 1)[1]
+    planted_proof = jws.serialize_compact(
+        {"typ": "dpop+jwt", "alg": "ES256", "jwk": planted.as_dict(private=False)},
+        json.dumps(
+            {
+                "jti": str(uuid.uuid4()),
+                "htm": "GET",
+                "htu": api,
+                "iat": int(time.time()),
+                "ath": access_token_hash(token),
+            }
+        ).encode(),
+        planted,
+    )
+    assert (
+        elsewhere("GET", api, {"Authorization": f"DPoP {token}", "DPoP": planted_proof})
+        == "401 DPoP invalid_dpop_proof"
+    )

@@ -385,6 +385,10 @@ class Auth:
             metadata = await self.provider.discover()
             if self.dpop:
                 check_dpop_support(metadata)
+            if self._key is not None and self._tokens is None:
+                # docs/SECURITY.md C11: a new session, a new key: not one a script may have left in IndexedDB
+                # (a session that is still on keeps its key: its tokens are bound to it)
+                await self._key.renew()
             self._emit("discovery", issuer=self.client.issuer)
             tx = new_transaction(client, response_type, mode, browser.random_bytes, browser.now())
             tx.max_age = _max_age(prompt, max_age)

@@ -345,7 +345,8 @@ class DPoPKey:
     no script (ours, a library's, an injected one) can ever read the private key out; it can only
     ask this page to sign with it. Kept in IndexedDB under `name` (structured clone keeps a
     CryptoKey non-extractable), so a reload signs with the same key and the tokens bound to it
-    stay usable. Without IndexedDB the key lives as long as the page (`persistent` is False)."""
+    stay usable; each new session makes its own (renew). Without IndexedDB the key lives as long as
+    the page (`persistent` is False)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -376,6 +377,21 @@ class DPoPKey:
         if generation == self._generation:
             self._pair, self._jwk = pair, jwk
         return pair, jwk
+
+    async def renew(self) -> None:
+        """A new key for a new session, stored in place of whatever IndexedDB holds under `name` (put): a
+        key pair a script of this origin left there once, keeping its private half, never signs for a later
+        session (docs/SECURITY.md C11; an attacker's review)."""
+        self.forget()
+        generation = self._generation
+        try:
+            pair = await js.crypto.subtle.generateKey(js_object(_EC_P256), False, js_object(["sign", "verify"]))
+            self.persistent = await self._store(pair, replace=True)
+            exported = await js.crypto.subtle.exportKey("jwk", pair.publicKey)
+        except (JsException, AttributeError, TypeError):
+            raise DPoPKeyError("WebCrypto cannot make the DPoP key", reason="no_webcrypto") from None
+        if generation == self._generation:
+            self._pair, self._jwk = pair, json.loads(str(js.JSON.stringify(exported)))
 
     async def sign(self, pair: "Any", data: bytes) -> bytes:
         """ECDSA P-256 / SHA-256 over `data` with `pair`: WebCrypto returns the raw R || S a JWS wants."""
@@ -411,11 +427,11 @@ class DPoPKey:
             return None
         return pair
 
-    async def _store(self, pair: "Any") -> bool:
-        """add(), not put(): of two tabs making a key at once, the first stored wins."""
+    async def _store(self, pair: "Any", replace: bool = False) -> bool:
+        """add(), not put(): of two tabs making a key at once, the first stored wins; put() to `replace`."""
         try:
             store = await _key_store("readwrite")
-            store.add(pair, self.name)
+            (store.put if replace else store.add)(pair, self.name)
             await _committed(store)
         except (JsException, AttributeError, TypeError):
             return False
