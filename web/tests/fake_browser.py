@@ -92,6 +92,8 @@ class FakeDPoPKey:
     async def current(self) -> tuple[Any, dict[str, Any]]:
         return self.private, self.jwk
 
+    in_page = True
+
     async def renew(self) -> None:
         pass  # the tests that look at the key compare what it signed with its jwk: one key per page
 

@@ -385,9 +385,10 @@ class Auth:
             metadata = await self.provider.discover()
             if self.dpop:
                 check_dpop_support(metadata)
-            if self._key is not None and self._tokens is None:
-                # docs/SECURITY.md C11: a new session, a new key: not one a script may have left in IndexedDB
-                # (a session that is still on keeps its key: its tokens are bound to it)
+            if self._key is not None and self._tokens is None and not self._key.in_page:
+                # docs/SECURITY.md C11: a new session, a new key: not one a script may have left in IndexedDB. A
+                # session that is still on keeps its key (its tokens are bound to it), and so does a sign-in this
+                # page started and the visitor may still finish (a cut-off popup's code is bound to its key).
                 await self._key.renew()
             self._emit("discovery", issuer=self.client.issuer)
             tx = new_transaction(client, response_type, mode, browser.random_bytes, browser.now())

@@ -378,6 +378,11 @@ class DPoPKey:
             self._pair, self._jwk = pair, jwk
         return pair, jwk
 
+    @property
+    def in_page(self) -> bool:
+        """Whether this page holds a key pair already: one it made (renew), or its session's."""
+        return self._pair is not None
+
     async def renew(self) -> None:
         """A new key for a new session, stored in place of whatever IndexedDB holds under `name` (put): a
         key pair a script of this origin left there once, keeping its private half, never signs for a later
