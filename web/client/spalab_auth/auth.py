@@ -452,12 +452,11 @@ class Auth:
                 tokens = await self._accept_implicit(tx, result, metadata)
             # Who signed in, before the session counts as begun: a failure here leaves no tokens held.
             claims = await self._who(tokens)
-            await self._worker_settle("accept")  # checked: the worker may use the answer's tokens now
         except OAuthClientError as error:
             self._told = error
             self._emit("error", error=error)
-            # docs/SECURITY.md C12: the worker drops the answer it holds back; a session already on keeps its own
-            await self._worker_settle("reject")
+            if self._tokens is None:
+                await self._worker_forget()  # whatever the worker took from a refused answer goes
             raise
         self._signed_in(tokens, tx.response_type, claims)
         self._emit("signed_in", user=self.user)
@@ -681,7 +680,6 @@ class Auth:
                     verifier,
                     self.dpop,
                 )
-                await self._worker_settle("accept")  # checked: the worker may use the answer's tokens now
             except (TokenEndpointError, InvalidTokenResponse) as error:
                 await self._revoke_unbound(error, response)  # token_not_bound is raised once the answer is in
                 if tokens is not self._tokens:  # refused for tokens dropped meanwhile: not this session's end
@@ -1042,18 +1040,6 @@ class Auth:
         worker = await self._token_worker()
         self._emit(event, request=request, worker=True, **data)
         return await worker.send(kind, **fields)
-
-    async def _worker_settle(self, verdict: str) -> None:
-        """docs/SECURITY.md C12: tells the worker whether the token answer it holds back passed the page's
-        checks ("accept": it becomes the set API calls use) or not ("reject": it is dropped)."""
-        if self.storage != "worker" or self._worker is None:
-            return
-        try:
-            await self._worker.call(verdict)
-        except OAuthClientError:
-            if verdict == "accept":
-                raise
-            # not running, or nothing held back (a refusal before any token request): nothing to drop
 
     async def _worker_forget(self) -> None:
         """The worker drops the tokens it holds (after a sign-out, a refused answer or refresh)."""

@@ -3,8 +3,7 @@
 // "in-browser isolation"). The page hands it a code and its PKCE verifier; the worker POSTs them to
 // the token endpoint, keeps the tokens, and answers the page with what the page may see: the
 // id_token (not an API credential), token_type, expires_in, scope, and the access token's at_hash
-// (OIDC Core §3.2.2.9) so the page can still check the id_token binds it; the tokens are used only once
-// the page, its checks passed, accepts them. API calls come to the
+// (OIDC Core §3.2.2.9) so the page can still check the id_token binds it. API calls come to the
 // worker as {method, url, headers, body}; the token goes only to the origins the page named when it
 // started the worker. Plain JavaScript, no dependencies, no imports.
 //
@@ -24,10 +23,7 @@ const HELD = "held-by-worker"; // what the page gets in place of a token
 const PAGE_HEADERS = ["accept", "content-type"];
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
 
-let tokens = null; // {access_token, refresh_token, token_type}: the set API calls use
-// A token answer waits here until the page has checked it (its id_token, at_hash...): "accept" makes it the
-// set in use, "reject" drops it. An answer the page refuses never reaches an API (docs/SECURITY.md C12).
-let pending = null;
+let tokens = null; // {access_token, refresh_token, token_type}
 
 function secure(url) {
   // RFC 6750 §5.3: tokens travel over TLS only (loopback aside, for development)
@@ -84,7 +80,7 @@ async function tokenRequest(pairs) {
     return answer; // an error (RFC 6749 §5.2) or an unusable answer: the page's checks say which
   }
   const previous = tokens;
-  pending = {
+  tokens = {
     access_token: data.access_token,
     // RFC 9700 §4.14.2: a rotated refresh token replaces the spent one; none sent keeps the old one
     refresh_token: typeof data.refresh_token === "string" ? data.refresh_token :
@@ -155,14 +151,7 @@ const ACTIONS = {
   refresh: refresh,
   fetch: callApi,
   revoke: revoke,
-  accept: () => {
-    if (!pending) return refused("nothing_pending");
-    tokens = pending;
-    pending = null;
-    return {accepted: true};
-  },
-  reject: () => { pending = null; return {rejected: true}; },
-  forget: () => { tokens = null; pending = null; return {forgotten: true}; },
+  forget: () => { tokens = null; return {forgotten: true}; },
 };
 
 self.onmessage = async (event) => {
