@@ -382,6 +382,7 @@ class Auth:
                 if self.storage == "worker":  # implicit hands the tokens to the page, in its URL
                     raise ConfigurationError("the token worker needs the code flow", reason="worker_needs_code_flow")
                 response_type, mode = implicit, "fragment"
+            wanted_age = _max_age(prompt, max_age)  # a bad value is refused before anything is made or stored
             metadata = await self.provider.discover()
             if self.dpop:
                 check_dpop_support(metadata)
@@ -392,7 +393,7 @@ class Auth:
                 await self._key.renew()
             self._emit("discovery", issuer=self.client.issuer)
             tx = new_transaction(client, response_type, mode, browser.random_bytes, browser.now())
-            tx.max_age = _max_age(prompt, max_age)
+            tx.max_age = wanted_age
             url = build_authorization_url(metadata, client, tx, prompt, await self._code_binding(window is not None))
             self._forget_abandoned_transactions()
             self._store.set("tx:" + tx.state, tx.to_json())
